@@ -1,0 +1,32 @@
+"""The API application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from pnyx import __version__
+from pnyx.api import problems
+from pnyx.api.routes import governance, identity, inventory, log
+from pnyx.wiring import Platform
+
+
+def create_api(platform: Platform) -> FastAPI:
+    app = FastAPI(
+        title="Pnyx",
+        version=__version__,
+        description="Operating platform of a publicly funded, internationally governed AI supercomputer.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.platform = platform
+    app.state.authenticator = platform.identity
+    problems.install(app)
+    for router in (log.tiles, log.api, identity.router, governance.router, inventory.router):
+        app.include_router(router)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, object]:
+        return {"status": "ok", "version": __version__, "log_size": platform.log.size()}
+
+    return app

@@ -1,0 +1,32 @@
+"""The facility's hardware: a public summary; node lists for operators and auditors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from pnyx.api.auth import requires
+from pnyx.api.deps import PlatformDep
+from pnyx.api.schemas.inventory import InventorySummaryOut, NodeOut
+from pnyx.identity.model import Principal, Role
+
+router = APIRouter(prefix="/api/v1/inventory", tags=["inventory"])
+Staff = Annotated[Principal, Depends(requires(Role.OPERATOR, Role.AUDITOR))]
+
+
+@router.get("/summary")
+def summary(platform: PlatformDep) -> InventorySummaryOut:
+    return InventorySummaryOut.of(platform.inventory.summary())
+
+
+@router.get("/nodes")
+def list_nodes(
+    _: Staff,
+    platform: PlatformDep,
+    site: Annotated[str | None, Query(max_length=40)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[NodeOut]:
+    nodes = [n for n in platform.inventory.facility().nodes if site is None or n.site_id == site]
+    return [NodeOut.of(n) for n in nodes[offset : offset + limit]]

@@ -1,0 +1,1 @@
+"""Pydantic request and response bodies: the only place pydantic is used."""

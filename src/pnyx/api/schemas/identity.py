@@ -1,0 +1,75 @@
+"""Identity request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pnyx.identity.model import ApiToken, Role, User
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=2, max_length=63, examples=["ada"])
+    roles: list[Role] = Field(min_length=1)
+    display_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    member_state: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+    display_name: str
+    email: str
+    roles: list[Role]
+    member_state: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            name=user.name,
+            display_name=user.display_name,
+            email=user.email,
+            roles=sorted(user.roles),
+            member_state=user.member_state,
+            created_at=user.created_at,
+        )
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(default="", max_length=200)
+    days: int = Field(default=90, ge=1, le=366)
+
+
+class TokenOut(BaseModel):
+    id: str
+    user_id: str
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenOut:
+        return cls(
+            id=token.id,
+            user_id=token.user_id,
+            label=token.label,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            revoked_at=token.revoked_at,
+        )
+
+
+class IssuedTokenOut(TokenOut):
+    secret: str = Field(description="Shown once. Send as 'Authorization: Bearer <secret>'.")
+
+
+class MeOut(BaseModel):
+    name: str
+    roles: list[Role]

@@ -1,0 +1,54 @@
+"""pnyx inventory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from pnyx.cli.context import console, platform
+from pnyx.inventory.model import InventorySummary
+from pnyx.inventory.service import export_facility
+
+app = typer.Typer(help="The facility's hardware: generate and show.", no_args_is_help=True)
+
+
+@app.command()
+def generate(
+    accelerators: int = typer.Option(100_000, "--accelerators", "-n", help="Exact number, multiple of 4"),
+    seed: int = typer.Option(0, help="Same seed, same facility"),
+    replace: bool = typer.Option(False, "--replace", help="Replace an existing inventory"),
+    out: Path | None = typer.Option(None, help="Also write the inventory as JSON (for `pnyx simulate`)"),
+) -> None:
+    """Generate a realistic facility spread over the member states' sites."""
+    p = platform()
+    with console.status(f"generating and storing {accelerators:,} accelerators…"):
+        summary = p.inventory.generate(accelerators, seed=seed, replace=replace)
+        if out is not None:
+            export_facility(p.inventory.facility(), out)
+    show_summary(summary)
+    if out is not None:
+        console.print(f"written to {out}")
+
+
+@app.command()
+def show() -> None:
+    """Summarise the inventory: by site and type, by member state, by safety level, NVLink domains."""
+    show_summary(platform().inventory.summary())
+
+
+def show_summary(s: InventorySummary) -> None:
+    console.print(
+        f"[bold]{s.accelerators:,}[/] accelerators in {s.nodes:,} nodes, {s.racks:,} racks, "
+        f"{s.islands} network islands, {s.sites} sites"
+    )
+    types = list(s.by_type)
+    table = Table("site", *types, "total", title="Accelerators by site and type")
+    for site, counts in s.by_site.items():
+        table.add_row(site, *(f"{counts.get(t, 0):,}" for t in types), f"{sum(counts.values()):,}")
+    table.add_row("[bold]total", *(f"[bold]{s.by_type[t]:,}" for t in types), f"[bold]{s.accelerators:,}")
+    console.print(table)
+    console.print("by member state: " + ", ".join(f"{k} {v:,}" for k, v in s.by_member_state.items()))
+    console.print("by safety certification: " + ", ".join(f"{k} {v:,}" for k, v in s.by_safety_level.items()))
+    console.print("NVLink domains: " + ", ".join(f"{n:,} of {size}" for size, n in s.nvlink_domains.items()))

@@ -1,0 +1,137 @@
+"""pnyx log: the transparency log's key, appender and independent monitor."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import httpx
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pnyx.cli.context import console, errors, platform
+from pnyx.core.errors import InvalidInput, Unavailable
+from pnyx.settings import Settings
+from pnyx.transparency.monitor import MonitorState, audit
+from pnyx.transparency.note import NoteVerifier
+from pnyx.transparency.signing import create_key_file
+
+app = typer.Typer(help="The public transparency log.", no_args_is_help=True)
+
+
+@app.command()
+def keygen(
+    origin: str | None = typer.Option(None, help="Log origin (key name); default PNYX_LOG_ORIGIN"),
+    if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing if a key exists"),
+) -> None:
+    """Create the log's Ed25519 signing key (kept in a file, never in the database)."""
+    settings = Settings.from_env()
+    path = settings.log_key_file
+    if if_missing and path.exists():
+        console.print(f"signing key already at {path}")
+        return
+    signer = create_key_file(path, origin or settings.log_origin)
+    console.print(f"signing key written to {path} (mode 0600); keep it secret and backed up")
+    console.print("verifier key (publish this; monitors pin it):", style="bold")
+    typer.echo(signer.vkey)
+
+
+@app.command()
+def append() -> None:
+    """Append every pending event to the log and sign a checkpoint (the server does this itself)."""
+    appended = platform().log.drain()
+    console.print(f"appended {appended} entries; log size {platform().log.size()}")
+
+
+@app.command()
+def show() -> None:
+    """Print the latest signed checkpoint."""
+    typer.echo(platform().log.checkpoint().note, nl=False)
+
+
+class HttpTiles:
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def get(self, path: str) -> bytes:
+        response = self.client.get(path)
+        if response.status_code == 404 and ".p/" in path:  # tlog-tiles: fall back to the full tile
+            response = self.client.get(path.split(".p/", maxsplit=1)[0])
+        if response.status_code != 200:
+            raise Unavailable(
+                f"GET {response.request.url} answered {response.status_code}", code="monitor_fetch"
+            )
+        return response.content
+
+
+@app.command()
+def verify(
+    url: str = typer.Argument(..., help="The log's prefix, e.g. http://127.0.0.1:8000/log"),
+    key: str | None = typer.Option(None, help="Verifier key (or a file holding it); pinned after first use"),
+    state: Path | None = typer.Option(
+        None, help="State file; default ~/.local/state/pnyx/monitor-<url>.json"
+    ),
+) -> None:
+    """Audit a log independently: signature, every entry and tile hash, the root, and append-only growth."""
+    base = url.rstrip("/") + "/"
+    state_file = (
+        state
+        or Path.home()
+        / ".local/state/pnyx"
+        / f"monitor-{hashlib.sha256(base.encode()).hexdigest()[:16]}.json"
+    )
+    previous = MonitorState.load(state_file)
+    with httpx.Client(base_url=base, timeout=30.0) as client:
+        verifier = _verifier(key, previous, client)
+        with Progress(
+            TextColumn("verifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("tiles"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("tiles", total=None)
+            report = audit(
+                HttpTiles(client),
+                verifier,
+                previous,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    checkpoint = report.checkpoint
+    assert checkpoint is not None
+    if not report.ok:
+        for problem in report.problems:
+            where = f"index {problem.index}: " if problem.index is not None else ""
+            errors.print(f"[red]✗[/] {where}{problem.message}")
+        first = report.first_bad_index
+        errors.print(
+            f"[red bold]FAILED[/]: {len(report.problems)} problem(s)"
+            + (f"; first bad index {first}" if first is not None else "")
+        )
+        raise typer.Exit(1)
+    MonitorState(vkey=verifier.vkey, size=checkpoint.size, root_hex=checkpoint.root.hex()).save(state_file)
+    since = f" (extends the {previous.size}-entry checkpoint seen before)" if previous else ""
+    console.print(
+        f"[green bold]OK[/]: {checkpoint.origin} has {checkpoint.size:,} entries, root "
+        f"{checkpoint.root.hex()}{since}; signature, entries, tiles and root all check out"
+    )
+
+
+def _verifier(key: str | None, previous: MonitorState | None, client: httpx.Client) -> NoteVerifier:
+    if key is not None:
+        text = Path(key).read_text().strip() if Path(key).is_file() else key
+        verifier = NoteVerifier.from_vkey(text)
+        if previous is not None and previous.vkey != verifier.vkey:
+            raise InvalidInput(
+                "this key differs from the one pinned in the state file; the log changed keys?", field="key"
+            )
+        return verifier
+    if previous is not None:
+        return NoteVerifier.from_vkey(previous.vkey)
+    response = client.get("key")
+    if response.status_code != 200:
+        raise Unavailable("no --key given and the log publishes none at <url>/key", code="monitor_no_key")
+    errors.print("[yellow]no --key given: trusting the key the log publishes now, and pinning it[/]")
+    return NoteVerifier.from_vkey(response.text.strip())

@@ -1,0 +1,90 @@
+"""The ``pnyx`` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from pnyx import __version__
+from pnyx.cli import db, governance, identity, inventory, log
+from pnyx.cli.context import console, errors, platform
+from pnyx.core.errors import ErrorKind, FacilityError
+from pnyx.demo.service import seed_demo
+from pnyx.settings import Settings
+
+app = typer.Typer(
+    help="Pnyx: operate a publicly funded, internationally governed AI supercomputer.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(identity.users, name="user")
+app.add_typer(identity.tokens, name="token")
+app.add_typer(governance.app, name="member-state")
+app.add_typer(inventory.app, name="inventory")
+app.add_typer(log.app, name="log")
+
+EXIT_CODES = {
+    ErrorKind.INVALID: 2,
+    ErrorKind.UNAUTHENTICATED: 3,
+    ErrorKind.FORBIDDEN: 3,
+    ErrorKind.NOT_FOUND: 4,
+    ErrorKind.CONFLICT: 5,
+    ErrorKind.UNAVAILABLE: 6,
+    ErrorKind.INTEGRITY: 7,
+}
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Default PNYX_HOST or 127.0.0.1"),
+    port: int | None = typer.Option(None, help="Default PNYX_PORT or 8000"),
+) -> None:
+    """Serve the API and the portal (refuses an unmigrated database)."""
+    import uvicorn
+
+    settings = Settings.from_env()
+    platform()  # fails here, with its message, if the database is not migrated
+    host = host or settings.host
+    port = port or settings.port
+    console.print(
+        f"Pnyx is serving on [bold]http://{host}:{port}/[/] (API docs at http://{host}:{port}/api/docs)"
+    )
+    uvicorn.run("pnyx.server:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    accelerators: int = typer.Option(100_000, help="Size of the generated facility"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Seed a demo facility (member states, users of every role, inventory) and log all of it."""
+    p = platform()
+    with console.status("seeding the demo facility…"):
+        result = seed_demo(p, accelerators=accelerators, seed=seed)
+    if not result.seeded:
+        console.print(
+            f"the facility already has member states; nothing seeded ({result.log_entries} pending "
+            "events logged)"
+        )
+        return
+    console.print(f"seeded the demo facility; the log holds {p.log.size()} entries")
+    console.print("demo API tokens (valid 30 days, shown once):", style="bold")
+    for name, issued in result.tokens:
+        console.print(f"  {name:<10} {issued.secret}", highlight=False)
+
+
+def run() -> None:
+    """Entry point: domain errors become one red line and an exit code, never a traceback."""
+    try:
+        app()
+    except FacilityError as exc:
+        errors.print(f"[red]error[/] ({exc.code}): {exc.message}", highlight=False)
+        sys.exit(EXIT_CODES[exc.kind])

@@ -1,0 +1,1 @@
+"""Kernel shared by every domain: ids, clock, units, errors, events, canonical JSON."""

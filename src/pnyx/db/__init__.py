@@ -1,0 +1,1 @@
+"""Database shell: engine, unit of work, metadata, outbox and Alembic migrations."""

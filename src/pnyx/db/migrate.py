@@ -1,0 +1,54 @@
+"""Alembic, driven from code: ``pnyx db upgrade`` and the server's start-up check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from pnyx.core.errors import Unavailable
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(engine: sa.Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+def head_revision() -> str:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def ensure_current(engine: sa.Engine) -> None:
+    """Refuse to run against a database whose schema is not at the code's head revision."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current != head:
+        state = "has no schema yet" if current is None else f"is at revision {current}"
+        raise Unavailable(
+            f"the database {engine.url.render_as_string(hide_password=True)} {state}; "
+            f"this code needs revision {head}. Run `pnyx db upgrade` first.",
+            code="database_not_migrated",
+        )

@@ -1,0 +1,54 @@
+"""One transaction per use case, with the events it emits written in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from pnyx.core.canonical import canonical_json
+from pnyx.core.clock import Clock
+from pnyx.core.errors import InvalidInput
+from pnyx.core.events import DomainEvent, format_time
+from pnyx.db.engine import WRITE_OPTION
+from pnyx.db.outbox import MAX_ENTRY_BYTES, outbox
+
+
+@dataclass(slots=True)
+class Transaction:
+    """What a service sees inside a unit of work: a connection, the time, and ``emit``."""
+
+    conn: sa.Connection
+    now: datetime
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def emit(self, event: DomainEvent) -> None:
+        entry = canonical_json(
+            {"type": event.event_type, "occurred_at": format_time(self.now), "data": event.payload()}
+        )
+        if len(entry) > MAX_ENTRY_BYTES:
+            raise InvalidInput(f"event {event.event_type} encodes to {len(entry)} bytes; the limit is 65535")
+        self.conn.execute(
+            outbox.insert().values(event_type=event.event_type, entry=entry, occurred_at=self.now)
+        )
+        self.events.append(event)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitOfWork:
+    engine: sa.Engine
+    clock: Clock
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        """A read-write transaction: commits on success, rolls back on any exception."""
+        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+            yield Transaction(conn=conn, now=self.clock.now())
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn

@@ -1,0 +1,1 @@
+"""A living demo facility: member states, users of every role, a generated inventory, log entries."""

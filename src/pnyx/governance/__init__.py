@@ -1,0 +1,1 @@
+"""Member states, their contributions, the council and the policies it adopts."""

@@ -1,0 +1,1 @@
+"""Users, roles and API tokens: who is calling, and what they may do."""

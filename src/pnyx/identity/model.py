@@ -1,0 +1,104 @@
+"""Identity: users with roles, and the API tokens they authenticate with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pnyx.core.events import DomainEvent
+from pnyx.core.ids import TokenId, UserId
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    DELEGATE = "delegate"
+    REVIEWER = "reviewer"
+    RESEARCHER = "researcher"
+    SAFETY_OFFICER = "safety-officer"
+    AUDITOR = "auditor"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    id: UserId
+    name: str
+    display_name: str
+    email: str
+    roles: frozenset[Role]
+    member_state: str | None
+    created_at: datetime
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiToken:
+    id: TokenId
+    user_id: UserId
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Principal:
+    """Who is calling. The public is ``ANONYMOUS``: no user, no roles."""
+
+    user_id: UserId | None
+    name: str
+    roles: frozenset[Role]
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user_id is not None
+
+
+ANONYMOUS = Principal(user_id=None, name="public", roles=frozenset())
+
+# Whoever runs the CLI on the facility's own machine acts as its operator.
+LOCAL_CONSOLE = Principal(
+    user_id=UserId("local-console"), name="local-console", roles=frozenset({Role.OPERATOR})
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedToken:
+    """A token as shown once, at creation: the secret is never stored or shown again."""
+
+    token: ApiToken
+    secret: str
+
+
+# Events. No secrets and no token hashes ever go into an event: the log is public.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserRegistered(DomainEvent):
+    event_type = "identity.user.registered"
+    user_id: str
+    name: str
+    roles: tuple[str, ...]
+    member_state: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserRolesChanged(DomainEvent):
+    event_type = "identity.user.roles_changed"
+    user_id: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenIssued(DomainEvent):
+    event_type = "identity.token.issued"
+    token_id: str
+    user_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenRevoked(DomainEvent):
+    event_type = "identity.token.revoked"
+    token_id: str
+    user_id: str

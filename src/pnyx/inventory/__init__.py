@@ -1,0 +1,1 @@
+"""The facility's hardware as data: sites, islands, racks, nodes, accelerators and topology."""

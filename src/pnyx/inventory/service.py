@@ -1,0 +1,62 @@
+"""Inventory use cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pnyx.core.errors import Conflict, NotFound
+from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.inventory.model import Facility, InventoryGenerated, InventorySummary
+from pnyx.inventory.rules import generate_facility, summarise
+from pnyx.inventory.store import FacilityRepository
+
+
+class InventoryService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def generate(self, accelerators: int, *, seed: int = 0, replace: bool = False) -> InventorySummary:
+        facility = generate_facility(accelerators, seed=seed)
+        summary = summarise(facility.sites, facility.islands, facility.nodes)
+        with self.uow.write() as tx:
+            repo = FacilityRepository(tx.conn)
+            if not repo.is_empty():
+                if not replace:
+                    raise Conflict(
+                        "the facility already has an inventory; pass --replace to regenerate it",
+                        code="inventory_exists",
+                    )
+                repo.clear()
+            repo.save(facility)
+            tx.emit(
+                InventoryGenerated(
+                    seed=seed,
+                    accelerators=summary.accelerators,
+                    nodes=summary.nodes,
+                    sites=tuple(s.id for s in facility.sites),
+                    by_type=summary.by_type,
+                    by_safety_level=summary.by_safety_level,
+                )
+            )
+        return summary
+
+    def facility(self) -> Facility:
+        with self.uow.read() as conn:
+            facility = FacilityRepository(conn).load()
+        if not facility.nodes:
+            raise NotFound(
+                "the facility has no inventory yet: run `pnyx inventory generate`", code="inventory_empty"
+            )
+        return facility
+
+    def summary(self) -> InventorySummary:
+        f = self.facility()
+        return summarise(f.sites, f.islands, f.nodes)
+
+
+def export_facility(facility: Facility, path: Path) -> None:
+    """Write the inventory as JSON, for the simulator's ``--inventory FILE``."""
+    from dataclasses import asdict
+
+    path.write_text(json.dumps(asdict(facility), indent=None, separators=(",", ":")))

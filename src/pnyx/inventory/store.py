@@ -1,0 +1,145 @@
+"""Inventory tables and the facility repository."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from pnyx.db.metadata import metadata
+from pnyx.inventory.model import (
+    AcceleratorType,
+    Facility,
+    Island,
+    Node,
+    NodeState,
+    Rack,
+    SafetyLevel,
+    Site,
+)
+
+accelerator_types = sa.Table(
+    "accelerator_types",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("vendor", sa.String(40), nullable=False),
+    sa.Column("speed_factor", sa.Float(), nullable=False),
+    sa.Column("memory_gb", sa.Integer(), nullable=False),
+    sa.Column("peak_bf16_tflops", sa.Integer(), nullable=False),
+    sa.Column("per_node", sa.Integer(), nullable=False),
+    sa.Column("nvlink_domain_size", sa.Integer(), nullable=False),
+    sa.Column("rack_nodes", sa.Integer(), nullable=False),
+    sa.Column("island_racks", sa.Integer(), nullable=False),
+)
+
+sites = sa.Table(
+    "sites",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("member_state", sa.String(2), nullable=False),
+    sa.Column("city", sa.String(100), nullable=False),
+)
+
+islands = sa.Table(
+    "islands",
+    metadata,
+    sa.Column("id", sa.String(60), primary_key=True),
+    sa.Column("site_id", sa.String(40), sa.ForeignKey("sites.id"), nullable=False),
+    sa.Column("accelerator_type", sa.String(40), sa.ForeignKey("accelerator_types.name"), nullable=False),
+    sa.Column("safety_level", sa.SmallInteger(), nullable=False),
+)
+
+racks = sa.Table(
+    "racks",
+    metadata,
+    sa.Column("id", sa.String(60), primary_key=True),
+    sa.Column("island_id", sa.String(60), sa.ForeignKey("islands.id"), nullable=False),
+)
+
+nodes = sa.Table(
+    "nodes",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("rack_id", sa.String(60), sa.ForeignKey("racks.id"), nullable=False),
+    sa.Column("island_id", sa.String(60), sa.ForeignKey("islands.id"), nullable=False),
+    sa.Column("site_id", sa.String(40), sa.ForeignKey("sites.id"), nullable=False),
+    sa.Column("nvlink_domain", sa.String(80), nullable=False),
+    sa.Column("accelerator_type", sa.String(40), sa.ForeignKey("accelerator_types.name"), nullable=False),
+    sa.Column("accelerators", sa.Integer(), nullable=False),
+    sa.Column("safety_level", sa.SmallInteger(), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+)
+
+accelerators = sa.Table(
+    "accelerators",
+    metadata,
+    sa.Column("id", sa.String(90), primary_key=True),
+    sa.Column("node_id", sa.String(80), sa.ForeignKey("nodes.id"), nullable=False, index=True),
+    sa.Column("slot", sa.SmallInteger(), nullable=False),
+)
+
+# Children first, for deletion.
+TABLES = (accelerators, nodes, racks, islands, sites, accelerator_types)
+
+
+class FacilityRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def is_empty(self) -> bool:
+        return self.conn.execute(sa.select(nodes.c.id).limit(1)).first() is None
+
+    def clear(self) -> None:
+        for table in TABLES:
+            self.conn.execute(table.delete())
+
+    def save(self, facility: Facility) -> None:
+        c = self.conn
+        c.execute(accelerator_types.insert(), [_type_row(t) for t in facility.types])
+        c.execute(sites.insert(), [_plain(s) for s in facility.sites])
+        c.execute(
+            islands.insert(), [{**_plain(i), "safety_level": int(i.safety_level)} for i in facility.islands]
+        )
+        c.execute(racks.insert(), [_plain(r) for r in facility.racks])
+        c.execute(
+            nodes.insert(),
+            [
+                {**_plain(n), "safety_level": int(n.safety_level), "state": n.state.value}
+                for n in facility.nodes
+            ],
+        )
+        c.execute(accelerators.insert(), list(_accelerator_rows(facility.nodes)))
+
+    def load(self) -> Facility:
+        c = self.conn
+        return Facility(
+            types=tuple(AcceleratorType(**r) for r in c.execute(sa.select(accelerator_types)).mappings()),
+            sites=tuple(Site(**r) for r in c.execute(sa.select(sites).order_by(sites.c.id)).mappings()),
+            islands=tuple(
+                Island(**{**r, "safety_level": SafetyLevel(r["safety_level"])})
+                for r in c.execute(sa.select(islands).order_by(islands.c.id)).mappings()
+            ),
+            racks=tuple(Rack(**r) for r in c.execute(sa.select(racks).order_by(racks.c.id)).mappings()),
+            nodes=tuple(
+                Node(**{**r, "safety_level": SafetyLevel(r["safety_level"]), "state": NodeState(r["state"])})
+                for r in c.execute(sa.select(nodes).order_by(nodes.c.id)).mappings()
+            ),
+        )
+
+    def accelerator_count(self) -> int:
+        return int(self.conn.execute(sa.select(sa.func.count()).select_from(accelerators)).scalar_one())
+
+
+def _type_row(t: AcceleratorType) -> dict[str, object]:
+    return {f: getattr(t, f) for f in t.__slots__}
+
+
+def _plain(record: Site | Island | Rack | Node) -> dict[str, object]:
+    return {f: getattr(record, f) for f in record.__slots__}
+
+
+def _accelerator_rows(all_nodes: tuple[Node, ...]) -> Iterator[dict[str, object]]:
+    for n in all_nodes:
+        for slot in range(n.accelerators):
+            yield {"id": f"{n.id}-g{slot}", "node_id": n.id, "slot": slot}

@@ -1,0 +1,94 @@
+"""Portal pages: the public dashboard and the transparency log browser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from pnyx.core.errors import NotFound
+from pnyx.governance.rules import contribution_shares
+from pnyx.transparency.checkpoint import parse_checkpoint
+from pnyx.transparency.merkle import leaf_hash
+from pnyx.wiring import Platform
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+PAGE = 50
+
+
+def _platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(_platform)]
+
+
+def create_portal() -> APIRouter:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    router = APIRouter(include_in_schema=False)
+
+    def render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    @router.get("/", response_class=HTMLResponse)
+    def dashboard(request: Request, platform: PlatformDep) -> HTMLResponse:
+        states = platform.member_states.list()
+        shares = contribution_shares(states)
+        try:
+            inventory = platform.inventory.summary()
+        except NotFound:
+            inventory = None
+        size = platform.log.size()
+        recent = platform.log.entries(max(0, size - 10), 10) if size else []
+        return render(
+            request,
+            "dashboard.html",
+            states=states,
+            shares=shares,
+            inventory=inventory,
+            log_size=size,
+            recent=list(reversed(recent)),
+        )
+
+    @router.get("/portal/log", response_class=HTMLResponse)
+    def log_page(
+        request: Request, platform: PlatformDep, start: Annotated[int | None, Query(ge=0)] = None
+    ) -> HTMLResponse:
+        try:
+            signed = platform.log.checkpoint()
+        except NotFound:
+            return render(request, "log.html", checkpoint=None, note=None, entries=[], start=0, size=0)
+        size = signed.size
+        first = max(0, size - PAGE) if start is None else min(start, max(0, size - 1))
+        entries = platform.log.entries(first, PAGE)
+        body = signed.note.split("\n\n")[0] + "\n"
+        return render(
+            request,
+            "log.html",
+            checkpoint=parse_checkpoint(body),
+            note=signed.note,
+            entries=entries,
+            start=first,
+            size=size,
+            page=PAGE,
+        )
+
+    @router.get("/portal/log/entries/{index}", response_class=HTMLResponse)
+    def entry_page(request: Request, index: int, platform: PlatformDep) -> HTMLResponse:
+        try:
+            entry = platform.log.entry(index)
+        except NotFound as exc:
+            return render(request, "error.html", status_code=404, message=exc.message)
+        proof = platform.log.inclusion_proof(index)
+        pretty = json.dumps(json.loads(entry.data), indent=2, ensure_ascii=False)
+        return render(
+            request, "entry.html", entry=entry, pretty=pretty, proof=proof, leaf=leaf_hash(entry.data).hex()
+        )
+
+    return router

@@ -1,0 +1,56 @@
+"""One typed settings object, read once from the environment at the edge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pnyx.core.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    log_origin: str
+    log_key_file: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    executor: str = "local"
+    log_append_interval_s: float = 0.5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("PNYX_DATA_DIR", "var")).expanduser()
+        database_url = env.get("PNYX_DATABASE_URL") or f"sqlite:///{data_dir / 'pnyx.db'}"
+        return cls(
+            data_dir=data_dir,
+            database_url=normalise_database_url(database_url),
+            log_origin=env.get("PNYX_LOG_ORIGIN", "pnyx.example/log"),
+            log_key_file=Path(env.get("PNYX_LOG_KEY_FILE", str(data_dir / "log-signing.key"))),
+            host=env.get("PNYX_HOST", "127.0.0.1"),
+            port=_port(env.get("PNYX_PORT", "8000")),
+            executor=env.get("PNYX_EXECUTOR", "local"),
+        )
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual spellings and pick the driver we ship (psycopg 3 for PostgreSQL)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("sqlite:", "postgresql+psycopg:")):
+        return url
+    raise InvalidInput(
+        f"PNYX_DATABASE_URL must be sqlite:///PATH or postgresql://..., got {url.split(':', 1)[0]}:...",
+        field="PNYX_DATABASE_URL",
+    )
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise InvalidInput(f"PNYX_PORT must be a TCP port number, got {text!r}", field="PNYX_PORT")
+    return int(text)
