@@ -61,7 +61,7 @@ def create_app(platform: Platform | None = None, *, run_appender: bool = True) -
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if appender is not None:
             appender.start()
-        else:
+        elif run_appender:
             log.warning(
                 "no log signing key at %s: events queue up unlogged until `pnyx log keygen`",
                 platform.settings.log_key_file,

@@ -23,27 +23,29 @@ def add(
     currency: str = typer.Option("EUR"),
 ) -> None:
     """Admit a member state."""
-    state = platform().member_states.admit(
-        code=code,
-        name=name,
-        contribution_minor_units=_minor_units(contribution),
-        population=population,
-        currency=currency,
-    )
-    console.print(f"admitted {state.name} ({state.code}), contribution {state.contribution}")
+    with platform() as p:
+        state = p.member_states.admit(
+            code=code,
+            name=name,
+            contribution_minor_units=_minor_units(contribution),
+            population=population,
+            currency=currency,
+        )
+    console().print(f"admitted {state.name} ({state.code}), contribution {state.contribution}")
 
 
 @app.command("list")
 def list_states() -> None:
     """Member states with their contribution shares."""
-    states = platform().member_states.list()
+    with platform() as p:
+        states = p.member_states.list()
     shares = contribution_shares(states)
     table = Table("code", "name", "contribution", "share", "population")
     for s in states:
         table.add_row(
             s.code, s.name, str(s.contribution), f"{shares[s.code] * 100:.1f}%", f"{s.population:,}"
         )
-    console.print(table)
+    console().print(table)
 
 
 def _minor_units(text: str) -> int:

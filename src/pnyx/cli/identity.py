@@ -22,21 +22,24 @@ def add_user(
     member_state: str | None = typer.Option(None, "--member-state", help="ISO code, for delegates"),
 ) -> None:
     """Register a user with one or more roles."""
-    user = platform().identity.register_user(
-        name=name, roles=role, email=email, display_name=display_name, member_state=member_state
-    )
-    console.print(f"user [bold]{user.name}[/] ({user.id}) with roles {', '.join(sorted(user.roles))}")
+    with platform() as p:
+        user = p.identity.register_user(
+            name=name, roles=role, email=email, display_name=display_name, member_state=member_state
+        )
+    console().print(f"user [bold]{user.name}[/] ({user.id}) with roles {', '.join(sorted(user.roles))}")
 
 
 @users.command("list")
 def list_users() -> None:
     """List users and their roles."""
     table = Table("name", "id", "roles", "member state", "created")
-    for u in platform().identity.list_users():
+    with platform() as p:
+        found = p.identity.list_users()
+    for u in found:
         table.add_row(
             u.name, u.id, ", ".join(sorted(u.roles)), u.member_state or "", f"{u.created_at:%Y-%m-%d}"
         )
-    console.print(table)
+    console().print(table)
 
 
 @users.command("roles")
@@ -44,8 +47,9 @@ def set_roles(
     name: str, role: list[str] = typer.Option(..., "--role", "-r", help=f"One of: {ROLES}")
 ) -> None:
     """Replace a user's roles."""
-    user = platform().identity.set_roles(name, role)
-    console.print(f"{user.name}: {', '.join(sorted(user.roles))}")
+    with platform() as p:
+        user = p.identity.set_roles(name, role)
+    console().print(f"{user.name}: {', '.join(sorted(user.roles))}")
 
 
 @tokens.command("create")
@@ -55,9 +59,12 @@ def create_token(
     days: int = typer.Option(90, help="Lifetime in days (1-366)"),
 ) -> None:
     """Create an API token for USER. The secret is printed once and never stored."""
-    issued = platform().identity.issue_token(user, label=label, days=days)
-    console.print(f"token {issued.token.id} for {user}, expires {issued.token.expires_at:%Y-%m-%d %H:%M} UTC")
-    console.print("secret (shown once; send as 'Authorization: Bearer <secret>'):", style="bold")
+    with platform() as p:
+        issued = p.identity.issue_token(user, label=label, days=days)
+    console().print(
+        f"token {issued.token.id} for {user}, expires {issued.token.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    console().print("secret (shown once; send as 'Authorization: Bearer <secret>'):", style="bold")
     typer.echo(issued.secret)
 
 
@@ -65,7 +72,9 @@ def create_token(
 def list_tokens(user: str) -> None:
     """List a user's tokens (never their secrets)."""
     table = Table("id", "label", "created", "expires", "revoked")
-    for t in platform().identity.tokens_of(user):
+    with platform() as p:
+        found = p.identity.tokens_of(user)
+    for t in found:
         table.add_row(
             t.id,
             t.label,
@@ -73,11 +82,12 @@ def list_tokens(user: str) -> None:
             f"{t.expires_at:%Y-%m-%d}",
             f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
         )
-    console.print(table)
+    console().print(table)
 
 
 @tokens.command("revoke")
 def revoke_token(token_id: str) -> None:
     """Revoke a token at once."""
-    token = platform().identity.revoke_token(token_id, by=LOCAL_CONSOLE)
-    console.print(f"token {token.id} revoked")
+    with platform() as p:
+        token = p.identity.revoke_token(token_id, by=LOCAL_CONSOLE)
+    console().print(f"token {token.id} revoked")

@@ -22,24 +22,25 @@ def generate(
     out: Path | None = typer.Option(None, help="Also write the inventory as JSON (for `pnyx simulate`)"),
 ) -> None:
     """Generate a realistic facility spread over the member states' sites."""
-    p = platform()
-    with console.status(f"generating and storing {accelerators:,} accelerators…"):
+    with platform() as p, console().status(f"generating and storing {accelerators:,} accelerators…"):
         summary = p.inventory.generate(accelerators, seed=seed, replace=replace)
         if out is not None:
             export_facility(p.inventory.facility(), out)
     show_summary(summary)
     if out is not None:
-        console.print(f"written to {out}")
+        console().print(f"written to {out}")
 
 
 @app.command()
 def show() -> None:
     """Summarise the inventory: by site and type, by member state, by safety level, NVLink domains."""
-    show_summary(platform().inventory.summary())
+    with platform() as p:
+        summary = p.inventory.summary()
+    show_summary(summary)
 
 
 def show_summary(s: InventorySummary) -> None:
-    console.print(
+    console().print(
         f"[bold]{s.accelerators:,}[/] accelerators in {s.nodes:,} nodes, {s.racks:,} racks, "
         f"{s.islands} network islands, {s.sites} sites"
     )
@@ -48,7 +49,11 @@ def show_summary(s: InventorySummary) -> None:
     for site, counts in s.by_site.items():
         table.add_row(site, *(f"{counts.get(t, 0):,}" for t in types), f"{sum(counts.values()):,}")
     table.add_row("[bold]total", *(f"[bold]{s.by_type[t]:,}" for t in types), f"[bold]{s.accelerators:,}")
-    console.print(table)
-    console.print("by member state: " + ", ".join(f"{k} {v:,}" for k, v in s.by_member_state.items()))
-    console.print("by safety certification: " + ", ".join(f"{k} {v:,}" for k, v in s.by_safety_level.items()))
-    console.print("NVLink domains: " + ", ".join(f"{n:,} of {size}" for size, n in s.nvlink_domains.items()))
+    console().print(table)
+    console().print("by member state: " + ", ".join(f"{k} {v:,}" for k, v in s.by_member_state.items()))
+    console().print(
+        "by safety certification: " + ", ".join(f"{k} {v:,}" for k, v in s.by_safety_level.items())
+    )
+    console().print(
+        "NVLink domains: " + ", ".join(f"{n:,} of {size}" for size, n in s.nvlink_domains.items())
+    )

@@ -28,25 +28,29 @@ def keygen(
     settings = Settings.from_env()
     path = settings.log_key_file
     if if_missing and path.exists():
-        console.print(f"signing key already at {path}")
+        console().print(f"signing key already at {path}")
         return
     signer = create_key_file(path, origin or settings.log_origin)
-    console.print(f"signing key written to {path} (mode 0600); keep it secret and backed up")
-    console.print("verifier key (publish this; monitors pin it):", style="bold")
+    console().print(f"signing key written to {path} (mode 0600); keep it secret and backed up")
+    console().print("verifier key (publish this; monitors pin it):", style="bold")
     typer.echo(signer.vkey)
 
 
 @app.command()
 def append() -> None:
     """Append every pending event to the log and sign a checkpoint (the server does this itself)."""
-    appended = platform().log.drain()
-    console.print(f"appended {appended} entries; log size {platform().log.size()}")
+    with platform() as p:
+        appended = p.log.drain()
+        size = p.log.size()
+    console().print(f"appended {appended} entries; log size {size}")
 
 
 @app.command()
 def show() -> None:
     """Print the latest signed checkpoint."""
-    typer.echo(platform().log.checkpoint().note, nl=False)
+    with platform() as p:
+        note = p.log.checkpoint().note
+    typer.echo(note, nl=False)
 
 
 class HttpTiles:
@@ -89,7 +93,7 @@ def verify(
             MofNCompleteColumn(),
             TextColumn("tiles"),
             TimeElapsedColumn(),
-            console=console,
+            console=console(),
             transient=True,
         ) as bar:
             task = bar.add_task("tiles", total=None)
@@ -104,16 +108,16 @@ def verify(
     if not report.ok:
         for problem in report.problems:
             where = f"index {problem.index}: " if problem.index is not None else ""
-            errors.print(f"[red]✗[/] {where}{problem.message}")
+            errors().print(f"[red]✗[/] {where}{problem.message}")
         first = report.first_bad_index
-        errors.print(
+        errors().print(
             f"[red bold]FAILED[/]: {len(report.problems)} problem(s)"
             + (f"; first bad index {first}" if first is not None else "")
         )
         raise typer.Exit(1)
     MonitorState(vkey=verifier.vkey, size=checkpoint.size, root_hex=checkpoint.root.hex()).save(state_file)
     since = f" (extends the {previous.size}-entry checkpoint seen before)" if previous else ""
-    console.print(
+    console().print(
         f"[green bold]OK[/]: {checkpoint.origin} has {checkpoint.size:,} entries, root "
         f"{checkpoint.root.hex()}{since}; signature, entries, tiles and root all check out"
     )
@@ -133,5 +137,5 @@ def _verifier(key: str | None, previous: MonitorState | None, client: httpx.Clie
     response = client.get("key")
     if response.status_code != 200:
         raise Unavailable("no --key given and the log publishes none at <url>/key", code="monitor_no_key")
-    errors.print("[yellow]no --key given: trusting the key the log publishes now, and pinning it[/]")
+    errors().print("[yellow]no --key given: trusting the key the log publishes now, and pinning it[/]")
     return NoteVerifier.from_vkey(response.text.strip())

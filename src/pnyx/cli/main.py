@@ -51,10 +51,11 @@ def serve(
     import uvicorn
 
     settings = Settings.from_env()
-    platform()  # fails here, with its message, if the database is not migrated
+    with platform():  # fails here, with its message, if the database is not migrated
+        pass
     host = host or settings.host
     port = port or settings.port
-    console.print(
+    console().print(
         f"Pnyx is serving on [bold]http://{host}:{port}/[/] (API docs at http://{host}:{port}/api/docs)"
     )
     uvicorn.run("pnyx.server:create_app", factory=True, host=host, port=port, log_level="info")
@@ -66,19 +67,19 @@ def demo(
     seed: int = typer.Option(0),
 ) -> None:
     """Seed a demo facility (member states, users of every role, inventory) and log all of it."""
-    p = platform()
-    with console.status("seeding the demo facility…"):
+    with platform() as p, console().status("seeding the demo facility…"):
         result = seed_demo(p, accelerators=accelerators, seed=seed)
+        size = p.log.size()
     if not result.seeded:
-        console.print(
+        console().print(
             f"the facility already has member states; nothing seeded ({result.log_entries} pending "
             "events logged)"
         )
         return
-    console.print(f"seeded the demo facility; the log holds {p.log.size()} entries")
-    console.print("demo API tokens (valid 30 days, shown once):", style="bold")
+    console().print(f"seeded the demo facility; the log holds {size} entries")
+    console().print("demo API tokens (valid 30 days, shown once):", style="bold")
     for name, issued in result.tokens:
-        console.print(f"  {name:<10} {issued.secret}", highlight=False)
+        console().print(f"  {name:<10} {issued.secret}", highlight=False)
 
 
 def run() -> None:
@@ -86,5 +87,5 @@ def run() -> None:
     try:
         app()
     except FacilityError as exc:
-        errors.print(f"[red]error[/] ({exc.code}): {exc.message}", highlight=False)
+        errors().print(f"[red]error[/] ({exc.code}): {exc.message}", highlight=False)
         sys.exit(EXIT_CODES[exc.kind])

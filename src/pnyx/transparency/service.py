@@ -140,9 +140,10 @@ class LogService:
             tree_size = self._published_size(repo, size)
             if not 0 <= index < tree_size:
                 raise InvalidInput(f"index {index} is not in a tree of size {tree_size}", field="index")
-            hashes = merkle.inclusion_proof(repo, index, tree_size)
-            leaf = repo.nodes([(0, index)])[0]
-            root = merkle.root(repo, tree_size)
+            # The proof and the leaf's own hash in one query.
+            plan = [*merkle.inclusion_proof_plan(index, tree_size), ((0, index),)]
+            *hashes, leaf = merkle.resolve_plan(repo, plan)
+            root = self._root_at(repo, tree_size)
         return InclusionProof(index=index, size=tree_size, leaf_hash=leaf, hashes=list(hashes), root=root)
 
     def consistency_proof(self, first: int, second: int | None = None) -> ConsistencyProof:
@@ -156,9 +157,15 @@ class LogService:
                 first=first,
                 second=tree_size,
                 hashes=list(hashes),
-                first_root=merkle.root(repo, first),
-                second_root=merkle.root(repo, tree_size),
+                first_root=self._root_at(repo, first),
+                second_root=self._root_at(repo, tree_size),
             )
+
+    @staticmethod
+    def _root_at(repo: LogRepository, size: int) -> bytes:
+        """The signed root where a checkpoint of ``size`` exists, so proofs lead to what was signed."""
+        signed = repo.checkpoint_at(size)
+        return signed.root if signed is not None else merkle.root(repo, size)
 
     def _published_size(self, repo: LogRepository, size: int | None) -> int:
         latest = repo.latest_checkpoint()

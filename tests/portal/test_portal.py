@@ -1,0 +1,111 @@
+"""The public portal in real Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pnyx.wiring import Platform
+from tests.conftest import IN_CI, LiveServer
+
+CHROMIUM = os.environ.get("PNYX_CHROMIUM", "/usr/bin/chromium")
+pytestmark = [pytest.mark.portal, pytest.mark.xdist_group("chromium")]
+
+if not Path(CHROMIUM).exists():
+    if IN_CI:
+        raise RuntimeError(f"Chromium is required in CI and missing at {CHROMIUM}")
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """The portal is an edge: one backend is enough here; the stores are tested on both."""
+    import shutil
+
+    shutil.copy(sqlite_template, tmp_path / "pnyx.db")
+    return f"sqlite:///{tmp_path / 'pnyx.db'}"
+
+
+def _seed(platform: Platform) -> None:
+    platform.member_states.admit(code="DE", name="Germany", contribution_minor_units=300, population=84)
+    platform.member_states.admit(code="FR", name="France", contribution_minor_units=100, population=68)
+    platform.inventory.generate(1024, seed=1)
+    for i in range(30):
+        platform.identity.register_user(name=f"person{i:02d}", roles=["researcher"])
+    platform.log.drain()
+
+
+def test_dashboard_shows_the_facility(platform: Platform, live_server: LiveServer, page: Page) -> None:
+    _seed(platform)
+    page.goto(live_server.url + "/")
+    expect(page.get_by_test_id("accelerators")).to_have_text("1,024")
+    expect(page.get_by_test_id("member-states")).to_have_text("2")
+    expect(page.get_by_test_id("log-size")).to_have_text("33")
+    expect(page.locator("table").first).to_contain_text("75.0%")
+
+
+def test_entry_proof_verifies_in_the_browser(platform: Platform, live_server: LiveServer, page: Page) -> None:
+    _seed(platform)
+    page.goto(live_server.url + "/portal/log")
+    expect(page.get_by_test_id("tree-size")).to_have_text("33")
+    page.get_by_role("link", name="7", exact=True).click()
+    expect(page.locator("h1")).to_have_text("Log entry 7")
+    expect(page.get_by_test_id("verdict")).to_contain_text("verified in your browser")
+
+
+def test_forged_entry_fails_in_the_browser(platform: Platform, live_server: LiveServer, page: Page) -> None:
+    """The browser's check is real: an entry altered in the database no longer verifies."""
+    import sqlalchemy as sa
+
+    from pnyx.transparency.store import log_entries, log_nodes
+
+    _seed(platform)
+    with platform.engine.begin() as conn:  # forge entry and leaf hash together: only the root catches it
+        conn.execute(log_entries.update().where(log_entries.c.idx == 4).values(data=b'{"forged":1}'))
+        from pnyx.transparency.merkle import leaf_hash
+
+        conn.execute(
+            log_nodes.update()
+            .where(log_nodes.c.level == 0, log_nodes.c.idx == 4)
+            .values(hash=leaf_hash(b'{"forged":1}'))
+        )
+        assert conn.execute(sa.select(sa.func.count()).select_from(log_entries)).scalar_one() == 33
+    page.goto(live_server.url + "/portal/log/entries/4")
+    expect(page.get_by_test_id("verdict")).to_contain_text("does not lead to the root")
+
+
+def test_unknown_entry_is_404(live_server: LiveServer, page: Page) -> None:
+    response = page.goto(live_server.url + "/portal/log/entries/999")
+    assert response is not None
+    assert response.status == 404
