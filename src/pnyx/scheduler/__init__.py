@@ -1,0 +1,1 @@
+"""Pure scheduler: one cycle is a pipeline over an immutable snapshot; time arrives as ``now``."""
