@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pnyx.core.errors import Conflict, NotFound
 from pnyx.db.unit_of_work import UnitOfWork
-from pnyx.inventory.model import Facility, InventoryGenerated, InventorySummary
+from pnyx.inventory.model import Facility, InventoryGenerated, InventorySummary, Node
 from pnyx.inventory.rules import generate_facility, summarise
 from pnyx.inventory.store import FacilityRepository
 
@@ -49,6 +49,10 @@ class InventoryService:
                 "the facility has no inventory yet: run `pnyx inventory generate`", code="inventory_empty"
             )
         return facility
+
+    def nodes(self, *, site: str | None = None, offset: int = 0, limit: int = 100) -> list[Node]:
+        with self.uow.read() as conn:
+            return FacilityRepository(conn).nodes_page(site=site, offset=offset, limit=limit)
 
     def summary(self) -> InventorySummary:
         f = self.facility()

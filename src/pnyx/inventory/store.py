@@ -121,14 +121,21 @@ class FacilityRepository:
                 for r in c.execute(sa.select(islands).order_by(islands.c.id)).mappings()
             ),
             racks=tuple(Rack(**r) for r in c.execute(sa.select(racks).order_by(racks.c.id)).mappings()),
-            nodes=tuple(
-                Node(**{**r, "safety_level": SafetyLevel(r["safety_level"]), "state": NodeState(r["state"])})
-                for r in c.execute(sa.select(nodes).order_by(nodes.c.id)).mappings()
-            ),
+            nodes=tuple(_node(r) for r in c.execute(sa.select(nodes).order_by(nodes.c.id)).mappings()),
         )
+
+    def nodes_page(self, *, site: str | None, offset: int, limit: int) -> list[Node]:
+        query = sa.select(nodes).order_by(nodes.c.id).offset(offset).limit(limit)
+        if site is not None:
+            query = query.where(nodes.c.site_id == site)
+        return [_node(r) for r in self.conn.execute(query).mappings()]
 
     def accelerator_count(self) -> int:
         return int(self.conn.execute(sa.select(sa.func.count()).select_from(accelerators)).scalar_one())
+
+
+def _node(row: sa.RowMapping) -> Node:
+    return Node(**{**row, "safety_level": SafetyLevel(row["safety_level"]), "state": NodeState(row["state"])})
 
 
 def _type_row(t: AcceleratorType) -> dict[str, object]:

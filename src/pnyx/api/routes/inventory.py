@@ -28,5 +28,4 @@ def list_nodes(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[NodeOut]:
-    nodes = [n for n in platform.inventory.facility().nodes if site is None or n.site_id == site]
-    return [NodeOut.of(n) for n in nodes[offset : offset + limit]]
+    return [NodeOut.of(n) for n in platform.inventory.nodes(site=site, offset=offset, limit=limit)]
