@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from pnyx.accounting.service import AccountingService, NoBudgets
 from pnyx.core.clock import Clock, SystemClock
 from pnyx.db.engine import create_engine
 from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.governance.rules import contribution_shares
 from pnyx.governance.service import MemberStateService
 from pnyx.identity.service import IdentityService
+from pnyx.inventory.rules import accelerator_type
 from pnyx.inventory.service import InventoryService
 from pnyx.settings import Settings
 from pnyx.transparency.note import NoteSigner
@@ -28,6 +31,7 @@ class Platform:
     inventory: InventoryService
     member_states: MemberStateService
     log: LogService
+    accounting: AccountingService
 
 
 def build_platform(
@@ -38,13 +42,22 @@ def build_platform(
     uow = UnitOfWork(engine=engine, clock=clock)
     if signer is None and settings.log_key_file.exists():
         signer = load_signer(settings.log_key_file)
+    inventory = InventoryService(uow)
+    member_states = MemberStateService(uow)
     return Platform(
         settings=settings,
         engine=engine,
         clock=clock,
         uow=uow,
         identity=IdentityService(uow),
-        inventory=InventoryService(uow),
-        member_states=MemberStateService(uow),
+        inventory=inventory,
+        member_states=member_states,
         log=LogService(uow, signer),
+        accounting=AccountingService(
+            uow,
+            budgets=NoBudgets(),
+            shares_at=lambda _at: contribution_shares(member_states.list()),
+            capacity=inventory.accelerator_count,
+            speed_of=lambda name: accelerator_type(name).speed_factor,
+        ),
     )

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from pnyx import __version__
 from pnyx.api import problems
-from pnyx.api.routes import governance, identity, inventory, log
+from pnyx.api.routes import accounting, governance, identity, inventory, log
 from pnyx.wiring import Platform
 
 
@@ -22,8 +22,12 @@ def create_api(platform: Platform) -> FastAPI:
     app.state.platform = platform
     app.state.authenticator = platform.identity
     problems.install(app)
-    for router in (log.tiles, log.api, identity.router, governance.router, inventory.router):
-        app.include_router(router)
+    app.include_router(log.tiles)
+    app.include_router(log.api)
+    app.include_router(identity.router)
+    app.include_router(governance.router)
+    app.include_router(inventory.router)
+    app.include_router(accounting.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, object]:

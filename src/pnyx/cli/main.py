@@ -7,7 +7,7 @@ import sys
 import typer
 
 from pnyx import __version__
-from pnyx.cli import db, governance, identity, inventory, log
+from pnyx.cli import db, governance, identity, inventory, log, report
 from pnyx.cli.context import console, errors, platform
 from pnyx.core.errors import ErrorKind, FacilityError
 from pnyx.demo.service import seed_demo
@@ -24,6 +24,7 @@ app.add_typer(identity.tokens, name="token")
 app.add_typer(governance.app, name="member-state")
 app.add_typer(inventory.app, name="inventory")
 app.add_typer(log.app, name="log")
+app.add_typer(report.app, name="report")
 
 EXIT_CODES = {
     ErrorKind.INVALID: 2,

@@ -54,6 +54,10 @@ class InventoryService:
         with self.uow.read() as conn:
             return FacilityRepository(conn).nodes_page(site=site, offset=offset, limit=limit)
 
+    def accelerator_count(self) -> int:
+        with self.uow.read() as conn:
+            return FacilityRepository(conn).accelerator_count()
+
     def summary(self) -> InventorySummary:
         f = self.facility()
         return summarise(f.sites, f.islands, f.nodes)

@@ -131,7 +131,8 @@ class FacilityRepository:
         return [_node(r) for r in self.conn.execute(query).mappings()]
 
     def accelerator_count(self) -> int:
-        return int(self.conn.execute(sa.select(sa.func.count()).select_from(accelerators)).scalar_one())
+        total = sa.select(sa.func.coalesce(sa.func.sum(nodes.c.accelerators), 0))
+        return int(self.conn.execute(total).scalar_one())
 
 
 def _node(row: sa.RowMapping) -> Node:

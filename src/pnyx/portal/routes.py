@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from pnyx.core.errors import NotFound
 from pnyx.governance.rules import contribution_shares
+from pnyx.portal.usage import usage_pages
 from pnyx.transparency.checkpoint import parse_checkpoint
 from pnyx.transparency.merkle import leaf_hash
 from pnyx.wiring import Platform
@@ -32,6 +33,7 @@ PlatformDep = Annotated[Platform, Depends(_platform)]
 def create_portal() -> APIRouter:
     templates = Jinja2Templates(directory=HERE / "templates")
     router = APIRouter(include_in_schema=False)
+    router.include_router(usage_pages(templates))
 
     def render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,147 @@
+"""Pure accounting rules: energy estimates, periods, apportioning, member-state comparison.
+
+Energy: board power per accelerator type (vendor figures: H100-SXM and H200 700 W, GB200 1,200 W
+per GPU including its share of the Grace CPU, MI300X 750 W, Gaudi 3 900 W) times a facility PUE of
+1.2. It is an estimate until metered power is fed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from pnyx.accounting.model import Dimension, MemberStateUsage, Period, UsageGroup, UsageRecord
+from pnyx.core.errors import InvalidInput
+
+BOARD_WATTS = {"H100-SXM": 700, "H200": 700, "GB200": 1200, "MI300X": 750, "Gaudi3": 900}
+DEFAULT_WATTS = 700
+PUE = Decimal("1.2")
+HOUR = Decimal(3600)
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_YEAR = re.compile(r"^(\d{4})$")
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+_LAST = re.compile(r"^last-(\d{1,4})d$")
+
+
+def energy_wh(accelerator_type: str, accelerator_seconds: int) -> int:
+    watts = BOARD_WATTS.get(accelerator_type, DEFAULT_WATTS)
+    return int(Decimal(watts) * PUE * Decimal(accelerator_seconds) / HOUR)
+
+
+def parse_period(text: str, now: datetime) -> Period:
+    """``2026-11``, ``2026-Q4``, ``2026``, ``2026-11-01..2026-11-30`` (inclusive days) or ``last-30d``."""
+    text = text.strip()
+    if m := _MONTH.match(text):
+        year, month = int(m[1]), int(m[2])
+        _check(1 <= month <= 12, text)
+        start = datetime(year, month, 1, tzinfo=UTC)
+        return Period(start=start, end=_add_months(start, 1), label=text)
+    if m := _QUARTER.match(text):
+        start = datetime(int(m[1]), 3 * int(m[2]) - 2, 1, tzinfo=UTC)
+        return Period(start=start, end=_add_months(start, 3), label=text)
+    if m := _YEAR.match(text):
+        return Period(
+            start=datetime(int(m[1]), 1, 1, tzinfo=UTC),
+            end=datetime(int(m[1]) + 1, 1, 1, tzinfo=UTC),
+            label=text,
+        )
+    if m := _RANGE.match(text):
+        try:
+            start = datetime.fromisoformat(m[1]).replace(tzinfo=UTC)
+            last = datetime.fromisoformat(m[2]).replace(tzinfo=UTC)
+        except ValueError:
+            raise InvalidInput(f"not a valid date range: {text!r}", field="period") from None
+        _check(last >= start, text)
+        return Period(start=start, end=last + timedelta(days=1), label=text)
+    if m := _LAST.match(text):
+        days = int(m[1])
+        _check(days > 0, text)
+        end = now.astimezone(UTC)
+        return Period(start=end - timedelta(days=days), end=end, label=text)
+    raise InvalidInput(
+        f"unknown period {text!r}; use 2026-11, 2026-Q4, 2026, 2026-11-01..2026-11-30 or last-30d",
+        field="period",
+    )
+
+
+def _check(ok: bool, text: str) -> None:
+    if not ok:
+        raise InvalidInput(f"not a valid period: {text!r}", field="period")
+
+
+def _add_months(start: datetime, months: int) -> datetime:
+    index = start.year * 12 + start.month - 1 + months
+    return start.replace(year=index // 12, month=index % 12 + 1)
+
+
+def overlap_fraction(record: UsageRecord, period: Period) -> Decimal:
+    """The share of a record's run time that falls inside the period (usage is apportioned)."""
+    duration = (record.ended_at - record.started_at).total_seconds()
+    if duration <= 0:
+        return Decimal(1) if period.start <= record.started_at < period.end else Decimal(0)
+    inside = (min(record.ended_at, period.end) - max(record.started_at, period.start)).total_seconds()
+    return Decimal(max(0.0, inside)) / Decimal(duration)
+
+
+def group_usage(records: Iterable[UsageRecord], period: Period, by: Dimension) -> list[UsageGroup]:
+    hours: dict[str, Decimal] = defaultdict(Decimal)
+    normalised: dict[str, Decimal] = defaultdict(Decimal)
+    energy: dict[str, Decimal] = defaultdict(Decimal)
+    jobs: dict[str, int] = defaultdict(int)
+    for r in records:
+        part = overlap_fraction(r, period)
+        if part == 0:
+            continue
+        key = _key(r, by)
+        hours[key] += Decimal(r.accelerator_seconds) * part / HOUR
+        normalised[key] += Decimal(r.h100_equivalent_seconds) * part / HOUR
+        energy[key] += Decimal(r.energy_wh) * part / 1000
+        jobs[key] += 1
+    return [
+        UsageGroup(
+            key=k,
+            accelerator_hours=hours[k],
+            h100_equivalent_hours=normalised[k],
+            energy_kwh=energy[k],
+            jobs=jobs[k],
+        )
+        for k in sorted(hours)
+    ]
+
+
+def _key(record: UsageRecord, by: Dimension) -> str:
+    value = {
+        Dimension.MEMBER_STATE: record.member_state,
+        Dimension.PROJECT: record.project_id,
+        Dimension.POOL: record.pool,
+        Dimension.CALL: record.call_id,
+        Dimension.DISCIPLINE: record.discipline,
+        Dimension.ACCELERATOR_TYPE: record.accelerator_type,
+    }[by]
+    return value or "(none)"
+
+
+def compare_with_entitlements(
+    used_hours: Mapping[str, Decimal], shares: Mapping[str, Decimal], capacity_hours: Decimal
+) -> list[MemberStateUsage]:
+    """Each member state's use against its entitled share of the facility's capacity in the period."""
+    total_used = sum(used_hours.values(), Decimal(0))
+    rows = []
+    for state in sorted(set(shares) | {s for s in used_hours if s != "(none)"}):
+        share = shares.get(state, Decimal(0))
+        used = used_hours.get(state, Decimal(0))
+        rows.append(
+            MemberStateUsage(
+                member_state=state,
+                entitled_share=share,
+                entitled_hours=share * capacity_hours,
+                used_hours=used,
+                used_share=used / total_used if total_used else Decimal(0),
+            )
+        )
+    return rows

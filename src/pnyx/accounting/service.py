@@ -1,0 +1,156 @@
+"""Accounting use cases: record a job's usage, charge it, report use against entitlements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from pnyx.accounting.model import (
+    Dimension,
+    MemberStateUsage,
+    Period,
+    ProjectStanding,
+    ProjectWentOverBudget,
+    Standing,
+    UsageGroup,
+    UsageRecord,
+    UsageRecorded,
+)
+from pnyx.accounting.rules import HOUR, compare_with_entitlements, energy_wh, group_usage, parse_period
+from pnyx.accounting.store import UsageRepository
+from pnyx.core.errors import Conflict, InvalidInput
+from pnyx.core.ids import new_id
+from pnyx.db.unit_of_work import UnitOfWork
+
+
+class Budgets(Protocol):
+    """Where a project's allocation comes from (the allocation domain)."""
+
+    def allocated_hours(self, project_id: str, at: datetime) -> Decimal | None: ...
+
+
+class NoBudgets:
+    """No allocation domain wired in: every project has no allocation."""
+
+    def allocated_hours(self, project_id: str, at: datetime) -> Decimal | None:
+        return None
+
+
+SharesAt = Callable[[datetime], Mapping[str, Decimal]]  # member-state entitlement shares in force at a time
+CapacityAt = Callable[[], int]  # accelerators in the facility
+SpeedOf = Callable[[str], float]  # speed factor of an accelerator type
+
+
+class AccountingService:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        budgets: Budgets,
+        shares_at: SharesAt,
+        capacity: CapacityAt,
+        speed_of: SpeedOf,
+    ) -> None:
+        self.uow = uow
+        self.budgets = budgets
+        self.shares_at = shares_at
+        self.capacity = capacity
+        self.speed_of = speed_of
+
+    def record_usage(
+        self,
+        *,
+        job_id: str,
+        project_id: str,
+        accelerator_type: str,
+        accelerators: int,
+        started_at: datetime,
+        ended_at: datetime,
+        member_state: str | None = None,
+        pool: str | None = None,
+        call_id: str | None = None,
+        discipline: str | None = None,
+    ) -> UsageRecord:
+        """Record a finished (or stopped) job's use once, and charge it against its project's allocation."""
+        if accelerators <= 0:
+            raise InvalidInput("accelerators must be positive", field="accelerators")
+        if ended_at < started_at:
+            raise InvalidInput("a job cannot end before it starts", field="ended_at")
+        seconds = int((ended_at - started_at).total_seconds()) * accelerators
+        record = UsageRecord(
+            id=new_id("use"),
+            job_id=job_id,
+            project_id=project_id,
+            member_state=member_state,
+            accelerator_type=accelerator_type,
+            accelerators=accelerators,
+            started_at=started_at,
+            ended_at=ended_at,
+            accelerator_seconds=seconds,
+            h100_equivalent_seconds=int(seconds * self.speed_of(accelerator_type)),
+            energy_wh=energy_wh(accelerator_type, seconds),
+            pool=pool,
+            call_id=call_id,
+            discipline=discipline,
+        )
+        with self.uow.write() as tx:
+            repo = UsageRepository(tx.conn)
+            if repo.by_job(job_id) is not None:
+                raise Conflict(
+                    f"usage of job {job_id} is already recorded", field="job_id", code="usage_exists"
+                )
+            before = Decimal(repo.project_seconds(project_id)) / HOUR
+            repo.add(record)
+            tx.emit(
+                UsageRecorded(
+                    job_id=job_id,
+                    project_id=project_id,
+                    member_state=member_state,
+                    accelerator_type=accelerator_type,
+                    accelerators=accelerators,
+                    started_at=started_at,
+                    ended_at=ended_at,
+                    accelerator_seconds=seconds,
+                    energy_wh=record.energy_wh,
+                )
+            )
+            allocated = self.budgets.allocated_hours(project_id, ended_at)
+            after = before + Decimal(seconds) / HOUR
+            if allocated is not None and before <= allocated < after:
+                tx.emit(
+                    ProjectWentOverBudget(
+                        project_id=project_id,
+                        allocated_hours=str(allocated),
+                        used_hours=str(after.quantize(Decimal("0.01"))),
+                    )
+                )
+        return record
+
+    def standing(self, project_id: str, at: datetime | None = None) -> ProjectStanding:
+        """Over budget means the scheduler runs the project's new work at opportunistic priority."""
+        with self.uow.read() as conn:
+            used = Decimal(UsageRepository(conn).project_seconds(project_id)) / HOUR
+        allocated = self.budgets.allocated_hours(project_id, at or self.uow.clock.now())
+        if allocated is None:
+            state = Standing.NO_ALLOCATION
+        else:
+            state = Standing.OVER_BUDGET if used > allocated else Standing.WITHIN_BUDGET
+        return ProjectStanding(
+            project_id=project_id, allocated_hours=allocated, used_hours=used, standing=state
+        )
+
+    def period(self, text: str) -> Period:
+        return parse_period(text, self.uow.clock.now())
+
+    def usage(self, period: Period, by: Dimension) -> list[UsageGroup]:
+        with self.uow.read() as conn:
+            records = UsageRepository(conn).overlapping(period.start, period.end)
+        return group_usage(records, period, by)
+
+    def member_states(self, period: Period) -> list[MemberStateUsage]:
+        """Each member state's use against its entitlement over the period (shares in force at its end)."""
+        used = {g.key: g.accelerator_hours for g in self.usage(period, Dimension.MEMBER_STATE)}
+        capacity_hours = Decimal(self.capacity()) * period.hours
+        return compare_with_entitlements(used, self.shares_at(period.end), capacity_hours)

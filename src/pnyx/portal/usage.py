@@ -1,0 +1,56 @@
+"""The public usage page: each member state's use against its entitlement, as an SVG chart."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from pnyx.accounting.model import MemberStateUsage
+from pnyx.core.errors import InvalidInput
+from pnyx.wiring import Platform
+
+
+def _platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def usage_pages(templates: Jinja2Templates) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/portal/usage", response_class=HTMLResponse)
+    def usage_page(
+        request: Request,
+        platform: Annotated[Platform, Depends(_platform)],
+        period: Annotated[str, Query(max_length=40)] = "last-30d",
+    ) -> HTMLResponse:
+        try:
+            span = platform.accounting.period(period)
+        except InvalidInput as exc:
+            return templates.TemplateResponse(
+                request, "error.html", {"message": exc.message}, status_code=400
+            )
+        rows = platform.accounting.member_states(span)
+        return templates.TemplateResponse(
+            request, "usage.html", {"period": span, "rows": rows, "bars": chart_bars(rows)}
+        )
+
+    return router
+
+
+def chart_bars(rows: list[MemberStateUsage]) -> list[dict[str, object]]:
+    """Bar geometry (percent of the widest share) for the entitled and received shares of each state."""
+    widest = max([float(r.entitled_share) for r in rows] + [float(r.used_share) for r in rows] + [0.01])
+    return [
+        {
+            "state": r.member_state,
+            "entitled": float(r.entitled_share) / widest * 100,
+            "used": float(r.used_share) / widest * 100,
+            "entitled_pct": float(r.entitled_share) * 100,
+            "used_pct": float(r.used_share) * 100,
+        }
+        for r in rows
+    ]
