@@ -1,0 +1,1 @@
+"""The production loop: snapshot from the database -> scheduler cycle -> persist -> executors -> reconcile."""

@@ -1,0 +1,36 @@
+"""The executor seam, declared where it is consumed: by the dispatch loop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from pnyx.jobs.model import EngineRef, EngineStatus, Grant, JobSpec
+
+
+class Executor(Protocol):
+    """Runs jobs on one engine. Every method may raise ``EngineUnavailable``; ``submit`` may raise
+    ``EngineRejected`` for a job the engine will never accept."""
+
+    engine: str
+
+    def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
+        """Start the job. Idempotent: a second call with the same ``spec.idempotency_key`` returns
+        the first submission's ref and starts nothing."""
+        ...
+
+    def find(self, idempotency_key: str) -> EngineRef | None:
+        """The engine's job for this key, if it ever got one (reconciliation after a crash)."""
+        ...
+
+    def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
+        """Current state of each ref, in order; UNKNOWN for jobs the engine does not know."""
+        ...
+
+    def cancel(self, ref: EngineRef) -> None:
+        """Stop the job; a no-op for a job that already ended."""
+        ...
+
+    def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
+        """The last lines of the job's output."""
+        ...

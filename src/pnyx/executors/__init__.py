@@ -1,0 +1,1 @@
+"""Executors: run jobs on real engines (local processes, Slurm, Ray, Kubernetes) behind one seam."""

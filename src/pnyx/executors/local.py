@@ -1,0 +1,193 @@
+"""The local executor (the embedded default): jobs run as real processes on this machine.
+
+Each job attempt owns a directory named after its idempotency key under ``root``. Creating that
+directory is the submission's point of no return, so a second submit of the same key starts
+nothing. A supervisor process (``local_runner``) runs the job, captures its output, enforces its
+time limit and records its exit; the granted accelerator slots reach the job as
+``CUDA_VISIBLE_DEVICES``-style variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pnyx.jobs.model import (
+    EngineRef,
+    EngineRejected,
+    EngineState,
+    EngineStatus,
+    EngineUnavailable,
+    Grant,
+    JobSpec,
+)
+
+KEY = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
+
+
+class LocalExecutor:
+    engine = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
+        if not spec.command:
+            raise EngineRejected("the local executor runs commands, not container images", field="command")
+        job_dir = self._dir(spec.idempotency_key)
+        ref = EngineRef(engine=self.engine, engine_job_id=spec.idempotency_key)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        if (job_dir / "pid").exists():
+            return ref  # already submitted: idempotent
+        (job_dir / "limit_s").write_text(str(spec.time_limit_s))
+        (job_dir / "spec.json").write_text(
+            json.dumps(
+                {
+                    "job_id": spec.job_id,
+                    "command": list(spec.command),
+                    "node_ids": list(grant.node_ids),
+                    "counts": list(grant.counts),
+                }
+            )
+        )
+        with (job_dir / "runner.log").open("ab") as runner_log:
+            launched = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pnyx.executors.local_runner",
+                    "--detach",
+                    str(job_dir),
+                    "--",
+                    *spec.command,
+                ],
+                env={**os.environ, **spec.env, **accelerator_env(spec, grant)},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=runner_log,
+                check=False,
+                timeout=60,
+            )
+        pid = launched.stdout.decode().strip()
+        if launched.returncode != 0 or not pid.isdigit():
+            raise EngineUnavailable(f"could not start the job's supervisor (exit {launched.returncode})")
+        tmp = job_dir / "pid.tmp"
+        tmp.write_text(pid)
+        tmp.replace(job_dir / "pid")
+        return ref
+
+    def find(self, idempotency_key: str) -> EngineRef | None:
+        found = (self._dir(idempotency_key) / "pid").exists()
+        return EngineRef(engine=self.engine, engine_job_id=idempotency_key) if found else None
+
+    def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
+        return [self._status(ref) for ref in refs]
+
+    def _status(self, ref: EngineRef) -> EngineStatus:
+        job_dir = self._dir(ref.engine_job_id)
+        exit_file = job_dir / "exit.json"
+        if exit_file.exists():
+            result = json.loads(exit_file.read_text())
+            code = int(result["exit_code"])
+            reason = str(result["reason"])
+            state = (
+                EngineState.CANCELLED
+                if reason == "cancelled"
+                else (EngineState.SUCCEEDED if code == 0 else EngineState.FAILED)
+            )
+            message = {
+                "time-limit": "killed at its time limit",
+                "failed-to-start": "the command could not start",
+                "cancelled": "cancelled",
+            }.get(reason, f"exited with {code}")
+            return EngineStatus(
+                ref=ref,
+                state=state,
+                exit_code=code,
+                started_at=_time(result["started"]),
+                ended_at=_time(result["ended"]),
+                message=message,
+            )
+        pid_file = job_dir / "pid"
+        if not pid_file.exists():
+            return EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="never submitted here")
+        if _alive(int(pid_file.read_text())):
+            return EngineStatus(
+                ref=ref, state=EngineState.RUNNING, started_at=_time(pid_file.stat().st_mtime)
+            )
+        if exit_file.exists():  # it finished between the two looks
+            return self._status(ref)
+        return EngineStatus(
+            ref=ref, state=EngineState.FAILED, message="the job's supervisor died without a result"
+        )
+
+    def cancel(self, ref: EngineRef) -> None:
+        pid_file = self._dir(ref.engine_job_id) / "pid"
+        if not pid_file.exists() or (self._dir(ref.engine_job_id) / "exit.json").exists():
+            return
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)  # the supervisor stops the job's group
+        except ProcessLookupError:
+            return
+
+    def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
+        log = self._dir(ref.engine_job_id) / "output.log"
+        if not log.exists():
+            return ""
+        return "\n".join(log.read_text(errors="replace").splitlines()[-tail_lines:])
+
+    def _dir(self, key: str) -> Path:
+        if not KEY.match(key):
+            raise EngineRejected(f"not a valid idempotency key: {key!r}", field="idempotency_key")
+        return self.root / key
+
+
+def accelerator_env(spec: JobSpec, grant: Grant) -> dict[str, str]:
+    """The granted slots as the variables frameworks read (on one machine, slots 0..n-1 per node)."""
+    slots = ",".join(str(i) for i in range(grant.counts[0] if grant.counts else spec.accelerators))
+    return {
+        "PNYX_JOB_ID": spec.job_id,
+        "PNYX_ACCELERATOR_TYPE": spec.accelerator_type,
+        "PNYX_ACCELERATORS": str(spec.accelerators),
+        "PNYX_NODES": ",".join(grant.node_ids),
+        "PNYX_VISIBLE_ACCELERATORS": slots,
+        "CUDA_VISIBLE_DEVICES": slots,
+        "HIP_VISIBLE_DEVICES": slots,
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own finished child) counts as ended.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _time(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def wait_until_final(executor: LocalExecutor, ref: EngineRef, timeout_s: float = 30.0) -> EngineStatus:
+    """Poll until the job ends (for the CLI and tests)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = executor.status([ref])[0]
+        if status.state not in (EngineState.RUNNING, EngineState.QUEUED) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)

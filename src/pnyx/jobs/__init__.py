@@ -1,0 +1,1 @@
+"""Jobs researchers submit: their specification, lifecycle and the engine that runs them."""
