@@ -46,7 +46,7 @@ class LocalExecutor:
         ref = EngineRef(engine=self.engine, engine_job_id=spec.idempotency_key)
         job_dir.mkdir(parents=True, exist_ok=True)
         if (job_dir / "pid").exists():
-            return ref  # already submitted: idempotent
+            return ref  # already submitted: idempotent (and the supervisor's claim makes a race harmless)
         (job_dir / "limit_s").write_text(str(spec.time_limit_s))
         (job_dir / "spec.json").write_text(
             json.dumps(
@@ -76,12 +76,13 @@ class LocalExecutor:
                 check=False,
                 timeout=60,
             )
-        pid = launched.stdout.decode().strip()
-        if launched.returncode != 0 or not pid.isdigit():
+        if launched.returncode != 0:
             raise EngineUnavailable(f"could not start the job's supervisor (exit {launched.returncode})")
-        tmp = job_dir / "pid.tmp"
-        tmp.write_text(pid)
-        tmp.replace(job_dir / "pid")
+        deadline = time.monotonic() + 30
+        while not (job_dir / "pid").exists():  # the supervisor (this launch's, or an earlier one's) claims it
+            if time.monotonic() > deadline:
+                raise EngineUnavailable(f"the supervisor of {spec.idempotency_key} did not start")
+            time.sleep(0.01)
         return ref
 
     def find(self, idempotency_key: str) -> EngineRef | None:

@@ -1,6 +1,7 @@
 """Supervises one local job: ``python -m pnyx.executors.local_runner [--detach] DIR -- ARGV``.
 
-It runs ARGV in its own process group with output to DIR/output.log, enforces the time limit in
+It claims the attempt (an exclusive create: a second supervisor for the same attempt exits at
+once), runs ARGV in its own process group with output to DIR/output.log, enforces the time limit in
 DIR/limit_s, forwards SIGTERM (cancellation) to the job, and writes DIR/exit.json atomically when
 the job ends. Because it outlives the dispatcher, a dispatcher that restarts finds every job's
 outcome in its directory: nothing is lost and nothing runs twice.
@@ -29,6 +30,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m pnyx.executors.local_runner DIR -- ARGV...", file=sys.stderr)
         return 2
     job_dir, command = Path(argv[0]), argv[2:]
+    if not _claim(job_dir):
+        return 0  # another supervisor already runs this attempt: running it twice is never right
     limit = float((job_dir / "limit_s").read_text())
     started = time.time()
     with (job_dir / "output.log").open("ab") as out:
@@ -48,6 +51,18 @@ def main(argv: list[str]) -> int:
         reason = _supervise(child, started + limit)
     _finish(job_dir, started, exit_code=child.returncode, reason=reason)
     return 0
+
+
+def _claim(job_dir: Path) -> bool:
+    """Take the attempt with an exclusive create, then publish this supervisor's pid."""
+    try:
+        os.close(os.open(job_dir / "claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    tmp = job_dir / "pid.tmp"
+    tmp.write_text(str(os.getpid()))
+    tmp.replace(job_dir / "pid")
+    return True
 
 
 def _detach() -> None:

@@ -10,11 +10,13 @@ from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.inventory.model import Facility, InventoryGenerated, InventorySummary, Node
 from pnyx.inventory.rules import generate_facility, summarise
 from pnyx.inventory.store import FacilityRepository
+from pnyx.scheduler.topology import Topology, build_topology
 
 
 class InventoryService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
+        self._topology: tuple[tuple[int, int], Topology] | None = None
 
     def generate(self, accelerators: int, *, seed: int = 0, replace: bool = False) -> InventorySummary:
         facility = generate_facility(accelerators, seed=seed)
@@ -53,6 +55,14 @@ class InventoryService:
     def nodes(self, *, site: str | None = None, offset: int = 0, limit: int = 100) -> list[Node]:
         with self.uow.read() as conn:
             return FacilityRepository(conn).nodes_page(site=site, offset=offset, limit=limit)
+
+    def topology(self) -> Topology:
+        """The scheduler's indexed view of the facility, rebuilt only when the inventory changed."""
+        with self.uow.read() as conn:
+            version = FacilityRepository(conn).version()
+        if self._topology is None or self._topology[0] != version:
+            self._topology = (version, build_topology(self.facility()))
+        return self._topology[1]
 
     def accelerator_count(self) -> int:
         with self.uow.read() as conn:

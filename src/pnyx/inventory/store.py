@@ -130,6 +130,12 @@ class FacilityRepository:
             query = query.where(nodes.c.site_id == site)
         return [_node(r) for r in self.conn.execute(query).mappings()]
 
+    def version(self) -> tuple[int, int]:
+        """Changes whenever nodes are added, removed or change state (cheap: one aggregate query)."""
+        up = sa.func.sum(sa.case((nodes.c.state == "up", 1), else_=0))
+        row = self.conn.execute(sa.select(sa.func.count(), sa.func.coalesce(up, 0)).select_from(nodes)).one()
+        return int(row[0]), int(row[1])
+
     def accelerator_count(self) -> int:
         total = sa.select(sa.func.coalesce(sa.func.sum(nodes.c.accelerators), 0))
         return int(self.conn.execute(total).scalar_one())

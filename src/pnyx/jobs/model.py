@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from pnyx.core.errors import InvalidInput, Unavailable
+from pnyx.core.errors import Conflict, InvalidInput, Unavailable
+from pnyx.core.events import DomainEvent
 from pnyx.inventory.model import SafetyLevel
 
 
@@ -82,3 +83,111 @@ class EngineRejected(InvalidInput):
     """The engine refused the job for good (for example a partition's account rules)."""
 
     code = "engine_rejected"
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"  # waiting for the scheduler
+    DISPATCHING = "dispatching"  # placed; the hand-over to the engine is in flight
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class JobAction(StrEnum):
+    DISPATCH = "dispatch"
+    CONFIRM = "confirm"  # the engine has it
+    SUCCEED = "succeed"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    REQUEUE = "requeue"  # preempted, or its hardware failed: back to the queue
+    REJECT = "reject"
+
+
+JOB_TRANSITIONS: dict[tuple[JobStatus, JobAction], JobStatus] = {
+    (JobStatus.PENDING, JobAction.DISPATCH): JobStatus.DISPATCHING,
+    (JobStatus.PENDING, JobAction.CANCEL): JobStatus.CANCELLED,
+    (JobStatus.PENDING, JobAction.REJECT): JobStatus.REJECTED,
+    (JobStatus.DISPATCHING, JobAction.CONFIRM): JobStatus.RUNNING,
+    (JobStatus.DISPATCHING, JobAction.SUCCEED): JobStatus.COMPLETED,
+    (JobStatus.DISPATCHING, JobAction.FAIL): JobStatus.FAILED,
+    (JobStatus.DISPATCHING, JobAction.CANCEL): JobStatus.CANCELLED,
+    (JobStatus.DISPATCHING, JobAction.REQUEUE): JobStatus.PENDING,
+    (JobStatus.RUNNING, JobAction.SUCCEED): JobStatus.COMPLETED,
+    (JobStatus.RUNNING, JobAction.FAIL): JobStatus.FAILED,
+    (JobStatus.RUNNING, JobAction.CANCEL): JobStatus.CANCELLED,
+    (JobStatus.RUNNING, JobAction.REQUEUE): JobStatus.PENDING,
+}
+
+ACTIVE_JOB_STATUSES = frozenset({JobStatus.PENDING, JobStatus.DISPATCHING, JobStatus.RUNNING})
+HOLDING_STATUSES = frozenset({JobStatus.DISPATCHING, JobStatus.RUNNING})  # hold accelerators
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRecord:
+    id: str
+    name: str
+    project: str
+    user: str
+    engine: str
+    accelerator_type: str | None
+    accelerators: int
+    estimate_s: int
+    checkpoint_s: int
+    priority_class: str  # scheduler.model.PriorityClass value
+    label: SafetyLevel
+    status: JobStatus
+    submitted_at: datetime
+    command: tuple[str, ...] = ()
+    image: str | None = None
+    member_state: str | None = None
+    allow_cross_site: bool = False
+    attempt: int = 0
+    cancel_requested: bool = False
+    node_ids: tuple[str, ...] = ()
+    counts: tuple[int, ...] = ()
+    placed_type: str | None = None  # the accelerator type it was placed on
+    engine_job_id: str | None = None
+    dispatched_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        """Unique per attempt: a requeued job is a new submission to the engine."""
+        return f"{self.id}-a{self.attempt}"
+
+
+# Events. Commands and environments are not logged: they may hold paths or secrets.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSubmitted(DomainEvent):
+    event_type = "jobs.job.submitted"
+    job_id: str
+    project: str
+    user: str
+    accelerators: int
+    accelerator_type: str | None
+    label: int
+    priority_class: str
+    engine: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobStateChanged(DomainEvent):
+    event_type = "jobs.job.state_changed"
+    job_id: str
+    action: str
+    status: str
+    attempt: int
+    reason: str
+    node_ids: tuple[str, ...] = ()
+
+
+class InvalidJobTransition(Conflict):
+    code = "job_transition_invalid"

@@ -1,0 +1,302 @@
+"""Job use cases: researchers submit and cancel; the dispatch loop moves jobs through their lifecycle.
+
+Every change goes through ``rules.transition`` and emits a ``JobStateChanged`` event in the same
+transaction, so the public log holds each job's whole history (without its command line).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from pnyx.core.errors import Forbidden, InvalidInput, NotFound
+from pnyx.core.ids import new_id
+from pnyx.db.unit_of_work import Transaction, UnitOfWork
+from pnyx.identity.model import Principal, Role
+from pnyx.identity.rules import require_role
+from pnyx.inventory.model import SafetyLevel
+from pnyx.jobs.model import (
+    ACTIVE_JOB_STATUSES,
+    HOLDING_STATUSES,
+    JobAction,
+    JobRecord,
+    JobStateChanged,
+    JobStatus,
+    JobSubmitted,
+)
+from pnyx.jobs.rules import transition, validate_submission
+from pnyx.jobs.store import JobRepository
+
+PRIORITY_CLASSES = ("urgent", "entitled", "preemptible")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectInfo:
+    id: str
+    member_state: str | None
+    members: frozenset[str]  # user names allowed to submit; empty: anyone with the researcher role
+    over_budget: bool
+
+
+class Projects(Protocol):
+    """What the jobs service needs to know about a project (from allocation and accounting)."""
+
+    def project(self, project_id: str) -> ProjectInfo | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submission:
+    name: str
+    project: str
+    accelerators: int
+    estimate_s: int
+    accelerator_type: str | None = None
+    command: tuple[str, ...] = ()
+    image: str | None = None
+    checkpoint_s: int = 0
+    label: SafetyLevel = SafetyLevel.L1
+    priority_class: str = "entitled"
+    engine: str | None = None
+    allow_cross_site: bool = False
+
+
+FitCheck = Callable[[JobRecord], None]  # raises when the job could never run on this facility
+
+
+class JobService:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        projects: Projects,
+        fits: FitCheck,
+        engines: Collection[str],
+        default_engine: str,
+    ) -> None:
+        self.uow = uow
+        self.projects = projects
+        self.fits = fits
+        self.engines = engines
+        self.default_engine = default_engine
+
+    # --- researchers -----------------------------------------------------------------------------
+
+    def submit(self, principal: Principal, s: Submission) -> JobRecord:
+        require_role(principal, Role.RESEARCHER, Role.OPERATOR)
+        command = tuple(s.command)
+        validate_submission(
+            accelerators=s.accelerators,
+            estimate_s=s.estimate_s,
+            checkpoint_s=s.checkpoint_s,
+            command=command,
+            image=s.image,
+        )
+        engine = s.engine or self.default_engine
+        if engine not in self.engines:
+            raise InvalidInput(
+                f"the {engine!r} engine is not configured here; configured: "
+                f"{', '.join(sorted(self.engines))}",
+                field="engine",
+                code="engine_not_configured",
+            )
+        if s.priority_class not in PRIORITY_CLASSES:
+            raise InvalidInput(
+                f"priority class is one of {', '.join(PRIORITY_CLASSES)}", field="priority_class"
+            )
+        if s.priority_class == "urgent" and Role.OPERATOR not in principal.roles:
+            raise Forbidden(
+                "only operators submit urgent work (the director's reserve)", field="priority_class"
+            )
+        project = self.projects.project(s.project)
+        if project is None:
+            raise NotFound(f"unknown project {s.project!r}", field="project", code="project_unknown")
+        if project.members and principal.name not in project.members and Role.OPERATOR not in principal.roles:
+            raise Forbidden(f"{principal.name} is not a member of project {s.project}", field="project")
+        priority, note = s.priority_class, ""
+        if project.over_budget and priority == "entitled":
+            priority = "preemptible"
+            note = (
+                f"project {s.project} has used its allocation: the job runs opportunistically (preemptible)"
+            )
+        with self.uow.write() as tx:
+            job = JobRecord(
+                id=new_id("job"),
+                name=s.name or "job",
+                project=s.project,
+                user=principal.name,
+                engine=engine,
+                accelerator_type=s.accelerator_type,
+                accelerators=s.accelerators,
+                estimate_s=s.estimate_s,
+                checkpoint_s=s.checkpoint_s,
+                priority_class=priority,
+                label=s.label,
+                status=JobStatus.PENDING,
+                submitted_at=tx.now,
+                command=command,
+                image=s.image,
+                member_state=project.member_state,
+                allow_cross_site=s.allow_cross_site,
+                reason=note,
+            )
+            self.fits(job)  # a job that can never fit is refused now, never left waiting for ever
+            JobRepository(tx.conn).add(job)
+            tx.emit(
+                JobSubmitted(
+                    job_id=job.id,
+                    project=job.project,
+                    user=job.user,
+                    accelerators=job.accelerators,
+                    accelerator_type=job.accelerator_type,
+                    label=int(job.label),
+                    priority_class=job.priority_class,
+                    engine=engine,
+                    note=note,
+                )
+            )
+        return job
+
+    def get(self, principal: Principal, job_id: str) -> JobRecord:
+        with self.uow.read() as conn:
+            job = JobRepository(conn).get(job_id)
+        if job is None or not _may_see(principal, job):
+            raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
+        return job
+
+    def search(
+        self,
+        principal: Principal,
+        *,
+        status: JobStatus | None = None,
+        mine: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        require_role(principal, *Role)
+        staff = bool(principal.roles & {Role.OPERATOR, Role.AUDITOR})
+        user = principal.name if mine or not staff else None
+        with self.uow.read() as conn:
+            return JobRepository(conn).search(user=user, status=status, limit=limit, offset=offset)
+
+    def cancel(self, principal: Principal, job_id: str) -> JobRecord:
+        """Pending jobs end at once; running ones are marked and the dispatcher stops them."""
+        with self.uow.write() as tx:
+            repo = JobRepository(tx.conn)
+            job = repo.get(job_id, for_update=True)
+            if job is None or not _may_see(principal, job):
+                raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
+            if job.user != principal.name and Role.OPERATOR not in principal.roles:
+                raise Forbidden("only the job's owner or an operator may cancel it")
+            if job.status not in ACTIVE_JOB_STATUSES:
+                raise InvalidInput(
+                    f"job {job_id} already ended ({job.status})", field="job_id", code="job_ended"
+                )
+            if job.status is JobStatus.PENDING:
+                return self._change(
+                    tx, repo, job, JobAction.CANCEL, reason=f"cancelled by {principal.name}", ended_at=tx.now
+                )
+            updated = dataclasses.replace(job, cancel_requested=True)
+            repo.save(updated)
+            return updated
+
+    # --- the dispatch loop -----------------------------------------------------------------------
+
+    def active(self) -> list[JobRecord]:
+        with self.uow.read() as conn:
+            return JobRepository(conn).with_status(ACTIVE_JOB_STATUSES)
+
+    def holding(self) -> list[JobRecord]:
+        with self.uow.read() as conn:
+            return JobRepository(conn).with_status(HOLDING_STATUSES)
+
+    def dispatch(
+        self, job_id: str, *, node_ids: tuple[str, ...], counts: tuple[int, ...], placed_type: str
+    ) -> JobRecord:
+        return self._act(
+            job_id,
+            JobAction.DISPATCH,
+            node_ids=node_ids,
+            counts=counts,
+            placed_type=placed_type,
+            dispatch=True,
+        )
+
+    def confirm(self, job_id: str, engine_job_id: str, started_at: datetime | None = None) -> JobRecord:
+        return self._act(job_id, JobAction.CONFIRM, engine_job_id=engine_job_id, started_at=started_at)
+
+    def finish(
+        self,
+        job_id: str,
+        action: JobAction,
+        *,
+        exit_code: int | None,
+        reason: str,
+        started_at: datetime | None,
+        ended_at: datetime | None,
+    ) -> JobRecord:
+        return self._act(
+            job_id, action, exit_code=exit_code, reason=reason, started_at=started_at, ended_at=ended_at
+        )
+
+    def requeue(self, job_id: str, reason: str) -> JobRecord:
+        """Back to the queue (preempted, hardware failed, engine lost it): a new attempt, a new key."""
+        return self._act(job_id, JobAction.REQUEUE, reason=reason, requeue=True)
+
+    def reject(self, job_id: str, reason: str) -> JobRecord:
+        return self._act(job_id, JobAction.REJECT, reason=reason)
+
+    def _act(
+        self,
+        job_id: str,
+        action: JobAction,
+        *,
+        dispatch: bool = False,
+        requeue: bool = False,
+        **changes: object,
+    ) -> JobRecord:
+        with self.uow.write() as tx:
+            repo = JobRepository(tx.conn)
+            job = repo.get(job_id, for_update=True)
+            if job is None:
+                raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
+            fields = {k: v for k, v in changes.items() if v is not None}
+            if dispatch:
+                fields["dispatched_at"] = tx.now
+            if requeue:
+                fields.update(
+                    attempt=job.attempt + 1,
+                    node_ids=(),
+                    counts=(),
+                    placed_type=None,
+                    engine_job_id=None,
+                    started_at=None,
+                    dispatched_at=None,
+                )
+            if action in (JobAction.SUCCEED, JobAction.FAIL, JobAction.CANCEL, JobAction.REJECT):
+                fields.setdefault("ended_at", tx.now)
+            return self._change(tx, repo, job, action, **fields)
+
+    def _change(
+        self, tx: Transaction, repo: JobRepository, job: JobRecord, action: JobAction, **fields: object
+    ) -> JobRecord:
+        status = transition(job.status, action)
+        updated = dataclasses.replace(job, status=status, **fields)  # type: ignore[arg-type]
+        repo.save(updated)
+        tx.emit(
+            JobStateChanged(
+                job_id=job.id,
+                action=action.value,
+                status=status.value,
+                attempt=updated.attempt,
+                reason=updated.reason,
+                node_ids=updated.node_ids,
+            )
+        )
+        return updated
+
+
+def _may_see(principal: Principal, job: JobRecord) -> bool:
+    return job.user == principal.name or bool(principal.roles & {Role.OPERATOR, Role.AUDITOR})

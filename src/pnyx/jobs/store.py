@@ -1,0 +1,102 @@
+"""The jobs table and its repository."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from pnyx.db.metadata import UtcDateTime, metadata
+from pnyx.inventory.model import SafetyLevel
+from pnyx.jobs.model import JobRecord, JobStatus
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("project", sa.String(80), nullable=False, index=True),
+    sa.Column("user", sa.String(63), nullable=False, index=True),
+    sa.Column("engine", sa.String(20), nullable=False),
+    sa.Column("accelerator_type", sa.String(40), nullable=True),
+    sa.Column("accelerators", sa.Integer(), nullable=False),
+    sa.Column("estimate_s", sa.Integer(), nullable=False),
+    sa.Column("checkpoint_s", sa.Integer(), nullable=False),
+    sa.Column("priority_class", sa.String(20), nullable=False),
+    sa.Column("label", sa.SmallInteger(), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("submitted_at", UtcDateTime(), nullable=False),
+    sa.Column("command", sa.Text(), nullable=False),  # JSON list
+    sa.Column("image", sa.String(500), nullable=True),
+    sa.Column("member_state", sa.String(2), nullable=True),
+    sa.Column("allow_cross_site", sa.Boolean(), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+    sa.Column("node_ids", sa.Text(), nullable=False),  # JSON list
+    sa.Column("counts", sa.Text(), nullable=False),  # JSON list
+    sa.Column("placed_type", sa.String(40), nullable=True),
+    sa.Column("engine_job_id", sa.String(200), nullable=True),
+    sa.Column("dispatched_at", UtcDateTime(), nullable=True),
+    sa.Column("started_at", UtcDateTime(), nullable=True),
+    sa.Column("ended_at", UtcDateTime(), nullable=True),
+    sa.Column("exit_code", sa.Integer(), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False),
+)
+
+JSON_COLUMNS = ("command", "node_ids", "counts")
+
+
+class JobRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, job: JobRecord) -> None:
+        self.conn.execute(jobs.insert().values(**_row(job)))
+
+    def save(self, job: JobRecord) -> None:
+        self.conn.execute(jobs.update().where(jobs.c.id == job.id).values(**_row(job)))
+
+    def get(self, job_id: str, *, for_update: bool = False) -> JobRecord | None:
+        query = sa.select(jobs).where(jobs.c.id == job_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self.conn.execute(query).mappings().first()
+        return None if row is None else _job(row)
+
+    def with_status(self, statuses: Iterable[JobStatus]) -> list[JobRecord]:
+        query = (
+            sa.select(jobs)
+            .where(jobs.c.status.in_([s.value for s in statuses]))
+            .order_by(jobs.c.submitted_at)
+        )
+        return [_job(r) for r in self.conn.execute(query).mappings()]
+
+    def search(
+        self, *, user: str | None, status: JobStatus | None, limit: int, offset: int
+    ) -> list[JobRecord]:
+        query = sa.select(jobs).order_by(jobs.c.submitted_at.desc(), jobs.c.id).limit(limit).offset(offset)
+        if user is not None:
+            query = query.where(jobs.c.user == user)
+        if status is not None:
+            query = query.where(jobs.c.status == status.value)
+        return [_job(r) for r in self.conn.execute(query).mappings()]
+
+
+def _row(job: JobRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {f: getattr(job, f) for f in job.__slots__}
+    for column in JSON_COLUMNS:
+        row[column] = json.dumps(list(row[column]))
+    row["label"] = int(job.label)
+    row["status"] = job.status.value
+    return row
+
+
+def _job(row: sa.RowMapping) -> JobRecord:
+    values = dict(row)
+    for column in JSON_COLUMNS:
+        values[column] = tuple(json.loads(values[column]))
+    values["label"] = SafetyLevel(values["label"])
+    values["status"] = JobStatus(values["status"])
+    return JobRecord(**values)

@@ -1,0 +1,140 @@
+"""The dispatch loop with the real local executor, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from pnyx.core.errors import Forbidden, InvalidInput, NotFound
+from pnyx.dispatch.loop import Dispatcher
+from pnyx.jobs.model import JobStatus
+from pnyx.jobs.service import JobService, Submission
+from pnyx.scheduler.model import JobDoesNotFit
+from tests.dispatch.conftest import ADA
+
+
+def _run_until(
+    dispatcher: Dispatcher, jobs: JobService, job_id: str, status: JobStatus, timeout: float = 20
+) -> None:
+    deadline = time.monotonic() + timeout
+    while jobs.get(ADA, job_id).status is not status:
+        assert time.monotonic() < deadline, jobs.get(ADA, job_id)
+        dispatcher.cycle()
+        time.sleep(0.05)
+
+
+def test_a_job_runs_to_completion(dispatcher: Dispatcher, jobs: JobService) -> None:
+    job = jobs.submit(
+        ADA,
+        Submission(
+            name="hello",
+            project="open-llm",
+            accelerators=8,
+            estimate_s=60,
+            command=(sys.executable, "-c", "print('hello from', __import__('os').environ['PNYX_JOB_ID'])"),
+        ),
+    )
+    assert job.status is JobStatus.PENDING
+    report = dispatcher.cycle()
+    assert (report.leader, report.started, report.submitted) == (True, 1, 1)
+    running = jobs.get(ADA, job.id)
+    assert running.status is JobStatus.RUNNING
+    assert sum(running.counts) == 8
+    _run_until(dispatcher, jobs, job.id, JobStatus.COMPLETED)
+    done = jobs.get(ADA, job.id)
+    assert done.exit_code == 0
+    assert done.started_at is not None
+    assert done.ended_at is not None
+    assert f"hello from {job.id}" in dispatcher.executors["local"].logs(
+        __import__("pnyx.jobs.model", fromlist=["EngineRef"]).EngineRef(
+            engine="local", engine_job_id=done.engine_job_id
+        )
+    )
+
+
+def test_failure_and_cancel(dispatcher: Dispatcher, jobs: JobService) -> None:
+    failing = jobs.submit(
+        ADA,
+        Submission(
+            name="f",
+            project="open-llm",
+            accelerators=1,
+            estimate_s=60,
+            command=(sys.executable, "-c", "raise SystemExit(4)"),
+        ),
+    )
+    sleeper = jobs.submit(
+        ADA,
+        Submission(name="s", project="open-llm", accelerators=1, estimate_s=600, command=("sleep", "120")),
+    )
+    queued = jobs.submit(
+        ADA, Submission(name="q", project="open-llm", accelerators=1, estimate_s=600, command=("true",))
+    )
+    assert jobs.cancel(ADA, queued.id).status is JobStatus.CANCELLED  # pending: at once
+    dispatcher.cycle()
+    assert jobs.cancel(ADA, sleeper.id).cancel_requested
+    _run_until(dispatcher, jobs, failing.id, JobStatus.FAILED)
+    assert jobs.get(ADA, failing.id).exit_code == 4
+    _run_until(dispatcher, jobs, sleeper.id, JobStatus.CANCELLED)
+    with pytest.raises(InvalidInput, match="already ended"):
+        jobs.cancel(ADA, sleeper.id)
+
+
+def test_bad_submissions_are_refused(jobs: JobService) -> None:
+    with pytest.raises(NotFound, match="unknown project"):
+        jobs.submit(
+            ADA, Submission(name="x", project="nope", accelerators=1, estimate_s=10, command=("true",))
+        )
+    with pytest.raises(InvalidInput, match="not configured"):
+        jobs.submit(
+            ADA,
+            Submission(
+                name="x", project="open-llm", accelerators=1, estimate_s=10, command=("true",), engine="slurm"
+            ),
+        )
+    with pytest.raises(JobDoesNotFit, match="largest gang"):
+        jobs.submit(
+            ADA,
+            Submission(name="x", project="open-llm", accelerators=100_000, estimate_s=10, command=("true",)),
+        )
+    with pytest.raises(JobDoesNotFit, match="does not have"):
+        jobs.submit(
+            ADA,
+            Submission(
+                name="x",
+                project="open-llm",
+                accelerators=8,
+                estimate_s=10,
+                command=("true",),
+                accelerator_type="TPU-v5",
+            ),
+        )
+    with pytest.raises(InvalidInput, match="command or a container image"):
+        jobs.submit(ADA, Submission(name="x", project="open-llm", accelerators=8, estimate_s=10))
+    with pytest.raises(Forbidden, match="not a member"):
+        jobs.submit(
+            ADA, Submission(name="x", project="closed", accelerators=1, estimate_s=10, command=("true",))
+        )
+    with pytest.raises(Forbidden, match="urgent"):
+        jobs.submit(
+            ADA,
+            Submission(
+                name="x",
+                project="open-llm",
+                accelerators=1,
+                estimate_s=10,
+                command=("true",),
+                priority_class="urgent",
+            ),
+        )
+    assert jobs.search(ADA) == []
+
+
+def test_over_budget_project_runs_opportunistically_and_says_so(jobs: JobService) -> None:
+    job = jobs.submit(
+        ADA, Submission(name="x", project="spent", accelerators=1, estimate_s=10, command=("true",))
+    )
+    assert job.priority_class == "preemptible"
+    assert "opportunistically" in job.reason
