@@ -1,13 +1,17 @@
-"""Pure governance rules for member states."""
+"""Pure governance rules: member states, contributions, entitlements and the motion lifecycle."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from fractions import Fraction
 
-from pnyx.core.errors import InvalidInput
-from pnyx.governance.model import MemberState
+from pnyx.core.errors import Conflict, InvalidInput
+from pnyx.governance.majority import DEFAULT_RULES, RuleSet, parse_rule_set
+from pnyx.governance.model import Contribution, MemberState, MemberStateStatus, Standing
+from pnyx.governance.motion import MotionAction, MotionState
+from pnyx.governance.policy import EntitlementFormula, Policy, SetMajorityRules
 
 ISO_ALPHA2 = re.compile(r"^[A-Z]{2}$")
 
@@ -34,3 +38,92 @@ def contribution_shares(states: Iterable[MemberState]) -> dict[str, Decimal]:
     if total == 0:
         return {s.code: Decimal(0) for s in states}
     return {s.code: Decimal(s.contribution.minor_units) / Decimal(total) for s in states}
+
+
+# --- contributions, arrears, entitlements ---------------------------------------------------------
+
+
+def validate_budget_year(year: int) -> int:
+    if not 1950 <= year <= 2200:
+        raise InvalidInput(f"not a budget year: {year}", field="budget_year")
+    return year
+
+
+def standing(state: MemberState, contributions: Iterable[Contribution], year: int) -> Standing:
+    """The state's contributions for ``year`` and its arrears from earlier years.
+
+    A year without a contribution record falls back to the state's standing annual contribution
+    (cash, nothing in kind).
+    """
+    own = [c for c in contributions if c.code == state.code]
+    this_year = next((c for c in own if c.budget_year == year), None)
+    cash = this_year.cash if this_year else state.contribution.minor_units
+    in_kind = this_year.in_kind if this_year else 0
+    arrears = sum(c.outstanding for c in own if c.budget_year < year)
+    return Standing(state=state, budget_year=year, cash=cash, in_kind=in_kind, arrears=arrears)
+
+
+def entitlement_shares(
+    standings: Iterable[Standing], formula: EntitlementFormula = EntitlementFormula.CONTRIBUTIONS
+) -> dict[str, Fraction]:
+    """Each member state's share under ``formula``: its part of the year's contributions."""
+    amounts = {
+        s.state.code: (s.cash if formula is EntitlementFormula.CASH else s.contribution) for s in standings
+    }
+    total = sum(amounts.values())
+    if total == 0:
+        return {code: Fraction(0) for code in amounts}
+    return {code: Fraction(amount, total) for code, amount in sorted(amounts.items())}
+
+
+def is_suspended(state: MemberState) -> bool:
+    return state.status is MemberStateStatus.SUSPENDED
+
+
+def as_decimal(shares: Mapping[str, Fraction]) -> dict[str, Decimal]:
+    return {k: Decimal(v.numerator) / Decimal(v.denominator) for k, v in shares.items()}
+
+
+# --- the motion lifecycle: one table, one transition() --------------------------------------------
+
+MOTION_TRANSITIONS: Mapping[tuple[MotionState, MotionAction], MotionState] = {
+    (MotionState.DRAFT, MotionAction.SUBMIT): MotionState.DELIBERATION,
+    (MotionState.DRAFT, MotionAction.WITHDRAW): MotionState.WITHDRAWN,
+    (MotionState.DELIBERATION, MotionAction.AMEND): MotionState.DELIBERATION,
+    (MotionState.DELIBERATION, MotionAction.OPEN_VOTING): MotionState.VOTING,
+    (MotionState.DELIBERATION, MotionAction.WITHDRAW): MotionState.WITHDRAWN,
+    (MotionState.VOTING, MotionAction.ADOPT): MotionState.ADOPTED,
+    (MotionState.VOTING, MotionAction.REJECT): MotionState.REJECTED,
+}
+
+# "Counts as open": a motion still undecided (an amendment in this state blocks its motion's vote).
+OPEN_STATES = frozenset({MotionState.DRAFT, MotionState.DELIBERATION, MotionState.VOTING})
+
+
+def transition(state: MotionState, action: MotionAction) -> MotionState:
+    target = MOTION_TRANSITIONS.get((state, action))
+    if target is None:
+        allowed = sorted(a.value for (s, a) in MOTION_TRANSITIONS if s is state)
+        hint = f"; from {state.value} one may: {', '.join(allowed)}" if allowed else "; it is decided"
+        code = (
+            "voting_closed" if state in (MotionState.ADOPTED, MotionState.REJECTED) else "invalid_transition"
+        )
+        raise Conflict(
+            f"a motion in state {state.value} cannot {action.value.replace('_', ' ')}{hint}",
+            field="state",
+            code=code,
+        )
+    return target
+
+
+def is_open(state: MotionState) -> bool:
+    return state in OPEN_STATES
+
+
+def rule_set_in_force(policy: Policy | None) -> RuleSet:
+    """The council's rule set from its policy in force; the built-in default when none is."""
+    if policy is None:
+        return DEFAULT_RULES
+    effect = policy.effect
+    assert isinstance(effect, SetMajorityRules)
+    return parse_rule_set(effect.rules)

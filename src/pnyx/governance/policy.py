@@ -1,0 +1,288 @@
+"""What an adopted motion does: typed effects, and the versioned policies they become.
+
+A policy is ``(kind, subject, version, effective_from, content, motion_id)``. ``content`` is the
+effect's data form, so ``parse_effect(policy.content)`` gives the typed effect back. Kinds with one
+value for the whole facility use the subject ``""``; call budgets and safety thresholds are per
+subject (``call:<id>`` / ``pool:<name>``; the threshold's name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+from pnyx.core.errors import InvalidInput
+from pnyx.core.events import DomainEvent
+
+
+class PolicyKind(StrEnum):
+    ENTITLEMENTS = "entitlements"  # the member states' shares, as a formula or a fixed table
+    POOL_SPLIT = "pool_split"
+    CALL_BUDGET = "call_budget"
+    SAFETY_THRESHOLD = "safety_threshold"
+    MAJORITY_RULES = "majority_rules"
+
+
+class EntitlementFormula(StrEnum):
+    CONTRIBUTIONS = "contributions"  # share of cash + in-kind contributions of the budget year
+    CASH = "cash"  # share of cash contributions only
+
+
+class Pool(StrEnum):
+    MEMBER_POOLS = "member_pools"
+    OPEN_CALLS = "open_calls"
+    SME = "sme"
+    DIRECTORS_RESERVE = "directors_reserve"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetMemberShares:
+    shares: Mapping[str, Fraction]  # each member state's entitlement; they sum to exactly 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetEntitlementFormula:
+    formula: EntitlementFormula
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetPoolSplit:
+    member_pools: Fraction
+    open_calls: Fraction
+    sme: Fraction
+    directors_reserve: Fraction
+
+    def share(self, pool: Pool) -> Fraction:
+        value: Fraction = getattr(self, pool.value)
+        return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetCallBudget:
+    target: str  # "call:<call id>" or "pool:<pool>"
+    accelerator_hours: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetSafetyThreshold:
+    name: str  # e.g. "L3_training_flop"
+    value: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetMajorityRules:
+    rules: Mapping[str, Any]  # a rule set's data form (see pnyx.governance.majority)
+
+
+Effect = (
+    SetMemberShares
+    | SetEntitlementFormula
+    | SetPoolSplit
+    | SetCallBudget
+    | SetSafetyThreshold
+    | SetMajorityRules
+)
+
+EFFECT_TYPES: dict[str, type[Any]] = {
+    "set_member_shares": SetMemberShares,
+    "set_entitlement_formula": SetEntitlementFormula,
+    "set_pool_split": SetPoolSplit,
+    "set_call_budget": SetCallBudget,
+    "set_safety_threshold": SetSafetyThreshold,
+    "set_majority_rules": SetMajorityRules,
+}
+DEFAULT_POOL_SPLIT = SetPoolSplit(
+    member_pools=Fraction(1), open_calls=Fraction(0), sme=Fraction(0), directors_reserve=Fraction(0)
+)
+CALL_TARGET = re.compile(
+    r"^(call:[A-Za-z0-9_.-]{1,80}|pool:(member_pools|open_calls|sme|directors_reserve))$"
+)
+THRESHOLD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,79}$")
+ISO_ALPHA2 = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    id: str
+    kind: PolicyKind
+    subject: str
+    version: int
+    effective_from: datetime
+    content: Mapping[str, Any]
+    motion_id: str | None  # None only for the rules the operator installs before any council vote
+    adopted_at: datetime
+
+    @property
+    def effect(self) -> Effect:
+        effect = parse_effect(dict(self.content))
+        assert effect is not None
+        return effect
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyAdopted(DomainEvent):
+    event_type = "governance.policy.adopted"
+    policy_id: str
+    kind: str
+    subject: str
+    version: int
+    effective_from: datetime
+    content: dict[str, Any]
+    motion_id: str | None
+
+
+def policy_target(effect: Effect) -> tuple[PolicyKind, str]:
+    """The (kind, subject) an effect sets."""
+    match effect:
+        case SetMemberShares() | SetEntitlementFormula():
+            return PolicyKind.ENTITLEMENTS, ""
+        case SetPoolSplit():
+            return PolicyKind.POOL_SPLIT, ""
+        case SetCallBudget():
+            return PolicyKind.CALL_BUDGET, effect.target
+        case SetSafetyThreshold():
+            return PolicyKind.SAFETY_THRESHOLD, effect.name
+        case SetMajorityRules():
+            return PolicyKind.MAJORITY_RULES, ""
+
+
+def effect_data(effect: Effect | None) -> dict[str, Any] | None:
+    match effect:
+        case None:
+            return None
+        case SetMemberShares():
+            return {
+                "type": "set_member_shares",
+                "shares": {k: str(v) for k, v in sorted(effect.shares.items())},
+            }
+        case SetEntitlementFormula():
+            return {"type": "set_entitlement_formula", "formula": effect.formula.value}
+        case SetPoolSplit():
+            return {"type": "set_pool_split", **{p.value: str(effect.share(p)) for p in Pool}}
+        case SetCallBudget():
+            return {
+                "type": "set_call_budget",
+                "target": effect.target,
+                "accelerator_hours": str(effect.accelerator_hours),
+            }
+        case SetSafetyThreshold():
+            return {"type": "set_safety_threshold", "name": effect.name, "value": str(effect.value)}
+        case SetMajorityRules():
+            return {"type": "set_majority_rules", "rules": dict(effect.rules)}
+
+
+def parse_effect(data: Any) -> Effect | None:
+    """The typed effect of a data form; ``None`` (or ``{"type": "none"}``) is a pure resolution."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise InvalidInput("an effect is an object with a 'type'", field="effect")
+    kind = data.get("type")
+    if kind in (None, "none"):
+        if kind is None and data:
+            raise InvalidInput("an effect needs a 'type'", field="effect.type")
+        return None
+    if kind not in EFFECT_TYPES:
+        raise InvalidInput(
+            f"unknown effect type {kind!r}; known: none, {', '.join(EFFECT_TYPES)}", field="effect.type"
+        )
+    match kind:
+        case "set_member_shares":
+            _only(data, {"shares"})
+            shares = _field(data, "shares")
+            if not isinstance(shares, Mapping) or not shares:
+                raise InvalidInput("shares map member-state codes to fractions", field="effect.shares")
+            parsed = {_code(k): _share(v, f"effect.shares.{k}") for k, v in shares.items()}
+            _sums_to_one(parsed.values(), "effect.shares")
+            return SetMemberShares(shares=parsed)
+        case "set_entitlement_formula":
+            _only(data, {"formula"})
+            value = _field(data, "formula")
+            try:
+                return SetEntitlementFormula(formula=EntitlementFormula(value))
+            except ValueError:
+                known = ", ".join(f.value for f in EntitlementFormula)
+                raise InvalidInput(
+                    f"unknown formula {value!r}; known: {known}", field="effect.formula"
+                ) from None
+        case "set_pool_split":
+            _only(data, {p.value for p in Pool})
+            split = {p.value: _share(_field(data, p.value), f"effect.{p.value}") for p in Pool}
+            _sums_to_one(split.values(), "effect")
+            return SetPoolSplit(**split)
+        case "set_call_budget":
+            _only(data, {"target", "accelerator_hours"})
+            target = _field(data, "target")
+            if not isinstance(target, str) or not CALL_TARGET.match(target):
+                raise InvalidInput(
+                    f"a call budget's target is 'call:<id>' or 'pool:<pool>'; got {target!r}",
+                    field="effect.target",
+                )
+            hours = _decimal(_field(data, "accelerator_hours"), "effect.accelerator_hours")
+            return SetCallBudget(target=target, accelerator_hours=hours)
+        case "set_safety_threshold":
+            _only(data, {"name", "value"})
+            name = _field(data, "name")
+            if not isinstance(name, str) or not THRESHOLD_NAME.match(name):
+                raise InvalidInput(f"not a threshold name: {name!r}", field="effect.name")
+            return SetSafetyThreshold(name=name, value=_decimal(_field(data, "value"), "effect.value"))
+        case _:
+            _only(data, {"rules"})
+            rules = _field(data, "rules")
+            if not isinstance(rules, Mapping):
+                raise InvalidInput("rules is a rule set object", field="effect.rules")
+            return SetMajorityRules(rules=dict(rules))
+
+
+def _only(data: Mapping[str, Any], allowed: set[str]) -> None:
+    for key in data:
+        if key != "type" and key not in allowed:
+            raise InvalidInput(f"unknown field {key!r} for effect {data['type']!r}", field=f"effect.{key}")
+
+
+def _field(data: Mapping[str, Any], key: str) -> Any:
+    if key not in data:
+        raise InvalidInput(f"effect {data['type']!r} needs {key!r}", field=f"effect.{key}")
+    return data[key]
+
+
+def _code(value: Any) -> str:
+    if not isinstance(value, str) or not ISO_ALPHA2.match(value):
+        raise InvalidInput(f"not a member-state code: {value!r}", field="effect.shares")
+    return value
+
+
+def _share(value: Any, field: str) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidInput(f'expected a fraction like "0.25" or "1/3"; got {value!r}', field=field)
+    try:
+        share = Fraction(str(value))
+    except (ValueError, ZeroDivisionError):
+        raise InvalidInput(f"not a fraction: {value!r}", field=field) from None
+    if not 0 <= share <= 1:
+        raise InvalidInput(f"a share is between 0 and 1; got {value!r}", field=field)
+    return share
+
+
+def _sums_to_one(values: Any, field: str) -> None:
+    total = sum(values, Fraction(0))
+    if total != 1:
+        raise InvalidInput(f"the shares must sum to exactly 1; they sum to {total}", field=field)
+
+
+def _decimal(value: Any, field: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidInput(f"expected a number; got {value!r}", field=field)
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidInput(f"not a number: {value!r}", field=field) from None
+    if not number.is_finite() or number < 0:
+        raise InvalidInput(f"expected a finite number >= 0; got {value!r}", field=field)
+    return number

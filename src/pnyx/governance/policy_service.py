@@ -1,0 +1,112 @@
+"""The policies in force: what the scheduler, allocation and safety read (all read-only).
+
+Public API for other domains (all times timezone-aware; ``at`` defaults to now):
+- ``member_shares(at)``: each member state's entitlement share, summing to 1;
+- ``pool_split(at)``: the split of capacity between member-state pools, open calls, SMEs and the
+  director's reserve;
+- ``call_budget(target, at)``: accelerator-hours set for ``call:<id>`` or ``pool:<pool>``, if any;
+- ``safety_threshold(name, at)``: a threshold's value, if one was adopted;
+- ``in_force(kind, at, subject="")``: the raw versioned policy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pnyx.core.units import AcceleratorHours
+from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.governance.policy import (
+    DEFAULT_POOL_SPLIT,
+    EntitlementFormula,
+    Policy,
+    PolicyKind,
+    SetCallBudget,
+    SetEntitlementFormula,
+    SetMemberShares,
+    SetPoolSplit,
+    SetSafetyThreshold,
+)
+from pnyx.governance.policy_store import PolicyRepository
+from pnyx.governance.rules import as_decimal, entitlement_shares, standing
+from pnyx.governance.store import ContributionRepository, MemberStateRepository
+
+
+class PolicyService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def in_force(
+        self, kind: PolicyKind | str, at: datetime | None = None, subject: str = ""
+    ) -> Policy | None:
+        with self.uow.read() as conn:
+            return PolicyRepository(conn).in_force(PolicyKind(kind), subject, self._at(at))
+
+    def history(self, kind: PolicyKind | None = None) -> list[Policy]:
+        """Every version of every policy (or of one kind), oldest first."""
+        with self.uow.read() as conn:
+            return PolicyRepository(conn).find(kind)
+
+    def all_in_force(self, at: datetime | None = None) -> list[Policy]:
+        """The version in force at ``at`` of every (kind, subject) the council has set."""
+        when = self._at(at)
+        latest: dict[tuple[PolicyKind, str], Policy] = {}
+        for p in self.history():
+            key = (p.kind, p.subject)
+            best = latest.get(key)
+            if p.effective_from <= when and (
+                best is None or (p.effective_from, p.version) > (best.effective_from, best.version)
+            ):
+                latest[key] = p
+        return [latest[k] for k in sorted(latest)]
+
+    def member_shares(self, at: datetime | None = None) -> dict[str, Decimal]:
+        """Each member state's entitlement share at ``at`` (exact fractions as Decimals, summing to 1).
+
+        From the entitlements policy in force: a fixed table, or a formula over the budget year's
+        contributions; with no policy, each state's share of cash + in-kind contributions.
+        """
+        when = self._at(at)
+        with self.uow.read() as conn:
+            policy = PolicyRepository(conn).in_force(PolicyKind.ENTITLEMENTS, "", when)
+            effect = None if policy is None else policy.effect
+            if isinstance(effect, SetMemberShares):
+                return as_decimal(dict(sorted(effect.shares.items())))
+            formula = (
+                effect.formula
+                if isinstance(effect, SetEntitlementFormula)
+                else EntitlementFormula.CONTRIBUTIONS
+            )
+            states = MemberStateRepository(conn).list()
+            records = ContributionRepository(conn).list()
+        standings = [standing(s, records, when.year) for s in states]
+        return as_decimal(entitlement_shares(standings, formula))
+
+    def pool_split(self, at: datetime | None = None) -> SetPoolSplit:
+        """The capacity split in force (default: everything to the member-state pools)."""
+        policy = self.in_force(PolicyKind.POOL_SPLIT, at)
+        if policy is None:
+            return DEFAULT_POOL_SPLIT
+        effect = policy.effect
+        assert isinstance(effect, SetPoolSplit)
+        return effect
+
+    def call_budget(self, target: str, at: datetime | None = None) -> AcceleratorHours | None:
+        """The budget the council set for ``call:<id>`` or ``pool:<pool>``, or None if it set none."""
+        policy = self.in_force(PolicyKind.CALL_BUDGET, at, subject=target)
+        if policy is None:
+            return None
+        effect = policy.effect
+        assert isinstance(effect, SetCallBudget)
+        return AcceleratorHours(effect.accelerator_hours)
+
+    def safety_threshold(self, name: str, at: datetime | None = None) -> Decimal | None:
+        policy = self.in_force(PolicyKind.SAFETY_THRESHOLD, at, subject=name)
+        if policy is None:
+            return None
+        effect = policy.effect
+        assert isinstance(effect, SetSafetyThreshold)
+        return effect.value
+
+    def _at(self, at: datetime | None) -> datetime:
+        return at if at is not None else self.uow.clock.now()
