@@ -1,0 +1,270 @@
+"""One scheduling cycle: a numbered pipeline over an immutable snapshot (after Kueue).
+
+1. heads      - waiting jobs in policy order: aged jobs first (bounded wait), then priority class,
+                then hierarchical fair share, then submit order (or plain submit order for FIFO).
+2. snapshot   - the cycle works on the snapshot's capacity under a journal and rolls it back at the
+                end, so the caller's snapshot is unchanged; reservations work on a copy.
+3. nominate   - reject jobs that can never fit; skip shapes already known not to fit this cycle.
+4. admit      - place the gang (topology-aware best fit); a start decision.
+5. preempt    - a blocked urgent or entitled job releases preemptible victims, least lost work first.
+6. reserve    - a blocked job gets a reservation (EASY: the first one; conservative: several);
+                jobs behind it backfill only where they cannot delay it. Without backfill the first
+                blocked job ends the cycle (strict FIFO).
+7. requeue    - everything not started stays queued; victims go back to the queue (the caller).
+
+The cycle stops early once no capacity is left and nothing further in the order could preempt, and
+after ``policy.depth`` jobs (aged jobs are always looked at), like Slurm's ``bf_max_job_test``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+
+from pnyx.scheduler.admission import check_fits, largest_gang
+from pnyx.scheduler.backfill import reserve
+from pnyx.scheduler.capacity import Capacity
+from pnyx.scheduler.fairshare import order_groups
+from pnyx.scheduler.model import (
+    Decisions,
+    Job,
+    JobDoesNotFit,
+    Placement,
+    Preemption,
+    PriorityClass,
+    Rejection,
+    Reservation,
+    Running,
+)
+from pnyx.scheduler.placement import find_placement
+from pnyx.scheduler.policy import Backfill, Order, Policy
+from pnyx.scheduler.preemption import VICTIM_CLASSES, candidates, preempt
+from pnyx.scheduler.queue import Queue
+from pnyx.scheduler.snapshot import Snapshot
+
+Shape = tuple[str | None, int, bool, bool]  # (type, label, cross-site, on the reserved-aware ledger)
+
+
+def schedule(snapshot: Snapshot, queue: Queue, now: float, policy: Policy) -> Decisions:
+    """Decide which waiting jobs start where, which running jobs are preempted, which are rejected."""
+    cycle = _Cycle(snapshot, queue, now, policy)
+    snapshot.capacity.begin()
+    try:
+        return cycle.run()
+    finally:
+        snapshot.capacity.rollback()
+
+
+def duration_s(job: Job, speed_factor: float) -> float:
+    """Estimated run time on a pool: typed jobs' estimates are for their type, untyped ones scale."""
+    return job.estimate_s if job.accelerator_type is not None else job.estimate_s / speed_factor
+
+
+class _Cycle:
+    def __init__(self, snapshot: Snapshot, queue: Queue, now: float, policy: Policy) -> None:
+        self.snapshot, self.queue, self.now, self.policy = snapshot, queue, now, policy
+        self.topology = snapshot.topology
+        self.ledger: Capacity = snapshot.capacity  # journaled by schedule()
+        self.reserved: Capacity | None = None  # the ledger with reserved nodes held, once there are any
+        self.shadow = math.inf  # earliest reservation start
+        self.running: dict[str, Running] = dict(snapshot.running)
+        self.by_end: list[Running] | None = None
+        self.failed: dict[Shape, int] = {}  # smallest gang of a shape that did not fit
+        self.preempt_failed: dict[Shape, int] = {}
+        self.victim_count = Counter(r.job.priority_class for r in self.running.values())
+        self.victim_cache: dict[tuple[PriorityClass, tuple[int, ...]], list[Running]] = {}
+        self.pool_cache: dict[tuple[str | None, int], tuple[int, ...]] = {}
+        self.largest: dict[tuple[str | None, int, bool, bool], int] = {}
+        self.in_aged = False
+        self.stopped = False
+        self.starts: list[Placement] = []
+        self.preemptions: list[Preemption] = []
+        self.rejections: list[Rejection] = []
+        self.reservations: list[Reservation] = []
+        self.considered = 0
+        self.attempts = 0
+
+    def run(self) -> Decisions:
+        for job in self.heads():
+            if self.ledger.total == 0 and not self.can_preempt(job):
+                if self.in_aged:
+                    continue
+                break
+            self.considered += 1
+            self.nominate(job)
+            if self.stopped or (self.considered >= self.policy.depth and not self.in_aged):
+                break
+        return Decisions(
+            starts=tuple(self.starts),
+            preemptions=tuple(self.preemptions),
+            rejections=tuple(self.rejections),
+            reservations=tuple(self.reservations),
+            considered=self.considered,
+        )
+
+    # 1. heads
+    def heads(self) -> Iterator[Job]:
+        if self.policy.order is Order.FIFO:
+            yield from self.queue.in_submit_order()
+            return
+        groups = self.queue.groups()
+        aged = self.aged(groups.values())
+        self.in_aged = True
+        yield from aged
+        self.in_aged = False
+        aged_ids = {j.id for j in aged}
+        snap = self.snapshot
+        for group in order_groups(groups, snap.shares, snap.usage):
+            for job in groups[group].values():
+                if job.id not in aged_ids:
+                    yield job
+
+    def aged(self, groups: Iterable[Mapping[str, Job]]) -> list[Job]:
+        if math.isinf(self.policy.aging_s):
+            return []
+        cutoff = self.now - self.policy.aging_s
+        out: list[Job] = []
+        for jobs in groups:
+            for job in jobs.values():
+                if job.submit_s > cutoff:
+                    break
+                out.append(job)
+        out.sort(key=lambda j: (j.submit_s, j.id))
+        return out
+
+    # 3. nominate
+    def nominate(self, job: Job) -> None:
+        pools = self.pools(job)
+        if job.accelerators > self.largest_for(job, pools):
+            self.reject(job)
+            return
+        ledger, shape = self.ledger_for(job)
+        if job.accelerators < self.failed.get(shape, math.inf):
+            placement = self.admit(ledger, job, pools)
+            if placement is not None:
+                self.start(job, placement)
+                return
+            self.failed[shape] = job.accelerators
+        if not self.try_preempt(job, pools, ledger, shape):
+            self.blocked(job, pools)
+
+    def pools(self, job: Job) -> tuple[int, ...]:
+        key = (job.accelerator_type, int(job.label))
+        if key not in self.pool_cache:
+            self.pool_cache[key] = self.topology.pools_for(job.accelerator_type, job.label)
+        return self.pool_cache[key]
+
+    def largest_for(self, job: Job, pools: tuple[int, ...]) -> int:
+        key = (job.accelerator_type, int(job.label), job.exclusive, job.allow_cross_site)
+        if key not in self.largest:
+            self.largest[key] = largest_gang(
+                self.topology, pools, exclusive=job.exclusive, cross_site=job.allow_cross_site
+            )
+        return self.largest[key]
+
+    def reject(self, job: Job) -> None:
+        try:
+            check_fits(job, self.topology)
+        except JobDoesNotFit as exc:
+            self.rejections.append(Rejection(job_id=job.id, code=exc.code, reason=exc.message))
+            return
+        self.rejections.append(Rejection(job_id=job.id, code="job_too_large", reason="does not fit"))
+
+    def ledger_for(self, job: Job) -> tuple[Capacity, Shape]:
+        """Jobs that would end after the earliest reservation must not touch reserved nodes."""
+        long = self.reserved is not None and self.now + self.worst_duration(job) > self.shadow
+        ledger = self.reserved if long and self.reserved is not None else self.ledger
+        return ledger, (job.accelerator_type, int(job.label), job.allow_cross_site, long)
+
+    def worst_duration(self, job: Job) -> float:
+        speeds = [self.topology.pools[p].speed_factor for p in self.pools(job)]
+        return duration_s(job, min(speeds, default=1.0))
+
+    # 4. admit
+    def admit(self, ledger: Capacity, job: Job, pools: tuple[int, ...]) -> Placement | None:
+        if not ledger.fits_somewhere(pools, job.accelerators, job.exclusive):
+            return None
+        return find_placement(ledger, job, pools)
+
+    def start(self, job: Job, placement: Placement) -> None:
+        self.ledger.take(placement)
+        if self.reserved is not None:
+            self.reserved.take(placement)
+        speed = self.topology.pools[placement.pool].speed_factor
+        end = self.now + duration_s(job, speed)
+        running = Running(job=job, placement=placement, start_s=self.now, end_s=end)
+        self.running[job.id] = running
+        self.victim_count[job.priority_class] += 1
+        if self.by_end is not None:
+            bisect.insort(self.by_end, running, key=_end_key)
+        self.starts.append(placement)
+
+    # 5. preempt
+    def can_preempt(self, job: Job) -> bool:
+        if not self.policy.preemption:
+            return False
+        return any(self.victim_count[c] > 0 for c in VICTIM_CLASSES[job.priority_class])
+
+    def try_preempt(self, job: Job, pools: tuple[int, ...], ledger: Capacity, shape: Shape) -> bool:
+        if not self.can_preempt(job) or job.accelerators >= self.preempt_failed.get(shape, math.inf):
+            return False
+        if self.attempts >= self.policy.preemption_attempts:
+            return False
+        self.attempts += 1
+        victims = self.victims(job, pools)
+        ledgers = [self.ledger] if self.reserved is None else [self.ledger, self.reserved]
+        outcome = preempt(ledgers, ledger, job, pools, victims[: self.policy.max_victims])
+        if outcome is None:
+            self.preempt_failed[shape] = job.accelerators
+            return False
+        chosen, placement = outcome
+        for victim in chosen:
+            self.evict(victim, job)
+        self.failed.clear()  # capacity came back: shapes that failed may fit now
+        self.start(job, placement)
+        return True
+
+    def victims(self, job: Job, pools: tuple[int, ...]) -> list[Running]:
+        key = (job.priority_class, pools)
+        if key not in self.victim_cache:
+            started = {p.job_id for p in self.starts}
+            found = candidates(job, pools, self.running.values(), self.now)
+            self.victim_cache[key] = [v for v in found if v.job.id not in started]
+        return self.victim_cache[key]
+
+    def evict(self, victim: Running, by: Job) -> None:
+        self.victim_cache.clear()
+        del self.running[victim.job.id]
+        self.victim_count[victim.job.priority_class] -= 1
+        if self.by_end is not None:
+            self.by_end.remove(victim)
+        lost = victim.lost_work_s(self.now)
+        self.preemptions.append(Preemption(job_id=victim.job.id, by=by.id, lost_s=lost))
+
+    # 6. reserve
+    def blocked(self, job: Job, pools: tuple[int, ...]) -> None:
+        if self.policy.backfill is Backfill.NONE:
+            self.stopped = True
+            return
+        if len(self.reservations) >= self.policy.reservation_limit:
+            return
+        base = self.reserved if self.reserved is not None else self.ledger
+        reservation = reserve(base, job, pools, self.ends(), self.now)
+        if reservation is None:
+            return
+        if self.reserved is None:
+            self.reserved = self.ledger.copy()
+        self.reserved.hold(reservation.nodes)
+        self.reservations.append(reservation)
+        self.shadow = min(self.shadow, reservation.start_s)
+
+    def ends(self) -> list[Running]:
+        if self.by_end is None:
+            self.by_end = sorted(self.running.values(), key=_end_key)
+        return self.by_end
+
+
+def _end_key(r: Running) -> tuple[float, str]:
+    return (r.end_s, r.job.id)

@@ -1,0 +1,130 @@
+"""Invariants of every cycle, over random facilities states and queues (Hypothesis)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import topology_of
+from pnyx.inventory.model import SafetyLevel
+from pnyx.scheduler.bookkeeping import apply_decisions
+from pnyx.scheduler.capacity import Capacity
+from pnyx.scheduler.cycle import schedule
+from pnyx.scheduler.fairshare import Shares, Usage
+from pnyx.scheduler.model import Job, PriorityClass, Running
+from pnyx.scheduler.policy import POLICIES
+from pnyx.scheduler.queue import Queue
+from pnyx.scheduler.snapshot import Snapshot
+from pnyx.scheduler.topology import SITE, Topology
+
+jobs = st.builds(
+    Job,
+    id=st.uuids().map(str),
+    accelerators=st.sampled_from([1, 2, 3, 4, 8, 12, 16, 32, 64, 72, 128, 256]),
+    estimate_s=st.floats(60, 86_400),
+    accelerator_type=st.sampled_from([None, "H100-SXM", "GB200", "H200", "MI300X"]),
+    member=st.sampled_from(["DE", "FR", "IT"]),
+    project=st.sampled_from(["a", "b", "c", "d"]),
+    priority_class=st.sampled_from(list(PriorityClass)),
+    label=st.sampled_from(list(SafetyLevel)),
+    checkpoint_s=st.sampled_from([0.0, 600.0]),
+    allow_cross_site=st.booleans(),
+    submit_s=st.floats(0, 1_000),
+)
+
+
+def run_cycles(topology: Topology, batches: list[list[Job]], policy: str) -> tuple[dict[str, Running], list]:
+    capacity = Capacity(topology)
+    running: dict[str, Running] = {}
+    queue = Queue()
+    shares = Shares(members={"DE": 2, "FR": 1, "IT": 1})
+    starts = []
+    for i, batch in enumerate(batches):
+        now = 1_000.0 + 600 * i
+        for job in batch:
+            if job.id not in queue and job.id not in running:
+                queue.add(job)
+        for done in [r for r in running.values() if r.end_s <= now]:
+            capacity.give(running.pop(done.job.id).placement)
+        snapshot = Snapshot(capacity=capacity, running=running, shares=shares, usage=Usage(at=now))
+        before = capacity.free[:]
+        decisions = schedule(snapshot, queue, now, POLICIES[policy])
+        assert capacity.free == before, "a cycle must leave its snapshot unchanged"
+        starts.extend(decisions.starts)
+        apply_decisions(decisions, capacity, running, queue, now)
+        check_invariants(topology, running, capacity)
+    return running, starts
+
+
+def check_invariants(topology: Topology, running: dict[str, Running], capacity: Capacity) -> None:
+    used: dict[int, int] = defaultdict(int)
+    projects: dict[int, set[str]] = defaultdict(set)
+    exclusive_nodes: dict[int, str] = {}
+    for r in running.values():
+        p, job = r.placement, r.job
+        assert sum(p.counts) == job.accelerators, "gang: all accelerators or none"
+        assert len(set(p.nodes)) == len(p.nodes)
+        assert {topology.pools[topology.node_pool[n]].accelerator_type for n in p.nodes} == {
+            p.accelerator_type
+        }
+        if job.accelerator_type is not None:
+            assert p.accelerator_type == job.accelerator_type
+        for n, c in zip(p.nodes, p.counts, strict=True):
+            assert c > 0
+            assert topology.pools[topology.node_pool[n]].level >= job.label, "label placed below its level"
+            used[n] += topology.node_cap[n] if p.exclusive else c
+            projects[n].add(job.project)
+            if job.exclusive:
+                assert n not in exclusive_nodes
+                exclusive_nodes[n] = job.project
+        if not job.allow_cross_site:
+            assert len({topology.node_unit[SITE][n] for n in p.nodes}) == 1, "split across sites"
+    for n, u in used.items():
+        assert u <= topology.node_cap[n], "more accelerators used than the node has"
+        assert capacity.free[n] == topology.node_cap[n] - u
+    for n, project in exclusive_nodes.items():
+        assert projects[n] == {project}, "co-tenancy on an L2+ node"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batches=st.lists(st.lists(jobs, max_size=25), min_size=1, max_size=4),
+    policy=st.sampled_from(list(POLICIES)),
+)
+def test_every_cycle_keeps_the_placement_invariants(batches: list[list[Job]], policy: str) -> None:
+    run_cycles(topology_of(512), batches, policy)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(jobs, min_size=5, max_size=40))
+def test_backfill_never_delays_the_reservation(batch: list[Job]) -> None:
+    topology = topology_of(512)
+    capacity = Capacity(topology)
+    running: dict[str, Running] = {}
+    queue = Queue(batch[: len(batch) // 2])
+    shares = Shares(members={"DE": 1})
+    apply_decisions(
+        schedule(
+            Snapshot(capacity=capacity, running=running, shares=shares, usage=Usage()),
+            queue,
+            0.0,
+            POLICIES["full"],
+        ),
+        capacity,
+        running,
+        queue,
+        0.0,
+    )
+    for job in batch[len(batch) // 2 :]:
+        queue.add(job)
+    snapshot = Snapshot(capacity=capacity, running=running, shares=shares, usage=Usage())
+    decisions = schedule(snapshot, queue, 10.0, POLICIES["fifo-backfill"])
+    for reservation in decisions.reservations:
+        reserved = set(reservation.nodes)
+        for placement in decisions.starts:
+            job = queue.get(placement.job_id)
+            speed = min(p.speed_factor for p in topology.pools)
+            ends = 10.0 + (job.estimate_s if job.accelerator_type else job.estimate_s / speed)
+            assert ends <= reservation.start_s or reserved.isdisjoint(placement.nodes)
