@@ -75,7 +75,10 @@ def main() -> None:
             port = s.getsockname()[1]
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(platform, run_appender=False), host="127.0.0.1", port=port, log_level="warning"
+                create_app(platform, run_appender=False, run_dispatcher=False),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
             )
         )
         thread = threading.Thread(target=server.run, daemon=True)

@@ -135,7 +135,7 @@ class LiveServer:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(platform, run_appender=False),
+            create_app(platform, run_appender=False, run_dispatcher=False),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -1,4 +1,4 @@
-"""The served application: API + portal + the log appender, over one Platform.
+"""The served application: API + portal + the log appender + the dispatch loop, over one Platform.
 
 ``uvicorn pnyx.server:create_app --factory`` (what ``pnyx serve`` runs).
 """
@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from pnyx.api.app import create_api
 from pnyx.db.migrate import ensure_current
+from pnyx.dispatch.runner import DispatcherThread
 from pnyx.portal.routes import STATIC_DIR, create_portal
 from pnyx.settings import Settings
 from pnyx.wiring import Platform, build_platform
@@ -52,10 +53,17 @@ class LogAppender:
                 self.stopping.wait(backoff)
 
 
-def create_app(platform: Platform | None = None, *, run_appender: bool = True) -> FastAPI:
+def create_app(
+    platform: Platform | None = None, *, run_appender: bool = True, run_dispatcher: bool | None = None
+) -> FastAPI:
+    """The served app. The log appender and the dispatch loop run in background threads unless turned off
+    (``PNYX_DISPATCH=0`` for a server beside a separate ``pnyx dispatch run``)."""
     platform = platform or build_platform(Settings.from_env())
     ensure_current(platform.engine)
     appender = LogAppender(platform) if run_appender and platform.log.signer is not None else None
+    if run_dispatcher is None:
+        run_dispatcher = platform.settings.dispatch
+    dispatcher = DispatcherThread(platform) if run_dispatcher else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +74,11 @@ def create_app(platform: Platform | None = None, *, run_appender: bool = True) -
                 "no log signing key at %s: events queue up unlogged until `pnyx log keygen`",
                 platform.settings.log_key_file,
             )
+        if dispatcher is not None:
+            dispatcher.start()
         yield
+        if dispatcher is not None:
+            dispatcher.stop()
         if appender is not None:
             appender.stop()
 

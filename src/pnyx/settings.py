@@ -20,6 +20,13 @@ class Settings:
     port: int = 8000
     executor: str = "local"
     log_append_interval_s: float = 0.5
+    dispatch: bool = True  # run the dispatch loop inside the server
+    slurm_url: str | None = None  # slurmrestd, e.g. http://127.0.0.1:6820; unset: no Slurm executor
+    slurm_user: str = "pnyx"
+    slurm_token: str = ""  # from `scontrol token username=USER lifespan=S`
+    slurm_workdir: str = "."  # where batch scripts start, as the cluster's nodes see it
+    slurm_logdir: str = "."  # where job output goes, as the cluster's nodes see it
+    ray_url: str | None = None  # the Ray Jobs API, e.g. http://127.0.0.1:8265; unset: no Ray executor
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -34,6 +41,13 @@ class Settings:
             host=env.get("PNYX_HOST", "127.0.0.1"),
             port=_port(env.get("PNYX_PORT", "8000")),
             executor=env.get("PNYX_EXECUTOR", "local"),
+            dispatch=_flag(env.get("PNYX_DISPATCH", "1"), "PNYX_DISPATCH"),
+            slurm_url=env.get("PNYX_SLURM_URL") or None,
+            slurm_user=env.get("PNYX_SLURM_USER", "pnyx"),
+            slurm_token=env.get("PNYX_SLURM_TOKEN", ""),
+            slurm_workdir=env.get("PNYX_SLURM_WORKDIR", str(data_dir / "slurm")),
+            slurm_logdir=env.get("PNYX_SLURM_LOGDIR", str(data_dir / "slurm")),
+            ray_url=env.get("PNYX_RAY_URL") or None,
         )
 
 
@@ -54,3 +68,11 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise InvalidInput(f"PNYX_PORT must be a TCP port number, got {text!r}", field="PNYX_PORT")
     return int(text)
+
+
+def _flag(text: str, name: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(f"{name} must be 1 or 0, got {text!r}", field=name)

@@ -14,7 +14,7 @@ from pnyx.wiring import Platform
 
 @pytest.fixture
 def client(platform: Platform) -> Iterator[TestClient]:
-    with TestClient(create_app(platform, run_appender=False)) as c:
+    with TestClient(create_app(platform, run_appender=False, run_dispatcher=False)) as c:
         yield c
 
 

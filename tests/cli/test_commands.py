@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from pnyx.cli.main import app
 from pnyx.core.errors import Conflict, InvalidInput
 from pnyx.db.migrate import head_revision
+from pnyx.demo.service import USERS
 
 runner = CliRunner()
 
@@ -69,7 +70,7 @@ def test_demo_seeds_once(env: dict[str, str]) -> None:
     invoke(env, "log", "keygen")
     out = invoke(env, "demo", "--accelerators", "2048")
     assert "seeded the demo facility" in out
-    assert out.count("pnyx_") == 7
+    assert out.count("pnyx_") == len(USERS)
     assert "nothing seeded" in invoke(env, "demo", "--accelerators", "2048")
 
 

@@ -48,24 +48,31 @@ def system_platform(platform: Platform) -> Platform:
 
 
 @pytest.fixture
-def jobs(system_platform: Platform) -> JobService:
+def local_executor(tmp_path: Path) -> LocalExecutor:
+    return LocalExecutor(tmp_path / "jobs")
+
+
+@pytest.fixture
+def jobs(system_platform: Platform, local_executor: LocalExecutor) -> JobService:
     uow = UnitOfWork(engine=system_platform.engine, clock=SystemClock())
     topology = system_platform.inventory.topology
     return JobService(
         uow,
         projects=FakeProjects(),
         fits=lambda rec: check_fits(to_scheduler_job(rec), topology()),
-        engines={"local"},
+        executors={"local": local_executor},
         default_engine="local",
     )
 
 
 @pytest.fixture
-def dispatcher(system_platform: Platform, jobs: JobService, tmp_path: Path) -> Iterator[Dispatcher]:
+def dispatcher(
+    system_platform: Platform, jobs: JobService, local_executor: LocalExecutor, tmp_path: Path
+) -> Iterator[Dispatcher]:
     d = Dispatcher(
         jobs=jobs,
         topology=system_platform.inventory.topology,
-        executors={"local": LocalExecutor(tmp_path / "jobs")},
+        executors={"local": local_executor},
         shares=lambda _at: {"DE": Decimal(1), "FR": Decimal(1), "IT": Decimal(1)},
         clock=SystemClock(),
         policy=policy_named("full"),

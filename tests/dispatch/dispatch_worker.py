@@ -31,17 +31,18 @@ def main() -> None:
     engine = create_engine(os.environ["PNYX_DATABASE_URL"])
     uow = UnitOfWork(engine=engine, clock=SystemClock())
     inventory = InventoryService(uow)
+    local = LocalExecutor(Path(os.environ["PNYX_JOBS_ROOT"]))
     jobs = JobService(
         uow,
         projects=FakeProjects(),
-        engines={"local"},
+        executors={"local": local},
         default_engine="local",
         fits=lambda rec: check_fits(to_scheduler_job(rec), inventory.topology()),
     )
     dispatcher = Dispatcher(
         jobs=jobs,
         topology=inventory.topology,
-        executors={"local": LocalExecutor(Path(os.environ["PNYX_JOBS_ROOT"]))},
+        executors={"local": local},
         shares=lambda _at: {"DE": Decimal(1)},
         clock=SystemClock(),
         policy=policy_named("full"),

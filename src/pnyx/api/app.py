@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from pnyx import __version__
 from pnyx.api import problems
-from pnyx.api.routes import accounting, governance, identity, inventory, log
+from pnyx.api.routes import accounting, allocation, council, governance, identity, inventory, jobs, log
 from pnyx.wiring import Platform
 
 
@@ -26,8 +26,11 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(log.api)
     app.include_router(identity.router)
     app.include_router(governance.router)
+    app.include_router(council.router)
     app.include_router(inventory.router)
     app.include_router(accounting.router)
+    app.include_router(allocation.router)
+    app.include_router(jobs.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, object]:

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from pnyx import __version__
-from pnyx.cli import db, governance, identity, inventory, log, report
+from pnyx.cli import allocation, council, db, governance, identity, inventory, jobs, log, report, simulate
 from pnyx.cli.context import console, errors, platform
 from pnyx.core.errors import ErrorKind, FacilityError
 from pnyx.demo.service import seed_demo
@@ -22,9 +22,18 @@ app.add_typer(db.app, name="db")
 app.add_typer(identity.users, name="user")
 app.add_typer(identity.tokens, name="token")
 app.add_typer(governance.app, name="member-state")
+app.add_typer(council.app, name="council")
+app.add_typer(council.policy_app, name="policy")
 app.add_typer(inventory.app, name="inventory")
 app.add_typer(log.app, name="log")
+app.add_typer(allocation.calls, name="call")
+app.add_typer(allocation.proposals, name="proposal")
+app.add_typer(allocation.reviews, name="review")
+app.add_typer(allocation.awards, name="award")
 app.add_typer(report.app, name="report")
+app.add_typer(jobs.jobs, name="job")
+app.add_typer(jobs.dispatch, name="dispatch")
+app.command(name="simulate")(simulate.simulate)
 
 EXIT_CODES = {
     ErrorKind.INVALID: 2,

@@ -1,12 +1,37 @@
-"""Seed a demo facility through the ordinary services, so every record is also in the log."""
+"""Seed a demo facility through the ordinary services, so every record is also in the log.
+
+The facility's recent history (a council vote on the pool split, an open call with peer review and
+awards, a month of usage) is replayed with a clock set back in time, so that today the demo has
+active allocations, a policy in force and a usage chart. Records made for the demo are named so:
+projects' usage history carries job ids ``demo-history-*``. Jobs submitted now really run.
+"""
 
 from __future__ import annotations
 
+import random
+import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
-from pnyx.identity.model import IssuedToken
-from pnyx.wiring import Platform
+from pnyx.allocation.model import (
+    ApplicantType,
+    CallMode,
+    Eligibility,
+    Pool,
+    ProposalContent,
+    ReviewPlan,
+    SafetySelfAssessment,
+    TeamMember,
+    TechnicalSection,
+    Timeline,
+)
+from pnyx.core.clock import FrozenClock
+from pnyx.core.units import AcceleratorHours
+from pnyx.identity.model import LOCAL_CONSOLE, IssuedToken, Principal
+from pnyx.inventory.model import SafetyLevel
+from pnyx.jobs.service import Submission
+from pnyx.wiring import Platform, build_platform
 
 # (code, name, annual contribution in EUR, population). Illustrative figures, not real budgets.
 MEMBER_STATES: tuple[tuple[str, str, int, int], ...] = (
@@ -21,16 +46,19 @@ MEMBER_STATES: tuple[tuple[str, str, int, int], ...] = (
     ("AU", "Australia", 110_000_000, 27_000_000),
 )
 
-# (user name, roles, member state)
+# (user name, roles, member state); every member state also gets a delegate named del-<code>.
 USERS: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
     ("olga", ("operator",), None),
-    ("dieter", ("delegate",), "DE"),
-    ("francoise", ("delegate",), "FR"),
+    ("ada", ("researcher",), "DE"),
+    ("benoit", ("researcher",), "FR"),
     ("rhea", ("reviewer",), None),
-    ("ada", ("researcher",), None),
+    ("ravi", ("reviewer",), None),
+    ("ruth", ("reviewer",), None),
     ("sam", ("safety-officer",), None),
     ("aud", ("auditor",), None),
 )
+REVIEWERS = {"rhea": "ETH Zurich", "ravi": "Inria", "ruth": "KTH"}
+HISTORY = timedelta(days=120)  # the replayed history starts this long ago
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,19 +72,198 @@ def seed_demo(platform: Platform, *, accelerators: int = 100_000, seed: int = 0)
     """Seed an empty facility. A facility that already has member states is left as it is."""
     if platform.member_states.list():
         return DemoResult(seeded=False, tokens=(), log_entries=platform.log.drain())
+    clock = FrozenClock(platform.clock.now() - HISTORY)
+    past = build_platform(platform.settings, clock=clock, signer=platform.log.signer)
+    try:
+        people = _founding(past, accelerators, seed)
+        _pool_split_vote(past, people)
+        projects = _open_call(past, clock, people)
+        clock.advance(platform.clock.now() - clock.now() - timedelta(days=30))
+        _usage_history(past, clock, projects, random.Random(seed))
+    finally:
+        past.engine.dispose()
+    tokens = tuple(
+        (name, platform.identity.issue_token(name, label="demo", days=30)) for name, _r, _s in USERS
+    )
+    _jobs_now(platform, people, projects)
+    return DemoResult(seeded=True, tokens=tokens, log_entries=platform.log.drain())
+
+
+def _founding(p: Platform, accelerators: int, seed: int) -> dict[str, Principal]:
     for code, name, euros, population in MEMBER_STATES:
-        platform.member_states.admit(
+        p.member_states.admit(
             code=code,
             name=name,
             contribution_minor_units=euros * 100,
             population=population,
             joined_on=date(2026, 1, 1),
         )
-    tokens = []
-    for name, roles, state in USERS:
-        platform.identity.register_user(
+    people = {}
+    users = [*USERS, *((f"del-{c.lower()}", ("delegate",), c) for c, _n, _e, _p in MEMBER_STATES)]
+    for name, roles, state in users:
+        user = p.identity.register_user(
             name=name, roles=roles, member_state=state, display_name=name.capitalize()
         )
-        tokens.append((name, platform.identity.issue_token(name, label="demo", days=30)))
-    platform.inventory.generate(accelerators, seed=seed)
-    return DemoResult(seeded=True, tokens=tuple(tokens), log_entries=platform.log.drain())
+        people[name] = Principal(user_id=user.id, name=user.name, roles=user.roles)
+    for name, institution in REVIEWERS.items():
+        p.review.register_reviewer(name, institution=institution, expertise=["llm", "multilingual", "vision"])
+    p.inventory.generate(accelerators, seed=seed)
+    return people
+
+
+def _pool_split_vote(p: Platform, people: dict[str, Principal]) -> None:
+    """The council splits capacity: half to member-state pools, the rest to calls, SMEs and the reserve."""
+    motion = p.council.table(
+        title="Capacity split between pools",
+        text="Member-state pools 50%, open calls 30%, SMEs 10%, director's reserve 10%.",
+        decision_type="ordinary",
+        effect={
+            "type": "set_pool_split",
+            "member_pools": "1/2",
+            "open_calls": "3/10",
+            "sme": "1/10",
+            "directors_reserve": "1/10",
+        },
+        effective_from=p.clock.now(),
+        by=people["del-de"],
+    )
+    p.votes.open(motion.id, by=LOCAL_CONSOLE)
+    for code, _n, _e, _p in MEMBER_STATES:
+        choice = "abstain" if code == "GB" else "yes"
+        p.votes.cast(motion.id, choice, by=people[f"del-{code.lower()}"])
+    p.votes.close(motion.id, by=LOCAL_CONSOLE)
+
+
+def _open_call(p: Platform, clock: FrozenClock, people: dict[str, Principal]) -> dict[str, str]:
+    """An open call, two proposals, technical and scientific review, a panel, awards."""
+    start = clock.now()
+    day = timedelta(days=1)
+    call = p.allocation.create_call(
+        title="Open access 2026: foundation models",
+        mode=CallMode.REGULAR,
+        pool=Pool.OPEN_CALLS,
+        budget=3_000_000,
+        eligibility=Eligibility(
+            applicant_types=frozenset({ApplicantType.RESEARCHER}),
+            max_request=AcceleratorHours(Decimal(2_000_000)),
+        ),
+        timeline=Timeline(
+            opens_at=start,
+            closes_at=start + 20 * day,
+            review_deadline=start + 35 * day,
+            decision_at=start + 40 * day,
+            allocation_starts_at=start + 45 * day,
+            allocation_ends_at=start + 410 * day,
+        ),
+        plan=ReviewPlan(technical_reviewers=1, scientific_reviewers=1),
+    )
+    p.allocation.open_call(call.id)
+    requests = {
+        "ada": ("OpenEuroLM: a 30B open multilingual model", 1_500_000),
+        "benoit": ("Vision-language models for public archives", 900_000),
+    }
+    proposals = {}
+    for pi, (title, hours) in requests.items():
+        proposal = p.allocation.create_proposal(call.id, _proposal(people[pi], title, hours), by=people[pi])
+        p.allocation.submit(proposal.id, by=people[pi])
+        proposals[proposal.id] = pi
+    clock.advance(21 * day)
+    p.allocation.close_call(call.id)
+    marks = {"ada": 5, "benoit": 4}
+    reviewers = {people[name].user_id: people[name] for name in REVIEWERS}
+    for assignment in p.review.start_review(call.id):
+        rubric = (
+            ("feasibility", "scaling", "resilience", "data_readiness")
+            if assignment.kind.value == "technical"
+            else ("excellence", "impact", "methodology", "team")
+        )
+        p.review.submit_review(
+            assignment.proposal_id,
+            scores=dict.fromkeys(rubric, marks[proposals[assignment.proposal_id]]),
+            comments="Demo review.",
+            by=reviewers[assignment.reviewer_id],
+        )
+    clock.advance(15 * day)
+    p.awards.rank(call.id)
+    made = p.awards.decide(call.id, seed=1)
+    return {a.project_id: ("ada" if a.member_state == "DE" else "benoit") for a in made}
+
+
+def _proposal(pi: Principal, title: str, hours: int) -> ProposalContent:
+    assert pi.user_id is not None
+    return ProposalContent(
+        title=title,
+        abstract="Training an openly licensed model with published data order and checkpoints.",
+        keywords=frozenset({"llm", "multilingual"}),
+        applicant_type=ApplicantType.RESEARCHER,
+        team=(
+            TeamMember(
+                name=pi.name.capitalize(),
+                institution=f"{pi.name.capitalize()} University",
+                user_id=pi.user_id,
+                role="pi",
+            ),
+        ),
+        requested={"H100-SXM": AcceleratorHours(Decimal(hours))},
+        technical=TechnicalSection(
+            scaling_evidence="Weak scaling to 4,096 accelerators at 91% efficiency.",
+            checkpointing="Every 30 minutes, sharded.",
+            data_management="Hashed shards.",
+        ),
+        safety=SafetySelfAssessment(
+            planned_training_flop=3 * 10**23,
+            general_purpose=True,
+            dual_use_data=False,
+            open_weights_planned=True,
+        ),
+    )
+
+
+def _usage_history(p: Platform, clock: FrozenClock, projects: dict[str, str], rng: random.Random) -> None:
+    """A month of finished work per member state (demo records, job ids ``demo-history-*``)."""
+    shares = p.policies.member_shares(clock.now())
+    start = clock.now()
+    for i in range(240):
+        state = rng.choices(list(shares), weights=[float(v) + 0.03 for v in shares.values()])[0]
+        began: datetime = start + timedelta(hours=rng.uniform(0, 29 * 24))
+        project = next((pid for pid, who in projects.items() if (who == "ada") == (state == "DE")), None)
+        p.accounting.record_usage(
+            job_id=f"demo-history-{i:04d}",
+            project_id=project or f"demo-{state.lower()}-pool",
+            accelerator_type=rng.choice(["H100-SXM", "H200", "GB200", "MI300X"]),
+            accelerators=rng.choice([64, 256, 512, 1024, 2048]),
+            started_at=began,
+            ended_at=began + timedelta(hours=rng.uniform(2, 40)),
+            member_state=state,
+            pool="open-calls" if project else "member-state",
+        )
+
+
+def _jobs_now(p: Platform, people: dict[str, Principal], projects: dict[str, str]) -> None:
+    """A few real jobs for the local executor: the server's dispatcher runs them."""
+    py = sys.executable
+    for project, pi in projects.items():
+        who = p.identity.principal_of(people[pi].name)
+        p.jobs.submit(
+            who,
+            Submission(
+                name="tokenizer-check",
+                project=project,
+                accelerators=8,
+                estimate_s=600,
+                accelerator_type="H100-SXM",
+                command=(py, "-c", "print('tokenizer ok: 50,257 entries')"),
+            ),
+        )
+        p.jobs.submit(
+            who,
+            Submission(
+                name="pretrain-smoke",
+                project=project,
+                accelerators=64,
+                estimate_s=900,
+                checkpoint_s=300,
+                label=SafetyLevel.L2,
+                command=(py, "-c", "import time\nfor s in range(60):\n print('step', s)\n time.sleep(5)"),
+            ),
+        )

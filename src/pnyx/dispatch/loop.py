@@ -27,8 +27,8 @@ from typing import Protocol
 
 from pnyx.core.clock import Clock
 from pnyx.core.errors import Conflict
-from pnyx.dispatch.executor import Executor
 from pnyx.dispatch.leadership import Leadership
+from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import (
     FINAL_ENGINE_STATES,
     EngineRef,
@@ -208,7 +208,7 @@ class Dispatcher:
         active = self.jobs.active()
         pending = [j for j in active if j.status is JobStatus.PENDING]
         running = [_running(j, topology, now) for j in active if j.status is not JobStatus.PENDING]
-        usage = Usage(at=now.timestamp(), by_user={})
+        usage = running_usage(running, now.timestamp())
         shares = Shares(members={k: float(v) for k, v in self.shares(now).items()})
         snapshot = build_snapshot(topology, running, shares, usage)
         decisions = schedule(
@@ -263,6 +263,17 @@ class Dispatcher:
                 stop.wait(interval_s)
         finally:
             self.leadership.release()
+
+
+def running_usage(running: list[Running], now_s: float) -> Usage:
+    """Fair-share usage: accelerator-seconds of the work holding accelerators now, per user.
+
+    Finished work is not counted yet (see docs/adr/0006); the simulator carries decayed history."""
+    by_user: dict[tuple[str, str, str], float] = {}
+    for r in running:
+        key = (r.job.member, r.job.project, r.job.user)
+        by_user[key] = by_user.get(key, 0.0) + r.placement.accelerators * max(0.0, now_s - r.start_s)
+    return Usage(at=now_s, by_user=by_user)
 
 
 def spec_of(job: JobRecord) -> JobSpec:

@@ -125,6 +125,13 @@ class IdentityService:
             user = _user_named(UserRepository(conn), user_name)
             return TokenRepository(conn).for_user(user.id)
 
+    def principal_of(self, name: str) -> Principal:
+        """The named user as a principal: for the CLI on the facility's own machine, which acts for them."""
+        user = self.user(name)
+        if user.disabled:
+            raise Unauthenticated(f"user {name} is disabled", code="user_disabled")
+        return Principal(user_id=user.id, name=user.name, roles=user.roles)
+
     def authenticate(self, secret: str) -> Principal:
         """The token authenticator. An OIDC authenticator would return the same ``Principal``."""
         with self.uow.read() as conn:

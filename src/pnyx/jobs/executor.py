@@ -1,4 +1,4 @@
-"""The executor seam, declared where it is consumed: by the dispatch loop."""
+"""The executor seam, declared where it is consumed: by the jobs service (logs) and the dispatch loop."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ transaction, so the public log holds each job's whole history (without its comma
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -18,9 +18,11 @@ from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
 from pnyx.identity.rules import require_role
 from pnyx.inventory.model import SafetyLevel
+from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
     HOLDING_STATUSES,
+    EngineRef,
     JobAction,
     JobRecord,
     JobStateChanged,
@@ -37,7 +39,7 @@ PRIORITY_CLASSES = ("urgent", "entitled", "preemptible")
 class ProjectInfo:
     id: str
     member_state: str | None
-    members: frozenset[str]  # user names allowed to submit; empty: anyone with the researcher role
+    members: frozenset[str]  # user ids of the team; empty: anyone with the researcher role
     over_budget: bool
 
 
@@ -73,13 +75,13 @@ class JobService:
         *,
         projects: Projects,
         fits: FitCheck,
-        engines: Collection[str],
+        executors: Mapping[str, Executor],
         default_engine: str,
     ) -> None:
         self.uow = uow
         self.projects = projects
         self.fits = fits
-        self.engines = engines
+        self.executors = executors
         self.default_engine = default_engine
 
     # --- researchers -----------------------------------------------------------------------------
@@ -95,10 +97,10 @@ class JobService:
             image=s.image,
         )
         engine = s.engine or self.default_engine
-        if engine not in self.engines:
+        if engine not in self.executors:
             raise InvalidInput(
                 f"the {engine!r} engine is not configured here; configured: "
-                f"{', '.join(sorted(self.engines))}",
+                f"{', '.join(sorted(self.executors))}",
                 field="engine",
                 code="engine_not_configured",
             )
@@ -113,7 +115,11 @@ class JobService:
         project = self.projects.project(s.project)
         if project is None:
             raise NotFound(f"unknown project {s.project!r}", field="project", code="project_unknown")
-        if project.members and principal.name not in project.members and Role.OPERATOR not in principal.roles:
+        if (
+            project.members
+            and principal.user_id not in project.members
+            and Role.OPERATOR not in principal.roles
+        ):
             raise Forbidden(f"{principal.name} is not a member of project {s.project}", field="project")
         priority, note = s.priority_class, ""
         if project.over_budget and priority == "entitled":
@@ -165,6 +171,14 @@ class JobService:
         if job is None or not _may_see(principal, job):
             raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
         return job
+
+    def logs(self, principal: Principal, job_id: str, tail_lines: int = 200) -> str:
+        """The job's output, for its owner and staff; empty before the engine has it."""
+        job = self.get(principal, job_id)
+        executor = self.executors.get(job.engine)
+        if job.engine_job_id is None or executor is None:
+            return ""
+        return executor.logs(EngineRef(engine=job.engine, engine_job_id=job.engine_job_id), tail_lines)
 
     def search(
         self,

@@ -12,6 +12,8 @@ from fastapi.templating import Jinja2Templates
 
 from pnyx.core.errors import NotFound
 from pnyx.governance.rules import contribution_shares
+from pnyx.portal.allocation import allocation_pages
+from pnyx.portal.council import council_pages
 from pnyx.portal.usage import usage_pages
 from pnyx.transparency.checkpoint import parse_checkpoint
 from pnyx.transparency.merkle import leaf_hash
@@ -34,6 +36,8 @@ def create_portal() -> APIRouter:
     templates = Jinja2Templates(directory=HERE / "templates")
     router = APIRouter(include_in_schema=False)
     router.include_router(usage_pages(templates))
+    router.include_router(council_pages(templates))
+    router.include_router(allocation_pages(templates))
 
     def render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,1 @@
+"""Access to compute: calls, proposals, reviewers, conflicts of interest, reviews, panels, awards."""

@@ -1,0 +1,209 @@
+"""Allocation tables and repositories. Hours are stored as whole numbers (BigInteger)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from pnyx.allocation import codec
+from pnyx.allocation.model import (
+    Allocation,
+    Call,
+    CallId,
+    CallState,
+    ProjectId,
+    Proposal,
+    ProposalId,
+    ProposalState,
+    RankedProposal,
+)
+from pnyx.core.errors import NotFound
+from pnyx.core.ids import UserId
+from pnyx.core.units import AcceleratorHours
+from pnyx.db.metadata import UtcDateTime, metadata
+
+BIG = sa.BigInteger()
+ID = 40
+
+calls = sa.Table(
+    "allocation_calls",
+    metadata,
+    sa.Column("id", sa.String(ID), primary_key=True),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("mode", sa.String(30), nullable=False),
+    sa.Column("pool", sa.String(30), nullable=False),
+    sa.Column("pool_member_state", sa.String(2), nullable=True),
+    sa.Column("budget_hours", BIG, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("opens_at", UtcDateTime(), nullable=False),
+    sa.Column("closes_at", UtcDateTime(), nullable=False),
+    sa.Column("review_deadline", UtcDateTime(), nullable=False),
+    sa.Column("decision_at", UtcDateTime(), nullable=False),
+    sa.Column("allocation_starts_at", UtcDateTime(), nullable=False),
+    sa.Column("allocation_ends_at", UtcDateTime(), nullable=False),
+    sa.Column("terms", sa.JSON(), nullable=False),  # eligibility and review plan
+    sa.Column("seed", BIG, nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+proposals = sa.Table(
+    "allocation_proposals",
+    metadata,
+    sa.Column("id", sa.String(ID), primary_key=True),
+    sa.Column("call_id", sa.String(ID), sa.ForeignKey("allocation_calls.id"), nullable=False, index=True),
+    sa.Column("pi_user_id", sa.String(ID), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("pi_member_state", sa.String(2), nullable=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("content", sa.JSON(), nullable=False),
+    sa.Column("reply", sa.Text(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("submitted_at", UtcDateTime(), nullable=True),
+)
+
+rankings = sa.Table(
+    "allocation_rankings",
+    metadata,
+    sa.Column("proposal_id", sa.String(ID), sa.ForeignKey("allocation_proposals.id"), primary_key=True),
+    sa.Column("call_id", sa.String(ID), sa.ForeignKey("allocation_calls.id"), nullable=False, index=True),
+    sa.Column("rank", sa.Integer(), nullable=False),
+    sa.Column("merit", sa.String(12), nullable=False),
+    sa.Column("technical", sa.String(12), nullable=False),
+    sa.Column("scientific", sa.String(12), nullable=True),
+    sa.Column("fundable", sa.Boolean(), nullable=False),
+    sa.Column("requested_hours", BIG, nullable=False),
+)
+
+allocations = sa.Table(
+    "allocation_allocations",
+    metadata,
+    sa.Column("project_id", sa.String(ID), primary_key=True),
+    sa.Column("call_id", sa.String(ID), sa.ForeignKey("allocation_calls.id"), nullable=False, index=True),
+    sa.Column(
+        "proposal_id", sa.String(ID), sa.ForeignKey("allocation_proposals.id"), nullable=False, unique=True
+    ),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("pi_user_id", sa.String(ID), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("member_state", sa.String(2), nullable=True),
+    sa.Column("pool", sa.String(30), nullable=False),
+    sa.Column("hours", sa.JSON(), nullable=False),  # {accelerator type: whole hours}
+    sa.Column("total_hours", BIG, nullable=False),
+    sa.Column("starts_at", UtcDateTime(), nullable=False),
+    sa.Column("ends_at", UtcDateTime(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+
+class CallRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, call: Call) -> None:
+        self.conn.execute(calls.insert().values(**codec.call_row(call)))
+
+    def save_state(self, call: Call) -> None:
+        self.conn.execute(
+            calls.update().where(calls.c.id == call.id).values(state=call.state, seed=call.seed)
+        )
+
+    def get(self, call_id: CallId, *, for_update: bool = False) -> Call | None:
+        query = sa.select(calls).where(calls.c.id == call_id)
+        row = self.conn.execute(query.with_for_update() if for_update else query).mappings().first()
+        return None if row is None else codec.call_of(row)
+
+    def require(self, call_id: CallId, *, for_update: bool = False) -> Call:
+        call = self.get(call_id, for_update=for_update)
+        if call is None:
+            raise NotFound(f"no call {call_id!r}", field="call_id", code="call_not_found")
+        return call
+
+    def list(self, states: frozenset[CallState] | None = None) -> list[Call]:
+        query = sa.select(calls).order_by(calls.c.opens_at, calls.c.id)
+        if states is not None:
+            query = query.where(calls.c.state.in_([s.value for s in states]))
+        return [codec.call_of(r) for r in self.conn.execute(query).mappings()]
+
+
+class ProposalRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, proposal: Proposal) -> None:
+        self.conn.execute(proposals.insert().values(**codec.proposal_row(proposal)))
+
+    def save(self, proposal: Proposal) -> None:
+        row = codec.proposal_row(proposal)
+        self.conn.execute(proposals.update().where(proposals.c.id == proposal.id).values(**row))
+
+    def get(self, proposal_id: ProposalId) -> Proposal | None:
+        row = self.conn.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).mappings().first()
+        return None if row is None else codec.proposal_of(row)
+
+    def require(self, proposal_id: ProposalId) -> Proposal:
+        proposal = self.get(proposal_id)
+        if proposal is None:
+            raise NotFound(f"no proposal {proposal_id!r}", field="proposal_id", code="proposal_not_found")
+        return proposal
+
+    def list(
+        self,
+        *,
+        call_id: CallId | None = None,
+        pi: UserId | None = None,
+        ids: frozenset[ProposalId] | None = None,
+        states: frozenset[ProposalState] | None = None,
+    ) -> list[Proposal]:
+        query = sa.select(proposals).order_by(proposals.c.created_at, proposals.c.id)
+        if call_id is not None:
+            query = query.where(proposals.c.call_id == call_id)
+        if pi is not None:
+            query = query.where(proposals.c.pi_user_id == pi)
+        if ids is not None:
+            query = query.where(proposals.c.id.in_(sorted(ids)))
+        if states is not None:
+            query = query.where(proposals.c.state.in_([s.value for s in states]))
+        return [codec.proposal_of(r) for r in self.conn.execute(query).mappings()]
+
+
+class RankingRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def save(self, call_id: CallId, ranking: list[RankedProposal]) -> None:
+        if ranking:
+            self.conn.execute(rankings.insert(), [codec.ranking_row(call_id, r) for r in ranking])
+
+    def for_call(self, call_id: CallId) -> list[RankedProposal]:
+        query = sa.select(rankings).where(rankings.c.call_id == call_id).order_by(rankings.c.rank)
+        return [codec.ranking_of(r) for r in self.conn.execute(query).mappings()]
+
+
+class AllocationRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, allocation: Allocation) -> None:
+        self.conn.execute(allocations.insert().values(**codec.allocation_row(allocation)))
+
+    def get(self, project_id: ProjectId) -> Allocation | None:
+        query = sa.select(allocations).where(allocations.c.project_id == project_id)
+        row = self.conn.execute(query).mappings().first()
+        return None if row is None else codec.allocation_of(row)
+
+    def require(self, project_id: ProjectId) -> Allocation:
+        allocation = self.get(project_id)
+        if allocation is None:
+            raise NotFound(
+                f"no allocation for project {project_id!r}", field="project_id", code="project_not_found"
+            )
+        return allocation
+
+    def list(self, *, call_id: CallId | None = None) -> list[Allocation]:
+        query = sa.select(allocations).order_by(allocations.c.created_at, allocations.c.project_id)
+        if call_id is not None:
+            query = query.where(allocations.c.call_id == call_id)
+        return [codec.allocation_of(r) for r in self.conn.execute(query).mappings()]
+
+    def awarded_hours(self, call_id: CallId) -> AcceleratorHours:
+        query = sa.select(sa.func.coalesce(sa.func.sum(allocations.c.total_hours), 0)).where(
+            allocations.c.call_id == call_id
+        )
+        return AcceleratorHours(codec.hours(self.conn.execute(query).scalar_one()).value)

@@ -1,0 +1,73 @@
+"""Jobs: researchers submit, follow and cancel their own; operators and auditors see all."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import PlainTextResponse
+
+from pnyx.api.auth import authenticated
+from pnyx.api.deps import PlatformDep
+from pnyx.api.schemas.jobs import JobIn, JobOut
+from pnyx.identity.model import Principal
+from pnyx.inventory.model import SafetyLevel
+from pnyx.jobs.model import JobStatus
+from pnyx.jobs.service import Submission
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+Caller = Annotated[Principal, Depends(authenticated)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def submit(body: JobIn, caller: Caller, platform: PlatformDep) -> JobOut:
+    job = platform.jobs.submit(
+        caller,
+        Submission(
+            name=body.name,
+            project=body.project,
+            accelerators=body.accelerators,
+            estimate_s=body.estimate_s,
+            accelerator_type=body.accelerator_type,
+            command=tuple(body.command),
+            image=body.image,
+            checkpoint_s=body.checkpoint_s,
+            label=SafetyLevel(body.label),
+            priority_class=body.priority_class,
+            engine=body.engine,
+            allow_cross_site=body.allow_cross_site,
+        ),
+    )
+    return JobOut.of(job)
+
+
+@router.get("")
+def list_jobs(
+    caller: Caller,
+    platform: PlatformDep,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
+    mine: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[JobOut]:
+    return [
+        JobOut.of(j)
+        for j in platform.jobs.search(caller, status=status_, mine=mine, limit=limit, offset=offset)
+    ]
+
+
+@router.get("/{job_id}")
+def show(job_id: str, caller: Caller, platform: PlatformDep) -> JobOut:
+    return JobOut.of(platform.jobs.get(caller, job_id))
+
+
+@router.get("/{job_id}/logs", response_class=PlainTextResponse)
+def logs(
+    job_id: str, caller: Caller, platform: PlatformDep, tail: Annotated[int, Query(ge=1, le=10_000)] = 200
+) -> PlainTextResponse:
+    return PlainTextResponse(platform.jobs.logs(caller, job_id, tail))
+
+
+@router.post("/{job_id}/cancel")
+def cancel(job_id: str, caller: Caller, platform: PlatformDep) -> JobOut:
+    return JobOut.of(platform.jobs.cancel(caller, job_id))

@@ -1,0 +1,77 @@
+"""Job bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pnyx.jobs.model import JobRecord
+
+
+class JobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="job", min_length=1, max_length=200)
+    project: str = Field(min_length=1, max_length=80)
+    accelerators: int = Field(gt=0, le=1_000_000)
+    accelerator_type: str | None = Field(default=None, max_length=40, description="None: any type")
+    estimate_s: int = Field(gt=0, description="Runtime estimate in seconds; also the time limit")
+    checkpoint_s: int = Field(
+        default=0, ge=0, description="Checkpoint interval; 0 if the job never checkpoints"
+    )
+    command: list[str] = Field(default_factory=list, max_length=256)
+    image: str | None = Field(default=None, max_length=500)
+    label: int = Field(default=1, ge=1, le=4, description="Safety level L1..L4")
+    priority_class: str = Field(default="entitled", pattern="^(urgent|entitled|preemptible)$")
+    engine: str | None = Field(default=None, max_length=20)
+    allow_cross_site: bool = False
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str
+    project: str
+    user: str
+    engine: str
+    status: str
+    accelerators: int
+    accelerator_type: str | None
+    placed_type: str | None
+    estimate_s: int
+    checkpoint_s: int
+    priority_class: str
+    label: int
+    attempt: int
+    cancel_requested: bool
+    submitted_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    exit_code: int | None
+    node_ids: list[str]
+    reason: str
+
+    @classmethod
+    def of(cls, j: JobRecord) -> JobOut:
+        return cls(
+            id=j.id,
+            name=j.name,
+            project=j.project,
+            user=j.user,
+            engine=j.engine,
+            status=j.status.value,
+            accelerators=j.accelerators,
+            accelerator_type=j.accelerator_type,
+            placed_type=j.placed_type,
+            estimate_s=j.estimate_s,
+            checkpoint_s=j.checkpoint_s,
+            priority_class=j.priority_class,
+            label=int(j.label),
+            attempt=j.attempt,
+            cancel_requested=j.cancel_requested,
+            submitted_at=j.submitted_at,
+            started_at=j.started_at,
+            ended_at=j.ended_at,
+            exit_code=j.exit_code,
+            node_ids=list(j.node_ids),
+            reason=j.reason,
+        )

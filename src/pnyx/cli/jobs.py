@@ -1,0 +1,166 @@
+"""pnyx job / pnyx dispatch."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import typer
+from rich.table import Table
+
+from pnyx.cli.context import console, platform
+from pnyx.dispatch.runner import build_dispatcher
+from pnyx.identity.model import Principal
+from pnyx.inventory.model import SafetyLevel
+from pnyx.jobs.model import ACTIVE_JOB_STATUSES, JobRecord, JobStatus
+from pnyx.jobs.service import Submission
+from pnyx.wiring import Platform
+
+jobs = typer.Typer(help="Jobs: submit, list, show, logs, cancel.", no_args_is_help=True)
+dispatch = typer.Typer(help="The dispatch loop that runs jobs on the engines.", no_args_is_help=True)
+
+
+def _as(p: Platform, user: str) -> Principal:
+    """The CLI acts on the facility's own machine, for the named user."""
+    return p.identity.principal_of(user)
+
+
+@jobs.command("submit")
+def submit(
+    command: list[str] = typer.Argument(None, help="The command to run (after --)"),
+    project: str = typer.Option(..., "--project", "-p"),
+    user: str = typer.Option(..., "--as", help="Submit as this user"),
+    accelerators: int = typer.Option(1, "--accelerators", "-n"),
+    accelerator_type: str | None = typer.Option(None, "--type", help="e.g. H100-SXM; default any"),
+    estimate: int = typer.Option(3600, "--estimate", help="Runtime estimate (and time limit), seconds"),
+    checkpoint: int = typer.Option(0, "--checkpoint", help="Checkpoint interval, seconds"),
+    image: str | None = typer.Option(None, help="Container image reference"),
+    label: int = typer.Option(1, help="Safety level 1-4"),
+    priority: str = typer.Option("entitled", help="urgent | entitled | preemptible"),
+    engine: str | None = typer.Option(None, help="local | slurm | ray | kubernetes"),
+    name: str = typer.Option("job"),
+    wait: bool = typer.Option(False, "--wait", help="Wait until it ends (needs a running dispatcher)"),
+) -> None:
+    """Submit a job: pnyx job submit -p PROJECT --as USER -n 8 -- python train.py"""
+    if label not in (1, 2, 3, 4):
+        raise typer.BadParameter("the safety level is 1, 2, 3 or 4", param_hint="--label")
+    with platform() as p:
+        job = p.jobs.submit(
+            _as(p, user),
+            Submission(
+                name=name,
+                project=project,
+                accelerators=accelerators,
+                estimate_s=estimate,
+                accelerator_type=accelerator_type,
+                command=tuple(command or ()),
+                image=image,
+                checkpoint_s=checkpoint,
+                label=SafetyLevel(label),
+                priority_class=priority,
+                engine=engine,
+            ),
+        )
+        console().print(f"submitted [bold]{job.id}[/] ({job.status}); {job.reason}".rstrip("; "))
+        if wait:
+            job = _wait(p, user, job.id)
+            console().print(f"{job.id}: {job.status} (exit {job.exit_code}) {job.reason}")
+            if job.status is not JobStatus.COMPLETED:
+                raise typer.Exit(1)
+
+
+def _wait(p: Platform, user: str, job_id: str) -> JobRecord:
+    with console().status(f"waiting for {job_id}…") as spinner:
+        while True:
+            job = p.jobs.get(_as(p, user), job_id)
+            spinner.update(f"{job_id}: {job.status}")
+            if job.status not in ACTIVE_JOB_STATUSES:
+                return job
+            time.sleep(0.5)
+
+
+@jobs.command("list")
+def list_jobs(
+    user: str = typer.Option(..., "--as"),
+    status: JobStatus | None = typer.Option(None),
+    limit: int = typer.Option(50),
+) -> None:
+    """List jobs (your own; operators and auditors see all)."""
+    with platform() as p:
+        found = p.jobs.search(_as(p, user), status=status, limit=limit)
+    table = Table("id", "name", "project", "user", "status", "accelerators", "engine", "submitted")
+    for j in found:
+        table.add_row(
+            j.id,
+            j.name,
+            j.project,
+            j.user,
+            j.status.value,
+            str(j.accelerators),
+            j.engine,
+            f"{j.submitted_at:%Y-%m-%d %H:%M:%S}",
+        )
+    console().print(table)
+
+
+@jobs.command("show")
+def show(job_id: str, user: str = typer.Option(..., "--as")) -> None:
+    with platform() as p:
+        j = p.jobs.get(_as(p, user), job_id)
+    for field in (
+        "id",
+        "name",
+        "project",
+        "user",
+        "engine",
+        "status",
+        "accelerators",
+        "accelerator_type",
+        "placed_type",
+        "estimate_s",
+        "checkpoint_s",
+        "priority_class",
+        "label",
+        "attempt",
+        "submitted_at",
+        "started_at",
+        "ended_at",
+        "exit_code",
+        "node_ids",
+        "reason",
+    ):
+        console().print(f"[bold]{field:>16}[/] {getattr(j, field)}", highlight=False)
+
+
+@jobs.command("logs")
+def logs(job_id: str, user: str = typer.Option(..., "--as"), tail: int = typer.Option(200)) -> None:
+    with platform() as p:
+        text = p.jobs.logs(_as(p, user), job_id, tail)
+    typer.echo(text)
+
+
+@jobs.command("cancel")
+def cancel(job_id: str, user: str = typer.Option(..., "--as")) -> None:
+    with platform() as p:
+        j = p.jobs.cancel(_as(p, user), job_id)
+    state = "cancelled" if j.status is JobStatus.CANCELLED else "cancel requested; the dispatcher stops it"
+    console().print(f"{j.id}: {state}")
+
+
+@dispatch.command("run")
+def run(
+    interval: float = typer.Option(2.0, help="Seconds between cycles"),
+    once: bool = typer.Option(False, "--once", help="One cycle, then exit"),
+) -> None:
+    """Run the dispatch loop (the server runs one too; only one leads at a time)."""
+    with platform() as p:
+        dispatcher = build_dispatcher(p)
+        if once:
+            report = dispatcher.cycle()
+            console().print(report)
+            return
+        console().print(f"dispatching every {interval} s with executors: {', '.join(sorted(p.executors))}")
+        try:
+            dispatcher.run(threading.Event(), interval)
+        except KeyboardInterrupt:
+            console().print("stopped")

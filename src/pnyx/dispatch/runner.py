@@ -1,0 +1,42 @@
+"""Builds the production dispatcher from the platform, and runs it beside the server."""
+
+from __future__ import annotations
+
+import threading
+
+from pnyx.dispatch.leadership import leadership_for
+from pnyx.dispatch.loop import Dispatcher
+from pnyx.scheduler.policy import policy_named
+from pnyx.wiring import Platform
+
+
+def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
+    return Dispatcher(
+        jobs=platform.jobs,
+        topology=platform.inventory.topology,
+        executors=platform.executors,
+        shares=platform.member_shares,
+        clock=platform.clock,
+        policy=policy_named(policy),
+        leadership=leadership_for(platform.engine, platform.settings.data_dir),
+        usage=platform.accounting,
+    )
+
+
+class DispatcherThread:
+    """The dispatch loop in a background thread of the server process."""
+
+    def __init__(self, platform: Platform, interval_s: float = 2.0) -> None:
+        self.dispatcher = build_dispatcher(platform)
+        self.interval_s = interval_s
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(
+            target=self.dispatcher.run, args=(self.stopping, interval_s), name="dispatcher", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)

@@ -1,0 +1,387 @@
+"""Kubernetes executor: a job becomes a suspended ``batch/v1`` Job (one node) or a JobSet (a gang of
+several nodes), labelled for Kueue, which admits it by un-suspending it when its queue has quota.
+
+Manifests are built with the official client's models (the JobSet's pod template too; the JobSet
+envelope is a custom resource the client has no model for). The object name derives from the
+idempotency key (``pnyx-<sha256 prefix>``), so a second create of the same key is refused by the
+API server with 409 and ``find`` is one read. Cancelling deletes the object (pods go with it):
+afterwards the engine reports UNKNOWN, and the platform's own record says why.
+
+Needs the optional extra ``kubernetes`` (``pip install 'pnyx[kubernetes]'``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from pydantic import BaseModel
+
+from pnyx.inventory.model import SafetyLevel
+from pnyx.jobs.model import (
+    EngineRef,
+    EngineRejected,
+    EngineState,
+    EngineStatus,
+    EngineUnavailable,
+    Grant,
+    JobSpec,
+)
+
+ENGINE = "kubernetes"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+KEY_ANNOTATION = "pnyx.eu/idempotency-key"
+JOBSET_GROUP, JOBSET_VERSION, JOBSET_PLURAL = "jobset.x-k8s.io", "v1alpha2", "jobsets"
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
+
+DEFAULT_QUEUES: Mapping[SafetyLevel, str] = {
+    SafetyLevel.L1: "open",
+    SafetyLevel.L2: "secure",
+    SafetyLevel.L3: "secure",
+    SafetyLevel.L4: "secure",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KubernetesConfig:
+    namespace: str = "pnyx"
+    queues: Mapping[SafetyLevel, str] = field(
+        default_factory=lambda: dict(DEFAULT_QUEUES)
+    )  # Kueue LocalQueues
+    priority_class: str | None = None  # the pods' PriorityClass (preemption by kube-scheduler)
+    workload_priority_class: str | None = None  # Kueue's WorkloadPriorityClass (admission order)
+    accelerator_resource: str = "nvidia.com/gpu"
+    product_label: str = "nvidia.com/gpu.product"  # node label that names the accelerator model
+    products: Mapping[str, str] = field(default_factory=dict)  # accelerator type -> product label value
+    default_image: str | None = None  # for command-only jobs; None: they are refused
+
+    def queue_for(self, level: SafetyLevel) -> str:
+        queue = self.queues.get(level)
+        if queue is None:
+            raise EngineRejected(f"no Kueue queue is configured for safety level {level.name}")
+        return queue
+
+
+def object_name(idempotency_key: str) -> str:
+    """A DNS-1123 label, stable per key (keys may be longer or use other characters)."""
+    return "pnyx-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
+
+
+def _label_value(text: str) -> str:
+    cleaned = _LABEL_VALUE.sub("-", text)[:63].strip("-_.")
+    return cleaned or "x"
+
+
+def _metadata(spec: JobSpec, config: KubernetesConfig, *, queue_label: bool) -> client.V1ObjectMeta:
+    labels = {"app.kubernetes.io/managed-by": "pnyx", "pnyx.eu/job-id": _label_value(spec.job_id)}
+    if queue_label:
+        labels[QUEUE_LABEL] = config.queue_for(spec.safety_level)
+        if config.workload_priority_class:
+            labels[PRIORITY_LABEL] = config.workload_priority_class
+    return client.V1ObjectMeta(
+        name=object_name(spec.idempotency_key),
+        namespace=config.namespace,
+        labels=labels,
+        annotations={
+            KEY_ANNOTATION: spec.idempotency_key,
+            "pnyx.eu/job-id": spec.job_id,
+            "pnyx.eu/project": spec.project,
+            "pnyx.eu/safety-level": spec.safety_level.name,
+        },
+    )
+
+
+def _pod_template(spec: JobSpec, grant: Grant, config: KubernetesConfig) -> client.V1PodTemplateSpec:
+    image = spec.image or config.default_image
+    if image is None:
+        raise EngineRejected("the Kubernetes executor needs a container image", field="image")
+    env = {
+        **spec.env,
+        "PNYX_JOB_ID": spec.job_id,
+        "PNYX_IDEMPOTENCY_KEY": spec.idempotency_key,
+        "PNYX_GANG_NODES": str(spec.nodes),
+        "PNYX_ACCELERATORS_PER_NODE": str(spec.accelerators_per_node),
+        "PNYX_GRANT_NODES": ",".join(grant.node_ids),
+    }
+    resources = None
+    if spec.accelerators_per_node > 0:
+        amount = {config.accelerator_resource: str(spec.accelerators_per_node)}
+        resources = client.V1ResourceRequirements(limits=amount, requests=amount)
+    product = config.products.get(spec.accelerator_type)
+    return client.V1PodTemplateSpec(
+        metadata=client.V1ObjectMeta(labels={"app.kubernetes.io/managed-by": "pnyx"}),
+        spec=client.V1PodSpec(
+            restart_policy="Never",
+            priority_class_name=config.priority_class,
+            node_selector={config.product_label: product} if product else None,
+            containers=[
+                client.V1Container(
+                    name="main",
+                    image=image,
+                    command=list(spec.command) or None,
+                    env=[client.V1EnvVar(name=k, value=v) for k, v in sorted(env.items())],
+                    resources=resources,
+                )
+            ],
+        ),
+    )
+
+
+def _job_spec(
+    spec: JobSpec, grant: Grant, config: KubernetesConfig, *, suspend: bool | None
+) -> client.V1JobSpec:
+    indexed = spec.nodes > 1
+    return client.V1JobSpec(
+        suspend=suspend,
+        backoff_limit=0,
+        active_deadline_seconds=spec.time_limit_s,
+        parallelism=spec.nodes if indexed else None,
+        completions=spec.nodes if indexed else None,
+        completion_mode="Indexed" if indexed else None,
+        template=_pod_template(spec, grant, config),
+    )
+
+
+def build_job(spec: JobSpec, grant: Grant, config: KubernetesConfig) -> client.V1Job:
+    """A suspended Job for Kueue (one node)."""
+    return client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=_metadata(spec, config, queue_label=True),
+        spec=_job_spec(spec, grant, config, suspend=True),
+    )
+
+
+def build_jobset(spec: JobSpec, grant: Grant, config: KubernetesConfig) -> dict[str, Any]:
+    """A suspended JobSet for Kueue: one indexed Job of ``nodes`` pods, one per node."""
+    template = client.V1JobTemplateSpec(
+        metadata=client.V1ObjectMeta(labels={"app.kubernetes.io/managed-by": "pnyx"}),
+        spec=_job_spec(spec, grant, config, suspend=None),
+    )
+    return {
+        "apiVersion": f"{JOBSET_GROUP}/{JOBSET_VERSION}",
+        "kind": "JobSet",
+        "metadata": serialize(_metadata(spec, config, queue_label=True)),
+        "spec": {
+            "suspend": True,
+            "failurePolicy": {"maxRestarts": 0},
+            "network": {"enableDNSHostnames": True},
+            "replicatedJobs": [{"name": "node", "replicas": 1, "template": serialize(template)}],
+        },
+    }
+
+
+def build_manifest(spec: JobSpec, grant: Grant, config: KubernetesConfig) -> dict[str, Any]:
+    """The manifest the executor creates, as JSON-ready data (camelCase, as the API server reads it)."""
+    if spec.nodes > 1:
+        return build_jobset(spec, grant, config)
+    return serialize(build_job(spec, grant, config))
+
+
+def serialize(model: BaseModel) -> dict[str, Any]:
+    """A client model as the API server reads it: camelCase, without unset fields."""
+    return model.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def job_status(ref: EngineRef, job: Mapping[str, Any]) -> EngineStatus:
+    """State of a ``batch/v1`` Job (camelCase data)."""
+    status = job.get("status") or {}
+    conditions = _true_conditions(status)
+    started = _time(status.get("startTime"))
+    if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
+        done = conditions.get("Complete") or conditions["SuccessCriteriaMet"]
+        ended = _time(status.get("completionTime")) or _time(done.get("lastTransitionTime"))
+        return EngineStatus(
+            ref=ref, state=EngineState.SUCCEEDED, exit_code=0, started_at=started, ended_at=ended
+        )
+    if "Failed" in conditions or "FailureTarget" in conditions:
+        failed = conditions.get("Failed") or conditions["FailureTarget"]
+        return EngineStatus(
+            ref=ref,
+            state=EngineState.FAILED,
+            started_at=started,
+            ended_at=_time(failed.get("lastTransitionTime")),
+            message=f"{failed.get('reason', '')}: {failed.get('message', '')}".strip(": "),
+        )
+    if (job.get("spec") or {}).get("suspend") or "Suspended" in conditions:
+        return EngineStatus(
+            ref=ref, state=EngineState.QUEUED, message="suspended: waiting for Kueue admission"
+        )
+    if int(status.get("active") or 0) > 0:
+        return EngineStatus(ref=ref, state=EngineState.RUNNING, started_at=started)
+    return EngineStatus(ref=ref, state=EngineState.QUEUED, message="admitted; pods not yet active")
+
+
+def jobset_status(ref: EngineRef, jobset: Mapping[str, Any]) -> EngineStatus:
+    """State of a JobSet (camelCase data)."""
+    status = jobset.get("status") or {}
+    conditions = _true_conditions(status)
+    if "Completed" in conditions:
+        when = _time(conditions["Completed"].get("lastTransitionTime"))
+        return EngineStatus(ref=ref, state=EngineState.SUCCEEDED, exit_code=0, ended_at=when)
+    if "Failed" in conditions:
+        failed = conditions["Failed"]
+        return EngineStatus(
+            ref=ref,
+            state=EngineState.FAILED,
+            ended_at=_time(failed.get("lastTransitionTime")),
+            message=str(failed.get("message") or failed.get("reason") or ""),
+        )
+    if (jobset.get("spec") or {}).get("suspend") or "Suspended" in conditions:
+        return EngineStatus(
+            ref=ref, state=EngineState.QUEUED, message="suspended: waiting for Kueue admission"
+        )
+    active = sum(int(r.get("active") or 0) for r in status.get("replicatedJobsStatus") or [])
+    if active > 0:
+        return EngineStatus(ref=ref, state=EngineState.RUNNING)
+    return EngineStatus(ref=ref, state=EngineState.QUEUED, message="admitted; jobs not yet active")
+
+
+def _true_conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {c["type"]: c for c in status.get("conditions") or [] if str(c.get("status")) == "True"}
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+class KubernetesExecutor:
+    """The ``dispatch.Executor`` for Kubernetes + Kueue (+ JobSet for gangs of several nodes)."""
+
+    engine = ENGINE
+
+    def __init__(self, config: KubernetesConfig, api_client: client.ApiClient) -> None:
+        self.config = config
+        self._api = api_client
+        self._batch = client.BatchV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+
+    def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
+        ns = self.config.namespace
+        name = object_name(spec.idempotency_key)
+        is_jobset = spec.nodes > 1
+        ref = EngineRef(engine=ENGINE, engine_job_id=f"{'jobset' if is_jobset else 'job'}/{name}")
+        try:
+            if is_jobset:
+                jobset = build_jobset(spec, grant, self.config)
+                self._custom.create_namespaced_custom_object(
+                    JOBSET_GROUP, JOBSET_VERSION, ns, JOBSET_PLURAL, jobset
+                )
+            else:
+                self._batch.create_namespaced_job(ns, build_job(spec, grant, self.config))
+        except ApiException as exc:
+            if exc.status == 409:  # AlreadyExists: the same key was submitted before
+                return ref
+            if exc.status in {400, 422}:
+                raise EngineRejected(f"Kubernetes refused {ref.engine_job_id}: {exc.reason}") from exc
+            raise EngineUnavailable(f"Kubernetes answered {exc.status} creating {ref.engine_job_id}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise EngineUnavailable(f"Kubernetes API unreachable: {exc}") from exc
+        return ref
+
+    def find(self, idempotency_key: str) -> EngineRef | None:
+        name = object_name(idempotency_key)
+        for kind in ("job", "jobset"):
+            ref = EngineRef(engine=ENGINE, engine_job_id=f"{kind}/{name}")
+            found = self._read(ref)
+            if (
+                found is not None
+                and (found.get("metadata") or {}).get("annotations", {}).get(KEY_ANNOTATION)
+                == idempotency_key
+            ):
+                return ref
+        return None
+
+    def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
+        statuses: list[EngineStatus] = []
+        for ref in refs:
+            found = self._read(ref)
+            if found is None:
+                statuses.append(
+                    EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="not in the cluster")
+                )
+            elif ref.engine_job_id.startswith("jobset/"):
+                statuses.append(jobset_status(ref, found))
+            else:
+                statuses.append(job_status(ref, found))
+        return statuses
+
+    def cancel(self, ref: EngineRef) -> None:
+        kind, name = _split(ref)
+        ns = self.config.namespace
+        try:
+            if kind == "jobset":
+                self._custom.delete_namespaced_custom_object(
+                    JOBSET_GROUP, JOBSET_VERSION, ns, JOBSET_PLURAL, name, propagation_policy="Foreground"
+                )
+            else:
+                self._batch.delete_namespaced_job(name, ns, propagation_policy="Foreground")
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise EngineUnavailable(f"Kubernetes answered {exc.status} deleting {ref.engine_job_id}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise EngineUnavailable(f"Kubernetes API unreachable: {exc}") from exc
+
+    def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
+        kind, name = _split(ref)
+        selector = (
+            f"jobset.sigs.k8s.io/jobset-name={name}"
+            if kind == "jobset"
+            else f"batch.kubernetes.io/job-name={name}"
+        )
+        ns = self.config.namespace
+        try:
+            pods = self._core.list_namespaced_pod(ns, label_selector=selector)
+            parts = []
+            names = sorted(p.metadata.name for p in pods.items or [] if p.metadata and p.metadata.name)
+            for pod_name in names:
+                text = self._core.read_namespaced_pod_log(pod_name, ns, tail_lines=tail_lines)
+                parts.append(f"==> {pod_name} <==\n{text}" if len(names) > 1 else str(text))
+        except ApiException as exc:
+            if exc.status == 404:
+                return ""
+            raise EngineUnavailable(f"Kubernetes answered {exc.status} reading logs of {name}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise EngineUnavailable(f"Kubernetes API unreachable: {exc}") from exc
+        return "\n".join(parts)
+
+    def _read(self, ref: EngineRef) -> dict[str, Any] | None:
+        kind, name = _split(ref)
+        ns = self.config.namespace
+        try:
+            if kind == "jobset":
+                found: Any = self._custom.get_namespaced_custom_object(
+                    JOBSET_GROUP, JOBSET_VERSION, ns, JOBSET_PLURAL, name
+                )
+            else:
+                found = serialize(self._batch.read_namespaced_job(name, ns))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise EngineUnavailable(f"Kubernetes answered {exc.status} reading {ref.engine_job_id}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise EngineUnavailable(f"Kubernetes API unreachable: {exc}") from exc
+        if not isinstance(found, dict):
+            raise EngineUnavailable(f"Kubernetes answered {ref.engine_job_id} with {type(found).__name__}")
+        return found
+
+
+def _split(ref: EngineRef) -> tuple[str, str]:
+    kind, _, name = ref.engine_job_id.partition("/")
+    if kind not in {"job", "jobset"} or not name:
+        raise EngineRejected(f"not a Kubernetes job ref: {ref.engine_job_id!r}")
+    return kind, name
