@@ -43,8 +43,11 @@ test-fast: install-dev
 	$(BIN)/python -m pytest -x -q -m "not slow and not portal"
 
 bench: install-dev
-	$(BIN)/python benchmarks/log_append.py
-	$(BIN)/python benchmarks/log_proofs.py
+	$(BIN)/python -m benchmarks.log_append
+	$(BIN)/python -m benchmarks.log_proofs
+	$(BIN)/python benchmarks/scheduler_cycle.py
+	$(BIN)/python benchmarks/sim_speed.py
+	$(BIN)/python benchmarks/sim_quality.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
