@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 
@@ -9,9 +10,11 @@ import pytest
 
 from pnyx.core.errors import Forbidden, InvalidInput, NotFound
 from pnyx.dispatch.loop import Dispatcher
+from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.service import JobService, Submission
 from pnyx.scheduler.model import JobDoesNotFit
+from pnyx.wiring import Platform
 from tests.dispatch.conftest import ADA
 
 
@@ -138,3 +141,37 @@ def test_over_budget_project_runs_opportunistically_and_says_so(jobs: JobService
     )
     assert job.priority_class == "preemptible"
     assert "opportunistically" in job.reason
+
+
+def test_outputs_are_recorded_by_hash_with_the_jobs_label(
+    dispatcher: Dispatcher, jobs: JobService, system_platform: Platform
+) -> None:
+    code = (
+        "import os, pathlib; d = pathlib.Path(os.environ['PNYX_OUTPUT_DIR']); (d / 'ckpt').mkdir(); "
+        "(d / 'ckpt' / 'step-100.safetensors').write_bytes(b'weights'); (d / 'eval.json').write_text('{}')"
+    )
+    job = jobs.submit(
+        ADA,
+        Submission(
+            name="out",
+            project="open-llm",
+            accelerators=8,
+            estimate_s=60,
+            label=SafetyLevel.L2,
+            command=(sys.executable, "-c", code),
+        ),
+    )
+    _run_until(dispatcher, jobs, job.id, JobStatus.COMPLETED)
+    artifacts = {a.path: a for a in jobs.artifacts(ADA, job.id)}
+    assert set(artifacts) == {"ckpt/step-100.safetensors", "eval.json"}
+    weights = artifacts["ckpt/step-100.safetensors"]
+    assert weights.sha256 == hashlib.sha256(b"weights").hexdigest()
+    assert (weights.size, weights.label) == (7, SafetyLevel.L2)
+    assert jobs.record_artifacts(job.id, []) == []  # once per attempt
+    system_platform.log.drain()
+    recorded = [
+        e
+        for e in system_platform.log.entries(0, system_platform.log.size())
+        if e.event_type == "jobs.artifact.recorded"
+    ]
+    assert len(recorded) == 2

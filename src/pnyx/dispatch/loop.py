@@ -176,11 +176,18 @@ class Dispatcher:
             )
             report.finished += 1
             self._record_usage(done)
+            if status.state is EngineState.SUCCEEDED:
+                self._record_artifacts(done)
         elif status.state is EngineState.UNKNOWN:
             placed = job.dispatched_at or job.submitted_at
             if self.clock.now() - placed > LOST_GRACE:
                 self.jobs.requeue(job.id, f"the {job.engine} engine lost the job; requeued")
                 report.requeued += 1
+
+    def _record_artifacts(self, job: JobRecord) -> None:
+        executor = self.executors.get(job.engine)
+        if executor is not None and job.engine_job_id is not None:
+            self.jobs.record_artifacts(job.id, executor.artifacts(_ref(job)))
 
     def _record_usage(self, job: JobRecord) -> None:
         if self.usage is None or job.started_at is None or job.ended_at is None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import (
+    Artifact,
     EngineRef,
     EngineRejected,
     EngineState,
@@ -335,6 +336,11 @@ class KubernetesExecutor:
             raise EngineUnavailable(f"Kubernetes answered {exc.status} deleting {ref.engine_job_id}") from exc
         except urllib3.exceptions.HTTPError as exc:
             raise EngineUnavailable(f"Kubernetes API unreachable: {exc}") from exc
+
+    def artifacts(self, ref: EngineRef) -> list[Artifact]:
+        """Outputs stay on the Kubernetes side's storage. Collecting and hashing them needs storage the
+        control plane can read, which this executor does not have yet: it reports none."""
+        return []
 
     def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
         kind, name = _split(ref)

@@ -9,6 +9,7 @@ time limit and records its exit; the granted accelerator slots reach the job as
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pnyx.jobs.model import (
+    Artifact,
     EngineRef,
     EngineRejected,
     EngineState,
@@ -48,6 +50,7 @@ class LocalExecutor:
         if (job_dir / "pid").exists():
             return ref  # already submitted: idempotent (and the supervisor's claim makes a race harmless)
         (job_dir / "limit_s").write_text(str(spec.time_limit_s))
+        (job_dir / "outputs").mkdir(exist_ok=True)
         (job_dir / "spec.json").write_text(
             json.dumps(
                 {
@@ -145,6 +148,21 @@ class LocalExecutor:
             return ""
         return "\n".join(log.read_text(errors="replace").splitlines()[-tail_lines:])
 
+    def artifacts(self, ref: EngineRef) -> list[Artifact]:
+        outputs = self._dir(ref.engine_job_id) / "outputs"
+        if not outputs.is_dir():
+            return []
+        found = []
+        for path in sorted(p for p in outputs.rglob("*") if p.is_file() and not p.is_symlink()):
+            with path.open("rb") as f:
+                digest = hashlib.file_digest(f, "sha256")
+            found.append(
+                Artifact(
+                    path=str(path.relative_to(outputs)), sha256=digest.hexdigest(), size=path.stat().st_size
+                )
+            )
+        return found
+
     def _dir(self, key: str) -> Path:
         if not KEY.match(key):
             raise EngineRejected(f"not a valid idempotency key: {key!r}", field="idempotency_key")
@@ -159,6 +177,7 @@ def accelerator_env(spec: JobSpec, grant: Grant) -> dict[str, str]:
         "PNYX_ACCELERATOR_TYPE": spec.accelerator_type,
         "PNYX_ACCELERATORS": str(spec.accelerators),
         "PNYX_NODES": ",".join(grant.node_ids),
+        "PNYX_OUTPUT_DIR": "outputs",  # relative to the job's working directory; hashed when it ends
         "PNYX_VISIBLE_ACCELERATORS": slots,
         "CUDA_VISIBLE_DEVICES": slots,
         "HIP_VISIBLE_DEVICES": slots,

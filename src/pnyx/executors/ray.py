@@ -23,6 +23,7 @@ import httpx
 
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import (
+    Artifact,
     EngineRef,
     EngineRejected,
     EngineState,
@@ -165,6 +166,11 @@ class RayExecutor:
         response = self._request("POST", f"/api/jobs/{quote(ref.engine_job_id, safe='')}/stop")
         if response.status_code not in {200, 404}:
             raise EngineUnavailable(f"Ray did not stop {ref.engine_job_id}: {response.status_code}")
+
+    def artifacts(self, ref: EngineRef) -> list[Artifact]:
+        """Outputs stay on the Ray side's storage. Collecting and hashing them needs storage the
+        control plane can read, which this executor does not have yet: it reports none."""
+        return []
 
     def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
         response = self._request("GET", f"/api/jobs/{quote(ref.engine_job_id, safe='')}/logs")

@@ -34,6 +34,7 @@ from pnyx.executors.slurm_api import (
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import (
     FINAL_ENGINE_STATES,
+    Artifact,
     EngineRef,
     EngineRejected,
     EngineState,
@@ -247,6 +248,11 @@ class SlurmExecutor:
         errors = [e for e in parse_errors(body) if e.number not in {INVALID_JOB_ID, ALREADY_DONE}]
         if errors:
             raise EngineUnavailable(f"Slurm did not cancel job {ref.engine_job_id}: {_describe(errors)}")
+
+    def artifacts(self, ref: EngineRef) -> list[Artifact]:
+        """Outputs stay on the Slurm side's storage. Collecting and hashing them needs storage the
+        control plane can read, which this executor does not have yet: it reports none."""
+        return []
 
     def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
         """The job's standard output, read from the configured log directory (a shared filesystem

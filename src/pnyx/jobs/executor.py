@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from pnyx.jobs.model import EngineRef, EngineStatus, Grant, JobSpec
+from pnyx.jobs.model import Artifact, EngineRef, EngineStatus, Grant, JobSpec
 
 
 class Executor(Protocol):
@@ -33,4 +33,8 @@ class Executor(Protocol):
 
     def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
         """The last lines of the job's output."""
+        ...
+
+    def artifacts(self, ref: EngineRef) -> list[Artifact]:
+        """The files a finished job left in its output directory, with their SHA-256."""
         ...

@@ -64,6 +64,15 @@ class EngineRef:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Artifact:
+    """A file a job produced, by content hash: what the registry will take in."""
+
+    path: str  # relative to the job's output directory
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EngineStatus:
     ref: EngineRef
     state: EngineState
@@ -187,6 +196,28 @@ class JobStateChanged(DomainEvent):
     attempt: int
     reason: str
     node_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobArtifact:
+    job_id: str
+    attempt: int
+    path: str
+    sha256: str
+    size: int
+    label: SafetyLevel  # outputs carry the job's label: no write down
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactRecorded(DomainEvent):
+    event_type = "jobs.artifact.recorded"
+    job_id: str
+    attempt: int
+    path: str
+    sha256: str
+    size: int
+    label: int
 
 
 class InvalidJobTransition(Conflict):

@@ -7,7 +7,7 @@ transaction, so the public log holds each job's whole history (without its comma
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,15 +22,18 @@ from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
     HOLDING_STATUSES,
+    Artifact,
+    ArtifactRecorded,
     EngineRef,
     JobAction,
+    JobArtifact,
     JobRecord,
     JobStateChanged,
     JobStatus,
     JobSubmitted,
 )
 from pnyx.jobs.rules import transition, validate_submission
-from pnyx.jobs.store import JobRepository
+from pnyx.jobs.store import ArtifactRepository, JobRepository
 
 PRIORITY_CLASSES = ("urgent", "entitled", "preemptible")
 
@@ -179,6 +182,46 @@ class JobService:
         if job.engine_job_id is None or executor is None:
             return ""
         return executor.logs(EngineRef(engine=job.engine, engine_job_id=job.engine_job_id), tail_lines)
+
+    def artifacts(self, principal: Principal, job_id: str) -> list[JobArtifact]:
+        self.get(principal, job_id)  # the same visibility as the job
+        with self.uow.read() as conn:
+            return ArtifactRepository(conn).of_job(job_id)
+
+    def record_artifacts(self, job_id: str, artifacts: Sequence[Artifact]) -> list[JobArtifact]:
+        """Record a finished attempt's outputs once, labelled with the job's safety level."""
+        with self.uow.write() as tx:
+            job = JobRepository(tx.conn).get(job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
+            repo = ArtifactRepository(tx.conn)
+            if repo.exists(job.id, job.attempt):
+                return []
+            made = [
+                JobArtifact(
+                    job_id=job.id,
+                    attempt=job.attempt,
+                    path=a.path,
+                    sha256=a.sha256,
+                    size=a.size,
+                    label=job.label,
+                    recorded_at=tx.now,
+                )
+                for a in artifacts
+            ]
+            repo.add(made)
+            for a in made:
+                tx.emit(
+                    ArtifactRecorded(
+                        job_id=a.job_id,
+                        attempt=a.attempt,
+                        path=a.path,
+                        sha256=a.sha256,
+                        size=a.size,
+                        label=int(a.label),
+                    )
+                )
+            return made
 
     def search(
         self,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from pnyx.db.metadata import UtcDateTime, metadata
 from pnyx.inventory.model import SafetyLevel
-from pnyx.jobs.model import JobRecord, JobStatus
+from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
 
 jobs = sa.Table(
     "jobs",
@@ -43,6 +43,18 @@ jobs = sa.Table(
     sa.Column("ended_at", UtcDateTime(), nullable=True),
     sa.Column("exit_code", sa.Integer(), nullable=True),
     sa.Column("reason", sa.Text(), nullable=False),
+)
+
+job_artifacts = sa.Table(
+    "job_artifacts",
+    metadata,
+    sa.Column("job_id", sa.String(40), sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("attempt", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("path", sa.String(1000), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("label", sa.SmallInteger(), nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
 JSON_COLUMNS = ("command", "node_ids", "counts")
@@ -82,6 +94,35 @@ class JobRepository:
         if status is not None:
             query = query.where(jobs.c.status == status.value)
         return [_job(r) for r in self.conn.execute(query).mappings()]
+
+
+class ArtifactRepository:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, artifacts: Iterable[JobArtifact]) -> None:
+        rows = [{**{f: getattr(a, f) for f in a.__slots__}, "label": int(a.label)} for a in artifacts]
+        if rows:
+            self.conn.execute(job_artifacts.insert(), rows)
+
+    def exists(self, job_id: str, attempt: int) -> bool:
+        query = (
+            sa.select(job_artifacts.c.path)
+            .where(job_artifacts.c.job_id == job_id, job_artifacts.c.attempt == attempt)
+            .limit(1)
+        )
+        return self.conn.execute(query).first() is not None
+
+    def of_job(self, job_id: str) -> list[JobArtifact]:
+        query = (
+            sa.select(job_artifacts)
+            .where(job_artifacts.c.job_id == job_id)
+            .order_by(job_artifacts.c.attempt, job_artifacts.c.path)
+        )
+        return [
+            JobArtifact(**{**r, "label": SafetyLevel(r["label"])})
+            for r in self.conn.execute(query).mappings()
+        ]
 
 
 def _row(job: JobRecord) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from pnyx.api.auth import authenticated
 from pnyx.api.deps import PlatformDep
-from pnyx.api.schemas.jobs import JobIn, JobOut
+from pnyx.api.schemas.jobs import ArtifactOut, JobIn, JobOut
 from pnyx.identity.model import Principal
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobStatus
@@ -66,6 +66,12 @@ def logs(
     job_id: str, caller: Caller, platform: PlatformDep, tail: Annotated[int, Query(ge=1, le=10_000)] = 200
 ) -> PlainTextResponse:
     return PlainTextResponse(platform.jobs.logs(caller, job_id, tail))
+
+
+@router.get("/{job_id}/artifacts")
+def artifacts(job_id: str, caller: Caller, platform: PlatformDep) -> list[ArtifactOut]:
+    """The job's outputs by content hash, with the safety label they inherit from the job."""
+    return [ArtifactOut.of(a) for a in platform.jobs.artifacts(caller, job_id)]
 
 
 @router.post("/{job_id}/cancel")

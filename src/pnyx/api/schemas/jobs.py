@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pnyx.jobs.model import JobRecord
+from pnyx.jobs.model import JobArtifact, JobRecord
 
 
 class JobIn(BaseModel):
@@ -74,4 +74,26 @@ class JobOut(BaseModel):
             exit_code=j.exit_code,
             node_ids=list(j.node_ids),
             reason=j.reason,
+        )
+
+
+class ArtifactOut(BaseModel):
+    job_id: str
+    attempt: int
+    path: str
+    sha256: str
+    size: int
+    label: int
+    recorded_at: datetime
+
+    @classmethod
+    def of(cls, a: JobArtifact) -> ArtifactOut:
+        return cls(
+            job_id=a.job_id,
+            attempt=a.attempt,
+            path=a.path,
+            sha256=a.sha256,
+            size=a.size,
+            label=int(a.label),
+            recorded_at=a.recorded_at,
         )
