@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,3 +111,66 @@ def test_unknown_entry_is_404(live_server: LiveServer, page: Page) -> None:
     response = page.goto(live_server.url + "/portal/log/entries/999")
     assert response is not None
     assert response.status == 404
+
+
+def test_a_researcher_submits_and_follows_a_job(platform: Platform, page: Page, tmp_path: Path) -> None:
+    """In the browser: sign in with a token, submit a job, watch the local executor run it, read its logs."""
+    import dataclasses
+
+    from pnyx.core.clock import SystemClock
+    from pnyx.dispatch.leadership import FileLeadership
+    from pnyx.dispatch.loop import Dispatcher
+    from pnyx.executors.local import LocalExecutor
+    from pnyx.jobs.rules import to_scheduler_job
+    from pnyx.jobs.service import JobService
+    from pnyx.scheduler.admission import check_fits
+    from pnyx.scheduler.policy import policy_named
+    from tests.dispatch.conftest import FakeProjects
+
+    platform.inventory.generate(64, seed=1)
+    local = LocalExecutor(tmp_path / "jobs")
+    jobs = JobService(
+        platform.uow,
+        projects=FakeProjects(),
+        executors={"local": local},
+        default_engine="local",
+        fits=lambda r: check_fits(to_scheduler_job(r), platform.inventory.topology()),
+    )
+    platform = dataclasses.replace(platform, jobs=jobs)
+    platform.identity.register_user(name="ada", roles=["researcher"])
+    secret = platform.identity.issue_token("ada").secret
+    dispatcher = Dispatcher(
+        jobs=jobs,
+        topology=platform.inventory.topology,
+        executors={"local": local},
+        shares=lambda _at: {},
+        clock=SystemClock(),
+        policy=policy_named("full"),
+        leadership=FileLeadership(tmp_path / "lock"),
+    )
+    with LiveServer(platform) as server:
+        page.goto(server.url + "/portal/jobs")
+        page.get_by_test_id("token").fill("wrong")
+        page.get_by_role("button", name="Use token").click()
+        expect(page.get_by_test_id("whoami")).to_contain_text("not signed in")
+        page.get_by_test_id("token").fill(secret)
+        page.get_by_role("button", name="Use token").click()
+        expect(page.get_by_test_id("whoami")).to_contain_text("signed in as ada")
+        page.get_by_test_id("project").fill("no-such-project")
+        page.get_by_test_id("submit").click()
+        expect(page.get_by_test_id("message")).to_contain_text("unknown project")
+        page.get_by_test_id("project").fill("open-llm")
+        page.get_by_test_id("command").fill(f"{sys.executable}\n-c\nprint('hello from the browser')")
+        page.get_by_test_id("submit").click()
+        expect(page.get_by_test_id("message")).to_contain_text("submitted job_")
+        job_id = page.get_by_test_id("message").inner_text().split()[1]
+        for _ in range(200):
+            dispatcher.cycle()
+            if jobs.get(platform.identity.principal_of("ada"), job_id).status.value == "completed":
+                break
+            time.sleep(0.05)
+        dispatcher.leadership.release()
+        row = page.locator(f"tr[data-job='{job_id}']")
+        expect(row).to_contain_text("completed", timeout=10_000)
+        row.get_by_role("button", name="logs").click()
+        expect(page.get_by_test_id("logs")).to_contain_text("hello from the browser")

@@ -62,6 +62,11 @@ def create_portal() -> APIRouter:
             recent=list(reversed(recent)),
         )
 
+    @router.get("/portal/jobs", response_class=HTMLResponse)
+    def jobs_page(request: Request) -> HTMLResponse:
+        """Researchers' jobs: the page is static; it calls the REST API with the visitor's token."""
+        return render(request, "jobs.html")
+
     @router.get("/portal/log", response_class=HTMLResponse)
     def log_page(
         request: Request, platform: PlatformDep, start: Annotated[int | None, Query(ge=0)] = None
