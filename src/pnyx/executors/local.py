@@ -27,7 +27,6 @@ from pnyx.jobs.model import (
     EngineRejected,
     EngineState,
     EngineStatus,
-    EngineUnavailable,
     Grant,
     JobSpec,
 )
@@ -40,6 +39,9 @@ class LocalExecutor:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._launchers: dict[str, subprocess.Popen[bytes]] = {}  # exit within milliseconds; reaped on status
+        self._launched: set[str] = set()  # keys this instance launched (a claim may lag the launcher's exit)
+        self._failed_launches: dict[str, int] = {}
 
     def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
         if not spec.command:
@@ -47,8 +49,8 @@ class LocalExecutor:
         job_dir = self._dir(spec.idempotency_key)
         ref = EngineRef(engine=self.engine, engine_job_id=spec.idempotency_key)
         job_dir.mkdir(parents=True, exist_ok=True)
-        if (job_dir / "pid").exists():
-            return ref  # already submitted: idempotent (and the supervisor's claim makes a race harmless)
+        if (job_dir / "claim").exists():
+            return ref  # already submitted: idempotent
         (job_dir / "limit_s").write_text(str(spec.time_limit_s))
         (job_dir / "outputs").mkdir(exist_ok=True)
         (job_dir / "spec.json").write_text(
@@ -61,8 +63,12 @@ class LocalExecutor:
                 }
             )
         )
+        self._reap()
         with (job_dir / "runner.log").open("ab") as runner_log:
-            launched = subprocess.run(
+            # Not waited for: the supervisor claims the attempt itself with an exclusive create, so a
+            # second launch for the same key (a dispatcher that crashed and retried) exits at once.
+            self._launched.add(spec.idempotency_key)
+            self._launchers[spec.idempotency_key] = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -74,25 +80,24 @@ class LocalExecutor:
                 ],
                 env={**os.environ, **spec.env, **accelerator_env(spec, grant)},
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
                 stderr=runner_log,
-                check=False,
-                timeout=60,
             )
-        if launched.returncode != 0:
-            raise EngineUnavailable(f"could not start the job's supervisor (exit {launched.returncode})")
-        deadline = time.monotonic() + 30
-        while not (job_dir / "pid").exists():  # the supervisor (this launch's, or an earlier one's) claims it
-            if time.monotonic() > deadline:
-                raise EngineUnavailable(f"the supervisor of {spec.idempotency_key} did not start")
-            time.sleep(0.01)
         return ref
 
     def find(self, idempotency_key: str) -> EngineRef | None:
-        found = (self._dir(idempotency_key) / "pid").exists()
+        found = (self._dir(idempotency_key) / "claim").exists()
         return EngineRef(engine=self.engine, engine_job_id=idempotency_key) if found else None
 
+    def _reap(self) -> dict[str, int]:
+        """Exit codes of the launchers that ended since the last look."""
+        ended = {k: p.returncode for k, p in self._launchers.items() if p.poll() is not None}
+        for key in ended:
+            del self._launchers[key]
+        return {k: code for k, code in ended.items() if code != 0}
+
     def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
+        self._failed_launches = self._reap()  # launchers are waited for, never left as zombies
         return [self._status(ref) for ref in refs]
 
     def _status(self, ref: EngineRef) -> EngineStatus:
@@ -122,7 +127,16 @@ class LocalExecutor:
             )
         pid_file = job_dir / "pid"
         if not pid_file.exists():
+            failed = self._failed_launches.get(ref.engine_job_id)
+            if failed:
+                tail = (job_dir / "runner.log").read_text(errors="replace")[-500:]
+                return EngineStatus(
+                    ref=ref, state=EngineState.FAILED, message=f"the supervisor did not start: {tail}"
+                )
+            if (job_dir / "claim").exists() or ref.engine_job_id in self._launched:
+                return EngineStatus(ref=ref, state=EngineState.QUEUED, message="starting")
             return EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="never submitted here")
+        self._launched.discard(ref.engine_job_id)  # claimed: the supervisor's files speak from now on
         if _alive(int(pid_file.read_text())):
             return EngineStatus(
                 ref=ref, state=EngineState.RUNNING, started_at=_time(pid_file.stat().st_mtime)
