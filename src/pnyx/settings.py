@@ -21,6 +21,7 @@ class Settings:
     executor: str = "local"
     log_append_interval_s: float = 0.5
     dispatch: bool = True  # run the dispatch loop inside the server
+    local_executor: bool = True  # run jobs as local processes (not a sandbox: single-user installations)
     slurm_url: str | None = None  # slurmrestd, e.g. http://127.0.0.1:6820; unset: no Slurm executor
     slurm_user: str = "pnyx"
     slurm_token: str = ""  # from `scontrol token username=USER lifespan=S`
@@ -42,6 +43,7 @@ class Settings:
             port=_port(env.get("PNYX_PORT", "8000")),
             executor=env.get("PNYX_EXECUTOR", "local"),
             dispatch=_flag(env.get("PNYX_DISPATCH", "1"), "PNYX_DISPATCH"),
+            local_executor=_flag(env.get("PNYX_LOCAL_EXECUTOR", "1"), "PNYX_LOCAL_EXECUTOR"),
             slurm_url=env.get("PNYX_SLURM_URL") or None,
             slurm_user=env.get("PNYX_SLURM_USER", "pnyx"),
             slurm_token=env.get("PNYX_SLURM_TOKEN", ""),

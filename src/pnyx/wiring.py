@@ -113,8 +113,10 @@ def build_platform(
 
 
 def build_executors(settings: Settings) -> dict[str, Executor]:
-    """The engines this installation runs jobs on; the local executor is always there."""
-    executors: dict[str, Executor] = {"local": LocalExecutor(settings.data_dir / "jobs")}
+    """The engines this installation runs jobs on (the local one unless PNYX_LOCAL_EXECUTOR=0)."""
+    executors: dict[str, Executor] = {}
+    if settings.local_executor:
+        executors["local"] = LocalExecutor(settings.data_dir / "jobs")
     if settings.slurm_url:
         executors["slurm"] = SlurmExecutor(
             SlurmConfig(

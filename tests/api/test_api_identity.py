@@ -111,3 +111,25 @@ def test_member_states_admitted_by_operators(client: TestClient, tokens: dict[st
     bad = {**body, "code": "D1"}
     response = client.post("/api/v1/member-states", json=bad, headers={"Authorization": tokens["operator"]})
     assert (response.status_code, response.json()["field"]) == (400, "code")
+
+
+def test_an_unexpected_failure_is_still_problem_json(platform: Platform) -> None:
+    import dataclasses
+
+    from pnyx.server import create_app
+
+    class Broken:
+        def summary(self) -> object:
+            raise RuntimeError("disk on fire")
+
+    app = create_app(
+        dataclasses.replace(platform, inventory=Broken()),
+        run_appender=False,  # type: ignore[arg-type]
+        run_dispatcher=False,
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/v1/inventory/summary")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["code"] == "internal_error"
+    assert "disk on fire" not in response.text  # details go to the server's log, not to callers

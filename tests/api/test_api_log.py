@@ -81,6 +81,24 @@ def test_bad_log_queries(client: TestClient, platform: Platform) -> None:
     assert client.get("/api/v1/log/entries/abc").json()["field"] == "path.index"
     assert client.get("/api/v1/log/proofs/inclusion/5").json()["field"] == "index"
     response = client.get("/api/v1/log/proofs/consistency", params={"first": 2, "second": 9})
-    assert (response.status_code, response.json()["field"]) == (400, "size")
+    assert (response.status_code, response.json()["field"]) == (400, "second")
     assert client.get("/api/v1/log/proofs/consistency").json()["field"] == "query.first"
     assert client.get("/api/v1/log/entries", params={"count": 5000}).status_code == 422
+
+
+def test_huge_numbers_are_bad_input_not_server_errors(client: TestClient, platform: Platform) -> None:
+    _seed(platform, 2)
+    huge = "99999999999999999999"
+    for path in (
+        f"/api/v1/log/entries/{huge}",
+        f"/api/v1/log/entries?start={huge}",
+        f"/api/v1/log/proofs/inclusion/{huge}",
+        f"/api/v1/log/proofs/consistency?first={huge}",
+    ):
+        response = client.get(path)
+        assert response.status_code == 422, path
+        assert response.headers["content-type"] == "application/problem+json"
+    page = client.get(f"/portal/log/entries/{huge}")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert client.get("/portal/nope").headers["content-type"].startswith("text/html")

@@ -47,7 +47,9 @@ def test_report_against_entitlements(platform: Platform) -> None:
     rows = {r.member_state: r for r in acct.member_states(acct.period("2026-11"))}
     assert rows["DE"].entitled_share == Decimal("0.75")
     assert rows["DE"].used_hours == Decimal(320)
-    assert rows["DE"].entitled_hours == Decimal("0.75") * 64 * 30 * 24
+    assert rows["DE"].entitled_hours == Decimal("0.75") * 640
+    assert sum(r.difference_hours for r in rows.values()) == 0
+    assert acct.utilisation(acct.period("2026-11")) == Decimal(640) / (64 * 30 * 24)
     assert rows["FR"].share_gap_points == Decimal(25)
     pools = {g.key: g for g in acct.usage(acct.period("2026-11"), Dimension.POOL)}
     assert pools["open"].h100_equivalent_hours == Decimal(320) * Decimal("2.5")

@@ -76,7 +76,7 @@ class ProjectStanding:
 class MemberStateUsage:
     member_state: str
     entitled_share: Decimal  # of the facility, from the policy in force
-    entitled_hours: Decimal  # share times the facility's accelerator-hours in the period
+    entitled_hours: Decimal  # share times all accelerator-hours used in the period
     used_hours: Decimal
     used_share: Decimal  # of all use in the period
 

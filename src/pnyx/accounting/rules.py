@@ -127,9 +127,12 @@ def _key(record: UsageRecord, by: Dimension) -> str:
 
 
 def compare_with_entitlements(
-    used_hours: Mapping[str, Decimal], shares: Mapping[str, Decimal], capacity_hours: Decimal
+    used_hours: Mapping[str, Decimal], shares: Mapping[str, Decimal]
 ) -> list[MemberStateUsage]:
-    """Each member state's use against its entitled share of the facility's capacity in the period."""
+    """Each member state's use against its entitled share of all use in the period.
+
+    ``entitled_hours`` is what the state would have received had every accelerator-hour used in the
+    period been divided by the shares in force, so shortfalls and excesses add up to zero."""
     total_used = sum(used_hours.values(), Decimal(0))
     rows = []
     for state in sorted(set(shares) | {s for s in used_hours if s != "(none)"}):
@@ -139,7 +142,7 @@ def compare_with_entitlements(
             MemberStateUsage(
                 member_state=state,
                 entitled_share=share,
-                entitled_hours=share * capacity_hours,
+                entitled_hours=share * total_used,
                 used_hours=used,
                 used_share=used / total_used if total_used else Decimal(0),
             )

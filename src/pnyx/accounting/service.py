@@ -152,5 +152,10 @@ class AccountingService:
     def member_states(self, period: Period) -> list[MemberStateUsage]:
         """Each member state's use against its entitlement over the period (shares in force at its end)."""
         used = {g.key: g.accelerator_hours for g in self.usage(period, Dimension.MEMBER_STATE)}
-        capacity_hours = Decimal(self.capacity()) * period.hours
-        return compare_with_entitlements(used, self.shares_at(period.end), capacity_hours)
+        return compare_with_entitlements(used, self.shares_at(period.end))
+
+    def utilisation(self, period: Period) -> Decimal:
+        """Accelerator-hours used over the facility's accelerator-hours in the period."""
+        used = sum((g.accelerator_hours for g in self.usage(period, Dimension.MEMBER_STATE)), Decimal(0))
+        capacity = Decimal(self.capacity()) * period.hours
+        return used / capacity if capacity else Decimal(0)

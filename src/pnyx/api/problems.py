@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from pnyx.core.errors import ErrorKind, FacilityError
@@ -21,6 +23,7 @@ STATUS = {
     ErrorKind.INTEGRITY: 500,
 }
 MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("pnyx.api")
 
 
 def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> JSONResponse:
@@ -56,13 +59,41 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/portal"):  # people in browsers get a page, not JSON
+        return HTMLResponse(_page(exc.status_code, str(exc.detail)), status_code=exc.status_code)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return problem(exc.status_code, str(exc.detail), str(exc.detail), code)
 
 
+async def portal_validation_error(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/portal"):
+        return HTMLResponse(_page(404, "No such page."), status_code=404)
+    return await validation_error(request, exc)
+
+
+async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+    """The last resort: still problem+json, with the details in the server's log, not the response."""
+    log.error("unexpected error", exc_info=exc)
+    return problem(
+        500,
+        "internal error",
+        "the server failed unexpectedly; the operators have the details",
+        "internal_error",
+    )
+
+
+def _page(status: int, detail: str) -> str:
+    return (
+        f"<!doctype html><title>{status}</title><link rel=stylesheet href=/static/style.css>"
+        f"<main><h1>{status}</h1><p>{html.escape(detail)}</p>"
+        "<p><a href=/>Back to the dashboard</a></p></main>"
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(FacilityError, facility_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(RequestValidationError, portal_validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)

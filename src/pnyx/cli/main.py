@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import httpx
+import sqlalchemy as sa
 import typer
 
 from pnyx import __version__
@@ -97,5 +99,23 @@ def run() -> None:
     try:
         app()
     except FacilityError as exc:
-        errors().print(f"[red]error[/] ({exc.code}): {exc.message}", highlight=False)
-        sys.exit(EXIT_CODES[exc.kind])
+        _fail(exc.code, exc.message, EXIT_CODES[exc.kind])
+    except httpx.HTTPError as exc:  # pnyx log verify and other clients of a remote server
+        _fail("unreachable", f"{exc.request.url if _has_request(exc) else ''} {exc}".strip(), 6)
+    except sa.exc.OperationalError as exc:
+        _fail("database_unavailable", f"cannot use the database: {str(exc.orig).strip().splitlines()[0]}", 6)
+    except OSError as exc:
+        _fail("os_error", f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 2)
+
+
+def _fail(code: str, message: str, exit_code: int) -> None:
+    errors().print(f"[red]error[/] ({code}): {message}", highlight=False)
+    sys.exit(exit_code)
+
+
+def _has_request(exc: httpx.HTTPError) -> bool:
+    try:
+        exc.request  # noqa: B018 (raises when the error has no request)
+    except RuntimeError:
+        return False
+    return True

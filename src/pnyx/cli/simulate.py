@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pnyx.core.errors import InvalidInput
+from pnyx.inventory.rules import generate_facility
 from pnyx.sim.experiment import NO_FAILURES, Study, policy_list, run_study, write_outputs
 from pnyx.sim.failures import FailureModel
 
@@ -29,6 +31,12 @@ def simulate(
     out: Path = typer.Option(..., help="Directory for metrics.json and report.html"),
 ) -> None:
     """Simulate the facility and write DIR/metrics.json and DIR/report.html."""
+    if not 0 < days <= 3650:
+        raise InvalidInput(f"--days must be more than 0 and at most 3650, got {days:g}", field="days")
+    if load <= 0:
+        raise InvalidInput(f"--load must be positive, got {load:g}", field="load")
+    if inventory is None:
+        generate_facility(accelerators, seed=seed)  # refuses a bad size before any progress bar
     console = Console()
     study = Study(
         trace=trace,

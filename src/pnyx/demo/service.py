@@ -82,9 +82,8 @@ def seed_demo(platform: Platform, *, accelerators: int = 100_000, seed: int = 0)
         _usage_history(past, clock, projects, random.Random(seed))
     finally:
         past.engine.dispose()
-    tokens = tuple(
-        (name, platform.identity.issue_token(name, label="demo", days=30)) for name, _r, _s in USERS
-    )
+    names = [*(name for name, _r, _s in USERS), "del-de"]  # and one delegate, to try the council
+    tokens = tuple((name, platform.identity.issue_token(name, label="demo", days=30)) for name in names)
     _jobs_now(platform, people, projects)
     return DemoResult(seeded=True, tokens=tokens, log_entries=platform.log.drain())
 

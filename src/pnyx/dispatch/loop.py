@@ -160,7 +160,7 @@ class Dispatcher:
             report.errors.append(f"{job.engine}: {exc.message}")
             return None
         report.submitted += 1
-        return self.jobs.confirm(job.id, ref.engine_job_id)
+        return self.jobs.confirm(job.id, ref.engine_job_id, started_at=self.clock.now())
 
     def _follow(self, job: JobRecord, status: EngineStatus, report: CycleReport) -> None:
         if status.state in FINAL_ENGINE_STATES:

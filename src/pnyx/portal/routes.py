@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -69,7 +70,9 @@ def create_portal() -> APIRouter:
 
     @router.get("/portal/log", response_class=HTMLResponse)
     def log_page(
-        request: Request, platform: PlatformDep, start: Annotated[int | None, Query(ge=0)] = None
+        request: Request,
+        platform: PlatformDep,
+        start: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     ) -> HTMLResponse:
         try:
             signed = platform.log.checkpoint()
@@ -91,7 +94,9 @@ def create_portal() -> APIRouter:
         )
 
     @router.get("/portal/log/entries/{index}", response_class=HTMLResponse)
-    def entry_page(request: Request, index: int, platform: PlatformDep) -> HTMLResponse:
+    def entry_page(
+        request: Request, index: Annotated[int, PathParam(ge=0, le=2**63 - 1)], platform: PlatformDep
+    ) -> HTMLResponse:
         try:
             entry = platform.log.entry(index)
         except NotFound as exc:

@@ -35,7 +35,14 @@ def usage_pages(templates: Jinja2Templates) -> APIRouter:
             )
         rows = platform.accounting.member_states(span)
         return templates.TemplateResponse(
-            request, "usage.html", {"period": span, "rows": rows, "bars": chart_bars(rows)}
+            request,
+            "usage.html",
+            {
+                "period": span,
+                "rows": rows,
+                "bars": chart_bars(rows),
+                "utilisation": platform.accounting.utilisation(span),
+            },
         )
 
     return router

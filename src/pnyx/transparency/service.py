@@ -137,7 +137,7 @@ class LogService:
     def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
         with self.uow.read() as conn:
             repo = LogRepository(conn)
-            tree_size = self._published_size(repo, size)
+            tree_size = self._published_size(repo, size, field="size")
             if not 0 <= index < tree_size:
                 raise InvalidInput(f"index {index} is not in a tree of size {tree_size}", field="index")
             # The proof and the leaf's own hash in one query.
@@ -149,7 +149,7 @@ class LogService:
     def consistency_proof(self, first: int, second: int | None = None) -> ConsistencyProof:
         with self.uow.read() as conn:
             repo = LogRepository(conn)
-            tree_size = self._published_size(repo, second)
+            tree_size = self._published_size(repo, second, field="second")
             if not 0 < first <= tree_size:
                 raise InvalidInput(f"first must be in 1..{tree_size}, got {first}", field="first")
             hashes = merkle.consistency_proof(repo, first, tree_size)
@@ -167,13 +167,13 @@ class LogService:
         signed = repo.checkpoint_at(size)
         return signed.root if signed is not None else merkle.root(repo, size)
 
-    def _published_size(self, repo: LogRepository, size: int | None) -> int:
+    def _published_size(self, repo: LogRepository, size: int | None, *, field: str) -> int:
         latest = repo.latest_checkpoint()
         published = 0 if latest is None else latest.size
         if size is None:
             return published
         if not 0 < size <= published:
-            raise InvalidInput(f"size must be in 1..{published}, got {size}", field="size")
+            raise InvalidInput(f"{field} must be in 1..{published}, got {size}", field=field)
         return size
 
     def tile(self, path: str) -> bytes:

@@ -76,10 +76,10 @@ def test_entitlement_comparison_shows_shortfall_and_excess() -> None:
     rows = compare_with_entitlements(
         {"DE": Decimal(600), "FR": Decimal(400)},
         {"DE": Decimal("0.5"), "FR": Decimal("0.25"), "IT": Decimal("0.25")},
-        capacity_hours=Decimal(2000),
     )
     by = {r.member_state: r for r in rows}
-    assert by["DE"].difference_hours == Decimal(-400)
+    assert by["DE"].difference_hours == Decimal(100)  # 600 used of 0.5 x 1,000
+    assert by["IT"].difference_hours == Decimal(-250)
     assert by["DE"].share_gap_points == Decimal(10)
     assert by["FR"].share_gap_points == Decimal(15)
     assert by["IT"].used_hours == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
@@ -34,7 +35,11 @@ def member_states(platform: PlatformDep, period: PeriodQuery = "last-30d") -> Me
     p = platform.accounting.period(period)
     rows = platform.accounting.member_states(p)
     return MemberStateReportOut(
-        period=p.label, start=p.start, end=p.end, states=[MemberStateUsageOut.of(r) for r in rows]
+        period=p.label,
+        start=p.start,
+        end=p.end,
+        utilisation=platform.accounting.utilisation(p).quantize(Decimal("0.0001")),
+        states=[MemberStateUsageOut.of(r) for r in rows],
     )
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import PlainTextResponse
 
 from pnyx.api.auth import authenticated
-from pnyx.api.deps import PlatformDep
+from pnyx.api.deps import MAX_INT, PlatformDep
 from pnyx.api.schemas.jobs import ArtifactOut, JobIn, JobOut
 from pnyx.identity.model import Principal
 from pnyx.inventory.model import SafetyLevel
@@ -48,7 +48,7 @@ def list_jobs(
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     mine: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[JobOut]:
     return [
         JobOut.of(j)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from pnyx.api.deps import PlatformDep
+from pnyx.api.deps import MAX_INT, PlatformDep
 from pnyx.api.schemas.transparency import ConsistencyProofOut, EntryOut, InclusionProofOut
 
 tiles = APIRouter(prefix="/log", tags=["log (tlog-tiles)"])
@@ -35,14 +35,14 @@ def tile(path: str, platform: PlatformDep) -> Response:
 
 
 @api.get("/entries/{index}")
-def entry(index: int, platform: PlatformDep) -> EntryOut:
+def entry(index: Annotated[int, Path(ge=0, le=MAX_INT)], platform: PlatformDep) -> EntryOut:
     return EntryOut.of(platform.log.entry(index))
 
 
 @api.get("/entries")
 def entries(
     platform: PlatformDep,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     count: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EntryOut]:
     return [EntryOut.of(e) for e in platform.log.entries(start, count)]
@@ -50,7 +50,9 @@ def entries(
 
 @api.get("/proofs/inclusion/{index}")
 def inclusion_proof(
-    index: int, platform: PlatformDep, size: Annotated[int | None, Query(ge=1)] = None
+    index: Annotated[int, Path(ge=0, le=MAX_INT)],
+    platform: PlatformDep,
+    size: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
 ) -> InclusionProofOut:
     return InclusionProofOut.of(platform.log.inclusion_proof(index, size))
 
@@ -58,7 +60,7 @@ def inclusion_proof(
 @api.get("/proofs/consistency")
 def consistency_proof(
     platform: PlatformDep,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int | None, Query(ge=1)] = None,
+    first: Annotated[int, Query(ge=1, le=MAX_INT)],
+    second: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
 ) -> ConsistencyProofOut:
     return ConsistencyProofOut.of(platform.log.consistency_proof(first, second))

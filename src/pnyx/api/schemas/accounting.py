@@ -40,6 +40,7 @@ class MemberStateReportOut(BaseModel):
     period: str
     start: datetime
     end: datetime
+    utilisation: Decimal  # accelerator-hours used over the facility's accelerator-hours in the period
     states: list[MemberStateUsageOut]
 
 
