@@ -27,6 +27,7 @@ class Settings:
     slurm_token: str = ""  # from `scontrol token username=USER lifespan=S`
     slurm_workdir: str = "."  # where batch scripts start, as the cluster's nodes see it
     slurm_logdir: str = "."  # where job output goes, as the cluster's nodes see it
+    kubeconfig: str | None = None  # a kubeconfig file: Kubernetes executor (needs the [kubernetes] extra)
     ray_url: str | None = None  # the Ray Jobs API, e.g. http://127.0.0.1:8265; unset: no Ray executor
 
     @classmethod
@@ -50,6 +51,7 @@ class Settings:
             slurm_workdir=env.get("PNYX_SLURM_WORKDIR", str(data_dir / "slurm")),
             slurm_logdir=env.get("PNYX_SLURM_LOGDIR", str(data_dir / "slurm")),
             ray_url=env.get("PNYX_RAY_URL") or None,
+            kubeconfig=env.get("PNYX_KUBECONFIG") or None,
         )
 
 

@@ -16,7 +16,7 @@ from pnyx.allocation.model import Pool as AllocationPool
 from pnyx.allocation.review_service import ReviewService
 from pnyx.allocation.service import AllocationService
 from pnyx.core.clock import Clock, SystemClock
-from pnyx.core.errors import NotFound
+from pnyx.core.errors import InvalidInput, NotFound
 from pnyx.core.units import AcceleratorHours
 from pnyx.db.engine import create_engine
 from pnyx.db.unit_of_work import UnitOfWork
@@ -129,7 +129,25 @@ def build_executors(settings: Settings) -> dict[str, Executor]:
         )
     if settings.ray_url:
         executors["ray"] = RayExecutor(RayConfig(base_url=settings.ray_url))
+    if settings.kubeconfig:
+        executors["kubernetes"] = kubernetes_executor(settings.kubeconfig)
     return executors
+
+
+def kubernetes_executor(kubeconfig: str) -> Executor:
+    """Imported only when asked for: the kubernetes client is an optional extra."""
+    try:
+        from kubernetes import config as kube_config
+
+        from pnyx.executors.kubernetes import KubernetesConfig, KubernetesExecutor
+    except ImportError:
+        raise InvalidInput(
+            "PNYX_KUBECONFIG is set but the kubernetes client is not installed: "
+            "pip install 'pnyx[kubernetes]'",
+            field="PNYX_KUBECONFIG",
+        ) from None
+    api_client = kube_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    return KubernetesExecutor(KubernetesConfig(), api_client)
 
 
 # Allocation's pools as governance's pool split names them.
