@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from pnyx.transparency import merkle
+from pnyx.transparency import verification
 from pnyx.transparency.checkpoint import parse_checkpoint
 from pnyx.transparency.note import NoteVerifier, open_note
 from pnyx.wiring import Platform
@@ -56,7 +56,7 @@ def test_entry_and_proofs(client: TestClient, platform: Platform) -> None:
     assert entry["type"] == "identity.user.registered"
     assert entry["entry"]["data"]["name"] == "user003"
     proof = client.get("/api/v1/log/proofs/inclusion/3").json()
-    merkle.verify_inclusion(
+    verification.verify_inclusion(
         bytes.fromhex(proof["leaf_hash"]),
         3,
         proof["tree_size"],
@@ -65,7 +65,7 @@ def test_entry_and_proofs(client: TestClient, platform: Platform) -> None:
     )
     assert proof["leaf_hash"] == entry["leaf_hash"]
     cons = client.get("/api/v1/log/proofs/consistency", params={"first": 4, "second": 10}).json()
-    merkle.verify_consistency(
+    verification.verify_consistency(
         4,
         10,
         [bytes.fromhex(h) for h in cons["proof"]],

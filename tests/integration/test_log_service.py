@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from pnyx.core.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
-from pnyx.transparency import merkle
+from pnyx.transparency import merkle, verification
 from pnyx.transparency.checkpoint import parse_checkpoint
 from pnyx.transparency.note import open_note
 from pnyx.transparency.store import log_entries, log_nodes
@@ -69,11 +69,11 @@ def test_proofs_verify_against_signed_roots(platform: Platform) -> None:
     last = sizes[-1]
     for index in range(last):
         proof = platform.log.inclusion_proof(index)
-        merkle.verify_inclusion(proof.leaf_hash, index, last, proof.hashes, proof.root)
+        verification.verify_inclusion(proof.leaf_hash, index, last, proof.hashes, proof.root)
         assert proof.leaf_hash == merkle.leaf_hash(platform.log.entry(index).data)
     for first in sizes:
         c = platform.log.consistency_proof(first)
-        merkle.verify_consistency(first, last, c.hashes, c.first_root, c.second_root)
+        verification.verify_consistency(first, last, c.hashes, c.first_root, c.second_root)
     with pytest.raises(InvalidInput):
         platform.log.inclusion_proof(last)
     with pytest.raises(InvalidInput):

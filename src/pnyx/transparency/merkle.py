@@ -1,4 +1,6 @@
-"""RFC 6962 / RFC 9162 Merkle tree hashing, proofs and proof verification. Pure: no I/O.
+"""RFC 6962 / RFC 9162 Merkle tree hashing and proof generation. Pure: no I/O.
+
+Proof *verification* is in ``pnyx.transparency.verification``.
 
 Storage model: a store keeps the hash of every *complete* subtree. Node ``(level, index)``
 covers leaves ``[index * 2**level, (index + 1) * 2**level)``; level 0 holds the leaf hashes.
@@ -13,7 +15,6 @@ call, so a database answers a proof in a single round trip.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -111,7 +112,7 @@ def root_from_leaf_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
     """
     stack: list[tuple[int, bytes]] = []
     for h in leaf_hashes:
-        _check_hash(h, "leaf hash")
+        check_hash(h, "leaf hash")
         level, node = 0, h
         while stack and stack[-1][0] == level:
             level, node = level + 1, node_hash(stack.pop()[1], node)
@@ -161,7 +162,7 @@ def read_nodes(reader: NodeReader, keys: Sequence[Key]) -> dict[Key, bytes]:
 # --- shapes ----------------------------------------------------------------------------------------
 
 
-def _check_size(size: int, what: str = "size") -> None:
+def check_size(size: int, what: str = "size") -> None:
     if not 0 <= size <= MAX_TREE_SIZE:
         raise IndexOutOfRange(f"{what} {size} is not in [0, 2**64)", field=what)
 
@@ -197,13 +198,13 @@ def right_edge_keys(size: int) -> list[Key]:
 
     One per set bit of ``size``: these are all an appender needs to extend the tree.
     """
-    _check_size(size)
+    check_size(size)
     return [] if size == 0 else list(subtree_keys(0, size))
 
 
 def complete_node_count(size: int) -> int:
     """How many complete nodes a tree of ``size`` leaves has (all levels)."""
-    _check_size(size)
+    check_size(size)
     return sum(size >> level for level in range(size.bit_length()))
 
 
@@ -217,17 +218,17 @@ def append_nodes(right_edge: Sequence[Node], size: int, leaf_hashes: Sequence[by
     result includes the level-0 leaf nodes, each followed by the parents it completes. Linear in
     ``len(leaf_hashes)`` (plus O(log size)).
     """
-    _check_size(size)
-    _check_size(size + len(leaf_hashes), "new size")
+    check_size(size)
+    check_size(size + len(leaf_hashes), "new size")
     if [(level, index) for level, index, _ in right_edge] != right_edge_keys(size):
         raise InvalidInput(f"right edge does not match a tree of size {size}", code="merkle_bad_right_edge")
     stack: list[Node] = []
     for level, index, h in right_edge:
-        _check_hash(h, "right edge hash")
+        check_hash(h, "right edge hash")
         stack.append((level, index, h))
     out: list[Node] = []
     for offset, h in enumerate(leaf_hashes):
-        _check_hash(h, "leaf hash")
+        check_hash(h, "leaf hash")
         node: Node = (0, size + offset, h)
         out.append(node)
         while stack and stack[-1][0] == node[0]:
@@ -257,7 +258,7 @@ def root(reader: NodeReader, size: int) -> bytes:
 
 def inclusion_proof_plan(index: int, size: int) -> ProofPlan:
     """The nodes behind PATH(index, D[0:size]) (RFC 9162 §2.1.3.1), leaf level first."""
-    _check_size(size)
+    check_size(size)
     if not 0 <= index < size:
         raise IndexOutOfRange(f"leaf index {index} is not below tree size {size}", field="index")
     plan: ProofPlan = []
@@ -279,8 +280,8 @@ def consistency_proof_plan(size1: int, size2: int) -> ProofPlan:
 
     ``0 < size1 <= size2``; equal sizes give an empty proof.
     """
-    _check_size(size1, "size1")
-    _check_size(size2, "size2")
+    check_size(size1, "size1")
+    check_size(size2, "size2")
     if size1 > size2:
         raise IndexOutOfRange(f"size1 {size1} is larger than size2 {size2}", field="size1")
     if size1 == 0:
@@ -317,104 +318,6 @@ def consistency_proof(reader: NodeReader, size1: int, size2: int) -> list[bytes]
     return resolve_plan(reader, consistency_proof_plan(size1, size2))
 
 
-# --- verification -------------------------------------------------------------------------------------
-
-
-def _check_hash(h: bytes, what: str) -> None:
+def check_hash(h: bytes, what: str) -> None:
     if len(h) != HASH_SIZE:
         raise BadHashSize(f"{what} is {len(h)} bytes, not {HASH_SIZE}", field=what)
-
-
-def _check_root(computed: bytes, claimed: bytes, what: str) -> None:
-    if not hmac.compare_digest(computed, claimed):
-        raise RootMismatch(f"the proof does not lead to the claimed {what}", field=what)
-
-
-def root_from_inclusion_proof(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
-    """The root ``proof`` gives for ``leaf_hash`` at ``index`` in a tree of ``size`` (RFC 9162 §2.1.3.2)."""
-    _check_hash(leaf_hash, "leaf_hash")
-    for h in proof:
-        _check_hash(h, "proof")
-    _check_size(size)
-    # Step 1.
-    if not 0 <= index < size:
-        raise IndexOutOfRange(f"leaf index {index} is not below tree size {size}", field="index")
-    # Steps 2 and 3.
-    fn, sn, r = index, size - 1, leaf_hash
-    # Step 4.
-    for p in proof:
-        if sn == 0:
-            raise WrongProofSize("the inclusion proof is too long", field="proof")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            r = node_hash(r, p)
-        fn, sn = fn >> 1, sn >> 1
-    # Step 5 (the root comparison is the caller's).
-    if sn != 0:
-        raise WrongProofSize("the inclusion proof is too short", field="proof")
-    return r
-
-
-def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
-    """Check that ``leaf_hash`` is at ``index`` in the tree of ``size`` with ``root`` (RFC 9162 §2.1.3.2)."""
-    _check_hash(root, "root")
-    _check_root(root_from_inclusion_proof(leaf_hash, index, size, proof), root, "root")
-
-
-def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
-    """Check that the tree of ``size2`` with ``root2`` extends the one of ``size1`` with ``root1``.
-
-    RFC 9162 §2.1.4.2. There is nothing to prove from the empty tree, so ``size1 == 0`` is an
-    error. Equal sizes need an empty proof and equal roots, compared as opaque bytes.
-    """
-    _check_size(size1, "size1")
-    _check_size(size2, "size2")
-    if size1 > size2:
-        raise IndexOutOfRange(f"size1 {size1} is larger than size2 {size2}", field="size1")
-    if size1 == 0:
-        raise IndexOutOfRange("there is no consistency proof from the empty tree", field="size1")
-    if size1 == size2:
-        if len(proof) != 0:
-            raise WrongProofSize("equal sizes need an empty consistency proof", field="proof")
-        _check_root(root1, root2, "root2")
-        return
-    _check_hash(root1, "root1")
-    _check_hash(root2, "root2")
-    for h in proof:
-        _check_hash(h, "proof")
-    fr, sr = _fold_consistency(size1, size2, proof, root1)
-    _check_root(fr, root1, "root1")
-    _check_root(sr, root2, "root2")
-
-
-def _fold_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes) -> tuple[bytes, bytes]:
-    """Steps 1 to 7 of RFC 9162 §2.1.4.2 for ``0 < size1 < size2``: the computed (fr, sr)."""
-    # Step 1.
-    if not proof:
-        raise WrongProofSize("the consistency proof is empty", field="proof")
-    # Step 2.
-    path = [root1, *proof] if size1 & (size1 - 1) == 0 else list(proof)
-    # Steps 3 and 4.
-    fn, sn = size1 - 1, size2 - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    # Step 5.
-    fr = sr = path[0]
-    # Step 6.
-    for c in path[1:]:
-        if sn == 0:
-            raise WrongProofSize("the consistency proof is too long", field="proof")
-        if fn & 1 or fn == sn:
-            fr, sr = node_hash(c, fr), node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = node_hash(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    # Step 7 (sn; the root comparisons are the caller's).
-    if sn != 0:
-        raise WrongProofSize("the consistency proof is too short", field="proof")
-    return fr, sr

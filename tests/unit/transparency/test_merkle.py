@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from pnyx.core.errors import FacilityError, IntegrityFailure, InvalidInput
 from pnyx.transparency import merkle as m
+from pnyx.transparency import verification as v
 from pnyx.transparency.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -211,11 +212,11 @@ def test_inclusion_probe(probe: Path) -> None:
     )
     if case["wantErr"]:
         with pytest.raises(ProofError):
-            m.verify_inclusion(*args)
+            v.verify_inclusion(*args)
         return
-    m.verify_inclusion(*args)
+    v.verify_inclusion(*args)
     leaf, index, size, proof, root = args
-    assert m.root_from_inclusion_proof(leaf, index, size, proof) == root
+    assert v.root_from_inclusion_proof(leaf, index, size, proof) == root
     if _is_reference_root(size, root):
         assert m.inclusion_proof(DictNodeReader(_reference_table()), index, size) == proof
 
@@ -226,9 +227,9 @@ def test_consistency_probe(probe: Path) -> None:
     args = (case["size1"], case["size2"], _proof(case["proof"]), _b64(case["root1"]), _b64(case["root2"]))
     if case["wantErr"]:
         with pytest.raises(ProofError):
-            m.verify_consistency(*args)
+            v.verify_consistency(*args)
         return
-    m.verify_consistency(*args)
+    v.verify_consistency(*args)
     size1, size2, proof, _, root2 = args
     if _is_reference_root(size2, root2):
         assert m.consistency_proof(DictNodeReader(_reference_table()), size1, size2) == proof
@@ -346,24 +347,24 @@ def test_generation_rejects_impossible_requests() -> None:
 def test_verification_edge_cases() -> None:
     d = leaves(3)
     root = mth(d)
-    m.verify_inclusion(d[2], 2, 3, path(2, d), root)
+    v.verify_inclusion(d[2], 2, 3, path(2, d), root)
     with pytest.raises(BadHashSize):
-        m.verify_inclusion(d[2], 2, 3, path(2, d), root[:-1])
+        v.verify_inclusion(d[2], 2, 3, path(2, d), root[:-1])
     with pytest.raises(WrongProofSize):
-        m.verify_inclusion(d[2], 2, 3, [], root)
+        v.verify_inclusion(d[2], 2, 3, [], root)
     with pytest.raises(WrongProofSize):
-        m.verify_inclusion(d[2], 2, 3, [*path(2, d), root], root)
+        v.verify_inclusion(d[2], 2, 3, [*path(2, d), root], root)
     with pytest.raises(RootMismatch):
-        m.verify_inclusion(d[1], 2, 3, path(2, d), root)
+        v.verify_inclusion(d[1], 2, 3, path(2, d), root)
     with pytest.raises(IndexOutOfRange):
-        m.verify_inclusion(d[2], 2, 2**64, path(2, d), root)
-    m.verify_consistency(3, 3, [], root, root)
+        v.verify_inclusion(d[2], 2, 2**64, path(2, d), root)
+    v.verify_consistency(3, 3, [], root, root)
     with pytest.raises(WrongProofSize):
-        m.verify_consistency(3, 3, [root], root, root)
+        v.verify_consistency(3, 3, [root], root, root)
     with pytest.raises(RootMismatch):
-        m.verify_consistency(3, 3, [], root, mth(d[:2]))
+        v.verify_consistency(3, 3, [], root, mth(d[:2]))
     with pytest.raises(IndexOutOfRange):
-        m.verify_consistency(0, 0, [], EMPTY_ROOT, EMPTY_ROOT)
+        v.verify_consistency(0, 0, [], EMPTY_ROOT, EMPTY_ROOT)
 
 
 # --- properties -----------------------------------------------------------------------------------------
@@ -407,22 +408,22 @@ def test_inclusion_proofs_match_and_verify(data: st.DataObject) -> None:
     nodes, roots = _naive(n)
     proof = m.inclusion_proof(DictNodeReader(nodes), index, size)
     assert proof == path(index, d[:size])
-    m.verify_inclusion(d[index], index, size, proof, roots[size])
+    v.verify_inclusion(d[index], index, size, proof, roots[size])
 
     if proof:
         which = data.draw(st.integers(min_value=0, max_value=len(proof) * HASH_SIZE - 1), label="byte")
         bad = [bytearray(p) for p in proof]
         bad[which // HASH_SIZE][which % HASH_SIZE] ^= data.draw(st.integers(1, 255), label="xor")
         with pytest.raises(RootMismatch):
-            m.verify_inclusion(d[index], index, size, [bytes(p) for p in bad], roots[size])
+            v.verify_inclusion(d[index], index, size, [bytes(p) for p in bad], roots[size])
     other = data.draw(st.integers(min_value=0, max_value=size), label="other index")
     if other != index:
         with pytest.raises(ProofError):
-            m.verify_inclusion(d[index], other, size, proof, roots[size])
+            v.verify_inclusion(d[index], other, size, proof, roots[size])
     other_size = data.draw(st.integers(min_value=index + 1, max_value=n), label="other size")
     if other_size != size:
         with pytest.raises(ProofError):
-            m.verify_inclusion(d[index], index, other_size, proof, roots[other_size])
+            v.verify_inclusion(d[index], index, other_size, proof, roots[other_size])
 
 
 @_settings
@@ -435,21 +436,21 @@ def test_consistency_proofs_match_and_verify(data: st.DataObject) -> None:
     nodes, roots = _naive(n)
     proof = m.consistency_proof(DictNodeReader(nodes), size1, size2)
     assert proof == ([] if size1 == size2 else subproof(size1, d[:size2], True))
-    m.verify_consistency(size1, size2, proof, roots[size1], roots[size2])
+    v.verify_consistency(size1, size2, proof, roots[size1], roots[size2])
 
     if proof:
         which = data.draw(st.integers(min_value=0, max_value=len(proof) * HASH_SIZE - 1), label="byte")
         bad = [bytearray(p) for p in proof]
         bad[which // HASH_SIZE][which % HASH_SIZE] ^= data.draw(st.integers(1, 255), label="xor")
         with pytest.raises(RootMismatch):
-            m.verify_consistency(size1, size2, [bytes(p) for p in bad], roots[size1], roots[size2])
+            v.verify_consistency(size1, size2, [bytes(p) for p in bad], roots[size1], roots[size2])
     other1 = data.draw(st.integers(min_value=0, max_value=size2), label="other size1")
     if other1 != size1:
         with pytest.raises(ProofError):
-            m.verify_consistency(other1, size2, proof, roots[other1], roots[size2])
+            v.verify_consistency(other1, size2, proof, roots[other1], roots[size2])
     other2 = data.draw(st.integers(min_value=size1, max_value=n), label="other size2")
     if other2 != size2:
         with pytest.raises(ProofError):
-            m.verify_consistency(size1, other2, proof, roots[size1], roots[other2])
+            v.verify_consistency(size1, other2, proof, roots[size1], roots[other2])
     with pytest.raises(ProofError):
-        m.verify_consistency(size1, size2, proof, roots[size1 - 1], roots[size2])
+        v.verify_consistency(size1, size2, proof, roots[size1 - 1], roots[size2])

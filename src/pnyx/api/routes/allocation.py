@@ -17,25 +17,27 @@ from pnyx.allocation.model import CallState, ProposalContent
 from pnyx.api.auth import CurrentPrincipal, authenticated, requires
 from pnyx.api.deps import PlatformDep
 from pnyx.api.schemas.allocation import (
-    ApplicantReviewOut,
-    AssignmentOut,
     AwardOut,
     CallIn,
     CallOut,
-    ConflictOut,
     DecideIn,
     DecisionOut,
-    DeclareIn,
     ProposalCreateIn,
     ProposalIn,
     ProposalOut,
     RankedOut,
     ReplyIn,
+    ShareOut,
+)
+from pnyx.api.schemas.review import (
+    ApplicantReviewOut,
+    AssignmentOut,
+    ConflictOut,
+    DeclareIn,
     ReviewerIn,
     ReviewerOut,
     ReviewIn,
     ReviewReceipt,
-    ShareOut,
     StaffReviewOut,
     WaiverIn,
     WaiverOut,
