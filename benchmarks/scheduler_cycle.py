@@ -7,6 +7,8 @@ Setup: the facility is filled by the scheduler itself from synthetic jobs (1 to 
 accelerators, the size table of pnyx.sim.synthetic), then ``--waiting`` more jobs queue up.
 Each measured cycle follows the completion of ~0.5% of the running jobs (what a few seconds
 bring at this scale); its decisions are applied, as the dispatch loop would. One core, pure Python.
+The caller keeps a ``ReservationMemo`` across cycles, as the simulator does (``--no-memo``: a fresh
+replay every cycle, as the dispatch loop does with a snapshot built from the database).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import statistics
 import time
 
 from pnyx.inventory.rules import generate_facility
+from pnyx.scheduler.backfill import ReservationMemo
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.cycle import duration_s, schedule
 from pnyx.scheduler.fairshare import Shares, Usage
@@ -30,7 +33,9 @@ from pnyx.sim.metrics import percentile
 from pnyx.sim.synthetic import sample_jobs
 
 
-def measure(accelerators: int, waiting: int, cycles: int, policy: str, seed: int) -> dict[str, float]:
+def measure(
+    accelerators: int, waiting: int, cycles: int, policy: str, seed: int, use_memo: bool = True
+) -> dict[str, float]:
     facility = generate_facility(accelerators, seed=seed)
     topology = build_topology(facility)
     members = entitlements(facility)
@@ -44,9 +49,10 @@ def measure(accelerators: int, waiting: int, cycles: int, policy: str, seed: int
     ]
     queue = Queue(jobs[waiting:])  # these fill the facility; the first ``waiting`` jobs queue after
     now = 0.0
+    memo = ReservationMemo() if use_memo else None  # what the simulator keeps across cycles
 
     def cycle() -> float:
-        snapshot = Snapshot(capacity=capacity, running=running, shares=shares, usage=Usage(at=now))
+        snapshot = Snapshot(capacity=capacity, running=running, shares=shares, usage=Usage(at=now), memo=memo)
         began = time.perf_counter()
         decisions = schedule(snapshot, queue, now, POLICIES[policy])
         took = time.perf_counter() - began
@@ -97,10 +103,15 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--policy", default="full")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-memo",
+        action="store_true",
+        help="replay reservations every cycle (what the dispatch loop does with a fresh snapshot)",
+    )
     args = parser.parse_args()
-    print(f"policy={args.policy} waiting={args.waiting} cycles={args.cycles}")
+    print(f"policy={args.policy} waiting={args.waiting} cycles={args.cycles} memo={not args.no_memo}")
     for size in args.sizes:
-        print(measure(size, args.waiting, args.cycles, args.policy, args.seed), flush=True)
+        print(measure(size, args.waiting, args.cycles, args.policy, args.seed, not args.no_memo), flush=True)
 
 
 if __name__ == "__main__":

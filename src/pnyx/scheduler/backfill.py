@@ -13,12 +13,61 @@ released nodes are checked (nothing else changed since the last check).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.model import Job, Placement, Reservation, Running
 from pnyx.scheduler.placement import gang_nodes, place_in
 from pnyx.scheduler.topology import FACILITY, SITE
+
+
+class ReservationMemo:
+    """The caller's memory of the last cycle's reservations, passed in through the snapshot.
+
+    The scheduler stays pure in the sense that matters: no module-level state, nothing read from a
+    clock; the caller owns this object (the simulator keeps one per run; the dispatch loop, which
+    builds a fresh snapshot each cycle, may pass none and then every cycle replays from scratch).
+    A remembered reservation is reused only while it is still *safe*: the same job, none of its
+    nodes down or held by another reservation, and no job started since it was made on its nodes
+    expected to end after its start (jobs running when it was made were part of its replay). It is
+    replayed afresh once it is ``policy.reservation_reuse_s`` old or its start has passed, so an
+    earlier start (jobs ending before their estimates) is not missed for long.
+    """
+
+    __slots__ = ("entries", "far")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[Job, Reservation, float]] = {}  # job id -> (job, reservation, made at)
+        self.far: dict[str, float] = {}  # job id -> when its reservation was found too far off to make
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def remembered(
+    memo: ReservationMemo,
+    capacity: Capacity,
+    job: Job,
+    running: Mapping[str, Running],
+    now: float,
+    reuse_s: float,
+) -> Reservation | None:
+    """The remembered reservation for ``job`` if it is still safe (see ``ReservationMemo``)."""
+    entry = memo.entries.get(job.id)
+    if entry is None:
+        return None
+    old_job, old, made = entry
+    if old_job != job or now - made >= reuse_s or old.start_s < now:
+        return None
+    down, held = capacity.down, capacity.held
+    nodes = set(old.nodes)
+    if any(down[n] or n in held for n in nodes):
+        return None
+    # Jobs running when it was made were in its replay; only jobs started since can break it.
+    for r in running.values():
+        if r.start_s >= made and r.end_s > old.start_s and not nodes.isdisjoint(r.placement.nodes):
+            return None
+    return old
 
 
 def reserve(

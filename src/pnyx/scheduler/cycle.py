@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
 from pnyx.scheduler.admission import check_fits, largest_gang
-from pnyx.scheduler.backfill import reserve
+from pnyx.scheduler.backfill import remembered, reserve
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.fairshare import order_groups
 from pnyx.scheduler.model import (
@@ -67,7 +67,9 @@ class _Cycle:
         self.snapshot, self.queue, self.now, self.policy = snapshot, queue, now, policy
         self.topology = snapshot.topology
         self.ledger: Capacity = snapshot.capacity  # journaled by schedule()
-        self.reserved: Capacity | None = None  # the ledger with reserved nodes held, once there are any
+        self.reserved: Capacity | None = None  # the ledger with reserved nodes held, built when needed
+        self.held_nodes: set[int] = set()  # every reservation's nodes
+        self.held_order: list[int] = []
         self.shadow = math.inf  # earliest reservation start
         self.running: dict[str, Running] = dict(snapshot.running)
         self.by_end: list[Running] | None = None
@@ -77,6 +79,9 @@ class _Cycle:
         self.victim_cache: dict[tuple[PriorityClass, tuple[int, ...]], list[Running]] = {}
         self.pool_cache: dict[tuple[str | None, int], tuple[int, ...]] = {}
         self.largest: dict[tuple[str | None, int, bool, bool], int] = {}
+        self.kinds: dict[tuple[str | None, int, bool], _Kind] = {}
+        self.reservation_limit = policy.reservation_limit
+        self.no_backfill = policy.backfill is Backfill.NONE
         self.in_aged = False
         self.stopped = False
         self.starts: list[Placement] = []
@@ -85,6 +90,7 @@ class _Cycle:
         self.reservations: list[Reservation] = []
         self.considered = 0
         self.attempts = 0
+        self.remembered_ids: set[str] = set()
 
     def run(self) -> Decisions:
         for job in self.heads():
@@ -96,6 +102,12 @@ class _Cycle:
             self.nominate(job)
             if self.stopped or (self.considered >= self.policy.depth and not self.in_aged):
                 break
+        memo = self.snapshot.memo
+        if memo is not None:  # forget reservations this cycle did not make or confirm
+            for job_id in [j for j in memo.entries if j not in self.remembered_ids]:
+                del memo.entries[job_id]
+            for job_id in [j for j in memo.far if j not in self.remembered_ids]:
+                del memo.far[job_id]
         return Decisions(
             starts=tuple(self.starts),
             preemptions=tuple(self.preemptions),
@@ -136,19 +148,44 @@ class _Cycle:
 
     # 3. nominate
     def nominate(self, job: Job) -> None:
-        pools = self.pools(job)
-        if job.accelerators > self.largest_for(job, pools):
+        kind_key = (job.accelerator_type, int(job.label), job.allow_cross_site)
+        kind = self.kinds.get(kind_key)
+        if kind is None:
+            pools = self.pools(job)
+            kind = self.kinds[kind_key] = _Kind(pools, self.largest_for(job, pools), self.min_speed(pools))
+        pools = kind.pools
+        if job.accelerators > kind.largest:
             self.reject(job)
             return
-        ledger, shape = self.ledger_for(job)
+        long = False
+        if self.held_nodes:
+            worst = job.estimate_s if job.accelerator_type is not None else job.estimate_s / kind.min_speed
+            long = self.now + worst > self.shadow
+        shape = (job.accelerator_type, kind_key[1], job.allow_cross_site, long)
         if job.accelerators < self.failed.get(shape, math.inf):
-            placement = self.admit(ledger, job, pools)
+            # The held view is a subset of the real ledger: try the real one first, and build the held
+            # view (a copy with every reserved node held) only when a long job's placement needs it.
+            placement = self.admit(self.ledger, job, pools)
+            if placement is not None and long and not self.held_nodes.isdisjoint(placement.nodes):
+                placement = self.admit(self.reserved_ledger(), job, pools)
             if placement is not None:
                 self.start(job, placement)
                 return
             self.failed[shape] = job.accelerators
-        if not self.try_preempt(job, pools, ledger, shape):
+        if not self.try_preempt(job, pools, long, shape) and (
+            self.no_backfill or len(self.reservations) < self.reservation_limit
+        ):
             self.blocked(job, pools)
+
+    def reserved_ledger(self) -> Capacity:
+        """The ledger as long jobs see it: reserved nodes held (read as busy)."""
+        if self.reserved is None:
+            self.reserved = self.ledger.copy()
+            self.reserved.hold(tuple(self.held_order))
+        return self.reserved
+
+    def min_speed(self, pools: tuple[int, ...]) -> float:
+        return min((self.topology.pools[p].speed_factor for p in pools), default=1.0)
 
     def pools(self, job: Job) -> tuple[int, ...]:
         key = (job.accelerator_type, int(job.label))
@@ -171,16 +208,6 @@ class _Cycle:
             self.rejections.append(Rejection(job_id=job.id, code=exc.code, reason=exc.message))
             return
         self.rejections.append(Rejection(job_id=job.id, code="job_too_large", reason="does not fit"))
-
-    def ledger_for(self, job: Job) -> tuple[Capacity, Shape]:
-        """Jobs that would end after the earliest reservation must not touch reserved nodes."""
-        long = self.reserved is not None and self.now + self.worst_duration(job) > self.shadow
-        ledger = self.reserved if long and self.reserved is not None else self.ledger
-        return ledger, (job.accelerator_type, int(job.label), job.allow_cross_site, long)
-
-    def worst_duration(self, job: Job) -> float:
-        speeds = [self.topology.pools[p].speed_factor for p in self.pools(job)]
-        return duration_s(job, min(speeds, default=1.0))
 
     # 4. admit
     def admit(self, ledger: Capacity, job: Job, pools: tuple[int, ...]) -> Placement | None:
@@ -207,11 +234,12 @@ class _Cycle:
             return False
         return any(self.victim_count[c] > 0 for c in VICTIM_CLASSES[job.priority_class])
 
-    def try_preempt(self, job: Job, pools: tuple[int, ...], ledger: Capacity, shape: Shape) -> bool:
-        if not self.can_preempt(job) or job.accelerators >= self.preempt_failed.get(shape, math.inf):
-            return False
+    def try_preempt(self, job: Job, pools: tuple[int, ...], long: bool, shape: Shape) -> bool:
         if self.attempts >= self.policy.preemption_attempts:
             return False
+        if job.accelerators >= self.preempt_failed.get(shape, math.inf) or not self.can_preempt(job):
+            return False
+        ledger = self.reserved_ledger() if long else self.ledger
         self.attempts += 1
         victims = self.victims(job, pools)
         ledgers = [self.ledger] if self.reserved is None else [self.ledger, self.reserved]
@@ -239,7 +267,10 @@ class _Cycle:
         del self.running[victim.job.id]
         self.victim_count[victim.job.priority_class] -= 1
         if self.by_end is not None:
-            self.by_end.remove(victim)
+            # (end, id) keys are unique: find the victim by bisection, not by an O(n) equality scan
+            i = bisect.bisect_left(self.by_end, _end_key(victim), key=_end_key)
+            if i < len(self.by_end) and self.by_end[i] is victim:
+                del self.by_end[i]
         lost = victim.lost_work_s(self.now)
         self.preemptions.append(Preemption(job_id=victim.job.id, by=by.id, lost_s=lost))
 
@@ -248,15 +279,35 @@ class _Cycle:
         if self.policy.backfill is Backfill.NONE:
             self.stopped = True
             return
-        if len(self.reservations) >= self.policy.reservation_limit:
+        if len(self.reservations) >= self.reservation_limit:
             return
-        base = self.reserved if self.reserved is not None else self.ledger
-        reservation = reserve(base, job, pools, self.ends(), self.now)
+        memo = self.snapshot.memo
+        reuse_s = self.policy.reservation_reuse_s
+        capped = not self.in_aged and not math.isinf(self.policy.max_drain_s)
+        if capped and memo is not None and self.now - memo.far.get(job.id, -math.inf) < reuse_s:
+            self.remembered_ids.add(job.id)
+            return  # recently found too far off: no reservation, and no replay either
+        base = self.reserved_ledger() if self.held_nodes else self.ledger
+        reservation = None
+        if memo is not None:
+            reservation = remembered(memo, base, job, self.running, self.now, reuse_s)
         if reservation is None:
+            reservation = reserve(base, job, pools, self.ends(), self.now)
+            if reservation is None:
+                return
+            if memo is not None:
+                memo.entries[job.id] = (job, reservation, self.now)
+        if memo is not None:
+            self.remembered_ids.add(job.id)
+        if capped and reservation.start_s - self.now > self.policy.max_drain_s:
+            if memo is not None:
+                memo.far[job.id] = self.now
+                memo.entries.pop(job.id, None)
             return
-        if self.reserved is None:
-            self.reserved = self.ledger.copy()
-        self.reserved.hold(reservation.nodes)
+        self.held_nodes.update(reservation.nodes)
+        self.held_order.extend(reservation.nodes)
+        if self.reserved is not None:
+            self.reserved.hold(reservation.nodes)
         self.reservations.append(reservation)
         self.shadow = min(self.shadow, reservation.start_s)
 
@@ -264,6 +315,15 @@ class _Cycle:
         if self.by_end is None:
             self.by_end = sorted(self.running.values(), key=_end_key)
         return self.by_end
+
+
+class _Kind:
+    """What a cycle needs to know about jobs of one (type, label, cross-site): computed once."""
+
+    __slots__ = ("largest", "min_speed", "pools")
+
+    def __init__(self, pools: tuple[int, ...], largest: int, min_speed: float) -> None:
+        self.pools, self.largest, self.min_speed = pools, largest, min_speed
 
 
 def _end_key(r: Running) -> tuple[float, str]:

@@ -75,14 +75,29 @@ def order_groups(groups: Iterable[Group], shares: Shares, usage: Usage) -> list[
         projects_of[m].add(p)
         users_of[m, p].add(u)
 
+    weight_total = sum(shares.members.values())
+    member_scores: dict[str, float] = {}
+    project_weights: dict[str, tuple[dict[str, float], float]] = {}
+
+    def member_score(m: str) -> float:
+        if m not in member_scores:
+            weight = shares.members.get(m, 0.0)
+            share = weight / weight_total if weight_total > 0 and weight > 0 else UNKNOWN_SHARE
+            member_scores[m] = _score(member_use[m], total, share)
+        return member_scores[m]
+
+    def project_share(m: str, p: str) -> float:
+        if m not in project_weights:
+            weights = {q: shares.projects.get((m, q), 1.0) for q in sorted(projects_of[m])}
+            project_weights[m] = (weights, sum(weights.values()))
+        weights, weight_sum = project_weights[m]
+        return weights[p] / weight_sum
+
     def key(g: Group) -> tuple[int, float, float, float, Group]:
         _c, m, p, u = g
-        m_score = _score(member_use[m], total, shares.member_share(m))
-        weights = {q: shares.projects.get((m, q), 1.0) for q in sorted(projects_of[m])}
-        p_share = weights[p] / sum(weights.values())
-        p_score = _score(project_use[m, p], member_use[m], p_share)
+        p_score = _score(project_use[m, p], member_use[m], project_share(m, p))
         u_score = _score(usage.by_user.get((m, p, u), 0.0), project_use[m, p], 1 / len(users_of[m, p]))
-        return (CLASS_RANK[g[0]], m_score, p_score, u_score, g)
+        return (CLASS_RANK[g[0]], member_score(m), p_score, u_score, g)
 
     return sorted(listed, key=key)
 

@@ -30,6 +30,11 @@ class Policy:
     reservations: int = 1
     preemption_attempts: int = 8  # blocked jobs per cycle that may try to preempt
     max_victims: int = 512  # victims one job may ask for before preemption gives up
+    reservation_reuse_s: float = 600.0  # a remembered reservation is replayed afresh after this
+    # A reservation that would idle capacity longer than this while it drains is not made (the job
+    # waits without one until it is aged, then it always gets one): trades the wait of the very
+    # largest gangs for utilisation. inf: EASY as usual.
+    max_drain_s: float = math.inf
     depth: int = 2_000  # jobs looked at per cycle, like Slurm's bf_max_job_test (default 500)
 
     @property

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from pnyx.scheduler.backfill import ReservationMemo
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.fairshare import Shares, Usage
 from pnyx.scheduler.model import Running
@@ -22,6 +23,7 @@ class Snapshot:
     running: Mapping[str, Running]
     shares: Shares
     usage: Usage
+    memo: ReservationMemo | None = None  # the caller's memory of reservations across cycles, if any
 
     @property
     def topology(self) -> Topology:

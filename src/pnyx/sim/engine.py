@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from pnyx.scheduler.admission import check_fits
+from pnyx.scheduler.backfill import ReservationMemo
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.cycle import duration_s, schedule
 from pnyx.scheduler.fairshare import Shares, Usage, UserKey, advance
@@ -73,6 +74,7 @@ class Simulation:
         self.node_jobs: dict[int, dict[str, None]] = {}
         self.held: dict[UserKey, int] = {}
         self.usage = Usage()
+        self.memo = ReservationMemo()  # reservations carried across cycles (safe reuse, see backfill)
         self.history = NodeHistory()
         self.rec = Recorder(accelerators=topology.accelerators, entitlements=dict(config.shares.members))
         self.events: list[tuple[float, int, int, str, int]] = []
@@ -138,7 +140,11 @@ class Simulation:
         self.dirty = False
         self.usage = advance(self.usage, at, self.held, self.config.shares.half_life_s)
         snapshot = Snapshot(
-            capacity=self.capacity, running=self.running, shares=self.config.shares, usage=self.usage
+            capacity=self.capacity,
+            running=self.running,
+            shares=self.config.shares,
+            usage=self.usage,
+            memo=self.memo,
         )
         decisions = schedule(snapshot, self.queue, at, self.config.policy)
         for p in decisions.preemptions:
