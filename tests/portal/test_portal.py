@@ -74,6 +74,7 @@ def test_dashboard_shows_the_facility(platform: Platform, live_server: LiveServe
     expect(page.get_by_test_id("accelerators")).to_have_text("1,024")
     expect(page.get_by_test_id("member-states")).to_have_text("2")
     expect(page.get_by_test_id("log-size")).to_have_text("33")
+    expect(page.get_by_test_id("jobs-running")).to_have_text("0")
     expect(page.locator("table").first).to_contain_text("75.0%")
 
 

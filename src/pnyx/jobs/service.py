@@ -265,6 +265,11 @@ class JobService:
         with self.uow.read() as conn:
             return JobRepository(conn).with_status(ACTIVE_JOB_STATUSES)
 
+    def counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status: public figures for the dashboard."""
+        with self.uow.read() as conn:
+            return JobRepository(conn).count_by_status()
+
     def holding(self) -> list[JobRecord]:
         with self.uow.read() as conn:
             return JobRepository(conn).with_status(HOLDING_STATUSES)

@@ -85,6 +85,10 @@ class JobRepository:
         )
         return [_job(r) for r in self.conn.execute(query).mappings()]
 
+    def count_by_status(self) -> dict[JobStatus, int]:
+        query = sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)
+        return {JobStatus(status): int(n) for status, n in self.conn.execute(query)}
+
     def search(
         self, *, user: str | None, status: JobStatus | None, limit: int, offset: int
     ) -> list[JobRecord]:

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from pnyx.core.errors import NotFound
-from pnyx.governance.rules import contribution_shares
+from pnyx.jobs.model import JobStatus
 from pnyx.portal.allocation import allocation_pages
 from pnyx.portal.council import council_pages
 from pnyx.portal.usage import usage_pages
@@ -46,16 +46,19 @@ def create_portal() -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     def dashboard(request: Request, platform: PlatformDep) -> HTMLResponse:
         states = platform.member_states.list()
-        shares = contribution_shares(states)
+        shares = platform.policies.member_shares()  # the entitlements in force, not just contributions
         try:
             inventory = platform.inventory.summary()
         except NotFound:
             inventory = None
         size = platform.log.size()
         recent = platform.log.entries(max(0, size - 10), 10) if size else []
+        counts = platform.jobs.counts()
         return render(
             request,
             "dashboard.html",
+            jobs_running=counts.get(JobStatus.RUNNING, 0) + counts.get(JobStatus.DISPATCHING, 0),
+            jobs_waiting=counts.get(JobStatus.PENDING, 0),
             states=states,
             shares=shares,
             inventory=inventory,
