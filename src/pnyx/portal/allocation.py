@@ -5,26 +5,19 @@ Only what the public may see: no drafts, no proposals that were not funded, no r
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from pnyx.allocation.model import CallState
-from pnyx.wiring import Platform
-
-
-def _platform(request: Request) -> Platform:
-    platform: Platform = request.app.state.platform
-    return platform
+from pnyx.portal.deps import PlatformDep
 
 
 def allocation_pages(templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/portal/access", response_class=HTMLResponse)
-    def access_page(request: Request, platform: Annotated[Platform, Depends(_platform)]) -> HTMLResponse:
+    def access_page(request: Request, platform: PlatformDep) -> HTMLResponse:
         calls = platform.allocation.calls()
         awards = platform.awards.allocations()
         titles = {c.id: c.title for c in calls}

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from pnyx.core.errors import NotFound
 from pnyx.governance.policy import Pool
-from pnyx.wiring import Platform
-
-
-def _platform(request: Request) -> Platform:
-    platform: Platform = request.app.state.platform
-    return platform
-
-
-PlatformDep = Annotated[Platform, Depends(_platform)]
+from pnyx.portal.deps import PlatformDep
 
 
 def council_pages(templates: Jinja2Templates) -> APIRouter:

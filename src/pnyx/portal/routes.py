@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -15,22 +15,14 @@ from pnyx.core.errors import NotFound
 from pnyx.jobs.model import JobStatus
 from pnyx.portal.allocation import allocation_pages
 from pnyx.portal.council import council_pages
+from pnyx.portal.deps import PlatformDep
 from pnyx.portal.usage import usage_pages
 from pnyx.transparency.checkpoint import parse_checkpoint
 from pnyx.transparency.merkle import leaf_hash
-from pnyx.wiring import Platform
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 PAGE = 50
-
-
-def _platform(request: Request) -> Platform:
-    platform: Platform = request.app.state.platform
-    return platform
-
-
-PlatformDep = Annotated[Platform, Depends(_platform)]
 
 
 def create_portal() -> APIRouter:

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from pnyx.accounting.model import MemberStateUsage
 from pnyx.core.errors import InvalidInput
-from pnyx.wiring import Platform
-
-
-def _platform(request: Request) -> Platform:
-    platform: Platform = request.app.state.platform
-    return platform
+from pnyx.portal.deps import PlatformDep
 
 
 def usage_pages(templates: Jinja2Templates) -> APIRouter:
@@ -24,7 +19,7 @@ def usage_pages(templates: Jinja2Templates) -> APIRouter:
     @router.get("/portal/usage", response_class=HTMLResponse)
     def usage_page(
         request: Request,
-        platform: Annotated[Platform, Depends(_platform)],
+        platform: PlatformDep,
         period: Annotated[str, Query(max_length=40)] = "last-30d",
     ) -> HTMLResponse:
         try:
