@@ -205,7 +205,7 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie (our own finished child) counts as ended.
+    # A zombie counts as ended (an orphaned supervisor whose new parent does not reap it).
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(")")[-1].split()[0] != "Z"

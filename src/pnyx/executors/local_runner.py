@@ -66,13 +66,12 @@ def _claim(job_dir: Path) -> bool:
 
 
 def _detach() -> None:
-    """Fork: the parent prints the supervisor's pid and exits; the supervisor belongs to no one.
+    """Fork: the parent exits at once; the supervisor belongs to no one (it publishes its own pid).
 
     The dispatcher then neither reaps nor holds it, and it outlives a dispatcher crash.
     """
     pid = os.fork()
     if pid > 0:
-        print(pid, flush=True)
         os._exit(0)
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)
