@@ -113,15 +113,15 @@ class Dispatcher:
         if not self.leadership.acquire():
             return CycleReport(leader=False)
         report = CycleReport(leader=True)
-        self._reconcile(report)
-        self._schedule(report)
+        topology = self.topology()  # one inventory check per cycle
+        self._reconcile(report, topology)
+        self._schedule(report, topology)
         report.seconds = time.perf_counter() - started
         return report
 
     # --- 2. reconcile ----------------------------------------------------------------------------
 
-    def _reconcile(self, report: CycleReport) -> None:
-        topology = self.topology()
+    def _reconcile(self, report: CycleReport, topology: Topology) -> None:
         polled: dict[str, list[JobRecord]] = {}
         for held in self.jobs.holding():
             executor = self.executors.get(held.engine)
@@ -209,8 +209,7 @@ class Dispatcher:
 
     # --- 3. schedule, 4. apply -------------------------------------------------------------------
 
-    def _schedule(self, report: CycleReport) -> None:
-        topology = self.topology()
+    def _schedule(self, report: CycleReport, topology: Topology) -> None:
         now = self.clock.now()
         active = self.jobs.active()
         pending = [j for j in active if j.status is JobStatus.PENDING]
