@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from pnyx.identity.model import Principal
+from pnyx.identity.rules import MAX_TOKENS_PER_HOUR
 from pnyx.wiring import Platform
+from tests.unit.allocation.allocation_builders import World
 
 PROBLEM = "application/problem+json"
 
@@ -133,3 +136,77 @@ def test_an_unexpected_failure_is_still_problem_json(platform: Platform) -> None
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["code"] == "internal_error"
     assert "disk on fire" not in response.text  # details go to the server's log, not to callers
+
+
+def test_operators_enrol_users_and_never_hold_their_tokens(
+    client: TestClient, tokens: dict[str, str], platform: Platform
+) -> None:
+    op = {"Authorization": tokens["operator"]}
+    refused = client.post("/api/v1/users/researcher/tokens", json={}, headers=op)
+    assert (refused.status_code, refused.headers["content-type"]) == (403, PROBLEM)
+    assert (refused.json()["code"], refused.json()["field"]) == ("not_in_person", "name")
+    body = {"label": "welcome", "days": 3}
+    not_op = {"Authorization": tokens["auditor"]}
+    assert client.post("/api/v1/users/researcher/enrolment", json=body, headers=not_op).status_code == 403
+    assert client.post("/api/v1/users/researcher/enrolment", json={"days": 8}, headers=op).status_code == 422
+    enrolment = client.post("/api/v1/users/researcher/enrolment", json=body, headers=op)
+    assert enrolment.status_code == 201
+    made = enrolment.json()
+    assert (made["kind"], made["issued_by"]) == ("enrolment", platform.identity.user("operator").id)
+    as_enrolment = client.get("/api/v1/me", headers={"Authorization": f"Bearer {made['secret']}"})
+    assert (as_enrolment.status_code, as_enrolment.json()["code"]) == (401, "enrolment_token")
+    redeemed = client.post("/api/v1/tokens/redeem", json={"secret": made["secret"], "label": "laptop"})
+    assert redeemed.status_code == 201
+    mine = redeemed.json()
+    assert (mine["kind"], mine["issued_by"]) == ("personal", platform.identity.user("researcher").id)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {mine['secret']}"})
+    assert me.json()["name"] == "researcher"
+    again = client.post("/api/v1/tokens/redeem", json={"secret": made["secret"]})
+    assert (again.status_code, again.headers["content-type"]) == (401, PROBLEM)
+
+
+def test_disabled_users_tokens_answer_401(
+    client: TestClient, tokens: dict[str, str], platform: Platform
+) -> None:
+    op = {"Authorization": tokens["operator"]}
+    pi = {"Authorization": tokens["researcher"]}
+    assert client.get("/api/v1/me", headers=pi).status_code == 200
+    assert client.post("/api/v1/users/researcher/disable", json={}, headers=pi).status_code == 403
+    done = client.post("/api/v1/users/researcher/disable", json={"reason": "left"}, headers=op)
+    assert (done.status_code, done.json()["disabled"]) == (200, True)
+    response = client.get("/api/v1/me", headers=pi)
+    assert (response.status_code, response.headers["content-type"]) == (401, PROBLEM)
+    listed = client.get("/api/v1/users/researcher/tokens", headers=op).json()
+    assert all(t["revoked_at"] is not None for t in listed)
+    refused = client.post("/api/v1/users/researcher/enrolment", json={}, headers=op)
+    assert (refused.status_code, refused.json()["code"]) == (409, "user_disabled")
+
+
+def test_token_limits_answer_409_naming_the_field(client: TestClient, tokens: dict[str, str]) -> None:
+    mine = {"Authorization": tokens["researcher"]}  # the fixture's token is the first this hour
+    for _ in range(MAX_TOKENS_PER_HOUR - 1):
+        assert client.post("/api/v1/users/researcher/tokens", json={}, headers=mine).status_code == 201
+    response = client.post("/api/v1/users/researcher/tokens", json={}, headers=mine)
+    assert (response.status_code, response.headers["content-type"]) == (409, PROBLEM)
+    assert (response.json()["code"], response.json()["field"]) == ("token_rate_limit", "tokens_per_hour")
+
+
+def test_team_members_confirm_in_person_over_http(
+    client: TestClient, tokens: dict[str, str], platform: Platform
+) -> None:
+    w = World(platform)
+    for name in ("researcher", "reviewer", "auditor"):
+        user = platform.identity.user(name)
+        w.principals[name] = Principal(user_id=user.id, name=name, roles=user.roles)
+    call = w.call()
+    platform.allocation.open_call(call.id)
+    team = [{"name": "Rita Reviewer", "institution": "KTH", "user": "reviewer"}]
+    p = w.propose(call, "researcher", team=team)
+    url = f"/api/v1/proposals/{p.id}"
+    shown = client.get(url, headers={"Authorization": tokens["researcher"]}).json()
+    assert [m["confirmed"] for m in shown["team"]] == [True, False]
+    outsider = client.post(f"{url}/team/confirm", headers={"Authorization": tokens["auditor"]})
+    assert (outsider.status_code, outsider.json()["code"]) == (403, "not_on_team")
+    confirmed = client.post(f"{url}/team/confirm", headers={"Authorization": tokens["reviewer"]})
+    assert confirmed.status_code == 200
+    assert [m["confirmed"] for m in confirmed.json()["team"]] == [True, True]

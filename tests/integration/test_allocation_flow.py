@@ -8,12 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from pnyx.allocation.model import CallState, Pool, ProposalState
+from pnyx.allocation.conflicts import confirmed
+from pnyx.allocation.forms import proposal_content, user_names
+from pnyx.allocation.model import CallState, Pool, ProposalContent, ProposalState
 from pnyx.core.clock import FrozenClock
-from pnyx.core.errors import Forbidden
+from pnyx.core.errors import Conflict, Forbidden
 from pnyx.core.units import AcceleratorHours
 from pnyx.wiring import Platform
-from tests.unit.allocation.allocation_builders import DAY, World, score, standard_world
+from tests.unit.allocation.allocation_builders import DAY, World, form, score, standard_world
 
 
 def _log(platform: Platform) -> list[dict[str, object]]:
@@ -148,3 +150,62 @@ def test_withdrawn_proposal_is_not_reviewed(platform: Platform, clock: FrozenClo
     assert platform.review.start_review(call.id) == []
     assert platform.awards.rank(call.id) == []
     assert platform.awards.decide(call.id) == []
+
+
+def _content(platform: Platform, pi: str, **overrides: object) -> ProposalContent:
+    data = form(**overrides)
+    ids = {n: platform.identity.user(n).id for n in user_names(data)}
+    me = platform.identity.user(pi)
+    return proposal_content(data, pi_name=me.display_name, pi_id=me.id, user_ids=ids)
+
+
+def _blocked(platform: Platform, proposal_id: str) -> set[tuple[str, str]]:
+    return {(c.conflict.reviewer_id, c.conflict.kind.value) for c in platform.review.conflicts(proposal_id)}
+
+
+def test_named_members_bind_only_once_they_confirm(platform: Platform, clock: FrozenClock) -> None:
+    """An applicant who names reviewers, their institution-mates or co-authors knocks out nobody;
+    a member who confirms (as named, before review) binds like the PI."""
+    w = standard_world(platform)  # reviewers rev0..rev4 at ETH, Inria, CNR, TU Delft, KTH
+    for name in ("grace", "hal"):
+        w.user(name, ["researcher"])
+    call = w.call()
+    platform.allocation.open_call(call.id)
+    team = [
+        {"name": "Rev Zero", "institution": "Elsewhere", "user": "rev0"},  # a reviewer, named
+        {"name": "Grace Hopper", "institution": "Inria", "user": "grace"},  # rev1's institution
+        {"name": "Hal Abelson", "institution": "KTH", "user": "hal"},  # rev4's institution
+        {"name": "Kim Noaccount", "institution": "TU Delft"},  # rev3's: no account, never confirms
+    ]
+    p = w.propose(call, "alice", team=team)
+    assert _blocked(platform, p.id) == set()
+    assert [confirmed(m, p) for m in p.content.team] == [True, False, False, False, False]
+    with pytest.raises(Forbidden) as outsider:
+        platform.allocation.confirm_membership(p.id, by=w["bruno"])
+    assert outsider.value.code == "not_on_team"
+    platform.allocation.confirm_membership(p.id, by=w["grace"])
+    assert _blocked(platform, p.id) == {(w["rev1"].user_id, "same-institution")}
+    assert platform.allocation.confirm_membership(p.id, by=w["grace"]).confirmations  # idempotent
+    # The PI moves the confirmed member to another institution: the confirmation does not follow.
+    team[1]["institution"] = "CNR"
+    platform.allocation.update_proposal(p.id, _content(platform, "alice", team=team), by=w["alice"])
+    assert _blocked(platform, p.id) == set()
+    platform.allocation.confirm_membership(p.id, by=w["grace"])
+    platform.allocation.confirm_membership(p.id, by=w["rev0"])
+    assert _blocked(platform, p.id) == {
+        (w["rev2"].user_id, "same-institution"),
+        (w["rev0"].user_id, "own-proposal"),
+    }
+    platform.allocation.submit(p.id, by=w["alice"])
+    clock.advance(31 * DAY)
+    platform.allocation.close_call(call.id)
+    made = platform.review.start_review(call.id)
+    assert {a.reviewer_id for a in made} == {w[r].user_id for r in ("rev1", "rev3", "rev4")}
+    with pytest.raises(Conflict) as late:
+        platform.allocation.confirm_membership(p.id, by=w["hal"])  # too late to knock out rev4
+    assert late.value.code == "proposal_state"
+    shown = platform.allocation.proposal(p.id, by=w["hal"])
+    assert [confirmed(m, shown) for m in shown.content.team] == [True, True, True, False, False]
+    confirmations = [e for e in _log(platform) if e["type"] == "allocation.team.confirmed"]
+    assert [e["data"]["confirmed_members"] for e in confirmations] == [1, 1, 2]  # type: ignore[index]
+    assert not any(str(w[n].user_id) in json.dumps(confirmations) for n in ("grace", "rev0"))

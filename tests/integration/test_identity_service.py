@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from pnyx.core.clock import FrozenClock
 from pnyx.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from pnyx.identity.model import LOCAL_CONSOLE, Principal, Role
+from pnyx.identity.model import LOCAL_CONSOLE, Principal, Role, TokenKind
+from pnyx.identity.rules import MAX_ACTIVE_TOKENS, MAX_TOKENS_PER_HOUR
 from pnyx.wiring import Platform
 
 
@@ -87,3 +90,106 @@ def test_set_roles(platform: Platform) -> None:
     assert platform.identity.user("ada").roles == changed.roles
     owner = Principal(user_id=changed.id, name="ada", roles=changed.roles)
     assert owner.authenticated
+
+
+def _entries(platform: Platform, kind: str) -> list[dict[str, Any]]:
+    platform.log.drain()
+    found = [json.loads(e.data) for e in platform.log.entries(0, platform.log.size())]
+    return [e["data"] for e in found if e["type"] == kind]
+
+
+def _operator(platform: Platform) -> Principal:
+    user = platform.identity.register_user(name="olga", roles=["operator"])
+    return Principal(user_id=user.id, name=user.name, roles=user.roles)
+
+
+def test_nobody_obtains_a_usable_token_for_someone_else(platform: Platform) -> None:
+    olga = _operator(platform)
+    ada = platform.identity.register_user(name="ada", roles=["delegate", "reviewer"])
+    with pytest.raises(Forbidden) as caught:
+        platform.identity.issue_token("ada", by=olga)
+    assert caught.value.code == "not_in_person"
+    with pytest.raises(Forbidden):
+        platform.identity.issue_token("ada", by=LOCAL_CONSOLE)
+    enrolment = platform.identity.enrol("ada", by=olga, label="welcome")
+    assert enrolment.token.kind is TokenKind.ENROLMENT
+    assert enrolment.token.issued_by == olga.user_id
+    with pytest.raises(Unauthenticated) as refused:
+        platform.identity.authenticate(enrolment.secret)  # it acts for nobody
+    assert refused.value.code == "enrolment_token"
+    mine = platform.identity.redeem(enrolment.secret, label="laptop", days=30)
+    assert (mine.token.kind, mine.token.issued_by) == (TokenKind.PERSONAL, ada.id)
+    assert platform.identity.authenticate(mine.secret).name == "ada"
+    with pytest.raises(Unauthenticated, match="revoked or used"):
+        platform.identity.redeem(enrolment.secret)  # once only: a second holder gets nothing
+    issued = _entries(platform, "identity.token.issued")
+    assert [(e["kind"], e["issued_by"], e["enrolment_token_id"]) for e in issued] == [
+        ("enrolment", olga.user_id, None),
+        ("personal", ada.id, enrolment.token.id),
+    ]
+    ada_in_person = platform.identity.authenticate(mine.secret)
+    again = platform.identity.issue_token("ada", by=ada_in_person)
+    assert again.token.issued_by == ada.id
+
+
+def test_only_operators_enrol(platform: Platform) -> None:
+    bob = platform.identity.register_user(name="bob", roles=["researcher"])
+    platform.identity.register_user(name="ada", roles=["researcher"])
+    with pytest.raises(Forbidden):
+        platform.identity.enrol("ada", by=Principal(user_id=bob.id, name="bob", roles=bob.roles))
+    with pytest.raises(InvalidInput):
+        platform.identity.enrol("ada", by=LOCAL_CONSOLE, days=8)
+    with pytest.raises(Unauthenticated):
+        platform.identity.redeem("pnyx_enrol_not-a-token")
+    personal = platform.identity.issue_token("ada")
+    with pytest.raises(Unauthenticated):
+        platform.identity.redeem(personal.secret)  # a personal token is not an enrolment
+
+
+def test_disabling_a_user_revokes_everything_they_hold(platform: Platform) -> None:
+    olga = _operator(platform)
+    ada = platform.identity.register_user(name="ada", roles=["researcher"])
+    first = platform.identity.issue_token("ada")
+    second = platform.identity.issue_token("ada")
+    pending = platform.identity.enrol("ada", by=olga)
+    with pytest.raises(Forbidden):
+        platform.identity.disable_user("olga", by=olga)  # nobody locks themselves out
+    with pytest.raises(Forbidden):
+        platform.identity.disable_user("olga", by=platform.identity.authenticate(first.secret))
+    disabled = platform.identity.disable_user("ada", by=olga, reason="left the project")
+    assert disabled.disabled
+    assert platform.identity.user("ada").disabled
+    for secret in (first.secret, second.secret):
+        with pytest.raises(Unauthenticated):
+            platform.identity.authenticate(secret)
+    with pytest.raises(Unauthenticated):
+        platform.identity.redeem(pending.secret)
+    with pytest.raises(Conflict, match="disabled"):
+        platform.identity.enrol("ada", by=olga)
+    with pytest.raises(Conflict, match="disabled"):
+        platform.identity.issue_token("ada")
+    assert all(t.revoked_at is not None for t in platform.identity.tokens_of("ada"))
+    assert platform.identity.disable_user("ada", by=olga) == disabled  # once is enough
+    [event] = _entries(platform, "identity.user.disabled")
+    revoked = sorted(event.pop("revoked_tokens"))
+    assert revoked == sorted([first.token.id, second.token.id, pending.token.id])
+    assert event == {"user_id": ada.id, "disabled_by": olga.user_id, "reason": "left the project"}
+
+
+def test_token_creation_is_limited_per_user(platform: Platform, clock: FrozenClock) -> None:
+    platform.identity.register_user(name="ada", roles=["researcher"])
+    platform.identity.register_user(name="bob", roles=["researcher"])
+    made = [platform.identity.issue_token("ada") for _ in range(MAX_TOKENS_PER_HOUR)]
+    with pytest.raises(Conflict) as caught:
+        platform.identity.enrol("ada", by=LOCAL_CONSOLE)
+    assert (caught.value.code, caught.value.field) == ("token_rate_limit", "tokens_per_hour")
+    platform.identity.issue_token("bob")  # the limit is per user
+    clock.advance(timedelta(minutes=61))
+    made += [platform.identity.issue_token("ada") for _ in range(MAX_ACTIVE_TOKENS - len(made))]
+    clock.advance(timedelta(minutes=61))
+    with pytest.raises(Conflict) as caught:
+        platform.identity.issue_token("ada")
+    assert (caught.value.code, caught.value.field) == ("token_limit", "active_tokens")
+    platform.identity.revoke_token(made[0].token.id, by=LOCAL_CONSOLE)
+    platform.identity.issue_token("ada")
+    assert len(_entries(platform, "identity.token.issued")) == MAX_ACTIVE_TOKENS + 2

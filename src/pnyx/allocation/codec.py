@@ -26,6 +26,7 @@ from pnyx.allocation.model import (
     ReviewerProfile,
     ReviewPlan,
     SafetySelfAssessment,
+    TeamConfirmation,
     TeamMember,
     TechnicalSection,
     Timeline,
@@ -196,7 +197,7 @@ def proposal_row(p: Proposal) -> dict[str, Any]:
     }
 
 
-def proposal_of(row: Row) -> Proposal:
+def proposal_of(row: Row, confirmations: tuple[TeamConfirmation, ...] = ()) -> Proposal:
     return Proposal(
         id=ProposalId(row["id"]),
         call_id=CallId(row["call_id"]),
@@ -207,6 +208,26 @@ def proposal_of(row: Row) -> Proposal:
         created_at=row["created_at"],
         submitted_at=row["submitted_at"],
         reply=row["reply"],
+        confirmations=confirmations,
+    )
+
+
+def confirmation_row(proposal_id: ProposalId, c: TeamConfirmation) -> dict[str, Any]:
+    return {
+        "proposal_id": proposal_id,
+        "user_id": c.user_id,
+        "name": c.name,
+        "institution": c.institution,
+        "confirmed_at": c.confirmed_at,
+    }
+
+
+def confirmation_of(row: Row) -> TeamConfirmation:
+    return TeamConfirmation(
+        user_id=UserId(row["user_id"]),
+        name=row["name"],
+        institution=row["institution"],
+        confirmed_at=row["confirmed_at"],
     )
 
 

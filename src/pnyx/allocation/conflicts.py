@@ -1,6 +1,11 @@
 """Conflicts of interest: detection, waivers, and the one "may this reviewer see it" predicate.
 
-Detected (Waldur's model, reduced to what the facility can know):
+Only the *binding* team creates conflicts: the PI (who submits), and each other member who has
+confirmed their membership as named (same user, name and institution). An applicant who names
+someone, confirmed or not, cannot knock out reviewers by it; unconfirmed members bind nothing, and a
+member without a Pnyx account cannot confirm, so binds nothing either.
+
+Detected (Waldur's model, reduced to what the facility can know), against the binding team:
 - own proposal: the reviewer is on the proposal's team. Never waivable.
 - same institution: the reviewer's institution is the institution of any team member.
 - co-authorship: a team member co-authored with the reviewer within ``COAUTHOR_YEARS`` years.
@@ -19,13 +24,53 @@ from pnyx.allocation.model import (
     ConflictKind,
     Declaration,
     Proposal,
+    ProposalState,
     ReviewerProfile,
+    TeamMember,
     Waiver,
     normalise,
 )
+from pnyx.core.errors import Conflict as ConflictError
 from pnyx.core.errors import Forbidden, InvalidInput
+from pnyx.core.ids import UserId
 
 COAUTHOR_YEARS = 3
+CONFIRMABLE = frozenset({ProposalState.DRAFT, ProposalState.SUBMITTED})  # before review starts
+
+
+def confirmed(member: TeamMember, proposal: Proposal) -> bool:
+    """The PI binds by submitting; any other member once they confirmed exactly as named."""
+    if member.role == "pi":
+        return member.user_id == proposal.pi_user_id
+    return member.user_id is not None and any(
+        c.user_id == member.user_id
+        and normalise(c.name) == normalise(member.name)
+        and normalise(c.institution) == normalise(member.institution)
+        for c in proposal.confirmations
+    )
+
+
+def binding_team(proposal: Proposal) -> tuple[TeamMember, ...]:
+    """The team members whose institution and co-authorships create conflicts."""
+    return tuple(m for m in proposal.content.team if confirmed(m, proposal))
+
+
+def check_may_confirm(proposal: Proposal, user_id: UserId) -> TeamMember:
+    """The member entry ``user_id`` confirms: theirs, not the PI's, and before review starts."""
+    mine = [m for m in proposal.content.team if m.user_id == user_id and m.role != "pi"]
+    if not mine:
+        raise Forbidden(
+            "you are not named on this proposal's team (the PI needs no confirmation)",
+            field="proposal_id",
+            code="not_on_team",
+        )
+    if proposal.state not in CONFIRMABLE:
+        raise ConflictError(
+            f"the proposal is {proposal.state.value}; team members confirm before review starts",
+            field="proposal_id",
+            code="proposal_state",
+        )
+    return mine[0]
 
 
 def detect_conflicts(
@@ -43,7 +88,7 @@ def detect_conflicts(
             Conflict(reviewer_id=reviewer.user_id, proposal_id=proposal.id, kind=kind, detail=detail)
         )
 
-    team = proposal.content.team
+    team = binding_team(proposal)
     if reviewer.user_id == proposal.pi_user_id or any(m.user_id == reviewer.user_id for m in team):
         add(ConflictKind.OWN_PROPOSAL, "the reviewer is on the proposal's team")
     institution = normalise(reviewer.institution)

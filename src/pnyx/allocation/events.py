@@ -61,6 +61,15 @@ class ProposalTransitioned(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TeamMemberConfirmed(DomainEvent):
+    """A team member confirmed their membership; counts only: the team stays private."""
+
+    event_type = "allocation.team.confirmed"
+    proposal_id: str
+    confirmed_members: int  # members, besides the PI, whose conflicts now bind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReviewerRegistered(DomainEvent):
     event_type = "allocation.reviewer.registered"
     user_id: str

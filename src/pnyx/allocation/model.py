@@ -207,6 +207,16 @@ class ProposalContent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TeamConfirmation:
+    """A team member's own word that they are on the team, as named (name and institution)."""
+
+    user_id: UserId
+    name: str
+    institution: str
+    confirmed_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Proposal:
     id: ProposalId
     call_id: CallId
@@ -217,6 +227,7 @@ class Proposal:
     created_at: datetime
     submitted_at: datetime | None = None
     reply: str | None = None
+    confirmations: tuple[TeamConfirmation, ...] = ()  # by team members other than the PI
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

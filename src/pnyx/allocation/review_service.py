@@ -297,7 +297,7 @@ class ReviewService:
             proposal = proposals.require(ProposalId(proposal_id))
             if by.user_id is not None and (
                 by.user_id == proposal.pi_user_id
-                or any(m.user_id == by.user_id for m in proposal.content.team)
+                or any(m.user_id == by.user_id for m in conflicts.binding_team(proposal))
             ):
                 raise Forbidden("nobody reviews their own proposal", field="proposal_id", code="own_proposal")
             reviewer = _reviewer(tx, by)

@@ -162,6 +162,9 @@ def validate_content(content: ProposalContent) -> ProposalContent:
             raise InvalidInput(f"unknown team role {member.role!r}", field="team")
         if not member.name.strip() or not member.institution.strip():
             raise InvalidInput("every team member has a name and an institution", field="team")
+    users = [m.user_id for m in content.team if m.user_id is not None]
+    if len(users) != len(set(users)):
+        raise InvalidInput("a user is named on a team once", field="team")
     if not content.requested:
         raise InvalidInput("request accelerator-hours for at least one accelerator type", field="requested")
     for kind, hours in content.requested.items():

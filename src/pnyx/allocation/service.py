@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from pnyx.allocation.conflicts import binding_team, check_may_confirm, confirmed
 from pnyx.allocation.events import (
     CallCreated,
     CallTransitioned,
@@ -17,6 +18,7 @@ from pnyx.allocation.events import (
     ProposalEdited,
     ProposalTransitioned,
     ReplyRecorded,
+    TeamMemberConfirmed,
 )
 from pnyx.allocation.model import (
     Call,
@@ -32,6 +34,7 @@ from pnyx.allocation.model import (
     ProposalId,
     ProposalState,
     ReviewPlan,
+    TeamConfirmation,
     Timeline,
 )
 from pnyx.allocation.review_store import ReviewRepository
@@ -270,6 +273,25 @@ class AllocationService:
             changed = dataclasses.replace(proposal, reply=text.strip())
             repo.save(changed)
             tx.emit(ReplyRecorded(proposal_id=proposal.id))
+        return changed
+
+    def confirm_membership(self, proposal_id: str, *, by: Principal) -> Proposal:
+        """A team member confirms they are on the team as named; only then do their conflicts bind."""
+        me = _require_user(by)
+        with self.uow.write() as tx:
+            repo = ProposalRepository(tx.conn)
+            proposal = repo.require(ProposalId(proposal_id), for_update=True)
+            member = check_may_confirm(proposal, me)
+            if confirmed(member, proposal):
+                return proposal
+            confirmation = TeamConfirmation(
+                user_id=me, name=member.name, institution=member.institution, confirmed_at=tx.now
+            )
+            repo.confirm(proposal.id, confirmation)
+            changed = repo.require(proposal.id)
+            tx.emit(
+                TeamMemberConfirmed(proposal_id=proposal.id, confirmed_members=len(binding_team(changed)) - 1)
+            )
         return changed
 
     def proposal(self, proposal_id: str, *, by: Principal) -> Proposal:

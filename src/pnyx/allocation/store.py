@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 
 from pnyx.allocation import codec
@@ -15,6 +17,7 @@ from pnyx.allocation.model import (
     ProposalId,
     ProposalState,
     RankedProposal,
+    TeamConfirmation,
 )
 from pnyx.core.errors import NotFound
 from pnyx.core.ids import UserId
@@ -57,6 +60,17 @@ proposals = sa.Table(
     sa.Column("reply", sa.Text(), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("submitted_at", UtcDateTime(), nullable=True),
+)
+
+# Team members' own confirmations: only confirmed members' conflicts bind (see conflicts.py).
+confirmations = sa.Table(
+    "allocation_confirmations",
+    metadata,
+    sa.Column("proposal_id", sa.String(ID), sa.ForeignKey("allocation_proposals.id"), primary_key=True),
+    sa.Column("user_id", sa.String(ID), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("institution", sa.Text(), nullable=False),
+    sa.Column("confirmed_at", UtcDateTime(), nullable=False),
 )
 
 rankings = sa.Table(
@@ -133,15 +147,40 @@ class ProposalRepository:
         row = codec.proposal_row(proposal)
         self.conn.execute(proposals.update().where(proposals.c.id == proposal.id).values(**row))
 
-    def get(self, proposal_id: ProposalId) -> Proposal | None:
-        row = self.conn.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).mappings().first()
-        return None if row is None else codec.proposal_of(row)
+    def confirm(self, proposal_id: ProposalId, confirmation: TeamConfirmation) -> None:
+        """Record (or renew, after the PI changed how the member is named) a member's confirmation."""
+        self.conn.execute(
+            confirmations.delete().where(
+                confirmations.c.proposal_id == proposal_id,
+                confirmations.c.user_id == confirmation.user_id,
+            )
+        )
+        self.conn.execute(confirmations.insert().values(**codec.confirmation_row(proposal_id, confirmation)))
 
-    def require(self, proposal_id: ProposalId) -> Proposal:
-        proposal = self.get(proposal_id)
+    def get(self, proposal_id: ProposalId, *, for_update: bool = False) -> Proposal | None:
+        query = sa.select(proposals).where(proposals.c.id == proposal_id)
+        rows = self.conn.execute(query.with_for_update() if for_update else query).mappings().all()
+        return next(iter(self._load(rows)), None)
+
+    def require(self, proposal_id: ProposalId, *, for_update: bool = False) -> Proposal:
+        proposal = self.get(proposal_id, for_update=for_update)
         if proposal is None:
             raise NotFound(f"no proposal {proposal_id!r}", field="proposal_id", code="proposal_not_found")
         return proposal
+
+    def _load(self, rows: Sequence[sa.RowMapping]) -> list[Proposal]:
+        """Proposals with their team confirmations (one query per thousand proposals)."""
+        found: dict[str, list[TeamConfirmation]] = {r["id"]: [] for r in rows}
+        ids = sorted(found)
+        for start in range(0, len(ids), 1000):  # bounded IN lists
+            query = (
+                sa.select(confirmations)
+                .where(confirmations.c.proposal_id.in_(ids[start : start + 1000]))
+                .order_by(confirmations.c.proposal_id, confirmations.c.user_id)
+            )
+            for c in self.conn.execute(query).mappings():
+                found[c["proposal_id"]].append(codec.confirmation_of(c))
+        return [codec.proposal_of(r, tuple(found[r["id"]])) for r in rows]
 
     def list(
         self,
@@ -160,7 +199,7 @@ class ProposalRepository:
             query = query.where(proposals.c.id.in_(sorted(ids)))
         if states is not None:
             query = query.where(proposals.c.state.in_([s.value for s in states]))
-        return [codec.proposal_of(r) for r in self.conn.execute(query).mappings()]
+        return self._load(self.conn.execute(query).mappings().all())
 
 
 class RankingRepository:

@@ -26,7 +26,8 @@ calls = typer.Typer(
     help="Calls for proposals: create, open, close, review, rank, decide.", no_args_is_help=True
 )
 proposals = typer.Typer(
-    help="Proposals: create from a JSON form, submit, reply, withdraw.", no_args_is_help=True
+    help="Proposals: create from a JSON form, confirm membership, submit, reply, withdraw.",
+    no_args_is_help=True,
 )
 reviews = typer.Typer(
     help="Peer review: reviewers, assignments, scores, conflicts, waivers.", no_args_is_help=True
@@ -231,6 +232,14 @@ def submit(proposal_id: str, user: str = AS) -> None:
     with platform() as p:
         made = p.allocation.submit(proposal_id, by=_as(p, user))
     console().print(f"proposal {made.id} is {made.state.value}")
+
+
+@proposals.command("confirm")
+def confirm(proposal_id: str, user: str = AS) -> None:
+    """Confirm you are on the team as named; only then do your conflicts of interest bind reviewers."""
+    with platform() as p:
+        p.allocation.confirm_membership(proposal_id, by=_as(p, user))
+    console().print(f"{user} confirmed as a team member of {proposal_id}")
 
 
 @proposals.command("withdraw")

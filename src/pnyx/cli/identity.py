@@ -9,7 +9,10 @@ from pnyx.cli.context import console, platform
 from pnyx.identity.model import LOCAL_CONSOLE, Role
 
 users = typer.Typer(help="Users and their roles.", no_args_is_help=True)
-tokens = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
+tokens = typer.Typer(
+    help="API tokens: enrol a user (create), redeem an enrolment, list, revoke. Secrets are shown once.",
+    no_args_is_help=True,
+)
 ROLES = ", ".join(r.value for r in Role)
 
 
@@ -32,12 +35,17 @@ def add_user(
 @users.command("list")
 def list_users() -> None:
     """List users and their roles."""
-    table = Table("name", "id", "roles", "member state", "created")
+    table = Table("name", "id", "roles", "member state", "created", "disabled")
     with platform() as p:
         found = p.identity.list_users()
     for u in found:
         table.add_row(
-            u.name, u.id, ", ".join(sorted(u.roles)), u.member_state or "", f"{u.created_at:%Y-%m-%d}"
+            u.name,
+            u.id,
+            ", ".join(sorted(u.roles)),
+            u.member_state or "",
+            f"{u.created_at:%Y-%m-%d}",
+            "disabled" if u.disabled else "",
         )
     console().print(table)
 
@@ -52,18 +60,45 @@ def set_roles(
     console().print(f"{user.name}: {', '.join(sorted(user.roles))}")
 
 
+@users.command("disable")
+def disable_user(name: str, reason: str = typer.Option("", help="Recorded in the public log")) -> None:
+    """Disable a user: every token they hold is revoked at once (logged)."""
+    with platform() as p:
+        user = p.identity.disable_user(name, by=LOCAL_CONSOLE, reason=reason)
+    console().print(f"user {user.name} is disabled; their tokens are revoked")
+
+
 @tokens.command("create")
 def create_token(
     user: str,
     label: str = typer.Option("", help="What the token is for"),
+    days: int = typer.Option(7, help="Lifetime of the enrolment in days (1-7)"),
+) -> None:
+    """Enrol USER: an enrolment token, which authenticates nothing. USER exchanges it once for their own
+    token (`pnyx token redeem`, or POST /api/v1/tokens/redeem); nobody else ever holds that one."""
+    with platform() as p:
+        issued = p.identity.enrol(user, by=LOCAL_CONSOLE, label=label, days=days)
+    expires = f"{issued.token.expires_at:%Y-%m-%d %H:%M} UTC"
+    console().print(f"token {issued.token.id} for {user} (enrolment), expires {expires}")
+    console().print(
+        f"give it to {user} only; it works once, to mint their own token (`pnyx token redeem` or "
+        "POST /api/v1/tokens/redeem), and for nothing else. Enrolment secret (shown once):",
+        style="bold",
+    )
+    typer.echo(issued.secret)
+
+
+@tokens.command("redeem")
+def redeem_token(
+    label: str = typer.Option("", help="What the token is for"),
     days: int = typer.Option(90, help="Lifetime in days (1-366)"),
 ) -> None:
-    """Create an API token for USER. The secret is printed once and never stored."""
+    """Exchange your enrolment token (read from the terminal or stdin, never the command line) for
+    your own API token. The new secret is printed once and never stored."""
+    secret = typer.prompt("enrolment token", hide_input=True).strip()
     with platform() as p:
-        issued = p.identity.issue_token(user, label=label, days=days)
-    console().print(
-        f"token {issued.token.id} for {user}, expires {issued.token.expires_at:%Y-%m-%d %H:%M} UTC"
-    )
+        issued = p.identity.redeem(secret, label=label, days=days)
+    console().print(f"token {issued.token.id} for you, expires {issued.token.expires_at:%Y-%m-%d %H:%M} UTC")
     console().print("secret (shown once; send as 'Authorization: Bearer <secret>'):", style="bold")
     typer.echo(issued.secret)
 
@@ -71,12 +106,14 @@ def create_token(
 @tokens.command("list")
 def list_tokens(user: str) -> None:
     """List a user's tokens (never their secrets)."""
-    table = Table("id", "label", "created", "expires", "revoked")
+    table = Table("id", "kind", "issued by", "label", "created", "expires", "revoked")
     with platform() as p:
         found = p.identity.tokens_of(user)
     for t in found:
         table.add_row(
             t.id,
+            t.kind.value,
+            t.issued_by,
             t.label,
             f"{t.created_at:%Y-%m-%d}",
             f"{t.expires_at:%Y-%m-%d}",

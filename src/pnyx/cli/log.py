@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pnyx.cli.context import console, errors, platform
 from pnyx.core.errors import InvalidInput, Unavailable
+from pnyx.db.files import private_dir
 from pnyx.settings import Settings
 from pnyx.transparency.monitor import MonitorState, audit
 from pnyx.transparency.note import NoteVerifier
@@ -30,6 +31,7 @@ def keygen(
     if if_missing and path.exists():
         console().print(f"signing key already at {path}")
         return
+    private_dir(settings.data_dir)
     signer = create_key_file(path, origin or settings.log_origin)
     console().print(f"signing key written to {path} (mode 0600); keep it secret and backed up")
     console().print("verifier key (publish this; monitors pin it):", style="bold")

@@ -83,9 +83,15 @@ def seed_demo(platform: Platform, *, accelerators: int = 100_000, seed: int = 0)
     finally:
         past.engine.dispose()
     names = [*(name for name, _r, _s in USERS), "del-de"]  # and one delegate, to try the council
-    tokens = tuple((name, platform.identity.issue_token(name, label="demo", days=30)) for name in names)
+    tokens = tuple((name, _demo_token(platform, name)) for name in names)
     _jobs_now(platform, people, projects)
     return DemoResult(seeded=True, tokens=tokens, log_entries=platform.log.drain())
+
+
+def _demo_token(p: Platform, name: str) -> IssuedToken:
+    """The console enrols a demo user, and redeems the enrolment on their behalf (it is a demo)."""
+    enrolment = p.identity.enrol(name, by=LOCAL_CONSOLE, label="demo", days=1)
+    return p.identity.redeem(enrolment.secret, label="demo", days=30)
 
 
 def _founding(p: Platform, accelerators: int, seed: int) -> dict[str, Principal]:

@@ -31,6 +31,11 @@ class User:
     disabled: bool = False
 
 
+class TokenKind(StrEnum):
+    PERSONAL = "personal"  # minted by its own user: the only kind that authenticates
+    ENROLMENT = "enrolment"  # made by an operator; authenticates nothing; exchanged once for a personal one
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApiToken:
     id: TokenId
@@ -38,7 +43,13 @@ class ApiToken:
     label: str
     created_at: datetime
     expires_at: datetime
+    issued_by: UserId  # who created it: the user itself, or the operator who enrolled them
+    kind: TokenKind = TokenKind.PERSONAL
     revoked_at: datetime | None = None
+
+    def active_at(self, now: datetime) -> bool:
+        """The one "counts as active" predicate: not revoked (nor redeemed) and not expired."""
+        return self.revoked_at is None and now < self.expires_at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,10 +102,15 @@ class UserRolesChanged(DomainEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TokenIssued(DomainEvent):
+    """``issued_by`` is the user itself for a personal token, the operator for an enrolment token."""
+
     event_type = "identity.token.issued"
     token_id: str
     user_id: str
+    issued_by: str
+    kind: str
     expires_at: datetime
+    enrolment_token_id: str | None = None  # the enrolment token exchanged (and so used up) for this one
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,3 +118,13 @@ class TokenRevoked(DomainEvent):
     event_type = "identity.token.revoked"
     token_id: str
     user_id: str
+    revoked_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserDisabled(DomainEvent):
+    event_type = "identity.user.disabled"
+    user_id: str
+    disabled_by: str
+    reason: str
+    revoked_tokens: tuple[str, ...]

@@ -7,13 +7,18 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from pnyx.core.errors import Forbidden, InvalidInput, Unauthenticated
-from pnyx.identity.model import ApiToken, Principal, Role
+from pnyx.core.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
+from pnyx.identity.model import ApiToken, Principal, Role, TokenKind, User
 
 USER_NAME = re.compile(r"^[a-z][a-z0-9._-]{1,62}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "pnyx_"  # noqa: S105 (a prefix, not a secret)
+ENROLMENT_PREFIX = "pnyx_enrol_"
 MAX_TOKEN_LIFETIME = timedelta(days=366)
+MAX_ENROLMENT_LIFETIME = timedelta(days=7)
+# Per user: tokens (enrolments included) that may be active at once, and created in any one hour.
+MAX_ACTIVE_TOKENS = 10
+MAX_TOKENS_PER_HOUR = 5
 
 
 def validate_user_name(name: str) -> str:
@@ -45,11 +50,54 @@ def parse_roles(names: Iterable[str]) -> frozenset[Role]:
     return frozenset(roles)
 
 
-def token_lifetime(days: int) -> timedelta:
+def token_lifetime(days: int, kind: TokenKind = TokenKind.PERSONAL) -> timedelta:
+    longest = MAX_ENROLMENT_LIFETIME if kind is TokenKind.ENROLMENT else MAX_TOKEN_LIFETIME
     lifetime = timedelta(days=days)
-    if not timedelta(0) < lifetime <= MAX_TOKEN_LIFETIME:
-        raise InvalidInput(f"a token lives 1 to {MAX_TOKEN_LIFETIME.days} days; got {days}", field="days")
+    if not timedelta(0) < lifetime <= longest:
+        raise InvalidInput(f"{kind.value} tokens live 1 to {longest.days} days; got {days}", field="days")
     return lifetime
+
+
+def check_may_mint(user: User, by: Principal | None) -> None:
+    """A usable (personal) token is minted by its own user only: nobody obtains one for someone else.
+
+    ``by=None`` is the user in person (a trusted in-process caller); the edges always pass the caller.
+    """
+    check_enabled(user)
+    if by is not None and by.user_id != user.id:
+        raise Forbidden(
+            f"nobody creates a usable token for someone else; an operator creates an enrolment token "
+            f"for {user.name}, who exchanges it once for their own",
+            field="name",
+            code="not_in_person",
+        )
+
+
+def check_may_enrol(user: User, by: Principal) -> None:
+    require_role(by, Role.OPERATOR)
+    check_enabled(user)
+
+
+def check_enabled(user: User) -> None:
+    if user.disabled:
+        raise Conflict(f"user {user.name} is disabled", field="name", code="user_disabled")
+
+
+def check_token_quota(tokens: Iterable[ApiToken], now: datetime) -> None:
+    """Per user: at most ``MAX_ACTIVE_TOKENS`` active and ``MAX_TOKENS_PER_HOUR`` created in the last hour."""
+    held = list(tokens)
+    if sum(1 for t in held if t.active_at(now)) >= MAX_ACTIVE_TOKENS:
+        raise Conflict(
+            f"a user holds at most {MAX_ACTIVE_TOKENS} active tokens; revoke one first",
+            field="active_tokens",
+            code="token_limit",
+        )
+    if sum(1 for t in held if t.created_at > now - timedelta(hours=1)) >= MAX_TOKENS_PER_HOUR:
+        raise Conflict(
+            f"at most {MAX_TOKENS_PER_HOUR} tokens are created per user per hour; try again later",
+            field="tokens_per_hour",
+            code="token_rate_limit",
+        )
 
 
 def hash_token(secret: str) -> str:
@@ -58,8 +106,25 @@ def hash_token(secret: str) -> str:
 
 
 def check_token_usable(token: ApiToken, now: datetime) -> None:
+    if token.kind is TokenKind.ENROLMENT:
+        raise Unauthenticated(
+            "an enrolment token authenticates nothing: exchange it once for your own token "
+            "(POST /api/v1/tokens/redeem or `pnyx token redeem`)",
+            code="enrolment_token",
+        )
+    _check_live(token, now)
+
+
+def check_redeemable(token: ApiToken | None, now: datetime) -> ApiToken:
+    if token is None or token.kind is not TokenKind.ENROLMENT:
+        raise Unauthenticated("not an enrolment token", field="secret", code="enrolment_unknown")
+    _check_live(token, now)
+    return token
+
+
+def _check_live(token: ApiToken, now: datetime) -> None:
     if token.revoked_at is not None:
-        raise Unauthenticated("this API token has been revoked", code="token_revoked")
+        raise Unauthenticated("this API token has been revoked or used", code="token_revoked")
     if token.expires_at <= now:
         raise Unauthenticated("this API token has expired", code="token_expired")
 

@@ -5,26 +5,35 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Iterable
+from datetime import timedelta
 
 from pnyx.core.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from pnyx.core.ids import TokenId, UserId, new_id
-from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import (
     ApiToken,
     IssuedToken,
     Principal,
     Role,
     TokenIssued,
+    TokenKind,
     TokenRevoked,
     User,
+    UserDisabled,
     UserRegistered,
     UserRolesChanged,
 )
 from pnyx.identity.rules import (
+    ENROLMENT_PREFIX,
     TOKEN_PREFIX,
+    check_may_enrol,
+    check_may_mint,
+    check_redeemable,
+    check_token_quota,
     check_token_usable,
     hash_token,
     parse_roles,
+    require_role,
     token_lifetime,
     validate_email,
     validate_user_name,
@@ -90,21 +99,39 @@ class IdentityService:
         with self.uow.read() as conn:
             return _user_named(UserRepository(conn), name)
 
-    def issue_token(self, user_name: str, *, label: str = "", days: int = 90) -> IssuedToken:
+    def issue_token(
+        self, user_name: str, *, label: str = "", days: int = 90, by: Principal | None = None
+    ) -> IssuedToken:
+        """A personal token, minted by its own user (``by``; ``None`` is the user in person)."""
         lifetime = token_lifetime(days)
-        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.uow.write() as tx:
-            user = _user_named(UserRepository(tx.conn), user_name)
-            token = ApiToken(
-                id=TokenId(new_id("tok")),
-                user_id=user.id,
-                label=label,
-                created_at=tx.now,
-                expires_at=tx.now + lifetime,
-            )
-            TokenRepository(tx.conn).add(token, hash_token(secret))
-            tx.emit(TokenIssued(token_id=token.id, user_id=user.id, expires_at=token.expires_at))
-        return IssuedToken(token=token, secret=secret)
+            user = _user_named(UserRepository(tx.conn), user_name, for_update=True)
+            check_may_mint(user, by)
+            return _mint(tx, user, label=label, lifetime=lifetime, kind=TokenKind.PERSONAL, by=user.id)
+
+    def enrol(self, user_name: str, *, by: Principal, label: str = "", days: int = 7) -> IssuedToken:
+        """An operator's enrolment token for a user: it authenticates nothing and is exchanged once
+        (``redeem``) by the user for their own personal token."""
+        lifetime = token_lifetime(days, TokenKind.ENROLMENT)
+        with self.uow.write() as tx:
+            user = _user_named(UserRepository(tx.conn), user_name, for_update=True)
+            check_may_enrol(user, by)
+            kind = TokenKind.ENROLMENT
+            return _mint(tx, user, label=label, lifetime=lifetime, kind=kind, by=_issuer(by))
+
+    def redeem(self, enrolment_secret: str, *, label: str = "", days: int = 90) -> IssuedToken:
+        """Exchange an enrolment token (used up) for the user's own personal token."""
+        lifetime = token_lifetime(days)
+        with self.uow.write() as tx:
+            tokens = TokenRepository(tx.conn)
+            enrolment = check_redeemable(tokens.by_hash(hash_token(enrolment_secret)), tx.now)
+            user = UserRepository(tx.conn).by_id(enrolment.user_id, for_update=True)
+            if user is None or user.disabled:
+                raise Unauthenticated("the enrolment token's user is disabled", code="user_disabled")
+            if not tokens.revoke(enrolment.id, tx.now):  # lost a race with another redemption
+                raise Unauthenticated("this enrolment token has been used", code="token_revoked")
+            kind = TokenKind.PERSONAL
+            return _mint(tx, user, label=label, lifetime=lifetime, kind=kind, by=user.id, via=enrolment.id)
 
     def revoke_token(self, token_id: str, *, by: Principal) -> ApiToken:
         with self.uow.write() as tx:
@@ -114,11 +141,31 @@ class IdentityService:
                 raise NotFound(f"no API token {token_id!r}", field="token_id")
             if token.user_id != by.user_id and Role.OPERATOR not in by.roles:
                 raise Forbidden("only its owner or an operator may revoke a token")
-            if token.revoked_at is not None:
+            if not tokens.revoke(token.id, tx.now):
                 return token
-            tokens.revoke(token.id, tx.now)
-            tx.emit(TokenRevoked(token_id=token.id, user_id=token.user_id))
+            tx.emit(TokenRevoked(token_id=token.id, user_id=token.user_id, revoked_by=_issuer(by)))
             return dataclasses.replace(token, revoked_at=tx.now)
+
+    def disable_user(self, name: str, *, by: Principal, reason: str = "") -> User:
+        """Disable a user and revoke every token they hold, at once. Their tokens then answer 401."""
+        require_role(by, Role.OPERATOR)
+        with self.uow.write() as tx:
+            users = UserRepository(tx.conn)
+            user = _user_named(users, name, for_update=True)
+            if user.id == by.user_id:
+                raise Forbidden("nobody disables themselves", field="name", code="self_disable")
+            if user.disabled:
+                return user
+            disabled = dataclasses.replace(user, disabled=True)
+            users.set_disabled(disabled)
+            tokens = TokenRepository(tx.conn)
+            revoked = tuple(t.id for t in tokens.for_user(user.id) if tokens.revoke(t.id, tx.now))
+            tx.emit(
+                UserDisabled(
+                    user_id=user.id, disabled_by=_issuer(by), reason=reason.strip(), revoked_tokens=revoked
+                )
+            )
+        return disabled
 
     def tokens_of(self, user_name: str) -> list[ApiToken]:
         with self.uow.read() as conn:
@@ -145,8 +192,50 @@ class IdentityService:
         return Principal(user_id=user.id, name=user.name, roles=user.roles)
 
 
-def _user_named(repo: UserRepository, name: str) -> User:
-    user = repo.by_name(name)
+def _user_named(repo: UserRepository, name: str, *, for_update: bool = False) -> User:
+    user = repo.by_name(name, for_update=for_update)
     if user is None:
         raise NotFound(f"no user named {name!r}", field="name", code="user_not_found")
     return user
+
+
+def _issuer(by: Principal) -> UserId:
+    return by.user_id or UserId(by.name)
+
+
+def _mint(
+    tx: Transaction,
+    user: User,
+    *,
+    label: str,
+    lifetime: timedelta,
+    kind: TokenKind,
+    by: UserId,
+    via: TokenId | None = None,
+) -> IssuedToken:
+    """Create a token for ``user`` within the per-user limits, and record who issued it."""
+    tokens = TokenRepository(tx.conn)
+    check_token_quota(tokens.for_user(user.id), tx.now)
+    prefix = ENROLMENT_PREFIX if kind is TokenKind.ENROLMENT else TOKEN_PREFIX
+    secret = prefix + secrets.token_urlsafe(32)
+    token = ApiToken(
+        id=TokenId(new_id("tok")),
+        user_id=user.id,
+        label=label,
+        created_at=tx.now,
+        expires_at=tx.now + lifetime,
+        issued_by=by,
+        kind=kind,
+    )
+    tokens.add(token, hash_token(secret))
+    tx.emit(
+        TokenIssued(
+            token_id=token.id,
+            user_id=user.id,
+            issued_by=by,
+            kind=kind,
+            expires_at=token.expires_at,
+            enrolment_token_id=via,
+        )
+    )
+    return IssuedToken(token=token, secret=secret)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from pnyx.core.ids import TokenId, UserId
 from pnyx.db.metadata import UtcDateTime, metadata
-from pnyx.identity.model import ApiToken, Role, User
+from pnyx.identity.model import ApiToken, Role, TokenKind, User
 
 users = sa.Table(
     "users",
@@ -39,6 +39,8 @@ api_tokens = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("expires_at", UtcDateTime(), nullable=False),
     sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("issued_by", sa.String(40), nullable=False),  # a user id, or "local-console"
 )
 
 
@@ -69,12 +71,18 @@ class UserRepository:
             user_roles.insert(), [{"user_id": user.id, "role": r.value} for r in sorted(user.roles)]
         )
 
-    def by_name(self, name: str) -> User | None:
-        row = self.conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
+    def set_disabled(self, user: User) -> None:
+        self.conn.execute(users.update().where(users.c.id == user.id).values(disabled=user.disabled))
+
+    def by_name(self, name: str, *, for_update: bool = False) -> User | None:
+        """``for_update`` locks the user's row: token creation for one user is serialised by it."""
+        query = sa.select(users).where(users.c.name == name)
+        row = self.conn.execute(query.with_for_update() if for_update else query).mappings().first()
         return None if row is None else self._load(row)
 
-    def by_id(self, user_id: UserId) -> User | None:
-        row = self.conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
+    def by_id(self, user_id: UserId, *, for_update: bool = False) -> User | None:
+        query = sa.select(users).where(users.c.id == user_id)
+        row = self.conn.execute(query.with_for_update() if for_update else query).mappings().first()
         return None if row is None else self._load(row)
 
     def list(self) -> list[User]:
@@ -114,6 +122,8 @@ class TokenRepository:
                 created_at=token.created_at,
                 expires_at=token.expires_at,
                 revoked_at=token.revoked_at,
+                kind=token.kind.value,
+                issued_by=token.issued_by,
             )
         )
 
@@ -135,8 +145,14 @@ class TokenRepository:
         ).mappings()
         return [_token(r) for r in rows]
 
-    def revoke(self, token_id: TokenId, when: datetime) -> None:
-        self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=when))
+    def revoke(self, token_id: TokenId, when: datetime) -> bool:
+        """Revoke a token not yet revoked; False if it already was (a used enrolment token)."""
+        done = self.conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=when)
+        )
+        return done.rowcount == 1
 
 
 def _token(row: sa.RowMapping) -> ApiToken:
@@ -147,4 +163,6 @@ def _token(row: sa.RowMapping) -> ApiToken:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
+        kind=TokenKind(row["kind"]),
+        issued_by=UserId(row["issued_by"]),
     )

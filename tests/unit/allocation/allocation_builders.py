@@ -22,6 +22,7 @@ from pnyx.allocation.model import (
     ReviewerProfile,
     ReviewPlan,
     SafetySelfAssessment,
+    TeamConfirmation,
     TeamMember,
     TechnicalSection,
     Timeline,
@@ -86,6 +87,7 @@ def content(
 
 def proposal(pid: str = "prop_1", **kw: Any) -> Proposal:
     state = kw.pop("state", ProposalState.UNDER_REVIEW)
+    confirmations = tuple(kw.pop("confirmations", ()))
     return Proposal(
         id=ProposalId(pid),
         call_id=kw.pop("call_id", "call_1"),
@@ -95,6 +97,15 @@ def proposal(pid: str = "prop_1", **kw: Any) -> Proposal:
         state=state,
         created_at=T0,
         submitted_at=T0,
+        confirmations=confirmations,
+    )
+
+
+def confirmation(member: TeamMember) -> TeamConfirmation:
+    """The member's confirmation of the team entry as it stands."""
+    assert member.user_id is not None
+    return TeamConfirmation(
+        user_id=member.user_id, name=member.name, institution=member.institution, confirmed_at=T0
     )
 
 

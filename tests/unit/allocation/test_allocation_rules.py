@@ -20,10 +20,11 @@ from pnyx.allocation.model import (
     ReviewId,
     ReviewKind,
     ReviewPlan,
+    TeamMember,
 )
 from pnyx.core.errors import Conflict, InvalidInput
 from pnyx.core.ids import UserId
-from tests.unit.allocation.allocation_builders import T0, proposal, timeline
+from tests.unit.allocation.allocation_builders import PI, T0, content, proposal, timeline
 
 
 def test_call_lifecycle_is_one_table() -> None:
@@ -137,3 +138,17 @@ def test_rubric(scores: dict[str, int], code: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         scoring.validate_scores(ReviewKind.TECHNICAL, scores)
     assert caught.value.code == code
+
+
+def test_a_user_is_named_on_a_team_once() -> None:
+    """One confirmation per member: a user named twice could confirm one entry and bind another."""
+    twice = (
+        TeamMember(name="Grace", institution="Inria", user_id=UserId("usr_g")),
+        TeamMember(name="Grace H.", institution="ETH", user_id=UserId("usr_g")),
+    )
+    rules.validate_content(content(team=twice[:1]))
+    with pytest.raises(InvalidInput, match="once"):
+        rules.validate_content(content(team=twice))
+    pi_again = (TeamMember(name="Ada", institution="X", user_id=PI),)
+    with pytest.raises(InvalidInput, match="once"):
+        rules.validate_content(content(team=pi_again))

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from pnyx.core.errors import Forbidden, InvalidInput, Unauthenticated
+from pnyx.core.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from pnyx.core.ids import TokenId, UserId
-from pnyx.identity.model import ANONYMOUS, ApiToken, Principal, Role
+from pnyx.identity.model import ANONYMOUS, LOCAL_CONSOLE, ApiToken, Principal, Role, TokenKind, User
 from pnyx.identity.rules import (
+    MAX_ACTIVE_TOKENS,
+    MAX_TOKENS_PER_HOUR,
+    check_may_enrol,
+    check_may_mint,
+    check_redeemable,
+    check_token_quota,
     check_token_usable,
     hash_token,
     parse_roles,
@@ -46,10 +55,35 @@ def test_role_checks() -> None:
     require_role(user, Role.RESEARCHER)
 
 
-def test_token_rules() -> None:
-    token = ApiToken(
-        id=TokenId("t"), user_id=UserId("u"), label="", created_at=NOW, expires_at=NOW + timedelta(1)
+def _token(
+    kind: TokenKind = TokenKind.PERSONAL, created_at: datetime = NOW, revoked_at: datetime | None = None
+) -> ApiToken:
+    return ApiToken(
+        id=TokenId("t"),
+        user_id=UserId("u"),
+        label="",
+        created_at=created_at,
+        expires_at=created_at + timedelta(1),
+        issued_by=UserId("u"),
+        kind=kind,
+        revoked_at=revoked_at,
     )
+
+
+ADA = User(
+    id=UserId("usr_ada"),
+    name="ada",
+    display_name="Ada",
+    email="ada@x.example",
+    roles=frozenset({Role.RESEARCHER}),
+    member_state=None,
+    created_at=NOW,
+)
+OLGA = Principal(user_id=UserId("usr_olga"), name="olga", roles=frozenset({Role.OPERATOR}))
+
+
+def test_token_rules() -> None:
+    token = _token()
     check_token_usable(token, NOW)
     with pytest.raises(Unauthenticated, match="expired"):
         check_token_usable(token, NOW + timedelta(days=1))
@@ -57,3 +91,66 @@ def test_token_rules() -> None:
     assert len(hash_token("a")) == 64
     with pytest.raises(InvalidInput):
         token_lifetime(367)
+    with pytest.raises(InvalidInput, match="enrolment tokens live 1 to 7 days"):
+        token_lifetime(8, TokenKind.ENROLMENT)
+
+
+def test_enrolment_tokens_authenticate_nothing_and_redeem_once() -> None:
+    enrolment = _token(TokenKind.ENROLMENT)
+    with pytest.raises(Unauthenticated) as caught:
+        check_token_usable(enrolment, NOW)
+    assert caught.value.code == "enrolment_token"
+    assert check_redeemable(enrolment, NOW) is enrolment
+    for bad in (None, _token(), _token(TokenKind.ENROLMENT, revoked_at=NOW)):
+        with pytest.raises(Unauthenticated):
+            check_redeemable(bad, NOW)
+    with pytest.raises(Unauthenticated, match="expired"):
+        check_redeemable(enrolment, NOW + timedelta(days=1))
+
+
+def test_nobody_mints_a_usable_token_for_someone_else() -> None:
+    me = Principal(user_id=ADA.id, name="ada", roles=ADA.roles)
+    check_may_mint(ADA, me)
+    check_may_mint(ADA, None)  # the user in person
+    for other in (OLGA, LOCAL_CONSOLE):
+        with pytest.raises(Forbidden) as caught:
+            check_may_mint(ADA, other)
+        assert caught.value.code == "not_in_person"
+    check_may_enrol(ADA, OLGA)
+    check_may_enrol(ADA, LOCAL_CONSOLE)
+    with pytest.raises(Forbidden):
+        check_may_enrol(ADA, me)
+    gone = dataclasses.replace(ADA, disabled=True)
+    with pytest.raises(Conflict, match="disabled"):
+        check_may_mint(gone, None)
+    with pytest.raises(Conflict, match="disabled"):
+        check_may_enrol(gone, OLGA)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 600), st.booleans(), st.booleans()),  # minutes ago, revoked, enrolment
+        max_size=20,
+    )
+)
+def test_token_quota(held: list[tuple[int, bool, bool]]) -> None:
+    tokens = [
+        _token(
+            TokenKind.ENROLMENT if enrolment else TokenKind.PERSONAL,
+            created_at=NOW - timedelta(minutes=ago),
+            revoked_at=NOW if revoked else None,
+        )
+        for ago, revoked, enrolment in held
+    ]
+    active = sum(1 for t in tokens if t.active_at(NOW))
+    recent = sum(1 for ago, _r, _e in held if ago < 60)
+    if active >= MAX_ACTIVE_TOKENS:
+        with pytest.raises(Conflict) as caught:
+            check_token_quota(tokens, NOW)
+        assert (caught.value.code, caught.value.field) == ("token_limit", "active_tokens")
+    elif recent >= MAX_TOKENS_PER_HOUR:
+        with pytest.raises(Conflict) as caught:
+            check_token_quota(tokens, NOW)
+        assert (caught.value.code, caught.value.field) == ("token_rate_limit", "tokens_per_hour")
+    else:
+        check_token_quota(tokens, NOW)

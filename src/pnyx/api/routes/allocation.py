@@ -207,6 +207,13 @@ def get_proposal(proposal_id: str, principal: Authenticated, platform: PlatformD
     return ProposalOut.of(proposal, for_team=on_team or _is_staff(principal))
 
 
+@router.post("/proposals/{proposal_id}/team/confirm")
+def confirm_membership(proposal_id: str, principal: Authenticated, platform: PlatformDep) -> ProposalOut:
+    """A team member confirms they are on the team as named (before review starts); until then
+    their institution and co-authorships create no conflicts of interest."""
+    return ProposalOut.of(platform.allocation.confirm_membership(proposal_id, by=principal), for_team=True)
+
+
 @router.post("/proposals/{proposal_id}/submit")
 def submit_proposal(proposal_id: str, principal: Researcher, platform: PlatformDep) -> ProposalOut:
     return ProposalOut.of(platform.allocation.submit(proposal_id, by=principal), for_team=True)

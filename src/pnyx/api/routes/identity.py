@@ -8,9 +8,19 @@ from fastapi import APIRouter, Depends, status
 
 from pnyx.api.auth import authenticated, requires
 from pnyx.api.deps import PlatformDep
-from pnyx.api.schemas.identity import IssuedTokenOut, MeOut, TokenIn, TokenOut, UserIn, UserOut
+from pnyx.api.schemas.identity import (
+    DisableIn,
+    EnrolmentIn,
+    IssuedTokenOut,
+    MeOut,
+    RedeemIn,
+    TokenIn,
+    TokenOut,
+    UserIn,
+    UserOut,
+)
 from pnyx.core.errors import Forbidden
-from pnyx.identity.model import Principal, Role
+from pnyx.identity.model import IssuedToken, Principal, Role
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
@@ -41,11 +51,32 @@ def add_user(body: UserIn, _: Operator, platform: PlatformDep) -> UserOut:
     return UserOut.of(user)
 
 
+@router.post("/users/{name}/disable")
+def disable_user(name: str, body: DisableIn, principal: Operator, platform: PlatformDep) -> UserOut:
+    """Disable a user: every token they hold is revoked at once, and the event logged."""
+    return UserOut.of(platform.identity.disable_user(name, by=principal, reason=body.reason))
+
+
 @router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED)
 def issue_token(name: str, body: TokenIn, principal: Authenticated, platform: PlatformDep) -> IssuedTokenOut:
-    if principal.name != name and Role.OPERATOR not in principal.roles:
-        raise Forbidden("only an operator may issue tokens for another user")
-    issued = platform.identity.issue_token(name, label=body.label, days=body.days)
+    """Your own token. Nobody, operators included, creates a usable token for someone else."""
+    return _shown_once(platform.identity.issue_token(name, label=body.label, days=body.days, by=principal))
+
+
+@router.post("/users/{name}/enrolment", status_code=status.HTTP_201_CREATED)
+def enrol(name: str, body: EnrolmentIn, principal: Operator, platform: PlatformDep) -> IssuedTokenOut:
+    """An enrolment token for a user: it authenticates nothing; the user exchanges it once, at
+    ``POST /api/v1/tokens/redeem``, for their own token."""
+    return _shown_once(platform.identity.enrol(name, by=principal, label=body.label, days=body.days))
+
+
+@router.post("/tokens/redeem", status_code=status.HTTP_201_CREATED)
+def redeem(body: RedeemIn, platform: PlatformDep) -> IssuedTokenOut:
+    """Exchange an enrolment token (used up) for your own personal token. No Authorization needed."""
+    return _shown_once(platform.identity.redeem(body.secret, label=body.label, days=body.days))
+
+
+def _shown_once(issued: IssuedToken) -> IssuedTokenOut:
     return IssuedTokenOut(**TokenOut.of(issued.token).model_dump(), secret=issued.secret)
 
 

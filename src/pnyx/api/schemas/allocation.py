@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from pnyx.allocation.conflicts import confirmed
 from pnyx.allocation.model import (
     Allocation,
     ApplicantType,
@@ -193,6 +194,9 @@ class TeamMemberOut(BaseModel):
     name: str
     institution: str
     role: str
+    confirmed: bool = Field(
+        description="The PI, or a member who confirmed as named: only then do their conflicts bind"
+    )
 
 
 class ProposalOut(BaseModel):
@@ -227,7 +231,10 @@ class ProposalOut(BaseModel):
             keywords=sorted(c.keywords),
             applicant_type=c.applicant_type,
             pi_member_state=p.pi_member_state,
-            team=[TeamMemberOut(name=m.name, institution=m.institution, role=m.role) for m in c.team],
+            team=[
+                TeamMemberOut(name=m.name, institution=m.institution, role=m.role, confirmed=confirmed(m, p))
+                for m in c.team
+            ],
             requested_hours={k: int(v.value) for k, v in sorted(c.requested.items())},
             technical=TechnicalIn(
                 scaling_evidence=c.technical.scaling_evidence,

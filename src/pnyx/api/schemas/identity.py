@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pnyx.identity.model import ApiToken, Role, User
+from pnyx.identity.model import ApiToken, Role, TokenKind, User
+from pnyx.identity.rules import MAX_ENROLMENT_LIFETIME, MAX_TOKEN_LIFETIME
 
 
 class UserIn(BaseModel):
@@ -26,6 +27,7 @@ class UserOut(BaseModel):
     roles: list[Role]
     member_state: str | None
     created_at: datetime
+    disabled: bool
 
     @classmethod
     def of(cls, user: User) -> UserOut:
@@ -37,13 +39,29 @@ class UserOut(BaseModel):
             roles=sorted(user.roles),
             member_state=user.member_state,
             created_at=user.created_at,
+            disabled=user.disabled,
         )
+
+
+class DisableIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=500, description="Recorded in the public log")
 
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str = Field(default="", max_length=200)
-    days: int = Field(default=90, ge=1, le=366)
+    days: int = Field(default=90, ge=1, le=MAX_TOKEN_LIFETIME.days)
+
+
+class EnrolmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(default="", max_length=200)
+    days: int = Field(default=7, ge=1, le=MAX_ENROLMENT_LIFETIME.days)
+
+
+class RedeemIn(TokenIn):
+    secret: str = Field(min_length=1, max_length=200, description="The enrolment token an operator gave you")
 
 
 class TokenOut(BaseModel):
@@ -53,6 +71,8 @@ class TokenOut(BaseModel):
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    kind: TokenKind
+    issued_by: str
 
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
@@ -63,6 +83,8 @@ class TokenOut(BaseModel):
             created_at=token.created_at,
             expires_at=token.expires_at,
             revoked_at=token.revoked_at,
+            kind=token.kind,
+            issued_by=token.issued_by,
         )
 
 
