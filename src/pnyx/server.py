@@ -10,10 +10,12 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pnyx.api.app import create_api
+from pnyx.db.engine import REQUEST_THREADS
 from pnyx.db.migrate import ensure_current
 from pnyx.dispatch.runner import DispatcherThread
 from pnyx.portal.routes import STATIC_DIR, create_portal
@@ -67,6 +69,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Request threads, each holding at most one pooled connection: the pool is sized to match.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         if appender is not None:
             appender.start()
         elif run_appender:

@@ -6,11 +6,13 @@ import html
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from pnyx.api.headers import DEFAULT_HEADERS
 from pnyx.core.errors import ErrorKind, FacilityError
 
 STATUS = {
@@ -23,6 +25,8 @@ STATUS = {
     ErrorKind.INTEGRITY: 500,
 }
 MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_S = 2
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 log = logging.getLogger("pnyx.api")
 
 
@@ -35,7 +39,7 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> JS
         "code": code,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": str(RETRY_AFTER_S)}}.get(status)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -63,7 +67,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/portal"):  # people in browsers get a page, not JSON
         return HTMLResponse(_page(exc.status_code, str(exc.detail)), status_code=exc.status_code)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = HTTP_CODES.get(exc.status_code, "http_error")
     return problem(exc.status_code, str(exc.detail), str(exc.detail), code)
 
 
@@ -73,15 +77,29 @@ async def portal_validation_error(request: Request, exc: Exception) -> Response:
     return await validation_error(request, exc)
 
 
+async def database_busy(_request: Request, exc: Exception) -> JSONResponse:
+    """No connection free in time (pool timeout), or the database refused or dropped us: try again."""
+    log.warning("database unavailable: %s", type(exc).__name__, exc_info=exc)
+    busy = isinstance(exc, sa.exc.TimeoutError)
+    return problem(
+        503,
+        "service unavailable",
+        "the server is busy; try again shortly" if busy else "the database is unavailable; try again shortly",
+        "server_busy" if busy else "database_unavailable",
+    )
+
+
 async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
     """The last resort: still problem+json, with the details in the server's log, not the response."""
     log.error("unexpected error", exc_info=exc)
-    return problem(
+    response = problem(
         500,
         "internal error",
         "the server failed unexpectedly; the operators have the details",
         "internal_error",
     )
+    response.headers.update(DEFAULT_HEADERS)  # sent from outside the security headers' middleware
+    return response
 
 
 def _page(status: int, detail: str) -> str:
@@ -96,4 +114,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(FacilityError, facility_error)
     app.add_exception_handler(RequestValidationError, portal_validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(sa.exc.TimeoutError, database_busy)
+    app.add_exception_handler(sa.exc.OperationalError, database_busy)
     app.add_exception_handler(Exception, unexpected_error)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
 from pnyx.core.errors import InvalidInput
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JOB_TRANSITIONS, InvalidJobTransition, JobAction, JobRecord, JobStatus
@@ -9,7 +12,14 @@ from pnyx.scheduler.model import Job, Placement, PriorityClass
 from pnyx.scheduler.topology import Topology
 
 MAX_ESTIMATE_S = 14 * 24 * 3600  # two weeks: longer work must checkpoint and resubmit
+MAX_ACCELERATORS = 1_000_000  # more than any facility holds, and far from an integer overflow
+# A command line is argv, not a file: bounded per argument and in all (UTF-8 bytes).
 MAX_COMMAND_ARGS = 256
+MAX_ARG_BYTES = 4 * 1024
+MAX_COMMAND_BYTES = 64 * 1024
+# An environment (NAME=value pairs) is bounded the same way.
+MAX_ENV_VARS = 128
+MAX_ENV_BYTES = 64 * 1024
 
 
 def transition(status: JobStatus, action: JobAction) -> JobStatus:
@@ -21,20 +31,74 @@ def transition(status: JobStatus, action: JobAction) -> JobStatus:
 
 
 def validate_submission(
-    *, accelerators: int, estimate_s: int, checkpoint_s: int, command: tuple[str, ...], image: str | None
+    *,
+    accelerators: int,
+    estimate_s: int,
+    checkpoint_s: int,
+    command: tuple[str, ...],
+    image: str | None,
+    env: Mapping[str, str] | None = None,
+    texts: Mapping[str, str | None] | None = None,
 ) -> None:
-    if accelerators <= 0:
-        raise InvalidInput("a job needs at least one accelerator", field="accelerators")
+    """What any submission must satisfy, whichever edge it came through. ``texts``: other named strings."""
+    check_sizes(accelerators=accelerators, estimate_s=estimate_s, checkpoint_s=checkpoint_s)
+    if not command and not image:
+        raise InvalidInput("a job needs a command or a container image", field="command")
+    check_command(command)
+    check_env(env or {})
+    for field, text in (texts or {}).items():
+        check_text(text, field)
+
+
+def check_sizes(*, accelerators: int, estimate_s: int, checkpoint_s: int) -> None:
+    if not 0 < accelerators <= MAX_ACCELERATORS:
+        raise InvalidInput(f"a job needs 1 to {MAX_ACCELERATORS} accelerators", field="accelerators")
     if not 0 < estimate_s <= MAX_ESTIMATE_S:
         raise InvalidInput(
             f"the runtime estimate must be 1 s to {MAX_ESTIMATE_S} s (14 days)", field="estimate_s"
         )
-    if checkpoint_s < 0:
-        raise InvalidInput("the checkpoint interval cannot be negative", field="checkpoint_s")
-    if not command and not image:
-        raise InvalidInput("a job needs a command or a container image", field="command")
-    if len(command) > MAX_COMMAND_ARGS or any("\0" in a for a in command):
-        raise InvalidInput("the command is too long or holds a NUL byte", field="command")
+    if not 0 <= checkpoint_s <= MAX_ESTIMATE_S:
+        raise InvalidInput(
+            f"the checkpoint interval must be 0 s to {MAX_ESTIMATE_S} s (14 days)", field="checkpoint_s"
+        )
+
+
+def check_command(command: tuple[str, ...]) -> None:
+    """At most 256 arguments, 4 KiB each and 64 KiB in all, no NUL byte."""
+    if len(command) > MAX_COMMAND_ARGS:
+        raise InvalidInput(f"the command has more than {MAX_COMMAND_ARGS} arguments", field="command")
+    sizes = [len(check_text(a, "command")) for a in command]
+    if any(n > MAX_ARG_BYTES for n in sizes):
+        raise InvalidInput(f"a command argument is longer than {MAX_ARG_BYTES} bytes", field="command")
+    if sum(sizes) > MAX_COMMAND_BYTES:
+        raise InvalidInput(f"the command is longer than {MAX_COMMAND_BYTES} bytes in all", field="command")
+
+
+def check_env(env: Mapping[str, str]) -> None:
+    """At most 128 variables, 4 KiB and 64 KiB in all as NAME=value, names of letters, digits and _."""
+    if len(env) > MAX_ENV_VARS:
+        raise InvalidInput(f"the environment has more than {MAX_ENV_VARS} variables", field="env")
+    if not all(name.isidentifier() and name.isascii() for name in env):
+        raise InvalidInput("environment names are letters, digits and _", field="env")
+    sizes = [len(check_text(f"{name}={value}", "env")) for name, value in env.items()]
+    if any(n > MAX_ARG_BYTES for n in sizes) or sum(sizes) > MAX_ENV_BYTES:
+        raise InvalidInput(
+            f"environment variables are at most {MAX_ARG_BYTES} bytes each, {MAX_ENV_BYTES} in all",
+            field="env",
+        )
+
+
+def check_text(text: str | None, field: str) -> bytes:
+    """Text both databases store as given: UTF-8 without NUL bytes. Returns its encoding."""
+    if text is None:
+        return b""
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("the text is not valid Unicode", field=field) from None
+    if b"\0" in encoded:
+        raise InvalidInput("the text holds a NUL byte", field=field)
+    return encoded
 
 
 def to_scheduler_job(record: JobRecord) -> Job:
@@ -67,3 +131,25 @@ def placement_of(record: JobRecord, topology: Topology) -> Placement:
         pool=topology.node_pool[nodes[0]],
         exclusive=record.label >= SafetyLevel.L2,
     )
+
+
+def clamp_engine_times(
+    job: JobRecord, started_at: datetime | None, ended_at: datetime | None, *, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """An engine's report of when a job started and ended, bounded before it is stored.
+
+    A job (or an engine) may claim any time: the start is kept within [when the job was placed, now],
+    the end within [its start, now] (the start the engine reports, else the one already stored). A
+    time without a zone is read as UTC. ``None`` stays ``None``: the caller keeps what it has."""
+    placed = min(_utc(job.dispatched_at or job.submitted_at), now)
+    start = _within(started_at, placed, now)
+    end = _within(ended_at, start or job.started_at or placed, now)
+    return start, end
+
+
+def _within(value: datetime | None, low: datetime, high: datetime) -> datetime | None:
+    return None if value is None else min(max(_utc(value), _utc(low)), high)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -33,7 +33,7 @@ from pnyx.jobs.model import (
     JobSubmitted,
 )
 from pnyx.jobs.rules import transition, validate_submission
-from pnyx.jobs.store import ArtifactRepository, JobRepository
+from pnyx.jobs.store import ArtifactRepository, JobRepository, completed_without_artifacts
 
 PRIORITY_CLASSES = ("urgent", "entitled", "preemptible")
 
@@ -90,16 +90,29 @@ class JobService:
     # --- researchers -----------------------------------------------------------------------------
 
     def submit(self, principal: Principal, s: Submission) -> JobRecord:
+        """Every check first, each on its own short connection, then one transaction that only writes:
+        holding two pooled connections at once, requests under load would starve the pool."""
         require_role(principal, Role.RESEARCHER, Role.OPERATOR)
-        command = tuple(s.command)
         validate_submission(
             accelerators=s.accelerators,
             estimate_s=s.estimate_s,
             checkpoint_s=s.checkpoint_s,
-            command=command,
+            command=tuple(s.command),
             image=s.image,
+            texts=_texts(s),
         )
-        engine = s.engine or self.default_engine
+        engine = self._engine(s.engine)
+        _check_priority_class(principal, s.priority_class)
+        draft = self._draft(principal, s, engine, self._project(principal, s.project))
+        self.fits(draft)  # a job that can never fit is refused now, never left waiting for ever
+        with self.uow.write() as tx:
+            job = dataclasses.replace(draft, submitted_at=tx.now)
+            JobRepository(tx.conn).add(job)
+            tx.emit(_submitted(job))
+        return job
+
+    def _engine(self, requested: str | None) -> str:
+        engine = requested or self.default_engine
         if engine not in self.executors:
             raise InvalidInput(
                 f"the {engine!r} engine is not configured here; configured: "
@@ -107,66 +120,48 @@ class JobService:
                 field="engine",
                 code="engine_not_configured",
             )
-        if s.priority_class not in PRIORITY_CLASSES:
-            raise InvalidInput(
-                f"priority class is one of {', '.join(PRIORITY_CLASSES)}", field="priority_class"
-            )
-        if s.priority_class == "urgent" and Role.OPERATOR not in principal.roles:
-            raise Forbidden(
-                "only operators submit urgent work (the director's reserve)", field="priority_class"
-            )
-        project = self.projects.project(s.project)
+        return engine
+
+    def _project(self, principal: Principal, project_id: str) -> ProjectInfo:
+        project = self.projects.project(project_id)
         if project is None:
-            raise NotFound(f"unknown project {s.project!r}", field="project", code="project_unknown")
+            raise NotFound(f"unknown project {project_id!r}", field="project", code="project_unknown")
         if (
             project.members
             and principal.user_id not in project.members
             and Role.OPERATOR not in principal.roles
         ):
-            raise Forbidden(f"{principal.name} is not a member of project {s.project}", field="project")
+            raise Forbidden(f"{principal.name} is not a member of project {project_id}", field="project")
+        return project
+
+    def _draft(self, principal: Principal, s: Submission, engine: str, project: ProjectInfo) -> JobRecord:
+        """The job as it will be stored, but for its submission time (the transaction's)."""
         priority, note = s.priority_class, ""
         if project.over_budget and priority == "entitled":
             priority = "preemptible"
             note = (
                 f"project {s.project} has used its allocation: the job runs opportunistically (preemptible)"
             )
-        with self.uow.write() as tx:
-            job = JobRecord(
-                id=new_id("job"),
-                name=s.name or "job",
-                project=s.project,
-                user=principal.name,
-                engine=engine,
-                accelerator_type=s.accelerator_type,
-                accelerators=s.accelerators,
-                estimate_s=s.estimate_s,
-                checkpoint_s=s.checkpoint_s,
-                priority_class=priority,
-                label=s.label,
-                status=JobStatus.PENDING,
-                submitted_at=tx.now,
-                command=command,
-                image=s.image,
-                member_state=project.member_state,
-                allow_cross_site=s.allow_cross_site,
-                reason=note,
-            )
-            self.fits(job)  # a job that can never fit is refused now, never left waiting for ever
-            JobRepository(tx.conn).add(job)
-            tx.emit(
-                JobSubmitted(
-                    job_id=job.id,
-                    project=job.project,
-                    user=job.user,
-                    accelerators=job.accelerators,
-                    accelerator_type=job.accelerator_type,
-                    label=int(job.label),
-                    priority_class=job.priority_class,
-                    engine=engine,
-                    note=note,
-                )
-            )
-        return job
+        return JobRecord(
+            id=new_id("job"),
+            name=s.name or "job",
+            project=s.project,
+            user=principal.name,
+            engine=engine,
+            accelerator_type=s.accelerator_type,
+            accelerators=s.accelerators,
+            estimate_s=s.estimate_s,
+            checkpoint_s=s.checkpoint_s,
+            priority_class=priority,
+            label=s.label,
+            status=JobStatus.PENDING,
+            submitted_at=self.uow.clock.now(),
+            command=tuple(s.command),
+            image=s.image,
+            member_state=project.member_state,
+            allow_cross_site=s.allow_cross_site,
+            reason=note,
+        )
 
     def get(self, principal: Principal, job_id: str) -> JobRecord:
         with self.uow.read() as conn:
@@ -310,6 +305,12 @@ class JobService:
     def reject(self, job_id: str, reason: str) -> JobRecord:
         return self._act(job_id, JobAction.REJECT, reason=reason)
 
+    def completed_without_artifacts(self, *, since: datetime, limit: int) -> list[JobRecord]:
+        """Completed jobs (ended since ``since``, newest first) with no outputs recorded for their
+        last attempt: the dispatcher's recovery after a crash between closing and recording."""
+        with self.uow.read() as conn:
+            return completed_without_artifacts(conn, since=since, limit=limit)
+
     def _act(
         self,
         job_id: str,
@@ -358,6 +359,31 @@ class JobService:
             )
         )
         return updated
+
+
+def _texts(s: Submission) -> dict[str, str | None]:
+    return {f: getattr(s, f) for f in ("name", "project", "accelerator_type", "image", "engine")}
+
+
+def _check_priority_class(principal: Principal, priority_class: str) -> None:
+    if priority_class not in PRIORITY_CLASSES:
+        raise InvalidInput(f"priority class is one of {', '.join(PRIORITY_CLASSES)}", field="priority_class")
+    if priority_class == "urgent" and Role.OPERATOR not in principal.roles:
+        raise Forbidden("only operators submit urgent work (the director's reserve)", field="priority_class")
+
+
+def _submitted(job: JobRecord) -> JobSubmitted:
+    return JobSubmitted(
+        job_id=job.id,
+        project=job.project,
+        user=job.user,
+        accelerators=job.accelerators,
+        accelerator_type=job.accelerator_type,
+        label=int(job.label),
+        priority_class=job.priority_class,
+        engine=job.engine,
+        note=job.reason,
+    )
 
 
 def _may_see(principal: Principal, job: JobRecord) -> bool:

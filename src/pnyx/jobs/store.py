@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -145,3 +146,17 @@ def _job(row: sa.RowMapping) -> JobRecord:
     values["label"] = SafetyLevel(values["label"])
     values["status"] = JobStatus(values["status"])
     return JobRecord(**values)
+
+
+def completed_without_artifacts(conn: sa.Connection, *, since: datetime, limit: int) -> list[JobRecord]:
+    """Completed jobs that ended since ``since`` with no artifact recorded for their attempt."""
+    recorded = sa.exists().where(
+        job_artifacts.c.job_id == jobs.c.id, job_artifacts.c.attempt == jobs.c.attempt
+    )
+    query = (
+        sa.select(jobs)
+        .where(jobs.c.status == JobStatus.COMPLETED.value, jobs.c.ended_at >= since, ~recorded)
+        .order_by(jobs.c.ended_at.desc(), jobs.c.id)
+        .limit(limit)
+    )
+    return [_job(r) for r in conn.execute(query).mappings()]

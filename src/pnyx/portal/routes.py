@@ -15,7 +15,7 @@ from pnyx.core.errors import NotFound
 from pnyx.jobs.model import JobStatus
 from pnyx.portal.allocation import allocation_pages
 from pnyx.portal.council import council_pages
-from pnyx.portal.deps import PlatformDep
+from pnyx.portal.deps import PlatformDep, get_platform
 from pnyx.portal.usage import usage_pages
 from pnyx.transparency.checkpoint import parse_checkpoint
 from pnyx.transparency.merkle import leaf_hash
@@ -25,8 +25,13 @@ STATIC_DIR = HERE / "static"
 PAGE = 50
 
 
+def log_url(request: Request) -> dict[str, object]:
+    """Pages name the log by its configured origin, never by the Host header they were asked with."""
+    return {"log_url": f"https://{get_platform(request).settings.log_origin}"}
+
+
 def create_portal() -> APIRouter:
-    templates = Jinja2Templates(directory=HERE / "templates")
+    templates = Jinja2Templates(directory=HERE / "templates", context_processors=[log_url])
     router = APIRouter(include_in_schema=False)
     router.include_router(usage_pages(templates))
     router.include_router(council_pages(templates))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import PlainTextResponse
 
 from pnyx.api.auth import authenticated
@@ -17,6 +17,8 @@ from pnyx.jobs.service import Submission
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Caller = Annotated[Principal, Depends(authenticated)]
+JobId = Annotated[str, Path(min_length=1, max_length=100, pattern="^[A-Za-z0-9_-]+$")]
+MAX_TAIL_LINES = 10_000
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -57,23 +59,26 @@ def list_jobs(
 
 
 @router.get("/{job_id}")
-def show(job_id: str, caller: Caller, platform: PlatformDep) -> JobOut:
+def show(job_id: JobId, caller: Caller, platform: PlatformDep) -> JobOut:
     return JobOut.of(platform.jobs.get(caller, job_id))
 
 
 @router.get("/{job_id}/logs", response_class=PlainTextResponse)
 def logs(
-    job_id: str, caller: Caller, platform: PlatformDep, tail: Annotated[int, Query(ge=1, le=10_000)] = 200
+    job_id: JobId,
+    caller: Caller,
+    platform: PlatformDep,
+    tail: Annotated[int, Query(ge=1, le=MAX_TAIL_LINES, description="The last lines of output")] = 200,
 ) -> PlainTextResponse:
     return PlainTextResponse(platform.jobs.logs(caller, job_id, tail))
 
 
 @router.get("/{job_id}/artifacts")
-def artifacts(job_id: str, caller: Caller, platform: PlatformDep) -> list[ArtifactOut]:
+def artifacts(job_id: JobId, caller: Caller, platform: PlatformDep) -> list[ArtifactOut]:
     """The job's outputs by content hash, with the safety label they inherit from the job."""
     return [ArtifactOut.of(a) for a in platform.jobs.artifacts(caller, job_id)]
 
 
 @router.post("/{job_id}/cancel")
-def cancel(job_id: str, caller: Caller, platform: PlatformDep) -> JobOut:
+def cancel(job_id: JobId, caller: Caller, platform: PlatformDep) -> JobOut:
     return JobOut.of(platform.jobs.cancel(caller, job_id))

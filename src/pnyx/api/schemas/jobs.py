@@ -3,27 +3,66 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from pnyx.core.errors import InvalidInput
 from pnyx.jobs.model import JobArtifact, JobRecord
+from pnyx.jobs.rules import (
+    MAX_ACCELERATORS,
+    MAX_ARG_BYTES,
+    MAX_COMMAND_ARGS,
+    MAX_COMMAND_BYTES,
+    MAX_ESTIMATE_S,
+    check_command,
+    check_text,
+)
+
+
+def _storable(text: str) -> str:
+    """The jobs rules' text check as a validation error (422 naming the field), not a 400."""
+    try:
+        check_text(text, "")
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+    return text
+
+
+def _bounded(command: list[str]) -> list[str]:
+    try:
+        check_command(tuple(command))
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+    return command
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+Argument = Annotated[str, Field(max_length=MAX_ARG_BYTES), AfterValidator(_storable)]
 
 
 class JobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(default="job", min_length=1, max_length=200)
-    project: str = Field(min_length=1, max_length=80)
-    accelerators: int = Field(gt=0, le=1_000_000)
-    accelerator_type: str | None = Field(default=None, max_length=40, description="None: any type")
-    estimate_s: int = Field(gt=0, description="Runtime estimate in seconds; also the time limit")
-    checkpoint_s: int = Field(
-        default=0, ge=0, description="Checkpoint interval; 0 if the job never checkpoints"
+    name: Text = Field(default="job", min_length=1, max_length=200)
+    project: Text = Field(min_length=1, max_length=80)
+    accelerators: int = Field(gt=0, le=MAX_ACCELERATORS)
+    accelerator_type: Text | None = Field(default=None, max_length=40, description="None: any type")
+    estimate_s: int = Field(
+        gt=0, le=MAX_ESTIMATE_S, description="Runtime estimate in seconds (at most 14 days); the time limit"
     )
-    command: list[str] = Field(default_factory=list, max_length=256)
-    image: str | None = Field(default=None, max_length=500)
+    checkpoint_s: int = Field(
+        default=0, ge=0, le=MAX_ESTIMATE_S, description="Checkpoint interval; 0 if the job never checkpoints"
+    )
+    command: Annotated[list[Argument], AfterValidator(_bounded)] = Field(
+        default_factory=list,
+        max_length=MAX_COMMAND_ARGS,
+        description=f"argv: at most {MAX_COMMAND_ARGS} arguments, {MAX_ARG_BYTES} bytes each "
+        f"and {MAX_COMMAND_BYTES} bytes in all (UTF-8)",
+    )
+    image: Text | None = Field(default=None, max_length=500)
     label: int = Field(default=1, ge=1, le=4, description="Safety level L1..L4")
     priority_class: str = Field(default="entitled", pattern="^(urgent|entitled|preemptible)$")
-    engine: str | None = Field(default=None, max_length=20)
+    engine: Text | None = Field(default=None, max_length=20)
     allow_cross_site: bool = False
 
 
