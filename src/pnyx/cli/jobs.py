@@ -156,7 +156,11 @@ def run(
     with platform() as p:
         dispatcher = build_dispatcher(p)
         if once:
-            report = dispatcher.cycle()
+            try:
+                report = dispatcher.cycle()
+                dispatcher.outputs.wait(60)  # outputs are hashed off the dispatch thread
+            finally:
+                dispatcher.close()
             console().print(report)
             return
         console().print(f"dispatching every {interval} s with executors: {', '.join(sorted(p.executors))}")

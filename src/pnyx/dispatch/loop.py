@@ -11,6 +11,9 @@ One cycle:
                is requeued as a new attempt), rejections, then starts: the decision is committed
                first (DISPATCHING), then submitted, then confirmed.
 The database stays authoritative: an engine's answer only moves a job through its transition table.
+One job's fault is that job's alone (``faults``): whatever one job's engine call or handling raises
+retries or fails that job, with the error as its reason, and the cycle goes on. Outputs are hashed
+on the dispatcher's own worker thread (``outputs``), never on the dispatch thread.
 """
 
 from __future__ import annotations
@@ -19,34 +22,41 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
 
 from pnyx.core.clock import Clock
-from pnyx.core.errors import Conflict
+from pnyx.dispatch.faults import (
+    Fault,
+    bounded,
+    describe,
+    engine_reason,
+    fault_of,
+    given_up_reason,
+    next_strikes,
+    over_limit,
+)
 from pnyx.dispatch.leadership import Leadership
+from pnyx.dispatch.outputs import OutputRecorder
+from pnyx.dispatch.records import grant_of, ref_of, running_of, running_usage, spec_of
+from pnyx.dispatch.usage import UsageRecorder, UsageSink
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import (
     FINAL_ENGINE_STATES,
-    EngineRef,
-    EngineRejected,
     EngineState,
     EngineStatus,
     EngineUnavailable,
-    Grant,
     JobAction,
     JobRecord,
-    JobSpec,
     JobStatus,
 )
-from pnyx.jobs.rules import placement_of, to_scheduler_job
+from pnyx.jobs.rules import clamp_engine_times, to_scheduler_job
 from pnyx.jobs.service import JobService
 from pnyx.scheduler.cycle import schedule
-from pnyx.scheduler.fairshare import Shares, Usage
-from pnyx.scheduler.model import Running
+from pnyx.scheduler.fairshare import Shares
+from pnyx.scheduler.model import Placement, Running
 from pnyx.scheduler.policy import Policy
 from pnyx.scheduler.queue import Queue
 from pnyx.scheduler.snapshot import build_snapshot
@@ -54,20 +64,9 @@ from pnyx.scheduler.topology import Topology
 
 log = logging.getLogger("pnyx.dispatch")
 LOST_GRACE = timedelta(seconds=60)  # an engine that does not know a job this long after submit lost it
-
-
-class UsageSink(Protocol):
-    def record_usage(
-        self,
-        *,
-        job_id: str,
-        project_id: str,
-        accelerator_type: str,
-        accelerators: int,
-        started_at: datetime,
-        ended_at: datetime,
-        member_state: str | None = None,
-    ) -> object: ...
+OUTPUT_RECOVERY_WINDOW = timedelta(days=7)  # a new leader records outputs of jobs completed this recently
+OUTPUT_RECOVERY_LIMIT = 5000
+DOWN_AFTER = 3  # transient failures, none answered, before the per-job status fallback stops
 
 
 @dataclass(slots=True)
@@ -106,59 +105,100 @@ class Dispatcher:
     ) -> None:
         self.jobs, self.topology, self.executors = jobs, topology, executors
         self.shares, self.clock, self.policy = shares, clock, policy
-        self.leadership, self.usage = leadership, usage
+        self.leadership, self.usage = leadership, UsageRecorder(usage)
+        self.outputs = OutputRecorder(jobs, executors)
+        self._leading = False
+        self._strikes: dict[str, int] = {}  # idempotency key -> consecutive failing cycles
+        self._tally = _Tally()
 
     def cycle(self) -> CycleReport:
         started = time.perf_counter()
         if not self.leadership.acquire():
+            self._leading = False
             return CycleReport(leader=False)
         report = CycleReport(leader=True)
+        self._tally = _Tally()
+        if not self._leading:
+            self._recover_outputs(report)
+        self.usage.retry(report.errors)
         topology = self.topology()  # one inventory check per cycle
-        self._reconcile(report, topology)
+        self._reconcile(report)
         self._schedule(report, topology)
+        self._settle(report)
+        self.outputs.retry()
+        report.errors.extend(self.outputs.take_errors())
         report.seconds = time.perf_counter() - started
         return report
 
     # --- 2. reconcile ----------------------------------------------------------------------------
 
-    def _reconcile(self, report: CycleReport, topology: Topology) -> None:
+    def _reconcile(self, report: CycleReport) -> None:
         polled: dict[str, list[JobRecord]] = {}
         for held in self.jobs.holding():
-            executor = self.executors.get(held.engine)
-            if executor is None:
-                self._close(held, JobAction.FAIL, f"the {held.engine} engine is no longer configured", report)
-                continue
-            job = (
-                held if held.engine_job_id is not None else self._hand_over(held, executor, topology, report)
-            )
-            if job is None:
-                continue
-            if job.cancel_requested:
-                self._cancel_at_engine(job, report)
-            polled.setdefault(job.engine, []).append(job)
+            with self._guard(held, "reconcile", report):
+                job = self._prepare(held, report)
+                if job is not None:
+                    polled.setdefault(job.engine, []).append(job)
         for engine, jobs in polled.items():
-            try:
-                statuses = self.executors[engine].status([_ref(j) for j in jobs])
-            except EngineUnavailable as exc:
-                report.errors.append(f"{engine}: {exc.message}")
-                continue
-            for job, status in zip(jobs, statuses, strict=True):
-                self._follow(job, status, report)
+            for job, status in self._statuses(engine, jobs, report):
+                with self._guard(job, "close", report):
+                    self._follow(job, status, report)
 
-    def _hand_over(
-        self, job: JobRecord, executor: Executor, topology: Topology, report: CycleReport
-    ) -> JobRecord | None:
+    def _prepare(self, held: JobRecord, report: CycleReport) -> JobRecord | None:
+        """The job with its engine id (submitted if need be, cancel passed on); None: not to poll."""
+        executor = self.executors.get(held.engine)
+        if executor is None:
+            self._close(held, JobAction.FAIL, f"the {held.engine} engine is no longer configured", report)
+            return None
+        job = held if held.engine_job_id is not None else self._hand_over(held, executor, report)
+        if job is not None and job.cancel_requested and not self._cancel_at_engine(job, report):
+            return None
+        return job
+
+    def _statuses(
+        self, engine: str, jobs: list[JobRecord], report: CycleReport
+    ) -> list[tuple[JobRecord, EngineStatus]]:
+        """Each job's engine status; if the batch call fails, job by job, so only a bad job fails."""
+        executor = self.executors[engine]
+        try:
+            statuses = executor.status([ref_of(j) for j in jobs])
+            if len(statuses) != len(jobs):
+                raise ValueError(f"{len(statuses)} states for {len(jobs)} jobs")
+        except Exception as exc:
+            log.warning("dispatch: the %s engine's status call failed; job by job", engine, exc_info=exc)
+            report.errors.append(f"{engine}: status of {len(jobs)} jobs failed ({describe(exc)}); job by job")
+            return self._one_by_one(engine, jobs, report)
+        self._tally.answered.add(engine)
+        return list(zip(jobs, statuses, strict=True))
+
+    def _one_by_one(
+        self, engine: str, jobs: list[JobRecord], report: CycleReport
+    ) -> list[tuple[JobRecord, EngineStatus]]:
+        """Ask per job; an engine that answers none of the first DOWN_AFTER is down: the rest wait."""
+        executor, misses = self.executors[engine], 0
+        pairs: list[tuple[JobRecord, EngineStatus]] = []
+        for job in jobs:
+            if misses >= DOWN_AFTER and engine not in self._tally.answered:
+                report.errors.append(f"{engine}: not answering; its jobs wait")
+                break
+            try:
+                [status] = executor.status([ref_of(job)])
+            except Exception as exc:
+                misses += fault_of(exc) is Fault.TRANSIENT
+                self._engine_fault(job, "read the state of", exc, report)
+                continue
+            self._tally.answered.add(engine)
+            pairs.append((job, status))
+        return pairs
+
+    def _hand_over(self, job: JobRecord, executor: Executor, report: CycleReport) -> JobRecord | None:
         """Submit a placed job (or find the submission a crashed dispatcher already made)."""
         try:
             ref = executor.find(job.idempotency_key) or executor.submit(spec_of(job), grant_of(job))
-        except EngineRejected as exc:
-            self._close(
-                job, JobAction.FAIL, f"the {job.engine} engine refused the job: {exc.message}", report
-            )
+        except Exception as exc:
+            self._engine_fault(job, "start", exc, report)
             return None
-        except EngineUnavailable as exc:
-            report.errors.append(f"{job.engine}: {exc.message}")
-            return None
+        self._tally.answered.add(job.engine)
         report.submitted += 1
         return self.jobs.confirm(job.id, ref.engine_job_id, started_at=self.clock.now())
 
@@ -166,46 +206,88 @@ class Dispatcher:
         if status.state in FINAL_ENGINE_STATES:
             action = FINISH_ACTION[status.state]
             reason = "cancelled" if job.cancel_requested and action is JobAction.CANCEL else status.message
+            started_at, ended_at = clamp_engine_times(
+                job, status.started_at, status.ended_at, now=self.clock.now()
+            )
             done = self.jobs.finish(
                 job.id,
                 action,
                 exit_code=status.exit_code,
-                reason=reason,
-                started_at=status.started_at,
-                ended_at=status.ended_at,
+                reason=bounded(reason),
+                started_at=started_at,
+                ended_at=ended_at,
             )
             report.finished += 1
-            self._record_usage(done)
+            self.usage.record(done, report.errors)
             if status.state is EngineState.SUCCEEDED:
-                self._record_artifacts(done)
+                self.outputs.record(done)
         elif status.state is EngineState.UNKNOWN:
             placed = job.dispatched_at or job.submitted_at
             if self.clock.now() - placed > LOST_GRACE:
                 self.jobs.requeue(job.id, f"the {job.engine} engine lost the job; requeued")
                 report.requeued += 1
 
-    def _record_artifacts(self, job: JobRecord) -> None:
-        executor = self.executors.get(job.engine)
-        if executor is not None and job.engine_job_id is not None:
-            self.jobs.record_artifacts(job.id, executor.artifacts(_ref(job)))
-
-    def _record_usage(self, job: JobRecord) -> None:
-        if self.usage is None or job.started_at is None or job.ended_at is None:
+    def _recover_outputs(self, report: CycleReport) -> None:
+        """On taking the lead: outputs of completed jobs that a stopped leader did not record."""
+        try:
+            since = self.clock.now() - OUTPUT_RECOVERY_WINDOW
+            for job in self.jobs.completed_without_artifacts(since=since, limit=OUTPUT_RECOVERY_LIMIT):
+                self.outputs.record(job)
+        except Exception as exc:
+            report.errors.append(f"outputs recovery failed, tried again next cycle: {describe(exc)}")
+            log.warning("dispatch: %s", report.errors[-1], exc_info=exc)
             return
-        with contextlib.suppress(Conflict):  # already recorded by a cycle that crashed just after
-            self.usage.record_usage(
-                job_id=job.idempotency_key,
-                project_id=job.project,
-                accelerator_type=job.placed_type or job.accelerator_type or "H100-SXM",
-                accelerators=job.accelerators,
-                started_at=job.started_at,
-                ended_at=job.ended_at,
-                member_state=job.member_state,
-            )
+        self._leading = True
 
     def _close(self, job: JobRecord, action: JobAction, reason: str, report: CycleReport) -> None:
         self.jobs.finish(job.id, action, exit_code=None, reason=reason, started_at=None, ended_at=None)
         report.finished += 1
+
+    # --- one job's fault -------------------------------------------------------------------------
+
+    def _engine_fault(self, job: JobRecord, verb: str, exc: Exception, report: CycleReport) -> None:
+        """A transient error: try again next cycle (counted); any other: the job fails."""
+        if fault_of(exc) is Fault.TRANSIENT:
+            report.errors.append(f"{job.engine}: job {job.id}: {describe(exc)}")
+            self._tally.failed[job.idempotency_key] = (job, job.engine, describe(exc))
+            return
+        self._give_up(job, engine_reason(job.engine, verb, exc), report)
+
+    @contextlib.contextmanager
+    def _guard(self, job: JobRecord, step: str, report: CycleReport) -> Iterator[None]:
+        """The dispatcher's own handling of one job failed: log it, count it, go on with the others."""
+        try:
+            yield
+        except Exception as exc:
+            log.exception("dispatch: job %s: %s failed", job.id, step)
+            report.errors.append(f"job {job.id}: {step} failed: {describe(exc)}")
+            self._tally.failed[job.idempotency_key] = (job, None, describe(exc))
+
+    def _settle(self, report: CycleReport) -> None:
+        """Count this cycle's failures per job attempt; give up on those failing too long."""
+        failed = self._tally.failed
+        self._strikes = next_strikes(
+            self._strikes, {k: f[1] for k, f in failed.items()}, self._tally.answered
+        )
+        for key in over_limit(self._strikes):
+            job, engine, last = failed[key]
+            self._give_up(job, given_up_reason(engine, self._strikes.pop(key), last), report)
+
+    def _give_up(self, job: JobRecord, reason: str, report: CycleReport, *, stop: bool = True) -> None:
+        """Fail the job with ``reason``; then (``stop``) ask its engine to stop whatever still runs."""
+        log.warning("dispatch: job %s fails: %s", job.id, reason)
+        report.errors.append(f"job {job.id}: {reason}")
+        try:
+            self._close(job, JobAction.FAIL, reason, report)
+        except Exception:
+            log.exception("dispatch: job %s could not be failed", job.id)
+            return
+        executor = self.executors.get(job.engine)
+        if stop and executor is not None and job.engine_job_id is not None:
+            try:
+                executor.cancel(ref_of(job))
+            except Exception:
+                log.warning("dispatch: job %s failed; its engine could not stop it", job.id, exc_info=True)
 
     # --- 3. schedule, 4. apply -------------------------------------------------------------------
 
@@ -213,7 +295,7 @@ class Dispatcher:
         now = self.clock.now()
         active = self.jobs.active()
         pending = [j for j in active if j.status is JobStatus.PENDING]
-        running = [_running(j, topology, now) for j in active if j.status is not JobStatus.PENDING]
+        running = self._running(active, topology, now, report)
         usage = running_usage(running, now.timestamp())
         shares = Shares(members={k: float(v) for k, v in self.shares(now).items()})
         snapshot = build_snapshot(topology, running, shares, usage)
@@ -223,36 +305,64 @@ class Dispatcher:
         report.considered = decisions.considered
         by_id = {j.id: j for j in active}
         for p in decisions.preemptions:
-            victim = by_id[p.job_id]
-            if victim.engine_job_id is not None:
-                self._cancel_at_engine(victim, report)
-            self.jobs.requeue(
-                victim.id, f"preempted by {p.by}; {p.lost_s:.0f} s of work since the last checkpoint lost"
-            )
-            report.preempted += 1
+            with self._guard(by_id[p.job_id], "preempt", report):
+                self._preempt(by_id[p.job_id], p.by, p.lost_s, report)
         for r in decisions.rejections:
-            self.jobs.reject(r.job_id, r.reason)
-            report.rejected += 1
+            with self._guard(by_id[r.job_id], "reject", report):
+                self.jobs.reject(r.job_id, r.reason)
+                report.rejected += 1
         for placement in decisions.starts:
-            job = self.jobs.dispatch(
-                placement.job_id,
-                node_ids=placement.node_ids,
-                counts=placement.counts,
-                placed_type=placement.accelerator_type,
-            )
-            report.started += 1
-            executor = self.executors.get(job.engine)
-            if executor is not None:
-                self._hand_over(job, executor, topology, report)
+            with self._guard(by_id[placement.job_id], "start", report):
+                self._start(placement, report)
 
-    def _cancel_at_engine(self, job: JobRecord, report: CycleReport) -> None:
+    def _running(
+        self, active: list[JobRecord], topology: Topology, now: datetime, report: CycleReport
+    ) -> list[Running]:
+        """The jobs holding accelerators, as the scheduler sees them; one whose nodes left the
+        inventory is left out (and reported), never a reason to stop scheduling everyone else."""
+        running: list[Running] = []
+        for job in (j for j in active if j.status is not JobStatus.PENDING):
+            try:
+                running.append(running_of(job, topology, now))
+            except (KeyError, IndexError) as exc:
+                report.errors.append(f"job {job.id}: its nodes are not in the inventory ({describe(exc)})")
+        return running
+
+    def _preempt(self, victim: JobRecord, by: str, lost_s: float, report: CycleReport) -> None:
+        if victim.engine_job_id is not None and not self._cancel_at_engine(victim, report):
+            return  # failed, not requeued: a new attempt might run beside one the engine did not stop
+        self.jobs.requeue(
+            victim.id, f"preempted by {by}; {lost_s:.0f} s of work since the last checkpoint lost"
+        )
+        report.preempted += 1
+
+    def _start(self, placement: Placement, report: CycleReport) -> None:
+        job = self.jobs.dispatch(
+            placement.job_id,
+            node_ids=placement.node_ids,
+            counts=placement.counts,
+            placed_type=placement.accelerator_type,
+        )
+        report.started += 1
+        executor = self.executors.get(job.engine)
+        if executor is not None:
+            self._hand_over(job, executor, report)
+
+    def _cancel_at_engine(self, job: JobRecord, report: CycleReport) -> bool:
+        """Pass a cancel on. False: the engine broke on it, and the job failed instead."""
         executor = self.executors.get(job.engine)
         if executor is None:
-            return
+            return True
         try:
-            executor.cancel(_ref(job))
-        except EngineUnavailable as exc:
-            report.errors.append(f"{job.engine}: {exc.message}")
+            executor.cancel(ref_of(job))
+        except EngineUnavailable as exc:  # tried again next cycle; the job stays followed meanwhile
+            report.errors.append(f"{job.engine}: job {job.id}: {exc.message}")
+            return True
+        except Exception as exc:
+            self._give_up(job, engine_reason(job.engine, "cancel", exc), report, stop=False)
+            return False
+        self._tally.answered.add(job.engine)
+        return True
 
     # --- running it ------------------------------------------------------------------------------
 
@@ -268,52 +378,19 @@ class Dispatcher:
                     log.exception("dispatch cycle failed; retrying")
                 stop.wait(interval_s)
         finally:
-            self.leadership.release()
+            self.close()
+
+    def close(self) -> None:
+        """Stop recording outputs (the one in progress finishes) and let go of the lead."""
+        self.outputs.close()
+        self.leadership.release()
+        self._leading = False
 
 
-def running_usage(running: list[Running], now_s: float) -> Usage:
-    """Fair-share usage: accelerator-seconds of the work holding accelerators now, per user.
+@dataclass(slots=True)
+class _Tally:
+    """One cycle's engine answers and per-job failures, for ``faults.next_strikes``."""
 
-    Finished work is not counted yet (see docs/adr/0006); the simulator carries decayed history."""
-    by_user: dict[tuple[str, str, str], float] = {}
-    for r in running:
-        key = (r.job.member, r.job.project, r.job.user)
-        by_user[key] = by_user.get(key, 0.0) + r.placement.accelerators * max(0.0, now_s - r.start_s)
-    return Usage(at=now_s, by_user=by_user)
-
-
-def spec_of(job: JobRecord) -> JobSpec:
-    return JobSpec(
-        job_id=job.id,
-        idempotency_key=job.idempotency_key,
-        name=job.name,
-        project=job.project,
-        user=job.user,
-        accelerator_type=job.placed_type or job.accelerator_type or "",
-        accelerators=job.accelerators,
-        nodes=max(1, len(job.node_ids)),
-        accelerators_per_node=max(job.counts, default=job.accelerators),
-        safety_level=job.label,
-        time_limit_s=job.estimate_s,
-        command=job.command,
-        image=job.image,
-    )
-
-
-def grant_of(job: JobRecord) -> Grant:
-    return Grant(node_ids=job.node_ids, counts=job.counts)
-
-
-def _ref(job: JobRecord) -> EngineRef:
-    assert job.engine_job_id is not None
-    return EngineRef(engine=job.engine, engine_job_id=job.engine_job_id)
-
-
-def _running(job: JobRecord, topology: Topology, now: datetime) -> Running:
-    start = (job.started_at or job.dispatched_at or now).timestamp()
-    return Running(
-        job=to_scheduler_job(job),
-        placement=placement_of(job, topology),
-        start_s=start,
-        end_s=start + job.estimate_s,
-    )
+    answered: set[str] = field(default_factory=set)  # engines that answered some call
+    # idempotency key -> (job, the engine whose transient error it was or None, the error)
+    failed: dict[str, tuple[JobRecord, str | None, str]] = field(default_factory=dict)

@@ -1,0 +1,59 @@
+"""Pure translations of a stored job: into what an engine takes, and into the scheduler's view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pnyx.jobs.model import EngineRef, Grant, JobRecord, JobSpec
+from pnyx.jobs.rules import placement_of, to_scheduler_job
+from pnyx.scheduler.fairshare import Usage
+from pnyx.scheduler.model import Running
+from pnyx.scheduler.topology import Topology
+
+
+def running_usage(running: list[Running], now_s: float) -> Usage:
+    """Fair-share usage: accelerator-seconds of the work holding accelerators now, per user.
+
+    Finished work is not counted yet (see docs/adr/0006); the simulator carries decayed history."""
+    by_user: dict[tuple[str, str, str], float] = {}
+    for r in running:
+        key = (r.job.member, r.job.project, r.job.user)
+        by_user[key] = by_user.get(key, 0.0) + r.placement.accelerators * max(0.0, now_s - r.start_s)
+    return Usage(at=now_s, by_user=by_user)
+
+
+def spec_of(job: JobRecord) -> JobSpec:
+    return JobSpec(
+        job_id=job.id,
+        idempotency_key=job.idempotency_key,
+        name=job.name,
+        project=job.project,
+        user=job.user,
+        accelerator_type=job.placed_type or job.accelerator_type or "",
+        accelerators=job.accelerators,
+        nodes=max(1, len(job.node_ids)),
+        accelerators_per_node=max(job.counts, default=job.accelerators),
+        safety_level=job.label,
+        time_limit_s=job.estimate_s,
+        command=job.command,
+        image=job.image,
+    )
+
+
+def grant_of(job: JobRecord) -> Grant:
+    return Grant(node_ids=job.node_ids, counts=job.counts)
+
+
+def ref_of(job: JobRecord) -> EngineRef:
+    assert job.engine_job_id is not None
+    return EngineRef(engine=job.engine, engine_job_id=job.engine_job_id)
+
+
+def running_of(job: JobRecord, topology: Topology, now: datetime) -> Running:
+    start = (job.started_at or job.dispatched_at or now).timestamp()
+    return Running(
+        job=to_scheduler_job(job),
+        placement=placement_of(job, topology),
+        start_s=start,
+        end_s=start + job.estimate_s,
+    )

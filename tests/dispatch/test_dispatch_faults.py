@@ -1,0 +1,363 @@
+"""One job's fault is that job's alone: a misbehaving engine call fails (or retries) that job only.
+
+Every test runs on SQLite and PostgreSQL, with a fake engine that misbehaves for chosen jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pnyx.core.clock import FrozenClock
+from pnyx.core.ids import UserId
+from pnyx.dispatch.faults import TRANSIENT_LIMIT
+from pnyx.dispatch.leadership import FileLeadership
+from pnyx.dispatch.loop import CycleReport, Dispatcher
+from pnyx.executors.fake import FakeExecutor
+from pnyx.identity.model import Principal, Role
+from pnyx.jobs.model import (
+    Artifact,
+    EngineRef,
+    EngineState,
+    EngineStatus,
+    EngineUnavailable,
+    Grant,
+    JobRecord,
+    JobSpec,
+    JobStatus,
+)
+from pnyx.jobs.rules import to_scheduler_job
+from pnyx.jobs.service import JobService, Submission
+from pnyx.scheduler.admission import check_fits
+from pnyx.scheduler.policy import policy_named
+from pnyx.wiring import Platform
+from tests.dispatch.conftest import ADA, FakeProjects
+
+BOB = Principal(user_id=UserId("usr_bob"), name="bob", roles=frozenset({Role.RESEARCHER}))
+STAFF = Principal(user_id=UserId("usr_op"), name="op", roles=frozenset({Role.OPERATOR}))
+
+
+def _job_of(ref: EngineRef) -> str:
+    return ref.engine_job_id.rsplit("-a", 1)[0]
+
+
+class MisbehavingEngine(FakeExecutor):
+    """The in-memory engine, told to raise (or to wait, or to report odd times) for chosen job ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_submit: dict[str, Exception] = {}
+        self.on_status: dict[str, Exception] = {}
+        self.on_cancel: dict[str, Exception] = {}
+        self.on_artifacts: dict[str, Exception] = {}
+        self.hold_artifacts: dict[str, threading.Event] = {}  # artifacts() waits until it is set
+        self.times: dict[str, tuple[datetime | None, datetime | None]] = {}
+        self.artifact_calls: list[str] = []
+        self.break_batches = False  # status() of more than one job raises
+
+    def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
+        if spec.job_id in self.on_submit:
+            raise self.on_submit[spec.job_id]
+        return super().submit(spec, grant)
+
+    def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
+        if self.break_batches and len(refs) > 1:
+            raise KeyError("a batch answer the executor could not parse")
+        for ref in refs:
+            if _job_of(ref) in self.on_status:
+                raise self.on_status[_job_of(ref)]
+        return [self._timed(s) for s in super().status(refs)]
+
+    def _timed(self, status: EngineStatus) -> EngineStatus:
+        started, ended = self.times.get(_job_of(status.ref), (None, None))
+        return replace(status, started_at=started, ended_at=ended)
+
+    def cancel(self, ref: EngineRef) -> None:
+        if _job_of(ref) in self.on_cancel:
+            raise self.on_cancel[_job_of(ref)]
+        super().cancel(ref)
+
+    def artifacts(self, ref: EngineRef) -> list[Artifact]:
+        job_id = _job_of(ref)
+        self.artifact_calls.append(job_id)
+        if job_id in self.hold_artifacts:
+            assert self.hold_artifacts[job_id].wait(timeout=30)
+        if job_id in self.on_artifacts:
+            raise self.on_artifacts[job_id]
+        return [Artifact(path="out.bin", sha256=hashlib.sha256(job_id.encode()).hexdigest(), size=1)]
+
+
+class FlakyUsage:
+    """Accounting that refuses a chosen job's usage the first time it is offered."""
+
+    def __init__(self) -> None:
+        self.refuse_once: set[str] = set()
+        self.recorded: list[str] = []
+
+    def record_usage(self, *, job_id: str, **_: object) -> object:
+        if job_id in self.refuse_once:
+            self.refuse_once.discard(job_id)
+            raise RuntimeError("accounting is busy")
+        self.recorded.append(job_id)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Rig:
+    jobs: JobService
+    engine: MisbehavingEngine
+    usage: FlakyUsage
+    dispatcher: Dispatcher
+    clock: FrozenClock
+
+    def submit(self, who: Principal, name: str) -> str:
+        submission = Submission(
+            name=name, project="open-llm", accelerators=1, estimate_s=600, command=("train",), engine="fake"
+        )
+        return self.jobs.submit(who, submission).id
+
+    def get(self, job_id: str) -> JobRecord:
+        return self.jobs.get(STAFF, job_id)
+
+    def finish(self, job_id: str, state: EngineState = EngineState.SUCCEEDED) -> None:
+        self.engine.finish(self.get(job_id).idempotency_key, state)
+
+    def cycle(self) -> CycleReport:
+        report = self.dispatcher.cycle()
+        assert report.leader
+        return report
+
+
+def _rig(platform: Platform, clock: FrozenClock, tmp_path: Path) -> Rig:
+    platform.inventory.generate(64, seed=1)
+    engine, usage = MisbehavingEngine(), FlakyUsage()
+    jobs = JobService(
+        platform.uow,
+        projects=FakeProjects(),
+        fits=lambda r: check_fits(to_scheduler_job(r), platform.inventory.topology()),
+        executors={"fake": engine},
+        default_engine="fake",
+    )
+    dispatcher = Dispatcher(
+        jobs=jobs,
+        topology=platform.inventory.topology,
+        executors={"fake": engine},
+        shares=lambda _at: {"DE": Decimal(1)},
+        clock=clock,
+        policy=policy_named("full"),
+        leadership=FileLeadership(tmp_path / "dispatch.lock"),
+        usage=usage,
+    )
+    return Rig(jobs=jobs, engine=engine, usage=usage, dispatcher=dispatcher, clock=clock)
+
+
+@pytest.fixture
+def rig(platform: Platform, clock: FrozenClock, tmp_path: Path) -> Iterator[Rig]:
+    built = _rig(platform, clock, tmp_path)
+    yield built
+    for event in built.engine.hold_artifacts.values():
+        event.set()
+    built.dispatcher.close()
+
+
+def _mentions(report: CycleReport, job_id: str, text: str) -> bool:
+    return any(job_id in e and text in e for e in report.errors)
+
+
+def test_a_job_the_engine_cannot_start_fails_alone(rig: Rig) -> None:
+    bad, good = rig.submit(ADA, "too-long"), rig.submit(BOB, "fine")
+    rig.engine.on_submit[bad] = OSError(7, "Argument list too long")
+    report = rig.cycle()
+    assert rig.get(good).status is JobStatus.RUNNING
+    failed = rig.get(bad)
+    assert failed.status is JobStatus.FAILED
+    assert (
+        failed.reason == "the fake engine could not start the job: OSError: [Errno 7] Argument list too long"
+    )
+    assert _mentions(report, bad, "Argument list too long")
+    rig.finish(good)
+    rig.cycle()
+    assert rig.get(good).status is JobStatus.COMPLETED
+    later = rig.cycle()  # the bad job is behind us: later cycles do not trip over it
+    assert later.errors == []
+
+
+def test_a_job_whose_state_does_not_parse_fails_alone_and_is_stopped(rig: Rig) -> None:
+    bad, good = rig.submit(ADA, "garbage-state"), rig.submit(BOB, "fine")
+    rig.cycle()
+    rig.engine.on_status[bad] = ValueError("invalid literal for int() with base 10: 'garbage'")
+    rig.finish(good)
+    report = rig.cycle()
+    assert rig.get(good).status is JobStatus.COMPLETED
+    failed = rig.get(bad)
+    assert failed.status is JobStatus.FAILED
+    assert failed.reason.startswith("the fake engine could not read the state of the job: ValueError:")
+    assert rig.engine.states[failed.idempotency_key] is EngineState.CANCELLED  # asked to stop it
+    assert _mentions(report, bad, "ValueError")
+    assert rig.cycle().errors == []
+
+
+def test_a_broken_batch_status_is_asked_job_by_job(rig: Rig) -> None:
+    ids = [rig.submit(ADA, f"j{i}") for i in range(3)]
+    rig.cycle()
+    rig.engine.break_batches = True
+    for job_id in ids:
+        rig.finish(job_id)
+    report = rig.cycle()
+    assert all(rig.get(i).status is JobStatus.COMPLETED for i in ids)
+    assert any("job by job" in e for e in report.errors)
+
+
+def test_a_job_whose_cancel_breaks_fails_alone(rig: Rig) -> None:
+    bad, good = rig.submit(ADA, "uncancellable"), rig.submit(BOB, "fine")
+    rig.cycle()
+    rig.jobs.cancel(ADA, bad)
+    rig.engine.on_cancel[bad] = RuntimeError("the supervisor state is unreadable")
+    rig.finish(good)
+    report = rig.cycle()
+    assert rig.get(good).status is JobStatus.COMPLETED
+    failed = rig.get(bad)
+    assert failed.status is JobStatus.FAILED
+    assert failed.reason == (
+        "the fake engine could not cancel the job: RuntimeError: the supervisor state is unreadable"
+    )
+    assert _mentions(report, bad, "could not cancel")
+
+
+def test_transient_errors_retry_then_give_up_while_the_engine_serves_others(rig: Rig) -> None:
+    flaky, good = rig.submit(ADA, "flaky"), rig.submit(BOB, "fine")
+    rig.cycle()
+    rig.engine.on_status[flaky] = EngineUnavailable("timed out asking about this one job")
+    for _ in range(TRANSIENT_LIMIT - 1):
+        rig.cycle()
+        assert rig.get(flaky).status is JobStatus.RUNNING  # retried
+        assert rig.get(good).status is JobStatus.RUNNING
+    report = rig.cycle()
+    given_up = rig.get(flaky)
+    assert given_up.status is JobStatus.FAILED
+    assert f"{TRANSIENT_LIMIT} cycles in a row" in given_up.reason
+    assert "timed out asking about this one job" in given_up.reason
+    assert _mentions(report, flaky, "given up")
+    assert rig.get(good).status is JobStatus.RUNNING
+
+
+def test_an_engine_that_is_down_fails_nobody(rig: Rig) -> None:
+    ids = [rig.submit(ADA, f"j{i}") for i in range(5)]
+    rig.cycle()
+    for job_id in ids:
+        rig.engine.on_status[job_id] = EngineUnavailable("the engine is down")
+    for _ in range(TRANSIENT_LIMIT + 3):
+        report = rig.cycle()
+        assert all(rig.get(i).status is JobStatus.RUNNING for i in ids)
+    assert any("not answering" in e for e in report.errors)
+    rig.engine.on_status.clear()
+    for job_id in ids:
+        rig.finish(job_id)
+    rig.cycle()
+    assert all(rig.get(i).status is JobStatus.COMPLETED for i in ids)
+
+
+def test_outputs_are_recorded_off_the_dispatch_thread(rig: Rig) -> None:
+    slow, good = rig.submit(ADA, "many-outputs"), rig.submit(BOB, "fine")
+    rig.cycle()
+    rig.engine.hold_artifacts[slow] = threading.Event()
+    rig.finish(slow)
+    rig.finish(good)
+    rig.cycle()  # returns while the slow job's outputs are still being hashed
+    assert rig.get(slow).status is JobStatus.COMPLETED
+    assert rig.get(good).status is JobStatus.COMPLETED
+    other = rig.submit(BOB, "next")
+    rig.cycle()
+    assert rig.get(other).status is JobStatus.RUNNING  # dispatch goes on meanwhile
+    assert not rig.dispatcher.outputs.wait(timeout=0.2)
+    rig.engine.hold_artifacts[slow].set()
+    assert rig.dispatcher.outputs.wait(timeout=20)
+    assert [a.path for a in rig.jobs.artifacts(STAFF, slow)] == ["out.bin"]
+    assert [a.path for a in rig.jobs.artifacts(STAFF, good)] == ["out.bin"]
+    assert rig.engine.artifact_calls.count(slow) == 1
+
+
+def test_outputs_that_fail_are_reported_retried_and_given_up(rig: Rig) -> None:
+    bad, good = rig.submit(ADA, "unreadable-outputs"), rig.submit(BOB, "fine")
+    rig.cycle()
+    rig.engine.on_artifacts[bad] = PermissionError(13, "Permission denied")
+    rig.finish(bad)
+    rig.finish(good)
+    reports = [rig.cycle()]
+    for _ in range(4):
+        assert rig.dispatcher.outputs.wait(timeout=20)
+        reports.append(rig.cycle())
+    assert rig.get(bad).status is JobStatus.COMPLETED  # its outputs' fault does not undo the job
+    assert any(_mentions(r, bad, "outputs not recorded (try 1 of 3") for r in reports)
+    assert any(_mentions(r, bad, "given up") for r in reports)
+    assert rig.engine.artifact_calls.count(bad) == 3
+    assert rig.jobs.artifacts(STAFF, bad) == []
+    assert [a.path for a in rig.jobs.artifacts(STAFF, good)] == ["out.bin"]
+
+
+def test_a_new_leader_records_outputs_a_crashed_one_left(
+    platform: Platform, clock: FrozenClock, tmp_path: Path
+) -> None:
+    first = _rig(platform, clock, tmp_path)
+    job_id = first.submit(ADA, "done")
+    first.cycle()
+    first.finish(job_id)
+    first.dispatcher.outputs.close()  # as if it died between closing the job and recording
+    first.cycle()
+    first.dispatcher.close()
+    assert first.get(job_id).status is JobStatus.COMPLETED
+    assert first.jobs.artifacts(STAFF, job_id) == []
+    for _ in range(2):  # twice: recovery records once
+        after = Dispatcher(
+            jobs=first.jobs,
+            topology=platform.inventory.topology,
+            executors={"fake": first.engine},
+            shares=lambda _at: {"DE": Decimal(1)},
+            clock=clock,
+            policy=policy_named("full"),
+            leadership=FileLeadership(tmp_path / "dispatch.lock"),
+        )
+        after.cycle()
+        assert after.outputs.wait(timeout=20)
+        after.close()
+        assert [a.path for a in first.jobs.artifacts(STAFF, job_id)] == ["out.bin"]
+    platform.log.drain()
+    recorded = [
+        e for e in platform.log.entries(0, platform.log.size()) if e.event_type == "jobs.artifact.recorded"
+    ]
+    assert len(recorded) == 1
+
+
+def test_usage_that_fails_is_retried(rig: Rig) -> None:
+    job_id = rig.submit(ADA, "counted")
+    rig.cycle()
+    key = rig.get(job_id).idempotency_key
+    rig.usage.refuse_once.add(key)
+    rig.finish(job_id)
+    report = rig.cycle()
+    assert rig.get(job_id).status is JobStatus.COMPLETED
+    assert _mentions(report, job_id, "usage not recorded (try 1 of 3")
+    assert rig.usage.recorded == []
+    rig.cycle()
+    assert rig.usage.recorded == [key]
+
+
+def test_engine_times_are_clamped_before_they_are_stored(rig: Rig) -> None:
+    job_id = rig.submit(ADA, "time-traveller")
+    rig.cycle()
+    placed = rig.get(job_id).dispatched_at
+    assert placed is not None
+    rig.clock.advance(timedelta(minutes=10))
+    now = rig.clock.now()
+    rig.engine.times[job_id] = (placed - timedelta(days=3), now + timedelta(days=365))
+    rig.finish(job_id)
+    rig.cycle()
+    done = rig.get(job_id)
+    assert (done.started_at, done.ended_at) == (placed, now)
