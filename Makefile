@@ -7,14 +7,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PNYX_DATA_DIR ?= var
 
-.PHONY: run install install-dev test test-fast lint bench clean
+.PHONY: run install install-dev test test-fast lint bench clean check-sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[postgres]'
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -24,7 +24,21 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-run: install
+# Local jobs run in bubblewrap (docs/adr/0007-local-sandbox.md). Without it the server still starts and
+# refuses local jobs with the same advice; PNYX_SANDBOX=off runs L1 jobs unsandboxed (development only).
+check-sandbox:
+	@if [ "$${PNYX_SANDBOX:-on}" = "off" ]; then \
+	  echo "pnyx: PNYX_SANDBOX=off: local jobs run UNSANDBOXED (L1 only); development use only"; \
+	elif ! command -v bwrap >/dev/null 2>&1; then \
+	  echo "pnyx: bubblewrap (bwrap) is not installed; local jobs will be refused until it is."; \
+	  echo "      Debian/Ubuntu: sudo apt-get install bubblewrap    Fedora: sudo dnf install bubblewrap"; \
+	  echo "      or, for development only (L1 jobs, unsandboxed): PNYX_SANDBOX=off make run"; \
+	elif ! bwrap --unshare-all --die-with-parent --ro-bind / / true 2>/dev/null; then \
+	  echo "pnyx: bwrap is installed but cannot create a sandbox here (user namespaces disabled?):"; \
+	  bwrap --unshare-all --ro-bind / / true || true; \
+	fi
+
+run: install check-sandbox
 	$(BIN)/pnyx db upgrade
 	$(BIN)/pnyx log keygen --if-missing
 	$(BIN)/pnyx demo
@@ -36,7 +50,7 @@ lint: install-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install-dev
+test: install-dev check-sandbox
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: install-dev

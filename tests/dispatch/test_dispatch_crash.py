@@ -14,31 +14,41 @@ import pytest
 
 from pnyx.dispatch.leadership import FileLeadership, PostgresLeadership
 from pnyx.dispatch.loop import Dispatcher
+from pnyx.executors.local import LocalExecutor
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.service import JobService, Submission
 from pnyx.wiring import Platform
 from tests.dispatch.conftest import ADA
+from tests.executors.job_root import JOB_PYTHON
 
 WORKER = Path(__file__).with_name("dispatch_worker.py")
 
 
-def _env(platform: Platform, tmp_path: Path) -> dict[str, str]:
+def _env(platform: Platform, tmp_path: Path, jobs_root: Path | None = None) -> dict[str, str]:
     return {
         **os.environ,
         "PNYX_DATABASE_URL": platform.settings.database_url,
-        "PNYX_JOBS_ROOT": str(tmp_path / "jobs"),
+        "PNYX_JOBS_ROOT": str(jobs_root or tmp_path / "jobs"),
         "PNYX_LOCK_DIR": str(tmp_path),
     }
 
 
+def _runs(jobs_root: Path) -> list[str]:
+    """The job ids printed by every attempt that ran (each attempt's own output log)."""
+    return [line for log in sorted(jobs_root.glob("state/*/output.log")) for line in log.read_text().split()]
+
+
 @pytest.mark.slow
 def test_kill_between_decision_and_submission(
-    system_platform: Platform, jobs: JobService, dispatcher: Dispatcher, tmp_path: Path
+    system_platform: Platform,
+    jobs: JobService,
+    dispatcher: Dispatcher,
+    local_executor: LocalExecutor,
+    tmp_path: Path,
 ) -> None:
-    marker = tmp_path / "ran.txt"
     ids = []
     for i in range(30):
-        code = f"open({str(marker)!r}, 'a').write(__import__('os').environ['PNYX_JOB_ID'] + '\\n')"
+        code = "print(__import__('os').environ['PNYX_JOB_ID'])"
         ids.append(
             jobs.submit(
                 ADA,
@@ -47,7 +57,7 @@ def test_kill_between_decision_and_submission(
                     project="open-llm",
                     accelerators=1 + i % 4,
                     estimate_s=60,
-                    command=(sys.executable, "-c", code),
+                    command=(JOB_PYTHON, "-c", code),
                 ),
             ).id
         )
@@ -57,7 +67,7 @@ def test_kill_between_decision_and_submission(
     for _round in range(5):
         worker = subprocess.Popen(
             [sys.executable, str(WORKER)],
-            env=_env(system_platform, tmp_path),
+            env=_env(system_platform, tmp_path, local_executor.layout.root),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -73,8 +83,7 @@ def test_kill_between_decision_and_submission(
         ]
         dispatcher.cycle()
         time.sleep(0.05)
-    runs = marker.read_text().split()
-    assert sorted(runs) == sorted(ids)  # every job ran, and exactly once
+    assert sorted(_runs(local_executor.layout.root)) == sorted(ids)  # every job ran, and exactly once
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -1,216 +1,345 @@
-"""The local executor (the embedded default): jobs run as real processes on this machine.
+"""The local executor (the embedded default): each job runs in a bubblewrap sandbox on this machine.
 
-Each job attempt owns a directory named after its idempotency key under ``root``. Creating that
-directory is the submission's point of no return, so a second submit of the same key starts
-nothing. A supervisor process (``local_runner``) runs the job, captures its output, enforces its
+Each job attempt gets a state directory (the supervisor's, 0700 root, never visible to the job) and
+a work directory (the job's, owned by its uid) under ``root``; see ``local_state`` for the layout.
+Creating the claim in the state directory is the submission's point of no return, so a second
+submit of the same key starts nothing. A supervisor process (``local_runner``) runs the job under
+an unprivileged uid in bwrap with a clean environment and rlimits, captures its output, enforces its
 time limit and records its exit; the granted accelerator slots reach the job as
-``CUDA_VISIBLE_DEVICES``-style variables.
+``CUDA_VISIBLE_DEVICES``-style variables. Without bwrap, jobs are refused with the reason; the
+development switch (``SandboxConfig(enabled=False)``, PNYX_SANDBOX=off) runs L1 jobs unsandboxed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
+import marshal
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pnyx.executors.local_outputs import OutputCaps, hash_outputs
+from pnyx.executors.local_state import (
+    CorruptState,
+    ExitRecord,
+    Layout,
+    PidRecord,
+    parse_exit,
+    parse_pid,
+    prepare_root,
+    proc_start_ticks,
+    read_bounded,
+    tail,
+    unsearchable_ancestor,
+)
+from pnyx.executors.sandbox import SYSTEM_DIRS, HostFacts, SandboxConfig, launch_record, refusal
 from pnyx.jobs.model import (
     Artifact,
     EngineRef,
     EngineRejected,
     EngineState,
     EngineStatus,
+    EngineUnavailable,
     Grant,
     JobSpec,
 )
 
+log = logging.getLogger(__name__)
 KEY = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
+RUNNER = Path(__file__).with_name("local_runner.py")
+MAX_NOTES = 20
+START_TIMEOUT_S = 60.0  # handed to the spawner but never claimed: the supervisor did not start
+MESSAGES = {
+    "time-limit": "killed at its time limit",
+    "failed-to-start": "the command could not start",
+    "cancelled": "cancelled",
+}
 
 
 class LocalExecutor:
     engine = "local"
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._launchers: dict[str, subprocess.Popen[bytes]] = {}  # exit within milliseconds; reaped on status
-        self._launched: set[str] = set()  # keys this instance launched (a claim may lag the launcher's exit)
-        self._failed_launches: dict[str, int] = {}
+    def __init__(
+        self,
+        root: Path,
+        sandbox: SandboxConfig | None = None,
+        *,
+        outputs: OutputCaps | None = None,
+        host: HostFacts | None = None,
+    ) -> None:
+        self.layout = Layout(root)
+        self.config = sandbox or SandboxConfig()
+        self.host = host or probe_host(self.config)
+        self.outputs = outputs or OutputCaps()
+        self._root_ready = False
+        self._spawner = Spawner(root / "spawner.log")
+        weakref.finalize(self, self._spawner.close)
+        self._launched: dict[str, float] = {}  # keys handed to the spawner, when (a claim lags a little)
 
     def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
         if not spec.command:
             raise EngineRejected("the local executor runs commands, not container images", field="command")
-        job_dir = self._dir(spec.idempotency_key)
+        state = self._state(spec.idempotency_key)
         ref = EngineRef(engine=self.engine, engine_job_id=spec.idempotency_key)
-        job_dir.mkdir(parents=True, exist_ok=True)
-        if (job_dir / "claim").exists():
+        if (state / "claim").exists():
             return ref  # already submitted: idempotent
-        (job_dir / "limit_s").write_text(str(spec.time_limit_s))
-        (job_dir / "outputs").mkdir(exist_ok=True)
-        (job_dir / "spec.json").write_text(
-            json.dumps(
-                {
-                    "job_id": spec.job_id,
-                    "command": list(spec.command),
-                    "node_ids": list(grant.node_ids),
-                    "counts": list(grant.counts),
-                }
-            )
-        )
-        self._reap()
-        with (job_dir / "runner.log").open("ab") as runner_log:
-            # Not waited for: the supervisor claims the attempt itself with an exclusive create, so a
-            # second launch for the same key (a dispatcher that crashed and retried) exits at once.
-            self._launched.add(spec.idempotency_key)
-            self._launchers[spec.idempotency_key] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pnyx.executors.local_runner",
-                    "--detach",
-                    str(job_dir),
-                    "--",
-                    *spec.command,
-                ],
-                env={**os.environ, **spec.env, **accelerator_env(spec, grant)},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=runner_log,
-            )
+        problem = refusal(spec, self.config, self.host) or self._prepared_root()
+        if problem:
+            raise EngineRejected(problem, field="sandbox")
+        state.mkdir(mode=0o700, exist_ok=True)
+        self._launch(spec, grant, state)
         return ref
 
+    def _prepared_root(self) -> str | None:
+        """Why the job root cannot hold jobs (checked until it can: an operator may fix it live)."""
+        if self._root_ready:
+            return None
+        try:
+            problem = prepare_root(self.layout.root, job_uids=self.config.enabled and self.host.is_root)
+        except OSError as exc:
+            problem = f"cannot prepare the job root {self.layout.root}: {exc}"
+        self._root_ready = problem is None
+        return problem
+
+    def _launch(self, spec: JobSpec, grant: Grant, state: Path) -> None:
+        if not self.config.enabled:
+            log.warning("PNYX_SANDBOX=off: job %s runs unsandboxed, as uid %d", spec.job_id, os.geteuid())
+        key = spec.idempotency_key
+        record = launch_record(
+            spec,
+            grant,
+            self.config,
+            self.host,
+            work_dir=str(self.layout.work(key)),
+            uid_locks=str(self.layout.uid_locks),
+        )
+        _write_private(state / "launch.marshal", marshal.dumps(record))  # the supervisor's, read once
+        # Not waited for: the supervisor claims the attempt itself with an exclusive create, so a
+        # second launch for the same key (a dispatcher that crashed and retried) exits at once.
+        self._launched[key] = time.monotonic()
+        self._spawner.hand(state)
+
+    def close(self) -> None:
+        """Stop the spawner (running jobs' supervisors do not depend on it)."""
+        self._spawner.close()
+
     def find(self, idempotency_key: str) -> EngineRef | None:
-        found = (self._dir(idempotency_key) / "claim").exists()
+        found = (self._state(idempotency_key) / "claim").exists()
         return EngineRef(engine=self.engine, engine_job_id=idempotency_key) if found else None
 
-    def _reap(self) -> dict[str, int]:
-        """Exit codes of the launchers that ended since the last look."""
-        ended = {k: p.returncode for k, p in self._launchers.items() if p.poll() is not None}
-        for key in ended:
-            del self._launchers[key]
-        return {k: code for k, code in ended.items() if code != 0}
-
     def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
-        self._failed_launches = self._reap()  # launchers are waited for, never left as zombies
-        return [self._status(ref) for ref in refs]
+        return [self._status_of(ref) for ref in refs]
 
-    def _status(self, ref: EngineRef) -> EngineStatus:
-        job_dir = self._dir(ref.engine_job_id)
-        exit_file = job_dir / "exit.json"
-        if exit_file.exists():
-            result = json.loads(exit_file.read_text())
-            code = int(result["exit_code"])
-            reason = str(result["reason"])
-            state = (
-                EngineState.CANCELLED
-                if reason == "cancelled"
-                else (EngineState.SUCCEEDED if code == 0 else EngineState.FAILED)
-            )
-            message = {
-                "time-limit": "killed at its time limit",
-                "failed-to-start": "the command could not start",
-                "cancelled": "cancelled",
-            }.get(reason, f"exited with {code}")
+    def _status_of(self, ref: EngineRef) -> EngineStatus:
+        """One job's status; whatever its state directory holds, only that job is affected."""
+        if not KEY.match(ref.engine_job_id):
+            return EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="not a key this executor issues")
+        try:
+            return self._status(ref, self._state(ref.engine_job_id))
+        except (CorruptState, OSError) as exc:
             return EngineStatus(
-                ref=ref,
-                state=state,
-                exit_code=code,
-                started_at=_time(result["started"]),
-                ended_at=_time(result["ended"]),
-                message=message,
+                ref=ref, state=EngineState.FAILED, message=f"the supervisor's record is unreadable: {exc}"
             )
-        pid_file = job_dir / "pid"
-        if not pid_file.exists():
-            failed = self._failed_launches.get(ref.engine_job_id)
-            if failed:
-                tail = (job_dir / "runner.log").read_text(errors="replace")[-500:]
-                return EngineStatus(
-                    ref=ref, state=EngineState.FAILED, message=f"the supervisor did not start: {tail}"
-                )
-            if (job_dir / "claim").exists() or ref.engine_job_id in self._launched:
-                return EngineStatus(ref=ref, state=EngineState.QUEUED, message="starting")
-            return EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="never submitted here")
-        self._launched.discard(ref.engine_job_id)  # claimed: the supervisor's files speak from now on
-        if _alive(int(pid_file.read_text())):
-            return EngineStatus(
-                ref=ref, state=EngineState.RUNNING, started_at=_time(pid_file.stat().st_mtime)
-            )
-        if exit_file.exists():  # it finished between the two looks
-            return self._status(ref)
+
+    def _status(self, ref: EngineRef, state: Path) -> EngineStatus:
+        done = read_bounded(state / "exit.json")
+        if done is not None:
+            return _final(ref, parse_exit(done))
+        pid = read_bounded(state / "pid.json")
+        if pid is None:
+            return self._not_started(ref, state)
+        self._launched.pop(ref.engine_job_id, None)  # claimed: the supervisor's files speak from now on
+        record = parse_pid(pid)
+        if _is_supervisor(record):
+            return EngineStatus(ref=ref, state=EngineState.RUNNING, started_at=_time(record.started))
+        done = read_bounded(state / "exit.json")  # it may have finished between the two looks
+        if done is not None:
+            return _final(ref, parse_exit(done))
         return EngineStatus(
             ref=ref, state=EngineState.FAILED, message="the job's supervisor died without a result"
         )
 
+    def _not_started(self, ref: EngineRef, state: Path) -> EngineStatus:
+        if (state / "claim").exists():
+            return EngineStatus(ref=ref, state=EngineState.QUEUED, message="starting")
+        handed = self._launched.get(ref.engine_job_id)
+        if handed is None:
+            return EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="never submitted here")
+        if time.monotonic() - handed > START_TIMEOUT_S:
+            why = f"the supervisor did not start: {tail(state / 'runner.log', 5)}"
+            return EngineStatus(ref=ref, state=EngineState.FAILED, message=why)
+        return EngineStatus(ref=ref, state=EngineState.QUEUED, message="starting")
+
     def cancel(self, ref: EngineRef) -> None:
-        pid_file = self._dir(ref.engine_job_id) / "pid"
-        if not pid_file.exists() or (self._dir(ref.engine_job_id) / "exit.json").exists():
-            return
+        """SIGTERM to the supervisor this executor launched, checked by pid *and* start time."""
+        state = self._state(ref.engine_job_id)
         try:
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)  # the supervisor stops the job's group
-        except ProcessLookupError:
-            return
+            if read_bounded(state / "exit.json") is not None:
+                return
+            data = read_bounded(state / "pid.json")
+            record = parse_pid(data) if data is not None else None
+        except CorruptState:
+            return  # status() reports it as the job's failure
+        if record is not None:
+            _signal_supervisor(record, signal.SIGTERM)
 
     def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
-        log = self._dir(ref.engine_job_id) / "output.log"
-        if not log.exists():
-            return ""
-        return "\n".join(log.read_text(errors="replace").splitlines()[-tail_lines:])
+        return tail(self._state(ref.engine_job_id) / "output.log", tail_lines)
 
     def artifacts(self, ref: EngineRef) -> list[Artifact]:
-        outputs = self._dir(ref.engine_job_id) / "outputs"
-        if not outputs.is_dir():
-            return []
-        found = []
-        for path in sorted(p for p in outputs.rglob("*") if p.is_file() and not p.is_symlink()):
-            with path.open("rb") as f:
-                digest = hashlib.file_digest(f, "sha256")
-            found.append(
-                Artifact(
-                    path=str(path.relative_to(outputs)), sha256=digest.hexdigest(), size=path.stat().st_size
-                )
-            )
-        return found
+        key = ref.engine_job_id
+        found = hash_outputs(self.layout.work(self._checked(key)), self.outputs)
+        if found.notes:
+            self._note(key, found.notes)
+        return found.artifacts
 
-    def _dir(self, key: str) -> Path:
+    def _note(self, key: str, notes: list[str]) -> None:
+        """Skipped outputs are named in the job's own log, where its owner reads them."""
+        lines = [f"pnyx: {n} (not recorded)" for n in notes[:MAX_NOTES]]
+        if len(notes) > MAX_NOTES:
+            lines.append(f"pnyx: and {len(notes) - MAX_NOTES} more outputs not recorded")
+        path = self._state(key) / "output.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "ab") as f:
+            f.write(("\n".join(lines) + "\n").encode())
+
+    def _state(self, key: str) -> Path:
+        return self.layout.state(self._checked(key))
+
+    def _checked(self, key: str) -> str:
         if not KEY.match(key):
             raise EngineRejected(f"not a valid idempotency key: {key!r}", field="idempotency_key")
-        return self.root / key
+        return key
 
 
-def accelerator_env(spec: JobSpec, grant: Grant) -> dict[str, str]:
-    """The granted slots as the variables frameworks read (on one machine, slots 0..n-1 per node)."""
-    slots = ",".join(str(i) for i in range(grant.counts[0] if grant.counts else spec.accelerators))
-    return {
-        "PNYX_JOB_ID": spec.job_id,
-        "PNYX_ACCELERATOR_TYPE": spec.accelerator_type,
-        "PNYX_ACCELERATORS": str(spec.accelerators),
-        "PNYX_NODES": ",".join(grant.node_ids),
-        "PNYX_OUTPUT_DIR": "outputs",  # relative to the job's working directory; hashed when it ends
-        "PNYX_VISIBLE_ACCELERATORS": slots,
-        "CUDA_VISIBLE_DEVICES": slots,
-        "HIP_VISIBLE_DEVICES": slots,
-    }
+class Spawner:
+    """``local_runner --serve``, a warm process that forks one detached supervisor per STATE_DIR line
+    it reads (forking it is much cheaper than starting Python per job). Started on first use,
+    restarted if it died; it ends when its input closes (this executor closed, or its process died),
+    and supervisors it forked live on without it."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()
+
+    def hand(self, state: Path) -> None:
+        with self.lock:
+            self._hand(f"{state}\n".encode())
+
+    def _hand(self, line: bytes) -> None:
+        for _attempt in range(2):
+            stdin = self._running().stdin
+            assert stdin is not None
+            try:
+                stdin.write(line)
+                stdin.flush()
+            except BrokenPipeError:
+                self.close()
+            else:
+                return
+        raise EngineUnavailable(f"the local supervisor spawner keeps dying: see {self.log}")
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self.process is not None and self.process.poll() is not None:
+            self.close()  # it died: its pipe is closed and it is reaped before a new one starts
+        if self.process is None:
+            log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", str(RUNNER), "--serve"],
+                    env={},
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            finally:
+                os.close(log)
+        return self.process
+
+    def close(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        try:
+            process.communicate(timeout=10)  # closes its input: it ends
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            process.kill()  # the supervisors it forked are detached: they go on
+            process.wait()
 
 
-def _alive(pid: int) -> bool:
+def probe_host(config: SandboxConfig) -> HostFacts:
+    """What the sandbox needs to know about this machine (read once)."""
+    is_root = os.geteuid() == 0
+    return HostFacts(
+        bwrap=shutil.which(config.bwrap) if config.enabled else None,
+        is_root=is_root,
+        symlinks={d: os.readlink(d) for d in SYSTEM_DIRS if os.path.islink(d)},
+        system_dirs=tuple(d for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)),
+        interpreter_prefix=_interpreter_prefix(is_root),
+    )
+
+
+def _interpreter_prefix(is_root: bool) -> str | None:
+    """The Python installation jobs may use when it is outside /usr (pyenv, /opt, ...), if the job
+    uids can reach it (a prefix under /root, 0700, cannot be bound: jobs then use /usr's python3)."""
+    prefix = Path(sys.base_prefix).resolve()
+    if prefix.is_relative_to("/usr") or not prefix.is_dir():
+        return None
+    if is_root and unsearchable_ancestor(prefix / "bin") is not None:
+        return None
+    return str(prefix)
+
+
+def _is_supervisor(record: PidRecord) -> bool:
+    return proc_start_ticks(record.pid) == record.start_ticks
+
+
+def _signal_supervisor(record: PidRecord, sig: signal.Signals) -> None:
+    """Through a pidfd: the process checked is the process signalled, even if the pid is reused."""
     try:
-        os.kill(pid, 0)
+        fd = os.pidfd_open(record.pid)
     except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie counts as ended (an orphaned supervisor whose new parent does not reap it).
+        return
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+        if _is_supervisor(record):
+            signal.pidfd_send_signal(fd, sig)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _final(ref: EngineRef, result: ExitRecord) -> EngineStatus:
+    if result.reason == "cancelled":
+        state = EngineState.CANCELLED
+    else:
+        state = EngineState.SUCCEEDED if result.exit_code == 0 else EngineState.FAILED
+    return EngineStatus(
+        ref=ref,
+        state=state,
+        exit_code=result.exit_code,
+        started_at=_time(result.started),
+        ended_at=_time(result.ended),
+        message=MESSAGES.get(result.reason, f"exited with {result.exit_code}"),
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    tmp.replace(path)
 
 
 def _time(epoch: float) -> datetime:
