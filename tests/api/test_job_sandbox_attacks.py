@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,8 +25,12 @@ from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.executors.local import LocalExecutor
+from pnyx.inventory.model import SafetyLevel
+from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.service import JobService
+from pnyx.jobs.store import JobRepository
 from pnyx.jobs.topology import fit_check
+from pnyx.scheduler.model import PriorityClass
 from pnyx.scheduler.policy import policy_named
 from pnyx.server import create_app
 from pnyx.wiring import Platform
@@ -49,6 +55,7 @@ class Facility:
     client: TestClient
     dispatcher: Dispatcher
     platform: Platform
+    local: LocalExecutor
 
     def run_until(
         self, job_id: str, headers: dict[str, str], *statuses: str, timeout: float = 30
@@ -91,7 +98,7 @@ def facility(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
         app = create_app(dataclasses.replace(platform, jobs=jobs), run_appender=False, run_dispatcher=False)
         try:
             with TestClient(app) as client:
-                yield Facility(client=client, dispatcher=dispatcher, platform=platform)
+                yield Facility(client=client, dispatcher=dispatcher, platform=platform, local=local)
         finally:
             dispatcher.close()
 
@@ -142,3 +149,85 @@ def test_a_forged_exit_file_is_not_a_result(facility: Facility, tokens: dict[str
         assert facility.run_until(job_id, mine, "running", "completed", "failed")["status"] == "running"
     done = facility.run_until(job_id, mine, "completed", "failed")
     assert (done["status"], done["exit_code"]) == ("failed", 9)
+
+
+def test_a_pid_file_in_the_jobs_reach_never_steers_a_signal(
+    facility: Facility, tokens: dict[str, str]
+) -> None:
+    """The job names an outside process as its own; cancelling the job must not touch that process."""
+    mine = {"Authorization": tokens["researcher"]}
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        forged = json.dumps({"pid": victim.pid, "start": 0})
+        code = (
+            f"open('pid', 'w').write('{victim.pid}'); open('pid.json', 'w').write({forged!r})\n"
+            "import time; print('planted', flush=True); time.sleep(60)"
+        )
+        job_id = _submit(facility, mine, JOB_PYTHON, "-c", code)
+        facility.run_until(job_id, mine, "running")
+        time.sleep(0.5)  # the forgery is written
+        assert facility.client.post(f"/api/v1/jobs/{job_id}/cancel", headers=mine).status_code == 200
+        done = facility.run_until(job_id, mine, "cancelled", "failed", "completed")
+        assert done["status"] == "cancelled"
+        assert victim.poll() is None, "the dispatcher signalled a process the job named"
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_a_140_kb_argument_is_refused_at_submit_and_never_stops_another_users_job(
+    facility: Facility, tokens: dict[str, str]
+) -> None:
+    mine, theirs = {"Authorization": tokens["researcher"]}, {"Authorization": tokens["operator"]}
+    huge = {"name": "huge", "project": "open-llm", "accelerators": 1, "estimate_s": 60}
+    refused = facility.client.post(
+        "/api/v1/jobs", json={**huge, "command": ["echo", "x" * 140_000]}, headers=mine
+    )
+    assert refused.status_code == 422
+    assert "command" in json.dumps(refused.json())
+    # One stored before the limits existed (an older release): the dispatcher must still serve others.
+    stored = _store_directly(facility, command=("echo", "y" * 140_000))
+    other = _submit(facility, theirs, JOB_PYTHON, "-c", "print('still served')")
+    assert facility.run_until(other, theirs, "completed", "failed")["status"] == "completed"
+    big = facility.run_until(stored.id, theirs, "completed", "failed")
+    assert big["status"] in ("completed", "failed")  # either way it ends alone, with a reason if it failed
+    assert big["status"] == "completed" or big["reason"]
+
+
+def test_garbage_supervisor_state_fails_that_job_alone(facility: Facility, tokens: dict[str, str]) -> None:
+    """State the job cannot write is corrupted anyway (a disk fault, an operator's slip): that job fails
+    with a reason, and another user's job still runs to completion."""
+    mine, theirs = {"Authorization": tokens["researcher"]}, {"Authorization": tokens["operator"]}
+    job_id = _submit(facility, mine, JOB_PYTHON, "-c", "import time; time.sleep(30)")
+    job = facility.run_until(job_id, mine, "running")
+    state = facility.local.layout.state(f"{job_id}-a{job['attempt']}")
+    (state / "pid.json").write_bytes(b"\x00garbage" * 1000)
+    other = _submit(facility, theirs, JOB_PYTHON, "-c", "print('fine')")
+    done = facility.run_until(job_id, mine, "failed", "completed")
+    assert done["status"] == "failed", done
+    assert done["reason"], done
+    assert facility.run_until(other, theirs, "completed", "failed")["status"] == "completed"
+
+
+def _store_directly(facility: Facility, *, command: tuple[str, ...]) -> JobRecord:
+    uow = UnitOfWork(engine=facility.platform.engine, clock=SystemClock())
+    with uow.write() as tx:
+        record = JobRecord(
+            id=f"job_legacy{os.getpid()}",
+            name="legacy",
+            project="open-llm",
+            user="researcher",
+            engine="local",
+            accelerator_type=None,
+            accelerators=1,
+            estimate_s=60,
+            checkpoint_s=0,
+            priority_class=PriorityClass.ENTITLED,
+            label=SafetyLevel.L1,
+            status=JobStatus.PENDING,
+            submitted_at=tx.now,
+            command=command,
+            member_state="DE",
+        )
+        JobRepository(tx.conn).add(record)
+    return record
