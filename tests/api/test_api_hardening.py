@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from pnyx.api.headers import relative
 from pnyx.core.errors import InvalidInput
 from pnyx.executors.fake import FakeExecutor
-from pnyx.jobs.rules import to_scheduler_job, validate_submission
+from pnyx.jobs.rules import validate_submission
 from pnyx.jobs.service import JobService
-from pnyx.scheduler.admission import check_fits
+from pnyx.jobs.topology import fit_check
 from pnyx.server import create_app
 from pnyx.wiring import Platform
 from tests.conftest import LiveServer
@@ -34,7 +34,7 @@ def edge(platform: Platform) -> Platform:
         projects=FakeProjects(),
         executors={"fake": FakeExecutor()},
         default_engine="fake",
-        fits=lambda r: check_fits(to_scheduler_job(r), platform.inventory.topology()),
+        fits=fit_check(platform.topology),
     )
     return dataclasses.replace(platform, jobs=jobs)
 
@@ -329,3 +329,8 @@ def test_pages_render_under_their_policy_in_chromium(edge: Platform) -> None:
     # ReDoc's "by Redocly" badge is an image from its CDN: blocked on purpose, nothing leaves the site.
     blocked = [p for p in problems if "Content Security Policy" in p and "cdn.redoc.ly" not in p]
     assert not blocked, problems
+
+
+def test_api_answers_are_never_cached_but_log_tiles_may_be(client: TestClient) -> None:
+    assert client.get("/api/v1/me").headers["cache-control"] == "no-store"  # even a 401
+    assert "no-store" not in client.get("/log/checkpoint").headers.get("cache-control", "")

@@ -126,8 +126,8 @@ def test_an_unexpected_failure_is_still_problem_json(platform: Platform) -> None
             raise RuntimeError("disk on fire")
 
     app = create_app(
-        dataclasses.replace(platform, inventory=Broken()),
-        run_appender=False,  # type: ignore[arg-type]
+        dataclasses.replace(platform, inventory=Broken()),  # type: ignore[arg-type]
+        run_appender=False,
         run_dispatcher=False,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -142,14 +142,15 @@ def test_operators_enrol_users_and_never_hold_their_tokens(
     client: TestClient, tokens: dict[str, str], platform: Platform
 ) -> None:
     op = {"Authorization": tokens["operator"]}
+    platform.identity.register_user(name="newcomer", roles=["researcher"])
     refused = client.post("/api/v1/users/researcher/tokens", json={}, headers=op)
     assert (refused.status_code, refused.headers["content-type"]) == (403, PROBLEM)
     assert (refused.json()["code"], refused.json()["field"]) == ("not_in_person", "name")
     body = {"label": "welcome", "days": 3}
     not_op = {"Authorization": tokens["auditor"]}
-    assert client.post("/api/v1/users/researcher/enrolment", json=body, headers=not_op).status_code == 403
-    assert client.post("/api/v1/users/researcher/enrolment", json={"days": 8}, headers=op).status_code == 422
-    enrolment = client.post("/api/v1/users/researcher/enrolment", json=body, headers=op)
+    assert client.post("/api/v1/users/newcomer/enrolment", json=body, headers=not_op).status_code == 403
+    assert client.post("/api/v1/users/newcomer/enrolment", json={"days": 8}, headers=op).status_code == 422
+    enrolment = client.post("/api/v1/users/newcomer/enrolment", json=body, headers=op)
     assert enrolment.status_code == 201
     made = enrolment.json()
     assert (made["kind"], made["issued_by"]) == ("enrolment", platform.identity.user("operator").id)
@@ -158,9 +159,12 @@ def test_operators_enrol_users_and_never_hold_their_tokens(
     redeemed = client.post("/api/v1/tokens/redeem", json={"secret": made["secret"], "label": "laptop"})
     assert redeemed.status_code == 201
     mine = redeemed.json()
-    assert (mine["kind"], mine["issued_by"]) == ("personal", platform.identity.user("researcher").id)
+    # issued by whoever enrolled the user: the record says who could have held it first
+    assert (mine["kind"], mine["issued_by"]) == ("personal", platform.identity.user("operator").id)
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {mine['secret']}"})
-    assert me.json()["name"] == "researcher"
+    assert me.json()["name"] == "newcomer"
+    holder = client.post("/api/v1/users/researcher/enrolment", json=body, headers=op)
+    assert (holder.status_code, holder.json()["code"]) == (409, "user_has_tokens")  # no silent takeover
     again = client.post("/api/v1/tokens/redeem", json={"secret": made["secret"]})
     assert (again.status_code, again.headers["content-type"]) == (401, PROBLEM)
 

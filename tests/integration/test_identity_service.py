@@ -118,15 +118,18 @@ def test_nobody_obtains_a_usable_token_for_someone_else(platform: Platform) -> N
         platform.identity.authenticate(enrolment.secret)  # it acts for nobody
     assert refused.value.code == "enrolment_token"
     mine = platform.identity.redeem(enrolment.secret, label="laptop", days=30)
-    assert (mine.token.kind, mine.token.issued_by) == (TokenKind.PERSONAL, ada.id)
+    assert (mine.token.kind, mine.token.issued_by) == (TokenKind.PERSONAL, olga.user_id)
     assert platform.identity.authenticate(mine.secret).name == "ada"
     with pytest.raises(Unauthenticated, match="revoked or used"):
         platform.identity.redeem(enrolment.secret)  # once only: a second holder gets nothing
     issued = _entries(platform, "identity.token.issued")
     assert [(e["kind"], e["issued_by"], e["enrolment_token_id"]) for e in issued] == [
         ("enrolment", olga.user_id, None),
-        ("personal", ada.id, enrolment.token.id),
+        ("personal", olga.user_id, enrolment.token.id),  # whoever enrolled ada could have held it
     ]
+    with pytest.raises(Conflict) as taken:
+        platform.identity.enrol("ada", by=olga)  # ada holds a token: no second, silent way in
+    assert taken.value.code == "user_has_tokens"
     ada_in_person = platform.identity.authenticate(mine.secret)
     again = platform.identity.issue_token("ada", by=ada_in_person)
     assert again.token.issued_by == ada.id
@@ -149,9 +152,9 @@ def test_only_operators_enrol(platform: Platform) -> None:
 def test_disabling_a_user_revokes_everything_they_hold(platform: Platform) -> None:
     olga = _operator(platform)
     ada = platform.identity.register_user(name="ada", roles=["researcher"])
+    pending = platform.identity.enrol("ada", by=olga)
     first = platform.identity.issue_token("ada")
     second = platform.identity.issue_token("ada")
-    pending = platform.identity.enrol("ada", by=olga)
     with pytest.raises(Forbidden):
         platform.identity.disable_user("olga", by=olga)  # nobody locks themselves out
     with pytest.raises(Forbidden):
@@ -181,7 +184,7 @@ def test_token_creation_is_limited_per_user(platform: Platform, clock: FrozenClo
     platform.identity.register_user(name="bob", roles=["researcher"])
     made = [platform.identity.issue_token("ada") for _ in range(MAX_TOKENS_PER_HOUR)]
     with pytest.raises(Conflict) as caught:
-        platform.identity.enrol("ada", by=LOCAL_CONSOLE)
+        platform.identity.issue_token("ada")
     assert (caught.value.code, caught.value.field) == ("token_rate_limit", "tokens_per_hour")
     platform.identity.issue_token("bob")  # the limit is per user
     clock.advance(timedelta(minutes=61))

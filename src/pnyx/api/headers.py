@@ -34,6 +34,7 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+PRIVATE_PREFIX = "/api/v1/"  # API answers may carry secrets (a new token) or private data: never cached
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -70,6 +71,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers.items():
                     headers.setdefault(name, value)
+                if str(scope.get("path", "")).startswith(PRIVATE_PREFIX):
+                    headers.setdefault("Cache-Control", "no-store")  # tokens, private records
                 if "location" in headers:
                     headers["location"] = relative(headers["location"], scope)
             await send(message)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 
 from pnyx.db.migrate import ensure_current
 from pnyx.settings import Settings
@@ -15,6 +16,18 @@ from pnyx.wiring import Platform, build_platform
 def console() -> Console:
     """Standard output, made per use so that width and colour follow the environment of the call."""
     return Console()
+
+
+_UNSAFE = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))}
+_UNSAFE.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def inert(text: str, *, markup: bool = True) -> str:
+    """Text a job or a user wrote, made safe to print: terminal control sequences and bidirectional
+    overrides shown as escapes (a job cannot clear the screen or fake the platform's lines), and Rich
+    markup escaped when the text goes through ``Console.print``."""
+    shown = text.translate(_UNSAFE)
+    return escape(shown) if markup else shown
 
 
 def errors() -> Console:

@@ -73,9 +73,22 @@ def check_may_mint(user: User, by: Principal | None) -> None:
         )
 
 
-def check_may_enrol(user: User, by: Principal) -> None:
+def check_may_enrol(user: User, by: Principal, tokens: Iterable[ApiToken], now: datetime) -> None:
+    """An operator enrols a user who holds no live token, and only then.
+
+    An enrolment for a user who already holds tokens would let the operator redeem it and act as that
+    user unnoticed. A user who lost their tokens has them revoked first (logged, and their tokens stop
+    working, so the user sees it), then is enrolled again."""
     require_role(by, Role.OPERATOR)
     check_enabled(user)
+    live = sum(1 for t in tokens if t.active_at(now))
+    if live:
+        raise Conflict(
+            f"{user.name} holds {live} live token(s) or a pending enrolment: enrolment is only for a user "
+            f"without one; revoke theirs first (`pnyx token revoke ID`), which they will notice",
+            field="name",
+            code="user_has_tokens",
+        )
 
 
 def check_enabled(user: User) -> None:

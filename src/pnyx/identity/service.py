@@ -115,7 +115,7 @@ class IdentityService:
         lifetime = token_lifetime(days, TokenKind.ENROLMENT)
         with self.uow.write() as tx:
             user = _user_named(UserRepository(tx.conn), user_name, for_update=True)
-            check_may_enrol(user, by)
+            check_may_enrol(user, by, TokenRepository(tx.conn).for_user(user.id), tx.now)
             kind = TokenKind.ENROLMENT
             return _mint(tx, user, label=label, lifetime=lifetime, kind=kind, by=_issuer(by))
 
@@ -130,8 +130,9 @@ class IdentityService:
                 raise Unauthenticated("the enrolment token's user is disabled", code="user_disabled")
             if not tokens.revoke(enrolment.id, tx.now):  # lost a race with another redemption
                 raise Unauthenticated("this enrolment token has been used", code="token_revoked")
-            kind = TokenKind.PERSONAL
-            return _mint(tx, user, label=label, lifetime=lifetime, kind=kind, by=user.id, via=enrolment.id)
+            kind = TokenKind.PERSONAL  # issued by whoever enrolled the user: the log shows who could have
+            by = enrolment.issued_by
+            return _mint(tx, user, label=label, lifetime=lifetime, kind=kind, by=by, via=enrolment.id)
 
     def revoke_token(self, token_id: str, *, by: Principal) -> ApiToken:
         with self.uow.write() as tx:

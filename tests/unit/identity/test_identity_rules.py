@@ -116,15 +116,35 @@ def test_nobody_mints_a_usable_token_for_someone_else() -> None:
         with pytest.raises(Forbidden) as caught:
             check_may_mint(ADA, other)
         assert caught.value.code == "not_in_person"
-    check_may_enrol(ADA, OLGA)
-    check_may_enrol(ADA, LOCAL_CONSOLE)
+    check_may_enrol(ADA, OLGA, [], NOW)
+    check_may_enrol(ADA, LOCAL_CONSOLE, [], NOW)
     with pytest.raises(Forbidden):
-        check_may_enrol(ADA, me)
+        check_may_enrol(ADA, me, [], NOW)
     gone = dataclasses.replace(ADA, disabled=True)
     with pytest.raises(Conflict, match="disabled"):
         check_may_mint(gone, None)
     with pytest.raises(Conflict, match="disabled"):
-        check_may_enrol(gone, OLGA)
+        check_may_enrol(gone, OLGA, [], NOW)
+
+
+def test_an_operator_cannot_enrol_a_user_who_holds_a_live_token() -> None:
+    """Otherwise the operator redeems the enrolment and acts as the user unnoticed."""
+    held = ApiToken(
+        id=TokenId("tok_1"),
+        user_id=ADA.id,
+        label="",
+        created_at=NOW - timedelta(days=1),
+        expires_at=NOW + timedelta(days=1),
+        issued_by=ADA.id,
+    )
+    with pytest.raises(Conflict) as caught:
+        check_may_enrol(ADA, OLGA, [held], NOW)
+    assert (caught.value.code, caught.value.field) == ("user_has_tokens", "name")
+    pending = dataclasses.replace(held, kind=TokenKind.ENROLMENT, issued_by=OLGA.user_id)
+    with pytest.raises(Conflict):
+        check_may_enrol(ADA, OLGA, [pending], NOW)
+    check_may_enrol(ADA, OLGA, [dataclasses.replace(held, revoked_at=NOW)], NOW)  # revoked first: fine
+    check_may_enrol(ADA, OLGA, [held], NOW + timedelta(days=2))  # expired: fine
 
 
 @given(
