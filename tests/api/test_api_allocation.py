@@ -18,7 +18,7 @@ def call_body(**overrides: Any) -> dict[str, Any]:
     body = {
         "title": "Regular access 2027",
         "mode": "regular",
-        "pool": "open-calls",
+        "pool": "open_calls",
         "budget_hours": 50000,
         "applicant_types": ["researcher"],
         "max_request_hours": 40000,

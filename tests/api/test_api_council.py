@@ -156,7 +156,7 @@ def test_bad_council_input_names_the_field(
     assert client.get("/api/v1/council/rules").json()["name"].startswith("default")
     assert client.get("/api/v1/council/motions/mot_nope").status_code == 404
     response = client.get("/api/v1/policies/in-force", params={"at": "2027-01-01T00:00:00"})
-    assert (response.status_code, response.json()["field"]) == (400, "at")
+    assert (response.status_code, response.json()["field"]) == (422, "query.at")
     assert client.get("/api/v1/policies/in-force", params={"at": "2027-01-01T00:00:00Z"}).status_code == 200
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from pnyx.cli.main import app
+from pnyx.cli.main import app, run
 from pnyx.core.errors import Conflict, InvalidInput
 
 runner = CliRunner()
@@ -114,3 +115,91 @@ def test_council_workflow(env: dict[str, str], tmp_path: Path) -> None:
         env, "council", "contribution", "DE", "2025", "--cash", "300", "--paid", "100"
     )
     assert "suspended" in invoke(env, "council", "status", "NL", "suspended", "--reason", "arrears")
+
+
+def fail_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str
+) -> str:
+    """Run `pnyx ARGS` as the console script does; it must exit 2 with one line on stderr."""
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setenv("PNYX_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["pnyx", *args])
+    with pytest.raises(SystemExit) as info:
+        run()
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+HUGE = "1" + "0" * 5000  # past Python's 4300-digit limit on converting text to int
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b'{"members": [{"code": "DE"}, {"code": "FR"}], "ballots": {"DE": "yes", "DE": "no"}}',
+            "'DE' twice",
+        ),
+        (b'{"members": [{"code": "DE"}, {"code": "DE"}]}', "listed twice"),
+        (b'\xff\xfe{\x00"\x00m\x00', "not UTF-8"),
+        (f'{{"members": [{{"code": "DE", "contribution": {HUGE}}}]}}'.encode(), "not valid JSON"),
+        (b"[" * 100_000, "not valid JSON"),
+    ],
+)
+def test_tally_refuses_a_bad_ballots_file_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    content: bytes,
+    message: str,
+) -> None:
+    ballots = tmp_path / "ballots.json"
+    ballots.write_bytes(content)
+    err = fail_line(
+        monkeypatch, capsys, tmp_path, "council", "tally", str(EXAMPLES / "cern.toml"), str(ballots)
+    )
+    assert err.startswith("error (invalid_input):")
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("rules.toml", f"name = {HUGE}\n".encode(), "not valid TOML"),
+        ("rules.json", f'{{"name": {HUGE}}}'.encode(), "not valid JSON"),
+        ("rules.toml", b"name = '\xff'\n", "not UTF-8"),
+        (
+            "rules.json",
+            b'{"name": "r", "decision_types": {"t": {"majorities": '
+            b'[{"name": "s", "threshold": {"fraction": "1e-100000000"}}]}}}',
+            "expected a number",
+        ),
+    ],
+)
+def test_tally_refuses_a_bad_rule_file_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    name: str,
+    content: bytes,
+    message: str,
+) -> None:
+    rules = tmp_path / name
+    rules.write_bytes(content)
+    ballots = str(EXAMPLES / "cern-ballots.json")
+    err = fail_line(monkeypatch, capsys, tmp_path, "council", "tally", str(rules), ballots)
+    assert message in err
+
+
+def test_table_refuses_an_effect_that_is_not_json_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, database_url: str
+) -> None:
+    monkeypatch.setenv("PNYX_DATABASE_URL", database_url)
+    effect = tmp_path / "effect.json"
+    effect.write_text(f'{{"type": "set_call_budget", "accelerator_hours": {HUGE}}}')
+    args = ("council", "table", "--title", "t", "--text", "x", "--effect", f"@{effect}")
+    assert "not valid JSON" in fail_line(monkeypatch, capsys, tmp_path, *args)
+    assert "not valid JSON" in fail_line(monkeypatch, capsys, tmp_path, *args[:-1], "{not json")

@@ -10,10 +10,11 @@ import pytest
 
 from pnyx.allocation.conflicts import confirmed
 from pnyx.allocation.forms import proposal_content, user_names
-from pnyx.allocation.model import CallState, Pool, ProposalContent, ProposalState
+from pnyx.allocation.model import CallState, ProposalContent, ProposalState
 from pnyx.core.clock import FrozenClock
 from pnyx.core.errors import Conflict, Forbidden
 from pnyx.core.units import AcceleratorHours
+from pnyx.governance.policy import Pool
 from pnyx.wiring import Platform
 from tests.unit.allocation.allocation_builders import DAY, World, form, score, standard_world
 

@@ -21,11 +21,13 @@ DEFAULT_WATTS = 700
 PUE = Decimal("1.2")
 HOUR = Decimal(3600)
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-_YEAR = re.compile(r"^(\d{4})$")
-_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
-_LAST = re.compile(r"^last-(\d{1,4})d$")
+# Periods lie within the years the API accepts for any time (no date arithmetic overflows there).
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.ASCII)
+_YEAR = re.compile(r"^(\d{4})$", re.ASCII)
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$", re.ASCII)
+_LAST = re.compile(r"^last-(\d{1,4})d$", re.ASCII)
 
 
 def energy_wh(accelerator_type: str, accelerator_seconds: int) -> int:
@@ -37,25 +39,18 @@ def parse_period(text: str, now: datetime) -> Period:
     """``2026-11``, ``2026-Q4``, ``2026``, ``2026-11-01..2026-11-30`` (inclusive days) or ``last-30d``."""
     text = text.strip()
     if m := _MONTH.match(text):
-        year, month = int(m[1]), int(m[2])
+        month = int(m[2])
         _check(1 <= month <= 12, text)
-        start = datetime(year, month, 1, tzinfo=UTC)
+        start = datetime(_year(m[1], text), month, 1, tzinfo=UTC)
         return Period(start=start, end=_add_months(start, 1), label=text)
     if m := _QUARTER.match(text):
-        start = datetime(int(m[1]), 3 * int(m[2]) - 2, 1, tzinfo=UTC)
+        start = datetime(_year(m[1], text), 3 * int(m[2]) - 2, 1, tzinfo=UTC)
         return Period(start=start, end=_add_months(start, 3), label=text)
     if m := _YEAR.match(text):
-        return Period(
-            start=datetime(int(m[1]), 1, 1, tzinfo=UTC),
-            end=datetime(int(m[1]) + 1, 1, 1, tzinfo=UTC),
-            label=text,
-        )
+        start = datetime(_year(m[1], text), 1, 1, tzinfo=UTC)
+        return Period(start=start, end=_add_months(start, 12), label=text)
     if m := _RANGE.match(text):
-        try:
-            start = datetime.fromisoformat(m[1]).replace(tzinfo=UTC)
-            last = datetime.fromisoformat(m[2]).replace(tzinfo=UTC)
-        except ValueError:
-            raise InvalidInput(f"not a valid date range: {text!r}", field="period") from None
+        start, last = _day(m[1], text), _day(m[2], text)
         _check(last >= start, text)
         return Period(start=start, end=last + timedelta(days=1), label=text)
     if m := _LAST.match(text):
@@ -67,6 +62,21 @@ def parse_period(text: str, now: datetime) -> Period:
         f"unknown period {text!r}; use 2026-11, 2026-Q4, 2026, 2026-11-01..2026-11-30 or last-30d",
         field="period",
     )
+
+
+def _year(digits: str, text: str) -> int:
+    year = int(digits)
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InvalidInput(f"a period lies in {FIRST_YEAR} to {LAST_YEAR}; got {text!r}", field="period")
+    return year
+
+
+def _day(iso: str, text: str) -> datetime:
+    _year(iso[:4], text)
+    try:
+        return datetime.fromisoformat(iso).replace(tzinfo=UTC)
+    except ValueError:
+        raise InvalidInput(f"not a valid date range: {text!r}", field="period") from None
 
 
 def _check(ok: bool, text: str) -> None:

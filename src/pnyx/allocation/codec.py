@@ -16,7 +16,6 @@ from pnyx.allocation.model import (
     CoAuthorship,
     ConflictKind,
     Eligibility,
-    Pool,
     ProjectId,
     Proposal,
     ProposalContent,
@@ -35,6 +34,7 @@ from pnyx.allocation.model import (
 )
 from pnyx.core.ids import UserId
 from pnyx.core.units import AcceleratorHours
+from pnyx.governance.policy import Pool
 
 Row = Mapping[Any, Any]  # a database row (sqlalchemy RowMapping) or a plain dict
 

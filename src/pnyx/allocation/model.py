@@ -15,6 +15,7 @@ from typing import NewType
 
 from pnyx.core.ids import UserId
 from pnyx.core.units import AcceleratorHours
+from pnyx.governance.policy import Pool  # where a call's budget comes from
 
 CallId = NewType("CallId", str)
 ProposalId = NewType("ProposalId", str)
@@ -41,15 +42,6 @@ class CallMode(StrEnum):
     def technical_only(self) -> bool:
         """Benchmark and development access gets a technical review only (EuroHPC)."""
         return self in {CallMode.BENCHMARK, CallMode.DEVELOPMENT}
-
-
-class Pool(StrEnum):
-    """Where a call's budget comes from; the governance policy splits capacity between pools."""
-
-    MEMBER_STATE = "member-state"  # one pool per member state: the call names the state
-    OPEN_CALLS = "open-calls"
-    SME = "sme"
-    DIRECTORS_RESERVE = "directors-reserve"
 
 
 class ApplicantType(StrEnum):

@@ -17,7 +17,6 @@ from pnyx.allocation.model import (
     CallMode,
     CallState,
     Eligibility,
-    Pool,
     Proposal,
     ProposalAction,
     ProposalContent,
@@ -27,6 +26,7 @@ from pnyx.allocation.model import (
 )
 from pnyx.core.errors import Conflict, InvalidInput
 from pnyx.core.units import AcceleratorHours
+from pnyx.governance.policy import MAX_BUDGET, Pool
 
 CALL_TRANSITIONS: Mapping[tuple[CallState, CallAction], CallState] = {
     (CallState.DRAFT, CallAction.OPEN): CallState.OPEN,
@@ -73,7 +73,7 @@ def transition_proposal(state: ProposalState, action: ProposalAction) -> Proposa
 
 
 def whole_hours(value: Decimal | int | str, *, field: str) -> AcceleratorHours:
-    """Budgets, requests and grants are whole, positive accelerator-hours."""
+    """Budgets, requests and grants are whole, positive accelerator-hours (at most 10^12)."""
     try:
         amount = Decimal(value)
     except ArithmeticError:
@@ -82,6 +82,8 @@ def whole_hours(value: Decimal | int | str, *, field: str) -> AcceleratorHours:
         raise InvalidInput(
             f"accelerator-hours must be a whole number above zero; got {value}", field=field
         ) from None
+    if amount > MAX_BUDGET:  # also keeps quantize inside Decimal's 28 digits, and sums inside 64 bits
+        raise InvalidInput(f"accelerator-hours are at most {MAX_BUDGET:.0E}", field=field)
     return AcceleratorHours(amount.quantize(Decimal(1)))
 
 
@@ -134,7 +136,7 @@ def validate_call_shape(
 ) -> None:
     if not title.strip():
         raise InvalidInput("a call needs a title", field="title")
-    if (pool is Pool.MEMBER_STATE) != (pool_member_state is not None):
+    if (pool is Pool.MEMBER_POOLS) != (pool_member_state is not None):
         raise InvalidInput(
             "a member-state pool call names exactly one member state, other pools none",
             field="pool_member_state",

@@ -27,7 +27,6 @@ from pnyx.allocation.model import (
     CallMode,
     CallState,
     Eligibility,
-    Pool,
     Proposal,
     ProposalAction,
     ProposalContent,
@@ -54,6 +53,7 @@ from pnyx.core.errors import Conflict, Forbidden, InvalidInput
 from pnyx.core.ids import UserId, new_id
 from pnyx.core.units import AcceleratorHours
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
+from pnyx.governance.policy import Pool
 from pnyx.identity.model import Principal, Role
 from pnyx.identity.store import UserRepository
 

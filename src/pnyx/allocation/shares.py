@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from pnyx.allocation.model import Allocation, Balance, Pool, ProjectShare
+from pnyx.allocation.model import Allocation, Balance, ProjectShare
 from pnyx.core.units import AcceleratorHours
+from pnyx.governance.policy import Pool
 
 
 def active(allocations: Sequence[Allocation], at: datetime) -> list[Allocation]:

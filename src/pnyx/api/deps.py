@@ -15,5 +15,3 @@ def get_platform(request: Request) -> Platform:
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
-
-MAX_INT = 2**63 - 1  # what both databases can store: larger numbers are refused as bad input

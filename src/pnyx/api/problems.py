@@ -27,6 +27,7 @@ STATUS = {
 MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_S = 2
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+BODY_UNPARSEABLE = "the request body is not readable JSON: a number too long, nesting too deep, or not UTF-8"
 log = logging.getLogger("pnyx.api")
 
 
@@ -67,8 +68,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/portal"):  # people in browsers get a page, not JSON
         return HTMLResponse(_page(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+    if unparseable_body(exc):
+        return problem(400, "unparseable body", BODY_UNPARSEABLE, "body_unparseable", field="body")
     code = HTTP_CODES.get(exc.status_code, "http_error")
     return problem(exc.status_code, str(exc.detail), str(exc.detail), code)
+
+
+def unparseable_body(exc: HTTPException) -> bool:
+    """FastAPI's 400 for a JSON body it could not read, raised from what stopped it: a number past
+    Python's 4,300 digits, nesting deeper than its recursion limit, bytes that are not UTF-8."""
+    return exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError)
 
 
 async def portal_validation_error(request: Request, exc: Exception) -> Response:

@@ -15,10 +15,11 @@ import typer
 from rich.table import Table
 
 from pnyx.allocation.forms import proposal_content, user_names
-from pnyx.allocation.model import Allocation, ApplicantType, CallMode, Eligibility, Pool, ReviewPlan, Timeline
+from pnyx.allocation.model import Allocation, ApplicantType, CallMode, Eligibility, ReviewPlan, Timeline
+from pnyx.allocation.rules import whole_hours
 from pnyx.cli.context import console, platform
 from pnyx.core.errors import InvalidInput
-from pnyx.core.units import AcceleratorHours
+from pnyx.governance.policy import Pool
 from pnyx.identity.model import LOCAL_CONSOLE, Principal
 from pnyx.wiring import Platform
 
@@ -96,7 +97,7 @@ def create_call(
             eligibility=Eligibility(
                 applicant_types=frozenset(applicant_type),
                 member_state_required=member_state_required,
-                max_request=None if max_request is None else AcceleratorHours(Decimal(max_request)),
+                max_request=None if max_request is None else whole_hours(max_request, field="max_request"),
             ),
             timeline=Timeline(
                 opens_at=_when(opens, "opens"),

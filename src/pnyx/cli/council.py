@@ -12,7 +12,7 @@ from rich.table import Table
 
 from pnyx.cli.context import console, platform
 from pnyx.core.errors import InvalidInput
-from pnyx.governance.electorate import parse_ballots_file
+from pnyx.governance.electorate import parse_ballots_text
 from pnyx.governance.majority import RuleSet, parse_rule_text
 from pnyx.governance.model import MemberStateStatus
 from pnyx.governance.motion import Motion
@@ -38,7 +38,7 @@ def tally_files(
 ) -> None:
     """Tally a vote offline, with the same code the server uses: check any result yourself."""
     rules = load_rules(rule_file)
-    ballots = parse_ballots_file(_json(ballots_file, "ballots_file"))
+    ballots = parse_ballots_text(_read(ballots_file, "ballots_file"))
     chosen = decision_type or ballots.decision_type
     if chosen is None:
         raise InvalidInput(
@@ -109,7 +109,7 @@ def table_motion(
             title=title,
             text=_text(text),
             decision_type=decision_type,
-            effect=None if effect is None else json.loads(_text(effect)),
+            effect=None if effect is None else _effect(_text(effect)),
             amends=amends,
             by=_principal(p, user),
         )
@@ -221,9 +221,8 @@ def policy_show(at: datetime | None = typer.Option(None, help="Default: now (UTC
 
 
 def load_rules(path: Path) -> RuleSet:
-    if not path.is_file():
-        raise InvalidInput(f"no rule file at {path}", field="rule_file")
-    return parse_rule_text(path.read_text(), fmt="toml" if path.suffix == ".toml" else "json")
+    text = _read(path, "rule_file")
+    return parse_rule_text(text, fmt="toml" if path.suffix == ".toml" else "json")
 
 
 def show_outcome(outcome: Outcome) -> None:
@@ -253,14 +252,22 @@ def _principal(p: Platform, user: str | None) -> Principal:
 
 def _text(value: str) -> str:
     if value.startswith("@"):
-        return Path(value[1:]).read_text()
+        return _read(Path(value[1:]), "text")
     return value
 
 
-def _json(path: Path, field: str) -> Any:
+def _read(path: Path, field: str) -> str:
+    """A file's text; a missing file or one that is not UTF-8 is one line naming the field."""
     if not path.is_file():
         raise InvalidInput(f"no file at {path}", field=field)
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path} is not valid JSON: {exc}", field=field) from None
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} is not UTF-8 text (byte {exc.start})", field=field) from None
+
+
+def _effect(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # also a number of more than 4300 digits
+        raise InvalidInput(f"the effect is not valid JSON: {exc}", field="effect") from None

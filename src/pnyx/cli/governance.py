@@ -48,11 +48,18 @@ def list_states() -> None:
     console().print(table)
 
 
+MAX_CONTRIBUTION = Decimal(10) ** 15  # beyond any state's budget; keeps the arithmetic exact
+
+
 def _minor_units(text: str) -> int:
     try:
         amount = Decimal(text.replace(",", "").replace("_", ""))
     except InvalidOperation:
         raise InvalidInput(f"not an amount: {text!r}", field="contribution") from None
+    if not amount.is_finite() or not 0 <= amount <= MAX_CONTRIBUTION:
+        raise InvalidInput(
+            f"a contribution is an amount from 0 to {MAX_CONTRIBUTION:,}", field="contribution"
+        )
     if amount != amount.quantize(Decimal("0.01")):
         raise InvalidInput("a contribution has at most two decimals", field="contribution")
     return int(amount * 100)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pnyx.core.errors import InvalidInput
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class AcceleratorHours:
@@ -12,7 +14,9 @@ class AcceleratorHours:
 
     def __post_init__(self) -> None:
         if self.value < 0:
-            raise ValueError("accelerator-hours cannot be negative")
+            raise InvalidInput(
+                f"accelerator-hours cannot be negative; got {self.value}", field="accelerator_hours"
+            )
 
     def __add__(self, other: AcceleratorHours) -> AcceleratorHours:
         return AcceleratorHours(self.value + other.value)

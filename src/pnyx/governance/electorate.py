@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -83,6 +84,35 @@ class BallotsFile:
     decision_type: str | None
     members: tuple[Elector, ...]
     ballots: dict[str, Choice]
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def parse_ballots_text(text: str) -> BallotsFile:
+    """A ballots file's JSON text; a key twice in one object (a state voting twice) is refused."""
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except DuplicateKey as dup:
+        raise InvalidInput(
+            f"the ballots file names {dup.key!r} twice in one object; each state appears once",
+            field="ballots_file",
+        ) from None
+    except (ValueError, RecursionError) as exc:  # also a number of more than 4300 digits
+        raise InvalidInput(f"the ballots file is not valid JSON: {exc}", field="ballots_file") from None
+    return parse_ballots_file(data)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKey(key)
+        seen[key] = value
+    return seen
 
 
 def parse_ballots_file(data: Any) -> BallotsFile:

@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any, TypeVar
 
 from pnyx.core.errors import InvalidInput
+from pnyx.governance.numbers import plain_number
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -184,7 +185,7 @@ def parse_rule_text(text: str, *, fmt: str) -> RuleSet:
     """Parse a rule file's text; ``fmt`` is ``"toml"`` or ``"json"``."""
     try:
         data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also a number of more than 4300 digits
         raise InvalidInput(f"the rule file is not valid {fmt.upper()}: {exc}", field="rules") from None
     return parse_rule_set(data)
 
@@ -302,10 +303,9 @@ def _threshold(value: Any, at: str) -> Threshold:
 
 
 def _fraction(value: Any, at: str, *, upper: Fraction | None = Fraction(1)) -> Fraction:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise InvalidInput(f'expected a number or a fraction like "2/3"; got {value!r}', field=at)
+    text = plain_number(value, at, expected='a number or a fraction like "2/3"')
     try:
-        result = Fraction(str(value))
+        result = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise InvalidInput(f"not a fraction: {value!r}", field=at) from None
     if result < 0 or (upper is not None and result > upper):

@@ -19,6 +19,7 @@ from typing import Any
 
 from pnyx.core.errors import InvalidInput
 from pnyx.core.events import DomainEvent
+from pnyx.governance.numbers import plain_number
 
 
 class PolicyKind(StrEnum):
@@ -35,7 +36,13 @@ class EntitlementFormula(StrEnum):
 
 
 class Pool(StrEnum):
-    MEMBER_POOLS = "member_pools"
+    """The capacity pools the council splits the facility between; every call draws on one.
+
+    The one spelling: the pool split's fields, ``pool:<pool>`` budget targets, and allocation's
+    calls and allocations (stored as these values).
+    """
+
+    MEMBER_POOLS = "member_pools"  # one per member state, sized by its entitlement: a call names the state
     OPEN_CALLS = "open_calls"
     SME = "sme"
     DIRECTORS_RESERVE = "directors_reserve"
@@ -100,11 +107,11 @@ EFFECT_TYPES: dict[str, type[Any]] = {
 DEFAULT_POOL_SPLIT = SetPoolSplit(
     member_pools=Fraction(1), open_calls=Fraction(0), sme=Fraction(0), directors_reserve=Fraction(0)
 )
-CALL_TARGET = re.compile(
-    r"^(call:[A-Za-z0-9_.-]{1,80}|pool:(member_pools|open_calls|sme|directors_reserve))$"
-)
+CALL_TARGET = re.compile(rf"^(call:[A-Za-z0-9_.-]{{1,80}}|pool:({'|'.join(Pool)}))$")
 THRESHOLD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,79}$")
 ISO_ALPHA2 = re.compile(r"^[A-Z]{2}$")
+MAX_NUMBER = Decimal("1E30")  # a threshold (a FLOP count is about 1e26) stays below this
+MAX_BUDGET = Decimal("1E12")  # accelerator-hours: as the API bounds any request or budget
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,7 +195,7 @@ def parse_effect(data: Any) -> Effect | None:
         if kind is None and data:
             raise InvalidInput("an effect needs a 'type'", field="effect.type")
         return None
-    if kind not in EFFECT_TYPES:
+    if not isinstance(kind, str) or kind not in EFFECT_TYPES:
         raise InvalidInput(
             f"unknown effect type {kind!r}; known: none, {', '.join(EFFECT_TYPES)}", field="effect.type"
         )
@@ -224,7 +231,7 @@ def parse_effect(data: Any) -> Effect | None:
                     f"a call budget's target is 'call:<id>' or 'pool:<pool>'; got {target!r}",
                     field="effect.target",
                 )
-            hours = _decimal(_field(data, "accelerator_hours"), "effect.accelerator_hours")
+            hours = _decimal(_field(data, "accelerator_hours"), "effect.accelerator_hours", upper=MAX_BUDGET)
             return SetCallBudget(target=target, accelerator_hours=hours)
         case "set_safety_threshold":
             _only(data, {"name", "value"})
@@ -259,10 +266,9 @@ def _code(value: Any) -> str:
 
 
 def _share(value: Any, field: str) -> Fraction:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise InvalidInput(f'expected a fraction like "0.25" or "1/3"; got {value!r}', field=field)
+    text = plain_number(value, field, expected='a fraction like "0.25" or "1/3"')
     try:
-        share = Fraction(str(value))
+        share = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise InvalidInput(f"not a fraction: {value!r}", field=field) from None
     if not 0 <= share <= 1:
@@ -276,13 +282,11 @@ def _sums_to_one(values: Any, field: str) -> None:
         raise InvalidInput(f"the shares must sum to exactly 1; they sum to {total}", field=field)
 
 
-def _decimal(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise InvalidInput(f"expected a number; got {value!r}", field=field)
+def _decimal(value: Any, field: str, *, upper: Decimal = MAX_NUMBER) -> Decimal:
     try:
-        number = Decimal(str(value))
+        number = Decimal(plain_number(value, field, expected="a number"))
     except InvalidOperation:
         raise InvalidInput(f"not a number: {value!r}", field=field) from None
-    if not number.is_finite() or number < 0:
-        raise InvalidInput(f"expected a finite number >= 0; got {value!r}", field=field)
+    if not 0 <= number <= upper:
+        raise InvalidInput(f"expected a number from 0 to {upper:.0E}; got {value!r}", field=field)
     return number

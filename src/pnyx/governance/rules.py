@@ -1,17 +1,19 @@
-"""Pure governance rules: member states, contributions, entitlements and the motion lifecycle."""
+"""Pure governance rules: member states, contributions, entitlements, pool capacity, the motion lifecycle."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 
 from pnyx.core.errors import Conflict, InvalidInput
+from pnyx.core.units import AcceleratorHours
 from pnyx.governance.majority import DEFAULT_RULES, RuleSet, parse_rule_set
 from pnyx.governance.model import Contribution, MemberState, MemberStateStatus, Standing
 from pnyx.governance.motion import MotionAction, MotionState
-from pnyx.governance.policy import EntitlementFormula, Policy, SetMajorityRules
+from pnyx.governance.policy import EntitlementFormula, Policy, Pool, SetMajorityRules, SetPoolSplit
 
 ISO_ALPHA2 = re.compile(r"^[A-Z]{2}$")
 
@@ -82,6 +84,49 @@ def is_suspended(state: MemberState) -> bool:
 
 def as_decimal(shares: Mapping[str, Fraction]) -> dict[str, Decimal]:
     return {k: Decimal(v.numerator) / Decimal(v.denominator) for k, v in shares.items()}
+
+
+# --- capacity pools: what the council's split gives each pool -------------------------------------
+
+HOURS_PER_YEAR = 24 * 365
+
+
+def pool_capacity(
+    split: SetPoolSplit,
+    pool: Pool,
+    *,
+    accelerators: int,
+    member_state: str | None = None,
+    member_shares: Mapping[str, Decimal] | None = None,
+) -> AcceleratorHours:
+    """A pool's whole accelerator-hours a year: every accelerator all year times the pool's share.
+
+    One member state's own pool (``member_state`` named) is that of the member pools times the
+    state's entitlement share, 0 without one. Exact fractions, rounded down: the pools together never
+    hold more than the facility.
+    """
+    share = split.share(pool)
+    if pool is Pool.MEMBER_POOLS and member_state is not None:
+        share *= Fraction((member_shares or {}).get(member_state, Decimal(0)))
+    return AcceleratorHours(Decimal(math.floor(share * accelerators * HOURS_PER_YEAR)))
+
+
+def pool_limit(
+    split: Policy | None,
+    pool: Pool,
+    *,
+    accelerators: int,
+    member_state: str | None = None,
+    member_shares: Mapping[str, Decimal] | None = None,
+) -> AcceleratorHours | None:
+    """No limit (None) until the council adopts a pool split; then the pool's capacity under it."""
+    if split is None:
+        return None
+    effect = split.effect
+    assert isinstance(effect, SetPoolSplit)
+    return pool_capacity(
+        effect, pool, accelerators=accelerators, member_state=member_state, member_shares=member_shares
+    )
 
 
 # --- the motion lifecycle: one table, one transition() --------------------------------------------

@@ -8,7 +8,7 @@ from fastapi.templating import Jinja2Templates
 
 from pnyx.core.errors import NotFound
 from pnyx.governance.policy import Pool
-from pnyx.portal.deps import PlatformDep
+from pnyx.portal.deps import PathRef, PlatformDep
 
 
 def council_pages(templates: Jinja2Templates) -> APIRouter:
@@ -24,7 +24,7 @@ def council_pages(templates: Jinja2Templates) -> APIRouter:
         )
 
     @router.get("/portal/council/motions/{motion_id}", response_class=HTMLResponse)
-    def motion_page(request: Request, motion_id: str, platform: PlatformDep) -> HTMLResponse:
+    def motion_page(request: Request, motion_id: PathRef, platform: PlatformDep) -> HTMLResponse:
         try:
             motion = platform.council.motion(motion_id)
         except NotFound as exc:

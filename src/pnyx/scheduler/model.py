@@ -1,4 +1,4 @@
-"""Scheduler records: jobs, their lifecycle, placements and the decisions one cycle returns.
+"""Scheduler records: jobs, placements and the decisions one cycle returns.
 
 Time is a float of seconds on whatever clock the caller runs (wall clock in production, virtual
 clock in the simulator); the scheduler never reads a clock itself.
@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pnyx.core.errors import Conflict, FacilityError
+from pnyx.core.errors import FacilityError
 from pnyx.inventory.model import SafetyLevel
 
 
 class PriorityClass(StrEnum):
+    """A job's priority class, the one spelling from the API and CLI through jobs to the scheduler."""
+
     URGENT = "urgent"  # incident response, director's share: preempts opportunistic work
     ENTITLED = "entitled"  # normal work charged to an award: preempts opportunistic work
     PREEMPTIBLE = "preemptible"  # opportunistic: soaks up idle capacity, yields when asked
@@ -26,56 +28,10 @@ CLASS_RANK: dict[PriorityClass, int] = {
 }
 
 
-class JobState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-
-
-class JobAction(StrEnum):
-    START = "start"
-    FINISH = "finish"
-    PREEMPT = "preempt"  # checkpoint where possible, release, requeue
-    FAIL = "fail"  # hardware under it failed: requeue with the work since the last checkpoint lost
-    REJECT = "reject"
-    CANCEL = "cancel"
-
-
-TRANSITIONS: dict[tuple[JobState, JobAction], JobState] = {
-    (JobState.PENDING, JobAction.START): JobState.RUNNING,
-    (JobState.PENDING, JobAction.REJECT): JobState.REJECTED,
-    (JobState.PENDING, JobAction.CANCEL): JobState.CANCELLED,
-    (JobState.RUNNING, JobAction.FINISH): JobState.COMPLETED,
-    (JobState.RUNNING, JobAction.PREEMPT): JobState.PENDING,
-    (JobState.RUNNING, JobAction.FAIL): JobState.PENDING,
-    (JobState.RUNNING, JobAction.CANCEL): JobState.CANCELLED,
-}
-
-ACTIVE_STATES = frozenset({JobState.PENDING, JobState.RUNNING})
-
-
-class InvalidJobTransition(Conflict):
-    code = "job_transition_invalid"
-
-
 class JobDoesNotFit(FacilityError):
     """Rejected at submit: the job could never run on this facility, whatever else happens."""
 
     code = "job_does_not_fit"
-
-
-def transition(state: JobState, action: JobAction) -> JobState:
-    """The one place a job's state changes."""
-    try:
-        return TRANSITIONS[state, action]
-    except KeyError:
-        raise InvalidJobTransition(f"a {state} job cannot {action}", field="state") from None
-
-
-def is_active(state: JobState) -> bool:
-    return state in ACTIVE_STATES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

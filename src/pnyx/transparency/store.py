@@ -121,10 +121,9 @@ class LogRepository:
         return [bytes(h) for h in self.conn.execute(query).scalars()]
 
     def entries(self, start: int, count: int) -> list[LogEntry]:
+        # A limit, not ``idx < start + count``: that sum may pass what a 64-bit column compares with.
         query = (
-            sa.select(log_entries)
-            .where(log_entries.c.idx >= start, log_entries.c.idx < start + count)
-            .order_by(log_entries.c.idx)
+            sa.select(log_entries).where(log_entries.c.idx >= start).order_by(log_entries.c.idx).limit(count)
         )
         return [_entry(r) for r in self.conn.execute(query).mappings()]
 

@@ -48,12 +48,39 @@ def test_periods(text: str, start: datetime, end: datetime) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["2026-13", "2026-Q5", "yesterday", "2026-11-30..2026-11-01", "2026-02-30..2026-03-01", "last-0d"]
+    "text",
+    [
+        "2026-13",
+        "2026-00",
+        "2026-Q5",
+        "yesterday",
+        "2026-11-30..2026-11-01",
+        "2026-02-30..2026-03-01",
+        "last-0d",
+        "9999-12",  # the end of the month would be year 10000
+        "9999-Q4",
+        "9999",
+        "9999-12-31..9999-12-31",
+        "0000-01",
+        "1969-12",
+        "3000",
+        "2026-11-01..3000-01-01",
+        "\u0662\u0660\u0662\u0666",  # Arabic-Indic digits are digits to Python, not to a period
+        "2026\x00",
+    ],
 )
 def test_bad_periods(text: str) -> None:
     with pytest.raises(InvalidInput) as info:
         parse_period(text, NOW)
     assert info.value.field == "period"
+
+
+@pytest.mark.parametrize(
+    "text", ["1970-01", "2999", "2999-Q4", "2999-12", "2999-12-31..2999-12-31", "last-9999d"]
+)
+def test_periods_at_the_edges_of_the_years(text: str) -> None:
+    period = parse_period(text, NOW)
+    assert datetime(1970, 1, 1, tzinfo=UTC) <= period.start < period.end <= datetime(3000, 1, 1, tzinfo=UTC)
 
 
 def test_usage_is_apportioned_to_the_period() -> None:

@@ -14,7 +14,6 @@ from pnyx.allocation.model import (
     CallMode,
     CoAuthorship,
     Eligibility,
-    Pool,
     Proposal,
     ProposalContent,
     ProposalId,
@@ -29,6 +28,7 @@ from pnyx.allocation.model import (
 )
 from pnyx.core.ids import UserId
 from pnyx.core.units import AcceleratorHours
+from pnyx.governance.policy import Pool
 from pnyx.identity.model import Principal
 from pnyx.wiring import Platform
 

@@ -72,6 +72,19 @@ def test_hours_are_whole_and_positive(value: object) -> None:
         rules.whole_hours(value, field="budget")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("value", [10**12 + 1, 10**28, "1" * 29, 10**40, "1e99999", Decimal("9E+999999")])
+def test_hours_past_the_bound_are_invalid_input_naming_the_field(value: Decimal | int | str) -> None:
+    """Past 28 digits ``quantize`` raised ``InvalidOperation``: a 500 in the API, a traceback in the CLI."""
+    with pytest.raises(InvalidInput, match="at most") as caught:
+        rules.whole_hours(value, field="grants.p1")
+    assert caught.value.field == "grants.p1"
+
+
+def test_the_largest_hours_are_whole() -> None:
+    assert rules.whole_hours("1E12", field="budget").value == Decimal(10**12)
+    assert str(rules.whole_hours("1E12", field="budget").value) == str(10**12)
+
+
 def test_technical_only_modes() -> None:
     assert CallMode.BENCHMARK.technical_only
     assert CallMode.DEVELOPMENT.technical_only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -11,6 +12,7 @@ from pnyx.core.canonical import canonical_json
 from pnyx.core.clock import FrozenClock
 from pnyx.core.errors import InvalidInput
 from pnyx.core.events import DomainEvent, format_time
+from pnyx.core.units import AcceleratorHours
 from pnyx.settings import Settings
 
 
@@ -49,3 +51,12 @@ def test_settings_from_env() -> None:
         Settings.from_env({"PNYX_DATABASE_URL": "mysql://x"})
     with pytest.raises(InvalidInput, match="PNYX_PORT"):
         Settings.from_env({"PNYX_PORT": "99999"})
+
+
+@pytest.mark.parametrize("value", [Decimal(-1), Decimal("-0.5"), Decimal(-(10**40))])
+def test_negative_accelerator_hours_are_invalid_input_naming_the_field(value: Decimal) -> None:
+    """A domain error every edge translates (the API's 400, the CLI's one line), not a bare ValueError."""
+    with pytest.raises(InvalidInput, match="cannot be negative") as caught:
+        AcceleratorHours(value)
+    assert caught.value.field == "accelerator_hours"
+    assert AcceleratorHours(Decimal(0)) + AcceleratorHours(Decimal(2)) == AcceleratorHours(Decimal(2))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pnyx.core.errors import InvalidInput
-from pnyx.governance.electorate import parse_ballots_file
+from pnyx.governance.electorate import parse_ballots_file, parse_ballots_text
 from pnyx.governance.majority import DEFAULT_RULES, parse_rule_set, parse_rule_text
 from pnyx.governance.policy import SetPoolSplit, effect_data, parse_effect
 
@@ -158,3 +160,83 @@ def test_effects_round_trip() -> None:
     assert isinstance(split, SetPoolSplit)
     assert parse_effect(None) is None
     assert parse_effect({"type": "none"}) is None
+
+
+BOMB = "1e-100000000"  # Fraction() of this computes a power of ten with a hundred million digits
+HUGE = "1" + "0" * 5000  # past Python's 4300-digit limit on converting text to int
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"type": []}, "effect.type"),
+        ({"type": {"a": 1}}, "effect.type"),
+        (
+            {
+                "type": "set_pool_split",
+                "member_pools": BOMB,
+                "open_calls": "1",
+                "sme": "0",
+                "directors_reserve": "0",
+            },
+            "effect.member_pools",
+        ),
+        ({"type": "set_member_shares", "shares": {"DE": "1/0"}}, "effect.shares.DE"),
+        (
+            {"type": "set_call_budget", "target": "pool:sme", "accelerator_hours": "1e999"},
+            "effect.accelerator_hours",
+        ),
+        (
+            {"type": "set_call_budget", "target": "pool:sme", "accelerator_hours": 10**70},
+            "effect.accelerator_hours",
+        ),
+        (
+            {"type": "set_call_budget", "target": "pool:sme", "accelerator_hours": 10**12 + 1},
+            "effect.accelerator_hours",
+        ),
+        ({"type": "set_safety_threshold", "name": "L3", "value": "NaN"}, "effect.value"),
+        ({"type": "set_safety_threshold", "name": "L3", "value": float("inf")}, "effect.value"),
+    ],
+)
+def test_effect_numbers_are_refused_before_arithmetic(data: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_effect(data)
+    assert info.value.field == field
+
+
+def test_a_fraction_bomb_in_a_rule_file_is_refused() -> None:
+    data = broken("decision_types.t.majorities", [{"name": "s", "threshold": {"fraction": BOMB}}])
+    with pytest.raises(InvalidInput) as info:
+        parse_rule_set(data)
+    assert info.value.field == "decision_types.t.majorities[0].threshold.fraction"
+
+
+@pytest.mark.parametrize("fmt", ["toml", "json"])
+def test_a_number_of_5000_digits_in_a_rule_file_is_refused(fmt: str) -> None:
+    text = f"name = {HUGE}\n" if fmt == "toml" else f'{{"name": {HUGE}}}'
+    with pytest.raises(InvalidInput, match=f"not valid {fmt.upper()}") as info:
+        parse_rule_text(text, fmt=fmt)
+    assert info.value.field == "rules"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"members": [{"code": "DE"}], "ballots": {"DE": "yes", "DE": "no"}}', "names 'DE' twice"),
+        ('{"members": [{"code": "DE", "code": "FR"}]}', "names 'code' twice"),
+        (f'{{"members": [{{"code": "DE", "contribution": {HUGE}}}]}}', "not valid JSON"),
+        ("[" * 100_000, "not valid JSON"),
+        ('{"members": ', "not valid JSON"),
+    ],
+)
+def test_malformed_ballots_text(text: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message) as info:
+        parse_ballots_text(text)
+    assert info.value.field == "ballots_file"
+
+
+def test_ballots_text_parses_the_example() -> None:
+    text = (Path(__file__).parents[3] / "examples" / "council" / "cern-ballots.json").read_text()
+    ballots = parse_ballots_text(text)
+    assert ballots.decision_type == "two_thirds"
+    assert len(ballots.members) == len(ballots.ballots) == 10

@@ -4,24 +4,8 @@ import pytest
 
 from pnyx.inventory.model import SafetyLevel
 from pnyx.scheduler.admission import check_fits
-from pnyx.scheduler.model import (
-    InvalidJobTransition,
-    Job,
-    JobAction,
-    JobDoesNotFit,
-    JobState,
-    transition,
-)
+from pnyx.scheduler.model import Job, JobDoesNotFit
 from pnyx.scheduler.topology import Topology
-
-
-def test_transitions_follow_the_one_table() -> None:
-    assert transition(JobState.PENDING, JobAction.START) is JobState.RUNNING
-    assert transition(JobState.RUNNING, JobAction.PREEMPT) is JobState.PENDING
-    assert transition(JobState.RUNNING, JobAction.FAIL) is JobState.PENDING
-    with pytest.raises(InvalidJobTransition) as err:
-        transition(JobState.COMPLETED, JobAction.START)
-    assert err.value.code == "job_transition_invalid"
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from pnyx.api.schemas.accounting import (
     UsageIn,
     UsageOut,
 )
+from pnyx.api.schemas.common import Ref
 from pnyx.core.errors import Forbidden
 from pnyx.identity.model import Principal, Role
 
@@ -56,7 +57,7 @@ def usage(
 
 
 @router.get("/projects/{project_id}")
-def project_standing(project_id: str, _: Staff, platform: PlatformDep) -> StandingOut:
+def project_standing(project_id: Ref, _: Staff, platform: PlatformDep) -> StandingOut:
     return StandingOut.of(platform.accounting.standing(project_id))
 
 

@@ -6,7 +6,6 @@ Reviewers: their assigned proposals and reviews. Operators: calls, reviewers, th
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -29,6 +28,7 @@ from pnyx.api.schemas.allocation import (
     ReplyIn,
     ShareOut,
 )
+from pnyx.api.schemas.common import Instant, Ref
 from pnyx.api.schemas.review import (
     ApplicantReviewOut,
     AssignmentOut,
@@ -84,50 +84,50 @@ def create_call(body: CallIn, _: Operator, platform: PlatformDep) -> CallOut:
 
 
 @router.get("/calls/{call_id}")
-def get_call(call_id: str, principal: CurrentPrincipal, platform: PlatformDep) -> CallOut:
+def get_call(call_id: Ref, principal: CurrentPrincipal, platform: PlatformDep) -> CallOut:
     return CallOut.of(platform.allocation.call(call_id, by=principal))
 
 
 @router.post("/calls/{call_id}/open")
-def open_call(call_id: str, _: Operator, platform: PlatformDep) -> CallOut:
+def open_call(call_id: Ref, _: Operator, platform: PlatformDep) -> CallOut:
     return CallOut.of(platform.allocation.open_call(call_id))
 
 
 @router.post("/calls/{call_id}/close")
-def close_call(call_id: str, _: Operator, platform: PlatformDep) -> CallOut:
+def close_call(call_id: Ref, _: Operator, platform: PlatformDep) -> CallOut:
     return CallOut.of(platform.allocation.close_call(call_id))
 
 
 @router.post("/calls/{call_id}/review")
-def start_review(call_id: str, _: Operator, platform: PlatformDep) -> dict[str, int]:
+def start_review(call_id: Ref, _: Operator, platform: PlatformDep) -> dict[str, int]:
     """Move the call into review and assign reviewers to every submitted proposal."""
     return {"assignments": len(platform.review.start_review(call_id))}
 
 
 @router.post("/calls/{call_id}/assign")
-def fill_assignments(call_id: str, _: Operator, platform: PlatformDep) -> dict[str, int]:
+def fill_assignments(call_id: Ref, _: Operator, platform: PlatformDep) -> dict[str, int]:
     """Fill review slots left open by recusals."""
     return {"assignments": len(platform.review.assign_reviewers(call_id))}
 
 
 @router.post("/calls/{call_id}/rank")
-def rank_call(call_id: str, _: Operator, platform: PlatformDep) -> list[RankedOut]:
+def rank_call(call_id: Ref, _: Operator, platform: PlatformDep) -> list[RankedOut]:
     return [RankedOut.of(r) for r in platform.awards.rank(call_id)]
 
 
 @router.get("/calls/{call_id}/ranking")
-def call_ranking(call_id: str, _: Staff, platform: PlatformDep) -> list[RankedOut]:
+def call_ranking(call_id: Ref, _: Staff, platform: PlatformDep) -> list[RankedOut]:
     return [RankedOut.of(r) for r in platform.awards.ranking(call_id)]
 
 
 @router.post("/calls/{call_id}/decide")
-def decide_call(call_id: str, body: DecideIn, _: Operator, platform: PlatformDep) -> list[AwardOut]:
+def decide_call(call_id: Ref, body: DecideIn, _: Operator, platform: PlatformDep) -> list[AwardOut]:
     made = platform.awards.decide(call_id, seed=body.seed, grants=body.grants)
     return [AwardOut.of(a) for a in made]
 
 
 @router.get("/calls/{call_id}/awards")
-def call_decision(call_id: str, principal: CurrentPrincipal, platform: PlatformDep) -> DecisionOut:
+def call_decision(call_id: Ref, principal: CurrentPrincipal, platform: PlatformDep) -> DecisionOut:
     """The public decision record of a call: its awards."""
     call = platform.allocation.call(call_id, by=principal)
     awards = platform.awards.allocations(call_id=call.id) if call.state is CallState.DECIDED else []
@@ -148,7 +148,7 @@ def list_awards(platform: PlatformDep) -> list[AwardOut]:
 
 @router.get("/allocations")
 def active_allocations(
-    _: Staff, platform: PlatformDep, at: Annotated[datetime | None, Query()] = None
+    _: Staff, platform: PlatformDep, at: Annotated[Instant | None, Query()] = None
 ) -> list[AwardOut]:
     when = at or platform.clock.now()
     return [AwardOut.of(a) for a in platform.awards.active_allocations(when)]
@@ -156,7 +156,7 @@ def active_allocations(
 
 @router.get("/allocations/shares")
 def project_shares(
-    _: Staff, platform: PlatformDep, at: Annotated[datetime | None, Query()] = None
+    _: Staff, platform: PlatformDep, at: Annotated[Instant | None, Query()] = None
 ) -> list[ShareOut]:
     return [ShareOut.of(s) for s in platform.awards.project_shares(at or platform.clock.now())]
 
@@ -181,7 +181,7 @@ def create_proposal(body: ProposalCreateIn, principal: Researcher, platform: Pla
 
 @router.put("/proposals/{proposal_id}")
 def update_proposal(
-    proposal_id: str, body: ProposalIn, principal: Researcher, platform: PlatformDep
+    proposal_id: Ref, body: ProposalIn, principal: Researcher, platform: PlatformDep
 ) -> ProposalOut:
     content = _content(platform, principal, body)
     changed = platform.allocation.update_proposal(proposal_id, content, by=principal)
@@ -190,7 +190,7 @@ def update_proposal(
 
 @router.get("/proposals")
 def list_proposals(
-    principal: Authenticated, platform: PlatformDep, call_id: Annotated[str | None, Query()] = None
+    principal: Authenticated, platform: PlatformDep, call_id: Annotated[Ref | None, Query()] = None
 ) -> list[ProposalOut]:
     """Staff: all proposals. Anyone else: the proposals they are on the team of."""
     return [
@@ -199,7 +199,7 @@ def list_proposals(
 
 
 @router.get("/proposals/{proposal_id}")
-def get_proposal(proposal_id: str, principal: Authenticated, platform: PlatformDep) -> ProposalOut:
+def get_proposal(proposal_id: Ref, principal: Authenticated, platform: PlatformDep) -> ProposalOut:
     proposal = platform.allocation.proposal(proposal_id, by=principal)
     on_team = principal.user_id is not None and any(
         m.user_id == principal.user_id for m in proposal.content.team
@@ -208,31 +208,31 @@ def get_proposal(proposal_id: str, principal: Authenticated, platform: PlatformD
 
 
 @router.post("/proposals/{proposal_id}/team/confirm")
-def confirm_membership(proposal_id: str, principal: Authenticated, platform: PlatformDep) -> ProposalOut:
+def confirm_membership(proposal_id: Ref, principal: Authenticated, platform: PlatformDep) -> ProposalOut:
     """A team member confirms they are on the team as named (before review starts); until then
     their institution and co-authorships create no conflicts of interest."""
     return ProposalOut.of(platform.allocation.confirm_membership(proposal_id, by=principal), for_team=True)
 
 
 @router.post("/proposals/{proposal_id}/submit")
-def submit_proposal(proposal_id: str, principal: Researcher, platform: PlatformDep) -> ProposalOut:
+def submit_proposal(proposal_id: Ref, principal: Researcher, platform: PlatformDep) -> ProposalOut:
     return ProposalOut.of(platform.allocation.submit(proposal_id, by=principal), for_team=True)
 
 
 @router.post("/proposals/{proposal_id}/withdraw")
-def withdraw_proposal(proposal_id: str, principal: Researcher, platform: PlatformDep) -> ProposalOut:
+def withdraw_proposal(proposal_id: Ref, principal: Researcher, platform: PlatformDep) -> ProposalOut:
     return ProposalOut.of(platform.allocation.withdraw(proposal_id, by=principal), for_team=True)
 
 
 @router.post("/proposals/{proposal_id}/reply")
-def reply(proposal_id: str, body: ReplyIn, principal: Researcher, platform: PlatformDep) -> ProposalOut:
+def reply(proposal_id: Ref, body: ReplyIn, principal: Researcher, platform: PlatformDep) -> ProposalOut:
     """The applicant's right of reply to the reviews, before the panel."""
     return ProposalOut.of(platform.allocation.reply(proposal_id, body.reply, by=principal), for_team=True)
 
 
 @router.get("/proposals/{proposal_id}/reviews")
 def proposal_reviews(
-    proposal_id: str, principal: Authenticated, platform: PlatformDep
+    proposal_id: Ref, principal: Authenticated, platform: PlatformDep
 ) -> list[ApplicantReviewOut] | list[StaffReviewOut]:
     """Staff see full reviews; the PI sees them without reviewer identities."""
     if _is_staff(principal):
@@ -269,7 +269,7 @@ def my_assignments(principal: Reviewer, platform: PlatformDep) -> list[Assignmen
 
 @router.post("/proposals/{proposal_id}/reviews", status_code=status.HTTP_201_CREATED)
 def submit_review(
-    proposal_id: str, body: ReviewIn, principal: Authenticated, platform: PlatformDep
+    proposal_id: Ref, body: ReviewIn, principal: Authenticated, platform: PlatformDep
 ) -> ReviewReceipt:
     review = platform.review.submit_review(
         proposal_id, scores=body.scores, comments=body.comments, by=principal
@@ -280,18 +280,18 @@ def submit_review(
 
 
 @router.post("/proposals/{proposal_id}/conflicts", status_code=status.HTTP_204_NO_CONTENT)
-def declare_conflict(proposal_id: str, body: DeclareIn, principal: Reviewer, platform: PlatformDep) -> None:
+def declare_conflict(proposal_id: Ref, body: DeclareIn, principal: Reviewer, platform: PlatformDep) -> None:
     """A reviewer declares a conflict of interest and is recused."""
     platform.review.declare_conflict(proposal_id, body.reason, by=principal)
 
 
 @router.get("/proposals/{proposal_id}/conflicts")
-def list_conflicts(proposal_id: str, _: Staff, platform: PlatformDep) -> list[ConflictOut]:
+def list_conflicts(proposal_id: Ref, _: Staff, platform: PlatformDep) -> list[ConflictOut]:
     return [ConflictOut.of(c) for c in platform.review.conflicts(proposal_id)]
 
 
 @router.post("/proposals/{proposal_id}/waivers", status_code=status.HTTP_201_CREATED)
-def waive_conflict(proposal_id: str, body: WaiverIn, principal: Operator, platform: PlatformDep) -> WaiverOut:
+def waive_conflict(proposal_id: Ref, body: WaiverIn, principal: Operator, platform: PlatformDep) -> WaiverOut:
     """An audited override of a conflict (never of an own-proposal conflict). Logged with its reason."""
     waiver = platform.review.waive(proposal_id, body.reviewer, body.kinds, body.reason, by=principal)
     return WaiverOut.of(waiver)

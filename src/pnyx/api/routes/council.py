@@ -7,13 +7,13 @@ Delegates: cast and change their own state's ballot. Operators: open and close v
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 
 from pnyx.api.auth import requires
 from pnyx.api.deps import PlatformDep
+from pnyx.api.schemas.common import Instant, JsonObject, Ref
 from pnyx.api.schemas.council import (
     AmendmentIn,
     BallotChangeIn,
@@ -28,7 +28,6 @@ from pnyx.api.schemas.council import (
     PolicyOut,
     TallyFilesOut,
 )
-from pnyx.core.errors import InvalidInput
 from pnyx.governance.majority import parse_rule_set, rule_set_data
 from pnyx.governance.motion import MotionState
 from pnyx.governance.policy import Pool
@@ -60,28 +59,28 @@ def table_motion(body: MotionIn, by: CouncilMember, platform: PlatformDep) -> Mo
 
 
 @router.get("/council/motions/{motion_id}")
-def get_motion(motion_id: str, platform: PlatformDep) -> MotionOut:
+def get_motion(motion_id: Ref, platform: PlatformDep) -> MotionOut:
     return MotionOut.of(platform.council.motion(motion_id))
 
 
 @router.post("/council/motions/{motion_id}/submit")
-def submit_motion(motion_id: str, by: CouncilMember, platform: PlatformDep) -> MotionOut:
+def submit_motion(motion_id: Ref, by: CouncilMember, platform: PlatformDep) -> MotionOut:
     return MotionOut.of(platform.council.submit(motion_id, by=by))
 
 
 @router.post("/council/motions/{motion_id}/withdraw")
-def withdraw_motion(motion_id: str, by: CouncilMember, platform: PlatformDep) -> MotionOut:
+def withdraw_motion(motion_id: Ref, by: CouncilMember, platform: PlatformDep) -> MotionOut:
     return MotionOut.of(platform.council.withdraw(motion_id, by=by))
 
 
 @router.get("/council/motions/{motion_id}/amendments")
-def list_amendments(motion_id: str, platform: PlatformDep) -> list[MotionOut]:
+def list_amendments(motion_id: Ref, platform: PlatformDep) -> list[MotionOut]:
     return [MotionOut.of(m) for m in platform.council.amendments(motion_id)]
 
 
 @router.post("/council/motions/{motion_id}/amendments", status_code=status.HTTP_201_CREATED)
 def propose_amendment(
-    motion_id: str, body: AmendmentIn, by: CouncilMember, platform: PlatformDep
+    motion_id: Ref, body: AmendmentIn, by: CouncilMember, platform: PlatformDep
 ) -> MotionOut:
     parent = platform.council.motion(motion_id)
     amendment = platform.council.table(
@@ -96,44 +95,44 @@ def propose_amendment(
 
 
 @router.get("/council/motions/{motion_id}/comments")
-def list_comments(motion_id: str, platform: PlatformDep) -> list[CommentOut]:
+def list_comments(motion_id: Ref, platform: PlatformDep) -> list[CommentOut]:
     return [CommentOut.of(c) for c in platform.council.comments(motion_id)]
 
 
 @router.post("/council/motions/{motion_id}/comments", status_code=status.HTTP_201_CREATED)
-def post_comment(motion_id: str, body: CommentIn, by: CouncilMember, platform: PlatformDep) -> CommentOut:
+def post_comment(motion_id: Ref, body: CommentIn, by: CouncilMember, platform: PlatformDep) -> CommentOut:
     return CommentOut.of(platform.council.comment(motion_id, body.text, by=by))
 
 
 @router.post("/council/motions/{motion_id}/voting")
-def open_voting(motion_id: str, body: OpenVotingIn, by: Operator, platform: PlatformDep) -> MotionOut:
+def open_voting(motion_id: Ref, body: OpenVotingIn, by: Operator, platform: PlatformDep) -> MotionOut:
     return MotionOut.of(platform.votes.open(motion_id, by=by, closes_at=body.closes_at))
 
 
 @router.post("/council/motions/{motion_id}/close")
-def close_voting(motion_id: str, by: Operator, platform: PlatformDep) -> MotionOut:
+def close_voting(motion_id: Ref, by: Operator, platform: PlatformDep) -> MotionOut:
     return MotionOut.of(platform.votes.close(motion_id, by=by))
 
 
 @router.get("/council/motions/{motion_id}/ballots")
-def list_ballots(motion_id: str, platform: PlatformDep) -> list[BallotOut]:
+def list_ballots(motion_id: Ref, platform: PlatformDep) -> list[BallotOut]:
     return [BallotOut.of(b) for b in platform.votes.ballots(motion_id)]
 
 
 @router.post("/council/motions/{motion_id}/ballots", status_code=status.HTTP_201_CREATED)
-def cast_ballot(motion_id: str, body: BallotIn, by: Delegate, platform: PlatformDep) -> BallotOut:
+def cast_ballot(motion_id: Ref, body: BallotIn, by: Delegate, platform: PlatformDep) -> BallotOut:
     return BallotOut.of(platform.votes.cast(motion_id, body.choice, by=by, member_state=body.member_state))
 
 
 @router.put("/council/motions/{motion_id}/ballots/{member_state}")
 def change_ballot(
-    motion_id: str, member_state: str, body: BallotChangeIn, by: Delegate, platform: PlatformDep
+    motion_id: Ref, member_state: Ref, body: BallotChangeIn, by: Delegate, platform: PlatformDep
 ) -> BallotOut:
     return BallotOut.of(platform.votes.change(motion_id, body.choice, by=by, member_state=member_state))
 
 
 @router.get("/council/motions/{motion_id}/tally-files")
-def tally_files(motion_id: str, platform: PlatformDep) -> TallyFilesOut:
+def tally_files(motion_id: Ref, platform: PlatformDep) -> TallyFilesOut:
     rules, ballots = platform.votes.tally_files(motion_id)
     return TallyFilesOut(rules=rules, ballots=ballots)
 
@@ -144,7 +143,7 @@ def get_rules(platform: PlatformDep) -> dict[str, Any]:
 
 
 @router.put("/council/rules")
-def install_rules(body: dict[str, Any], by: Operator, platform: PlatformDep) -> PolicyOut:
+def install_rules(body: JsonObject, by: Operator, platform: PlatformDep) -> PolicyOut:
     return PolicyOut.of(platform.council.install_rules(parse_rule_set(body), by=by))
 
 
@@ -155,10 +154,8 @@ def policy_history(platform: PlatformDep) -> list[PolicyOut]:
 
 @router.get("/policies/in-force")
 def policies_in_force(
-    platform: PlatformDep, at: Annotated[datetime | None, Query()] = None
+    platform: PlatformDep, at: Annotated[Instant | None, Query()] = None
 ) -> PoliciesInForceOut:
-    if at is not None and at.tzinfo is None:
-        raise InvalidInput("'at' needs a time zone, e.g. 2027-01-01T00:00:00Z", field="at")
     when = at or platform.clock.now()
     split = platform.policies.pool_split(when)
     return PoliciesInForceOut(

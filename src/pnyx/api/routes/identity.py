@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, status
 
 from pnyx.api.auth import authenticated, requires
 from pnyx.api.deps import PlatformDep
+from pnyx.api.schemas.common import Ref
 from pnyx.api.schemas.identity import (
     DisableIn,
     EnrolmentIn,
@@ -52,19 +53,19 @@ def add_user(body: UserIn, _: Operator, platform: PlatformDep) -> UserOut:
 
 
 @router.post("/users/{name}/disable")
-def disable_user(name: str, body: DisableIn, principal: Operator, platform: PlatformDep) -> UserOut:
+def disable_user(name: Ref, body: DisableIn, principal: Operator, platform: PlatformDep) -> UserOut:
     """Disable a user: every token they hold is revoked at once, and the event logged."""
     return UserOut.of(platform.identity.disable_user(name, by=principal, reason=body.reason))
 
 
 @router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED)
-def issue_token(name: str, body: TokenIn, principal: Authenticated, platform: PlatformDep) -> IssuedTokenOut:
+def issue_token(name: Ref, body: TokenIn, principal: Authenticated, platform: PlatformDep) -> IssuedTokenOut:
     """Your own token. Nobody, operators included, creates a usable token for someone else."""
     return _shown_once(platform.identity.issue_token(name, label=body.label, days=body.days, by=principal))
 
 
 @router.post("/users/{name}/enrolment", status_code=status.HTTP_201_CREATED)
-def enrol(name: str, body: EnrolmentIn, principal: Operator, platform: PlatformDep) -> IssuedTokenOut:
+def enrol(name: Ref, body: EnrolmentIn, principal: Operator, platform: PlatformDep) -> IssuedTokenOut:
     """An enrolment token for a user: it authenticates nothing; the user exchanges it once, at
     ``POST /api/v1/tokens/redeem``, for their own token."""
     return _shown_once(platform.identity.enrol(name, by=principal, label=body.label, days=body.days))
@@ -81,12 +82,12 @@ def _shown_once(issued: IssuedToken) -> IssuedTokenOut:
 
 
 @router.get("/users/{name}/tokens")
-def list_tokens(name: str, principal: Authenticated, platform: PlatformDep) -> list[TokenOut]:
+def list_tokens(name: Ref, principal: Authenticated, platform: PlatformDep) -> list[TokenOut]:
     if principal.name != name and not principal.roles & {Role.OPERATOR, Role.AUDITOR}:
         raise Forbidden("only an operator or auditor may list another user's tokens")
     return [TokenOut.of(t) for t in platform.identity.tokens_of(name)]
 
 
 @router.delete("/tokens/{token_id}")
-def revoke_token(token_id: str, principal: Authenticated, platform: PlatformDep) -> TokenOut:
+def revoke_token(token_id: Ref, principal: Authenticated, platform: PlatformDep) -> TokenOut:
     return TokenOut.of(platform.identity.revoke_token(token_id, by=principal))

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from pnyx.api.auth import requires
-from pnyx.api.deps import MAX_INT, PlatformDep
+from pnyx.api.deps import PlatformDep
+from pnyx.api.schemas.common import MAX_INT, Ref
 from pnyx.api.schemas.inventory import InventorySummaryOut, NodeOut
 from pnyx.identity.model import Principal, Role
 
@@ -24,7 +25,7 @@ def summary(platform: PlatformDep) -> InventorySummaryOut:
 def list_nodes(
     _: Staff,
     platform: PlatformDep,
-    site: Annotated[str | None, Query(max_length=40)] = None,
+    site: Annotated[Ref | None, Query(max_length=40)] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[NodeOut]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from pnyx.accounting.model import MemberStateUsage, ProjectStanding, UsageGroup, UsageRecord
+from pnyx.api.schemas.common import Instant, Str
+
+MAX_ACCELERATORS = 1_000_000  # in one usage record: ten times the largest facility we plan for
 
 
 def _q(value: Decimal, places: str = "0.01") -> Decimal:
@@ -64,22 +67,16 @@ class UsageGroupOut(BaseModel):
 
 class UsageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    job_id: str = Field(min_length=1, max_length=80)
-    project_id: str = Field(min_length=1, max_length=80)
-    accelerator_type: str = Field(min_length=1, max_length=40)
-    accelerators: int = Field(gt=0)
-    started_at: datetime
-    ended_at: datetime
-    member_state: str | None = Field(default=None, min_length=2, max_length=2)
-    pool: str | None = Field(default=None, max_length=40)
-    call_id: str | None = Field(default=None, max_length=80)
-    discipline: str | None = Field(default=None, max_length=80)
-
-    @model_validator(mode="after")
-    def _aware(self) -> UsageIn:
-        if self.started_at.tzinfo is None or self.ended_at.tzinfo is None:
-            raise ValueError("times need a time zone, e.g. 2026-11-25T09:00:00Z")
-        return self
+    job_id: Str = Field(min_length=1, max_length=80)
+    project_id: Str = Field(min_length=1, max_length=80)
+    accelerator_type: Str = Field(min_length=1, max_length=40)
+    accelerators: int = Field(gt=0, le=MAX_ACCELERATORS)
+    started_at: Instant = Field(description="Timezone-aware, e.g. 2026-11-25T09:00:00Z")
+    ended_at: Instant
+    member_state: Str | None = Field(default=None, min_length=2, max_length=2)
+    pool: Str | None = Field(default=None, max_length=40)
+    call_id: Str | None = Field(default=None, max_length=80)
+    discipline: Str | None = Field(default=None, max_length=80)
 
 
 class UsageOut(BaseModel):

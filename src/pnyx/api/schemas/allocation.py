@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pnyx.allocation.conflicts import confirmed
 from pnyx.allocation.model import (
@@ -18,7 +19,6 @@ from pnyx.allocation.model import (
     CallMode,
     CallState,
     Eligibility,
-    Pool,
     ProjectShare,
     Proposal,
     ProposalState,
@@ -26,29 +26,32 @@ from pnyx.allocation.model import (
     ReviewPlan,
     Timeline,
 )
+from pnyx.api.schemas.common import Count, Hours, Instant, Str
 from pnyx.core.units import AcceleratorHours
+from pnyx.governance.policy import Pool
 
 Text = Field(min_length=1, max_length=20_000)
+MAX_FLOP = 10**35  # far beyond any training run yet; 3e24 was frontier scale in 2024
 
 
 class CallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=300)
+    title: Str = Field(min_length=1, max_length=300)
     mode: CallMode
     pool: Pool
-    pool_member_state: str | None = Field(default=None, min_length=2, max_length=2)
-    budget_hours: int = Field(description="Whole accelerator-hours; must be above zero")
+    pool_member_state: Str | None = Field(default=None, min_length=2, max_length=2)
+    budget_hours: Hours = Field(description="Whole accelerator-hours; must be above zero")
     applicant_types: list[ApplicantType] = Field(min_length=1)
     member_state_required: bool = True
-    member_states: list[str] = Field(default_factory=list)
-    max_request_hours: int | None = None
-    accelerator_types: list[str] = Field(default_factory=list)
-    opens_at: AwareDatetime
-    closes_at: AwareDatetime
-    review_deadline: AwareDatetime
-    decision_at: AwareDatetime
-    allocation_starts_at: AwareDatetime
-    allocation_ends_at: AwareDatetime
+    member_states: list[Annotated[Str, Field(max_length=2)]] = Field(default_factory=list, max_length=300)
+    max_request_hours: Hours | None = None
+    accelerator_types: list[Annotated[Str, Field(max_length=40)]] = Field(default_factory=list, max_length=50)
+    opens_at: Instant
+    closes_at: Instant
+    review_deadline: Instant
+    decision_at: Instant
+    allocation_starts_at: Instant
+    allocation_ends_at: Instant
     technical_reviewers: int = 1
     scientific_reviewers: int | None = Field(
         default=None, description="Default 2, or 0 in technical-only modes"
@@ -146,48 +149,52 @@ class CallOut(BaseModel):
 
 class TeamMemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    institution: str = Field(min_length=1, max_length=300)
-    user: str | None = Field(default=None, description="Their Pnyx user name, if they have one")
+    name: Str = Field(min_length=1, max_length=200)
+    institution: Str = Field(min_length=1, max_length=300)
+    user: Str | None = Field(
+        default=None, max_length=63, description="Their Pnyx user name, if they have one"
+    )
     role: str = Field(default="member", pattern=r"^(co-investigator|member)$")
 
 
 class TechnicalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    scaling_evidence: str = Text
-    checkpointing: str = Text
-    data_management: str = Text
+    scaling_evidence: Str = Text
+    checkpointing: Str = Text
+    data_management: Str = Text
 
 
 class SafetyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     planned_training_flop: int = Field(
-        ge=0, description="Total training compute, e.g. 3e24 as 3000000000000000000000000"
+        ge=0, le=MAX_FLOP, description="Total training compute, e.g. 3e24 as 3000000000000000000000000"
     )
     general_purpose: bool
     dual_use_data: bool
     open_weights_planned: bool
-    dangerous_capabilities_notes: str = Field(default="", max_length=20_000)
+    dangerous_capabilities_notes: Str = Field(default="", max_length=20_000)
 
 
 class ProposalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=300)
-    abstract: str = Text
-    keywords: list[str] = Field(default_factory=list, max_length=20)
+    title: Str = Field(min_length=1, max_length=300)
+    abstract: Str = Text
+    keywords: list[Annotated[Str, Field(max_length=100)]] = Field(default_factory=list, max_length=20)
     applicant_type: ApplicantType
-    institution: str = Field(min_length=1, max_length=300, description="The PI's institution")
+    institution: Str = Field(min_length=1, max_length=300, description="The PI's institution")
     team: list[TeamMemberIn] = Field(default_factory=list, max_length=100)
-    requested_hours: dict[str, int] = Field(
-        min_length=1, description="Whole accelerator-hours by accelerator type"
+    requested_hours: dict[Annotated[Str, Field(max_length=40)], Hours] = Field(
+        min_length=1, max_length=50, description="Whole accelerator-hours by accelerator type"
     )
     technical: TechnicalIn
     safety: SafetyIn
-    suggested_reviewers: list[str] = Field(default_factory=list, max_length=5, description="User names")
+    suggested_reviewers: list[Annotated[Str, Field(max_length=63)]] = Field(
+        default_factory=list, max_length=5, description="User names"
+    )
 
 
 class ProposalCreateIn(ProposalIn):
-    call_id: str
+    call_id: Str = Field(max_length=100)
 
 
 class TeamMemberOut(BaseModel):
@@ -257,7 +264,7 @@ class ProposalOut(BaseModel):
 
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reply: str = Text
+    reply: Str = Text
 
 
 class RankedOut(BaseModel):
@@ -284,8 +291,8 @@ class RankedOut(BaseModel):
 
 class DecideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    seed: int | None = Field(default=None, description="The funding-line lottery seed (drawn if absent)")
-    grants: dict[str, int] | None = Field(
+    seed: Count | None = Field(default=None, description="The funding-line lottery seed (drawn if absent)")
+    grants: dict[Annotated[Str, Field(max_length=100)], Hours] | None = Field(
         default=None, description="The panel's own list: proposal id -> hours"
     )
 

@@ -7,53 +7,56 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pnyx.api.schemas.common import Instant, JsonObject, Str
 from pnyx.governance.motion import Ballot, Comment, Motion
 from pnyx.governance.policy import Policy, effect_data
 
 
 class MotionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=300)
-    text: str = Field(min_length=1, max_length=20_000)
-    decision_type: str = Field(min_length=1, max_length=60, examples=["ordinary"])
-    effect: dict[str, Any] | None = Field(
+    title: Str = Field(min_length=1, max_length=300)
+    text: Str = Field(min_length=1, max_length=20_000)
+    decision_type: Str = Field(min_length=1, max_length=60, examples=["ordinary"])
+    effect: JsonObject | None = Field(
         default=None,
         description="A typed effect, e.g. {'type': 'set_pool_split', 'member_pools': '0.6', ...}; "
         "null for a pure resolution. See docs/governance.md.",
     )
-    effective_from: datetime | None = None
+    effective_from: Instant | None = None
     draft: bool = Field(default=False, description="Keep it a draft instead of going to deliberation")
 
 
 class AmendmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=300)
-    text: str = Field(min_length=1, max_length=20_000, description="The motion's text as amended")
-    effect: dict[str, Any] | None = Field(default=None, description="The motion's effect as amended")
-    decision_type: str | None = Field(default=None, description="Default: the motion's decision type")
+    title: Str = Field(min_length=1, max_length=300)
+    text: Str = Field(min_length=1, max_length=20_000, description="The motion's text as amended")
+    effect: JsonObject | None = Field(default=None, description="The motion's effect as amended")
+    decision_type: Str | None = Field(
+        default=None, min_length=1, max_length=60, description="Default: the motion's decision type"
+    )
 
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=10_000)
+    text: Str = Field(min_length=1, max_length=10_000)
 
 
 class OpenVotingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    closes_at: datetime | None = Field(default=None, description="No ballots after this time")
+    closes_at: Instant | None = Field(default=None, description="No ballots after this time")
 
 
 class BallotIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    choice: str = Field(examples=["yes", "no", "abstain"])
-    member_state: str | None = Field(
+    choice: Str = Field(max_length=20, examples=["yes", "no", "abstain"])
+    member_state: Str | None = Field(
         default=None, min_length=2, max_length=2, description="Default: the delegate's own state"
     )
 
 
 class BallotChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    choice: str = Field(examples=["yes", "no", "abstain"])
+    choice: Str = Field(max_length=20, examples=["yes", "no", "abstain"])
 
 
 class BallotOut(BaseModel):

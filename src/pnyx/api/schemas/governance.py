@@ -6,17 +6,18 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pnyx.api.schemas.common import MAX_INT, Day, Str
 from pnyx.governance.model import MemberState
 
 
 class MemberStateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=2, max_length=2, examples=["DE"])
-    name: str = Field(min_length=1, max_length=200)
-    contribution_minor_units: int = Field(ge=0, description="Annual contribution in cents")
+    code: Str = Field(min_length=2, max_length=2, examples=["DE"])
+    name: Str = Field(min_length=1, max_length=200)
+    contribution_minor_units: int = Field(ge=0, le=MAX_INT, description="Annual contribution in cents")
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
-    population: int = Field(gt=0)
-    joined_on: date | None = None
+    population: int = Field(gt=0, le=MAX_INT)
+    joined_on: Day | None = None
 
 
 class MemberStateOut(BaseModel):

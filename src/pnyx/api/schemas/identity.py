@@ -6,17 +6,18 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pnyx.api.schemas.common import Str
 from pnyx.identity.model import ApiToken, Role, TokenKind, User
 from pnyx.identity.rules import MAX_ENROLMENT_LIFETIME, MAX_TOKEN_LIFETIME
 
 
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=2, max_length=63, examples=["ada"])
+    name: Str = Field(min_length=2, max_length=63, examples=["ada"])
     roles: list[Role] = Field(min_length=1)
-    display_name: str | None = Field(default=None, max_length=200)
-    email: str | None = Field(default=None, max_length=320)
-    member_state: str | None = Field(default=None, min_length=2, max_length=2)
+    display_name: Str | None = Field(default=None, max_length=200)
+    email: Str | None = Field(default=None, max_length=320)
+    member_state: Str | None = Field(default=None, min_length=2, max_length=2)
 
 
 class UserOut(BaseModel):
@@ -45,23 +46,23 @@ class UserOut(BaseModel):
 
 class DisableIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(default="", max_length=500, description="Recorded in the public log")
+    reason: Str = Field(default="", max_length=500, description="Recorded in the public log")
 
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    label: str = Field(default="", max_length=200)
+    label: Str = Field(default="", max_length=200)
     days: int = Field(default=90, ge=1, le=MAX_TOKEN_LIFETIME.days)
 
 
 class EnrolmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    label: str = Field(default="", max_length=200)
+    label: Str = Field(default="", max_length=200)
     days: int = Field(default=7, ge=1, le=MAX_ENROLMENT_LIFETIME.days)
 
 
 class RedeemIn(TokenIn):
-    secret: str = Field(min_length=1, max_length=200, description="The enrolment token an operator gave you")
+    secret: Str = Field(min_length=1, max_length=200, description="The enrolment token an operator gave you")
 
 
 class TokenOut(BaseModel):

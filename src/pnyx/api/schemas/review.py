@@ -6,6 +6,7 @@ Nothing an applicant receives names a reviewer: ``ApplicantReviewOut`` carries a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,17 +20,21 @@ from pnyx.allocation.model import (
     Waiver,
 )
 from pnyx.allocation.review_service import ApplicantView, ConflictStatus
+from pnyx.api.schemas.common import Int64, Str
 
 Text = Field(min_length=1, max_length=20_000)
+Year = Annotated[int, Field(ge=1900, le=2999)]
 
 
 class ReviewerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user: str
-    institution: str = Field(min_length=1, max_length=300)
-    expertise: list[str] = Field(min_length=1, max_length=30)
-    coauthors: list[tuple[str, int]] = Field(default_factory=list, description="[name, year] pairs")
-    max_load: int = 6
+    user: Str = Field(max_length=63)
+    institution: Str = Field(min_length=1, max_length=300)
+    expertise: list[Annotated[Str, Field(max_length=100)]] = Field(min_length=1, max_length=30)
+    coauthors: list[tuple[Annotated[Str, Field(max_length=200)], Year]] = Field(
+        default_factory=list, max_length=1000, description="[name, year] pairs"
+    )
+    max_load: Int64 = 6
 
 
 class ReviewerOut(BaseModel):
@@ -65,8 +70,10 @@ class AssignmentOut(BaseModel):
 
 class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    scores: dict[str, int] = Field(description="0-5 per rubric criterion")
-    comments: str = Text
+    scores: dict[Annotated[Str, Field(max_length=60)], Int64] = Field(
+        max_length=20, description="0-5 per rubric criterion"
+    )
+    comments: Str = Text
 
 
 class ReviewReceipt(BaseModel):
@@ -116,14 +123,14 @@ class StaffReviewOut(BaseModel):
 
 class DeclareIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Str = Field(min_length=1, max_length=2000)
 
 
 class WaiverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reviewer: str = Field(description="The reviewer's user name")
+    reviewer: Str = Field(max_length=63, description="The reviewer's user name")
     kinds: list[ConflictKind] = Field(min_length=1)
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Str = Field(min_length=1, max_length=2000)
 
 
 class WaiverOut(BaseModel):
