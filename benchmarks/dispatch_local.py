@@ -91,7 +91,7 @@ def through_pnyx(backend: str, n: int, root: Path, *, alongside: bool) -> tuple[
     with fresh_platform(backend) as platform:
         platform.inventory.generate(4096, seed=1)
         uow = UnitOfWork(engine=platform.engine, clock=SystemClock())
-        local = LocalExecutor(where)
+        local = LocalExecutor(where, _config(n))
         jobs = JobService(
             uow,
             projects=OneProject(),
@@ -135,7 +135,7 @@ def through_pnyx(backend: str, n: int, root: Path, *, alongside: bool) -> tuple[
 
 def executor_only(n: int, root: Path) -> tuple[list[float], float]:
     """LocalExecutor.submit alone (no database, no dispatch loop): the executor's own share."""
-    local = LocalExecutor(root / "executor")
+    local = LocalExecutor(root / "executor", _config(n))
     submitted = {}
     first = time.time()
     for i in range(n):
@@ -147,8 +147,13 @@ def executor_only(n: int, root: Path) -> tuple[list[float], float]:
     return [started[i] - submitted[i] for i in range(n)], max(started.values()) - first
 
 
+def _config(n: int) -> SandboxConfig:
+    """As many slots as jobs, like the bare-bwrap peer that starts them all at once; the same limits."""
+    return SandboxConfig(max_jobs=n)
+
+
 def bare_bwrap(n: int, root: Path) -> tuple[list[float], float]:
-    config = SandboxConfig()
+    config = _config(n)
     host = probe_host(config)
     children, submitted = [], {}
     first = time.time()

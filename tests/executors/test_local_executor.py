@@ -146,7 +146,7 @@ def test_output_beyond_the_cap_keeps_the_newest(job_root: Path) -> None:
 
 
 def test_jobs_outlive_the_spawner_which_comes_back(job_root: Path) -> None:
-    ex = LocalExecutor(job_root)
+    ex = LocalExecutor(job_root, SandboxConfig(max_jobs=2))
     running = ex.submit(spec("m1", "sleep", "1.5"), GRANT)
     time.sleep(0.5)
     spawner = ex._spawner.process

@@ -123,7 +123,7 @@ def test_children_die_with_the_job(job_root: Path) -> None:
 
 
 def test_the_job_runs_as_an_unprivileged_uid_of_its_own(job_root: Path) -> None:
-    config = SandboxConfig()
+    config = SandboxConfig(max_jobs=2)  # both at once, whatever the machine's CPUs
     ex = LocalExecutor(job_root, config)
     if not ex.host.is_root:
         pytest.skip("uids are switched only by a root supervisor")
@@ -143,12 +143,12 @@ def test_the_job_runs_as_an_unprivileged_uid_of_its_own(job_root: Path) -> None:
 
 
 def test_memory_processes_and_file_size_are_limited(job_root: Path) -> None:
-    ex = LocalExecutor(
-        job_root, SandboxConfig(memory_per_accelerator=64 << 20, processes=16, file_size=1 << 20)
-    )
+    ex = LocalExecutor(job_root, SandboxConfig(job_memory=128 << 20, processes=16, file_size=1 << 20))
     _state, out = _run(ex, "mem", *py("b = bytearray(1 << 30); print('allocated')"))
     assert "MemoryError" in out
     assert "allocated" not in out
+    _state, out = _run(ex, "tmpfs", *py(FILL))  # each tmpfs: a quarter of the job's 128 MiB share
+    assert out.splitlines() == ["/dev/shm 32 No space left on device", "/tmp 32 No space left on device"]
     forks = (
         "import os, time\nn = 0\ntry:\n    for _ in range(64):\n        if os.fork() == 0:\n"
         "            time.sleep(2); os._exit(0)\n        n += 1\nexcept OSError as exc:\n"
@@ -159,6 +159,38 @@ def test_memory_processes_and_file_size_are_limited(job_root: Path) -> None:
     assert int(out.split("refused after")[1].split()[0]) < 16
     _state, out = _run(ex, "fsize", *py("open('big', 'wb').write(b'x' * (2 << 20))"))
     assert "File too large" in out
+
+
+FILL = """
+for d in ('/dev/shm', '/tmp'):
+    try:
+        for i in range(80):
+            open(f'{d}/f{i}', 'wb').write(b'x' * (512 << 10))
+        print(d, 'FILLED')
+    except OSError as exc:
+        print(d, i // 2, exc.strerror)
+"""
+SYSCALLS = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])
+for name, nr, args in (('ptrace', 101, (0, 0, 0, 0)), ('keyctl', 250, (0, -3, 0)),
+                       ('bpf', 321, (0, 0, 0)), ('userfaultfd', 323, (0,)), ('io_uring_setup', 425, (1, 0)),
+                       ('mount', 165, (0, 0, 0, 0, 0)), ('perf_event_open', 298, (0, 0, -1, -1, 0)),
+                       ('getpid', 39, ())):
+    ctypes.set_errno(0)
+    print(name, libc.syscall(nr, *args), ctypes.get_errno())
+"""
+
+
+def test_seccomp_denies_the_kernel_surface_a_job_does_not_need(job_root: Path) -> None:
+    state, out = _run(LocalExecutor(job_root), "seccomp", *py(SYSCALLS))
+    assert state is EngineState.SUCCEEDED, out
+    lines = out.splitlines()
+    assert lines[0] == "2"  # a filter is loaded
+    for name in ("ptrace", "keyctl", "bpf", "userfaultfd", "io_uring_setup", "mount", "perf_event_open"):
+        assert f"{name} -1 1" in lines  # EPERM
+    assert any(line.startswith("getpid 2 ") or line.startswith("getpid 1 ") for line in lines)
 
 
 def test_no_network_at_all(job_root: Path) -> None:
@@ -176,7 +208,7 @@ def test_no_network_at_all(job_root: Path) -> None:
 
 
 def test_garbage_in_a_state_dir_fails_that_job_only(job_root: Path) -> None:
-    ex = LocalExecutor(job_root)
+    ex = LocalExecutor(job_root, SandboxConfig(max_jobs=6))  # all started: none rewrites its pid.json
     good = ex.submit(spec("good", "true"), GRANT)
     done = ex.submit(spec("junk-exit", "true"), GRANT)
     long = [ex.submit(spec(f"junk-pid{i}", "sleep", "4"), GRANT) for i in range(4)]

@@ -44,3 +44,15 @@ def test_the_switch_and_the_uid_range(tmp_path: Path) -> None:
             Settings.from_env({"PNYX_DATA_DIR": str(tmp_path), "PNYX_JOB_UIDS": bad})
     with pytest.raises(InvalidInput, match="PNYX_SANDBOX"):
         Settings.from_env({"PNYX_DATA_DIR": str(tmp_path), "PNYX_SANDBOX": "maybe"})
+
+
+def test_the_machine_share_settings_reach_the_executor(tmp_path: Path) -> None:
+    env = {"PNYX_DATA_DIR": str(tmp_path), "PNYX_LOCAL_MAX_JOBS": "2", "PNYX_LOCAL_JOB_PROCESSES": "64",
+           "PNYX_JOB_RETENTION_S": "3600", "PNYX_LOCAL_OUTPUT_FILES": "50"}  # fmt: skip
+    local = build_executors(Settings.from_env(env))["local"]
+    assert isinstance(local, LocalExecutor)
+    assert (local.config.max_jobs, local.config.processes, local.config.job_memory) == (2, 64, None)
+    assert (local.retention_s, local.outputs.entries, local.outputs.file_bytes) == (3600, 50, 4 << 30)
+    defaults = build_executors(Settings.from_env({"PNYX_DATA_DIR": str(tmp_path)}))["local"]
+    assert isinstance(defaults, LocalExecutor)
+    assert (defaults.config.max_jobs, defaults.retention_s) == (None, 7 * 86_400)  # one per CPU; a week

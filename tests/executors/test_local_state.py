@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from pnyx.executors.local_state import CorruptState, parse_exit, parse_pid, read_bounded, tail
+from pnyx.executors.local_state import (
+    SLOT_RECHECK_S,
+    CorruptState,
+    parse_exit,
+    parse_pid,
+    read_bounded,
+    tail,
+    take_slot,
+    wake_next,
+)
 
 GOOD_EXIT = {"exit_code": 3, "reason": "exited", "started": 1.5, "ended": 2}
 
@@ -18,6 +28,7 @@ def test_good_records_parse() -> None:
     record = parse_exit(json.dumps(GOOD_EXIT).encode())
     assert (record.exit_code, record.reason, record.ended) == (3, "exited", 2.0)
     assert parse_pid(b'{"pid": 42, "start_ticks": 7, "started": 3}').pid == 42
+    assert parse_pid(b'{"pid": 42, "start_ticks": 7, "started": null}').started is None  # queued
 
 
 @pytest.mark.parametrize(
@@ -87,3 +98,27 @@ def test_tail_reads_only_the_end(tmp_path: Path) -> None:
     assert tail(tmp_path / "absent", 5) == ""
     (tmp_path / "one").write_bytes(b"x" * 5000)  # one line longer than the window: its end
     assert tail(tmp_path / "one", 1) == "x" * 1024
+
+
+def test_a_waiter_sleeps_until_a_slot_frees_and_the_doorbell_rings(tmp_path: Path) -> None:
+    holder: list[int] = []
+    take_slot(str(tmp_path), 1, holder)  # the one slot: taken at once
+    got: list[float] = []
+    taken: list[int] = []
+
+    def wait() -> None:
+        take_slot(str(tmp_path), 1, taken)
+        got.append(time.monotonic())
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)
+    assert got == []  # asleep on the doorbell, not polling its way in
+    os.close(holder.pop())
+    freed = time.monotonic()
+    wake_next(str(tmp_path))
+    waiter.join(timeout=5)
+    assert got
+    assert got[0] - freed < SLOT_RECHECK_S / 2  # the doorbell, not the periodic look
+    os.close(taken.pop())
+    wake_next(str(tmp_path / "absent"))  # nobody waits: nothing happens

@@ -3,11 +3,14 @@
 Each job attempt gets a state directory (the supervisor's, 0700 root, never visible to the job) and
 a work directory (the job's, owned by its uid) under ``root``; see ``local_state`` for the layout.
 Creating the claim in the state directory is the submission's point of no return, so a second
-submit of the same key starts nothing. A supervisor process (``local_runner``) runs the job under
-an unprivileged uid in bwrap with a clean environment and rlimits, captures its output, enforces its
-time limit and records its exit; the granted accelerator slots reach the job as
-``CUDA_VISIBLE_DEVICES``-style variables. Without bwrap, jobs are refused with the reason; the
-development switch (``SandboxConfig(enabled=False)``, PNYX_SANDBOX=off) runs L1 jobs unsandboxed.
+submit of the same key starts nothing. A supervisor process (``local_runner``) waits for one of the
+machine's ``max_jobs`` slots (the job is QUEUED meanwhile), runs the job under an unprivileged uid
+in bwrap with a clean environment, a seccomp filter and rlimits sized from the machine, captures its
+output, enforces its time limit and records its exit; the granted accelerator slots reach the job
+as ``CUDA_VISIBLE_DEVICES``-style variables. Attempts older than ``retention_s`` are deleted by a
+sweep that ``status()`` starts at most once a minute. Without bwrap, jobs are refused with the
+reason; the development switch (``SandboxConfig(enabled=False)``, PNYX_SANDBOX=off) runs L1 jobs
+unsandboxed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import marshal
 import os
+import platform
 import re
 import shutil
 import signal
@@ -32,16 +36,26 @@ from pnyx.executors.local_state import (
     CorruptState,
     ExitRecord,
     Layout,
-    PidRecord,
     parse_exit,
     parse_pid,
     prepare_root,
-    proc_start_ticks,
     read_bounded,
+    signal_supervisor,
+    supervisor_alive,
+    sweep,
     tail,
     unsearchable_ancestor,
+    write_private,
 )
-from pnyx.executors.sandbox import SYSTEM_DIRS, HostFacts, SandboxConfig, launch_record, refusal
+from pnyx.executors.sandbox import (
+    RETENTION_S,
+    SYSTEM_DIRS,
+    HostFacts,
+    SandboxConfig,
+    launch_record,
+    max_jobs,
+    refusal,
+)
 from pnyx.jobs.model import (
     Artifact,
     EngineRef,
@@ -58,6 +72,7 @@ KEY = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
 RUNNER = Path(__file__).with_name("local_runner.py")
 MAX_NOTES = 20
 START_TIMEOUT_S = 60.0  # handed to the spawner but never claimed: the supervisor did not start
+SWEEP_INTERVAL_S = 60.0
 MESSAGES = {
     "time-limit": "killed at its time limit",
     "failed-to-start": "the command could not start",
@@ -75,11 +90,15 @@ class LocalExecutor:
         *,
         outputs: OutputCaps | None = None,
         host: HostFacts | None = None,
+        retention_s: float = RETENTION_S,
     ) -> None:
         self.layout = Layout(root)
         self.config = sandbox or SandboxConfig()
         self.host = host or probe_host(self.config)
         self.outputs = outputs or OutputCaps()
+        self.retention_s = retention_s
+        self._next_sweep = 0.0  # monotonic
+        self._sweeping = threading.Lock()
         self._root_ready = False
         self._spawner = Spawner(root / "spawner.log")
         weakref.finalize(self, self._spawner.close)
@@ -120,9 +139,9 @@ class LocalExecutor:
             self.config,
             self.host,
             work_dir=str(self.layout.work(key)),
-            uid_locks=str(self.layout.uid_locks),
+            locks=str(self.layout.root),
         )
-        _write_private(state / "launch.marshal", marshal.dumps(record))  # the supervisor's, read once
+        write_private(state / "launch.marshal", marshal.dumps(record))  # the supervisor's, read once
         # Not waited for: the supervisor claims the attempt itself with an exclusive create, so a
         # second launch for the same key (a dispatcher that crashed and retried) exits at once.
         self._launched[key] = time.monotonic()
@@ -137,7 +156,33 @@ class LocalExecutor:
         return EngineRef(engine=self.engine, engine_job_id=idempotency_key) if found else None
 
     def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
+        self._maybe_sweep()
         return [self._status_of(ref) for ref in refs]
+
+    def _maybe_sweep(self) -> None:
+        """At most once a minute, off the caller's thread: delete attempts past their retention."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_INTERVAL_S
+        if self._prepared_root() is not None:
+            return  # not a root of ours (yet): nothing to sweep
+        threading.Thread(target=self.sweep, name="pnyx-local-sweep", daemon=True).start()
+
+    def sweep(self) -> list[str]:
+        """Delete the directories of attempts that ended more than ``retention_s`` ago (their keys)."""
+        if not self._sweeping.acquire(blocking=False):
+            return []
+        try:
+            removed = sweep(self.layout, retention_s=self.retention_s, now=time.time())
+        except OSError as exc:  # the next sweep tries again
+            log.warning("local executor: the sweep of %s failed: %s", self.layout.root, exc)
+            return []
+        finally:
+            self._sweeping.release()
+        if removed:
+            log.info("local executor: removed %d attempts older than %ss", len(removed), self.retention_s)
+        return removed
 
     def _status_of(self, ref: EngineRef) -> EngineStatus:
         """One job's status; whatever its state directory holds, only that job is affected."""
@@ -159,7 +204,9 @@ class LocalExecutor:
             return self._not_started(ref, state)
         self._launched.pop(ref.engine_job_id, None)  # claimed: the supervisor's files speak from now on
         record = parse_pid(pid)
-        if _is_supervisor(record):
+        if supervisor_alive(record):
+            if record.started is None:
+                return EngineStatus(ref=ref, state=EngineState.QUEUED, message=self._queued)
             return EngineStatus(ref=ref, state=EngineState.RUNNING, started_at=_time(record.started))
         done = read_bounded(state / "exit.json")  # it may have finished between the two looks
         if done is not None:
@@ -179,6 +226,10 @@ class LocalExecutor:
             return EngineStatus(ref=ref, state=EngineState.FAILED, message=why)
         return EngineStatus(ref=ref, state=EngineState.QUEUED, message="starting")
 
+    @property
+    def _queued(self) -> str:
+        return f"waiting for one of this machine's {max_jobs(self.config, self.host)} local job slots"
+
     def cancel(self, ref: EngineRef) -> None:
         """SIGTERM to the supervisor this executor launched, checked by pid *and* start time."""
         state = self._state(ref.engine_job_id)
@@ -190,7 +241,7 @@ class LocalExecutor:
         except CorruptState:
             return  # status() reports it as the job's failure
         if record is not None:
-            _signal_supervisor(record, signal.SIGTERM)
+            signal_supervisor(record, signal.SIGTERM)
 
     def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
         return tail(self._state(ref.engine_job_id) / "output.log", tail_lines)
@@ -286,6 +337,9 @@ def probe_host(config: SandboxConfig) -> HostFacts:
         symlinks={d: os.readlink(d) for d in SYSTEM_DIRS if os.path.islink(d)},
         system_dirs=tuple(d for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)),
         interpreter_prefix=_interpreter_prefix(is_root),
+        memory=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        cpus=len(os.sched_getaffinity(0)),
+        arch=platform.machine(),
     )
 
 
@@ -298,25 +352,6 @@ def _interpreter_prefix(is_root: bool) -> str | None:
     if is_root and unsearchable_ancestor(prefix / "bin") is not None:
         return None
     return str(prefix)
-
-
-def _is_supervisor(record: PidRecord) -> bool:
-    return proc_start_ticks(record.pid) == record.start_ticks
-
-
-def _signal_supervisor(record: PidRecord, sig: signal.Signals) -> None:
-    """Through a pidfd: the process checked is the process signalled, even if the pid is reused."""
-    try:
-        fd = os.pidfd_open(record.pid)
-    except ProcessLookupError:
-        return
-    try:
-        if _is_supervisor(record):
-            signal.pidfd_send_signal(fd, sig)
-    except ProcessLookupError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _final(ref: EngineRef, result: ExitRecord) -> EngineStatus:
@@ -332,14 +367,6 @@ def _final(ref: EngineRef, result: ExitRecord) -> EngineStatus:
         ended_at=_time(result.ended),
         message=MESSAGES.get(result.reason, f"exited with {result.exit_code}"),
     )
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    tmp.replace(path)
 
 
 def _time(epoch: float) -> datetime:

@@ -1,21 +1,22 @@
-"""Supervises one local job: ``python -I -S local_runner.py [--detach] STATE_DIR``, or forks one
+"""Supervises one local job: ``python -I -S local_runner.py STATE_DIR``, or forks one detached
 supervisor per STATE_DIR line it reads with ``--serve`` (the executor's warm spawner).
 
-Lean on purpose (builtin and C modules plus ``signal``; no json, subprocess, pathlib or typing):
-it starts for every job. STATE_DIR/launch.marshal (``sandbox.launch_record``, root-only) says what
-to run. It claims the attempt (an exclusive create: a second supervisor exits at once), publishes
-its pid and start time, takes a job uid (``flock`` on ``uids/UID.lock``), makes the work directory
-that uid's, and forks the job in a new session: drop to the uid (``setgroups([])``,
-``setresgid``, ``setresuid``), rlimits, exec bwrap. Output comes through a pipe into
-STATE_DIR/output.log, capped. On the time limit or SIGTERM (cancel) it sends SIGTERM to every
-process in the job's pid namespace, then SIGKILL to its init (the kernel kills the rest), and writes
-STATE_DIR/exit.json atomically: the result comes from this process alone, never from the job, and
-survives the dispatcher (nothing is lost, nothing runs twice).
+Lean on purpose: the standard library only (its locks and /proc helpers are ``local_state``'s), and
+forked from the warm spawner, which imported it all once. STATE_DIR/launch.marshal
+(``sandbox.launch_record``, root-only) says what to run. It claims the attempt (an exclusive
+create: a second supervisor exits at once), publishes its pid (``started`` null: queued), waits for
+one of the machine's job slots (``flock`` on ``slots/N.lock``), publishes its start, takes a job uid
+(``uids/UID.lock``), makes the work directory that uid's, and forks the job in a new session: drop
+to the uid (``setgroups([])``, ``setresgid``, ``setresuid``), rlimits, exec bwrap (``--seccomp`` on
+a pipe). Output comes through a pipe into STATE_DIR/output.log, capped. On the time limit (counted
+from the start, not the wait) or SIGTERM (cancel) it sends SIGTERM to every process in the job's pid
+namespace, then SIGKILL to its init (the kernel kills the rest), and writes STATE_DIR/exit.json
+atomically: the result comes from this process alone, never from the job, and survives the
+dispatcher (nothing lost, nothing run twice).
 """
 
 from __future__ import annotations
 
-import fcntl
 import marshal
 import os
 import resource
@@ -24,6 +25,10 @@ import signal
 import sys
 import time
 import zlib
+
+# The helpers it shares with the executor (standard library only). -I -S left the package off the path.
+sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from pnyx.executors.local_state import proc_stat, sandbox_processes, take_slot, try_lock, wake_next
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,10 +41,15 @@ READ_CHUNK = 1 << 16
 DRAIN_S = 2.0
 LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
 CANCELLED: list[bool] = []  # set by the SIGTERM handler
+WAITING: list[bool] = []  # set while queued for a slot: SIGTERM then raises Cancelled
 
 
 class NoFreeUid(Exception):
     """Every uid in the range runs a job."""
+
+
+class Cancelled(Exception):
+    """SIGTERM while the job waited for a slot: it never started."""
 
 
 class Launch:
@@ -48,79 +58,87 @@ class Launch:
     def __init__(self, raw: dict[str, Any]) -> None:
         self.argv = [str(a) for a in raw["argv"]]
         self.env = {str(k): str(v) for k, v in raw["env"].items()}
-        self.work_dir = str(raw["work_dir"])
-        self.sandboxed = bool(raw["sandboxed"])
+        self.work_dir, self.sandboxed = str(raw["work_dir"]), bool(raw["sandboxed"])
         self.uids = (int(raw["uids"][0]), int(raw["uids"][1])) if raw["uids"] else None
-        self.uid_locks = str(raw["uid_locks"])
+        self.uid_locks, self.slot_locks = str(raw["uid_locks"]), str(raw["slot_locks"])
+        self.slots = max(1, int(raw["slots"]))
+        self.seccomp = bytes(raw["seccomp"]) if raw["seccomp"] else None
         self.rlimits = {str(k): int(v) for k, v in raw["rlimits"].items()}
-        self.time_limit_s = float(raw["time_limit_s"])
+        self.time_limit_s, self.grace_s = float(raw["time_limit_s"]), float(raw["grace_s"])
         self.log_bytes = int(raw["log_bytes"])
-        self.grace_s = float(raw["grace_s"])
 
 
 def main(argv: list[str]) -> int:
     if argv == ["--serve"]:
         return serve()
-    detach = argv[:1] == ["--detach"]
-    args = argv[1:] if detach else argv
-    if len(args) != 1:
-        print("usage: python -I -S local_runner.py [--detach] STATE_DIR | --serve", file=sys.stderr)
+    if len(argv) != 1:
+        print("usage: python -I -S local_runner.py STATE_DIR | --serve", file=sys.stderr)
         return 2
-    if detach:
-        _detach()
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: CANCELLED.append(True))
-    state = args[0]
+    return supervise(argv[0])
+
+
+def supervise(state: str) -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)
     if not _claim(state):
         return 0  # another supervisor already runs this attempt: running it twice is never right
-    started = time.time()
-    _publish_pid(state, started)
-    exit_code, reason = _run_job(_read_launch(state), state)
-    _finish(state, started, exit_code=exit_code, reason=reason)
+    _publish_pid(state, None)
+    launch = _read_launch(state)
+    held = [os.open(os.path.join(state, "output.log"), LOG_FLAGS, 0o600)]  # then the slot, the uid
+    try:
+        started, exit_code, reason = _run_job(launch, state, held)
+        _finish(state, started, exit_code=exit_code, reason=reason)
+    finally:
+        for fd in held:
+            os.close(fd)
+        wake_next(launch.slot_locks)  # after exit.json: the next job starts after this one ended
     return 0
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    CANCELLED.append(True)
+    if WAITING:
+        raise Cancelled  # out of the blocking flock or select (PEP 475: not retried)
 
 
 def serve() -> int:
     """Fork a detached supervisor per STATE_DIR line on stdin (cheaper than starting Python per job;
     the supervisors do not depend on this process). Ends at end of input."""
     for line in sys.stdin.buffer:
-        state = line.rstrip(b"\n").decode()
-        if state:
+        if state := line.rstrip(b"\n").decode():
             _fork_supervisor(state)
     return 0
 
 
 def _fork_supervisor(state: str) -> None:
+    """Fork twice: the supervisor, in a session of its own, belongs to no one and outlives the
+    spawner and the dispatcher. Its errors go to STATE_DIR/runner.log."""
+    log = os.open(os.path.join(state, "runner.log"), LOG_FLAGS | os.O_CLOEXEC, 0o600)
     try:
         pid = os.fork()
     except OSError as exc:  # the executor fails the job when no claim comes (its log says why)
-        with open(os.path.join(state, "runner.log"), "ab") as log:
-            log.write(f"cannot fork a supervisor: {exc}\n".encode())
-        return
+        os.write(log, f"cannot fork a supervisor: {exc}\n".encode())
+        pid = -1
     if pid == 0:
-        _supervisor_child(state)
-    os.waitpid(pid, 0)  # it exits as soon as the supervisor has detached
+        _supervisor_child(state, log)
+    os.close(log)
+    if pid > 0:
+        os.waitpid(pid, 0)  # it exits as soon as the supervisor has forked
 
 
-def _supervisor_child(state: str) -> NoReturn:
+def _supervisor_child(state: str, log: int) -> NoReturn:
     code = 1
     try:
-        log = os.open(os.path.join(state, "runner.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.dup2(log, 2)
-        code = main(["--detach", state])
+        if os.fork() > 0:
+            os._exit(0)
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd, to in ((devnull, 0), (devnull, 1), (log, 2)):
+            os.dup2(fd, to)
+        code = supervise(state)
     except BaseException as exc:  # never back into the spawner's loop
         os.write(2, f"supervisor: {exc!r}\n".encode())
     finally:
         os._exit(code)
-
-
-def _detach() -> None:
-    """Fork; the parent exits at once: the supervisor belongs to no one and outlives a dispatcher."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):
-        os.dup2(devnull, fd)
 
 
 def _claim(state: str) -> bool:
@@ -131,10 +149,10 @@ def _claim(state: str) -> bool:
     return True
 
 
-def _publish_pid(state: str, started: float) -> None:
-    with open("/proc/self/stat", "rb") as f:
-        ticks = int(f.read().rsplit(b")", 1)[-1].split()[19])  # tells this process from a reused pid
-    record = f'{{"pid": {os.getpid()}, "start_ticks": {ticks}, "started": {started!r}}}'
+def _publish_pid(state: str, started: float | None) -> None:
+    """pid.json: this process (start time: tells it from a reused pid); ``started`` null: queued."""
+    when = "null" if started is None else repr(started)
+    record = f'{{"pid": {os.getpid()}, "start_ticks": {int(proc_stat("self")[19])}, "started": {when}}}'
     _write_atomically(os.path.join(state, "pid.json"), record, durable=False)  # dies with the machine
 
 
@@ -143,57 +161,63 @@ def _read_launch(state: str) -> Launch:
         return Launch(marshal.loads(f.read(LAUNCH_MAX_BYTES)))  # noqa: S302 - root-only, ours
 
 
-def _run_job(launch: Launch, state: str) -> tuple[int, str]:
-    held = [os.open(os.path.join(state, "output.log"), LOG_FLAGS, 0o600)]  # and the uid lock
+def _run_job(launch: Launch, state: str, held: list[int]) -> tuple[float, int, str]:
+    """(started, exit code, reason); a job cancelled while queued starts and ends at once."""
     try:
-        return _start_and_supervise(launch, state, held)
-    finally:
-        for fd in held:
-            os.close(fd)
-
-
-def _start_and_supervise(launch: Launch, state: str, held: list[int]) -> tuple[int, str]:
-    try:
+        _take_slot(launch, held)
+        started = time.time()
+        _publish_pid(state, started)
         uid = _take_uid(launch, os.path.basename(state), held)
         job = Job(launch, (held[0], os.path.join(state, "output.log")), *_start(launch, uid))
+    except Cancelled:
+        return time.time(), -int(signal.SIGTERM), "cancelled"
     except (OSError, NoFreeUid) as exc:
         os.write(held[0], f"pnyx: cannot start the job: {exc}\n".encode())
-        return FAILED_TO_START_EXIT, "failed-to-start"
-    return job.supervise()
+        return time.time(), FAILED_TO_START_EXIT, "failed-to-start"
+    return started, *job.supervise()
+
+
+def _take_slot(launch: Launch, held: list[int]) -> None:
+    """One of the machine's job slots, held until the job is over (``local_state.take_slot``: the
+    wait sleeps); SIGTERM (cancel) raises Cancelled out of it."""
+    WAITING.append(True)
+    try:
+        if CANCELLED:
+            raise Cancelled
+        take_slot(launch.slot_locks, launch.slots, held)
+    finally:
+        WAITING.clear()
 
 
 def _take_uid(launch: Launch, key: str, held: list[int]) -> int | None:
-    """A uid no other running job holds (a flock, released when this process ends), or None to
-    run as ourselves (the sandbox off, or a supervisor that is not root)."""
+    """A uid no other running job holds, or None to run as ourselves (the sandbox off, or a
+    supervisor that is not root)."""
     if launch.uids is None or os.geteuid() != 0:
         return None
     first, count = launch.uids
     start = zlib.crc32(key.encode()) % count
     for i in range(count):
         uid = first + (start + i) % count
-        lock = os.path.join(launch.uid_locks, f"{uid}.lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        held.append(fd)
-        return uid
+        if try_lock(launch.uid_locks, f"{uid}.lock", held):
+            return uid
     raise NoFreeUid(f"every job uid in {first}..{first + count - 1} is in use")
 
 
 def _start(launch: Launch, uid: int | None) -> tuple[int, int]:
     """Fork and exec the job; its pid and the read end of its output pipe. Raises OSError if the
     exec failed (reported by the child through a close-on-exec pipe)."""
-    _make_work_dir(launch.work_dir, uid)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    for path in (launch.work_dir, os.path.join(launch.work_dir, "outputs")):
+        os.makedirs(path, 0o700, exist_ok=True)
+        if uid is not None:
+            os.chown(path, uid, uid, follow_symlinks=False)
+    argv, seccomp = _with_seccomp(launch)
+    (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
     pid = os.fork()
     if pid == 0:
-        _exec_job(launch, uid, out_w, err_w)
-    os.close(out_w)
-    os.close(err_w)
+        _exec_job(launch, argv, uid, (out_w, err_w, seccomp))
+    for fd in (out_w, err_w, seccomp):
+        if fd >= 0:
+            os.close(fd)
     with os.fdopen(err_r, "rb") as errors:
         failure = errors.read(1024)
     if failure:
@@ -203,10 +227,23 @@ def _start(launch: Launch, uid: int | None) -> tuple[int, int]:
     return pid, out_r
 
 
-def _exec_job(launch: Launch, uid: int | None, out: int, errors: int) -> NoReturn:
+def _with_seccomp(launch: Launch) -> tuple[list[str], int]:
+    """bwrap's argv with ``--seccomp FD``: a pipe holding the filter (bwrap reads it to its end)."""
+    if launch.seccomp is None:
+        return launch.argv, -1
+    program, end = os.pipe()
+    os.write(end, launch.seccomp)  # a few hundred bytes: far less than a pipe holds
+    os.close(end)
+    return [launch.argv[0], "--seccomp", str(program), *launch.argv[1:]], program
+
+
+def _exec_job(launch: Launch, argv: list[str], uid: int | None, fds: tuple[int, int, int]) -> NoReturn:
     """In the child: new session, stdio, drop to the job's uid, rlimits, default signals, exec."""
+    out, errors, seccomp = fds
     try:
         os.setsid()
+        if seccomp >= 0:
+            os.set_inheritable(seccomp, True)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(out, 1)
         os.dup2(out, 2)
@@ -215,30 +252,18 @@ def _exec_job(launch: Launch, uid: int | None, out: int, errors: int) -> NoRetur
             os.setgroups([])
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
-        _apply_limits(launch.rlimits)
+        for name, value in launch.rlimits.items():  # lower, never raise
+            kind = getattr(resource, name)
+            hard = resource.getrlimit(kind)[1]
+            cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(kind, (cap, cap))
         for sig in (signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
-        os.execvpe(launch.argv[0], launch.argv, launch.env)  # noqa: S606 - an argv, never a shell
+        os.execvpe(argv[0], argv, launch.env)  # noqa: S606 - an argv, never a shell
     except BaseException as exc:  # reported to the parent, then exit
-        os.write(errors, f"{launch.argv[0]}: {exc}".encode())
+        os.write(errors, f"{argv[0]}: {exc}".encode())
     finally:
         os._exit(FAILED_TO_START_EXIT)
-
-
-def _make_work_dir(work: str, uid: int | None) -> None:
-    for path in (work, os.path.join(work, "outputs")):
-        os.makedirs(path, 0o700, exist_ok=True)
-        if uid is not None:
-            os.chown(path, uid, uid, follow_symlinks=False)
-
-
-def _apply_limits(rlimits: dict[str, int]) -> None:
-    """In the child, after it dropped to the job's uid and before exec: lower, never raise."""
-    for name, value in rlimits.items():
-        kind = getattr(resource, name)
-        hard = resource.getrlimit(kind)[1]
-        cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(kind, (cap, cap))
 
 
 class Job:
@@ -249,7 +274,7 @@ class Job:
         self.pid, self.out, (self.log, self.log_path) = pid, out, log
         self.sandboxed, self.grace = launch.sandboxed, launch.grace_s
         self.rotate_at, self.written = max(1024, launch.log_bytes // 2), 0
-        self.deadline = time.monotonic() + launch.time_limit_s
+        self.deadline = time.monotonic() + launch.time_limit_s  # from the start, not the wait
         self.status: int | None = None
         self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)  # a SIGTERM wakes the poll at once
@@ -265,7 +290,8 @@ class Job:
         if not self.sandboxed:  # what it left in its process group dies with it
             _kill(self.pid, signal.SIGKILL, group=True)
         self._drain()
-        code = self._wait_exit()
+        self._exited(block=True)
+        code = os.waitstatus_to_exitcode(self.status or 0)
         return (TIME_LIMIT_EXIT if reason == "time-limit" else code), reason
 
     def _wait(self) -> str:
@@ -279,15 +305,10 @@ class Job:
             if self._exited():
                 return "exited"
 
-    def _exited(self) -> bool:
-        if self.status is None and (reaped := os.waitpid(self.pid, os.WNOHANG))[0]:
+    def _exited(self, *, block: bool = False) -> bool:
+        if self.status is None and (reaped := os.waitpid(self.pid, 0 if block else os.WNOHANG))[0]:
             self.status = reaped[1]
         return self.status is not None
-
-    def _wait_exit(self) -> int:
-        if self.status is None:
-            self.status = os.waitpid(self.pid, 0)[1]
-        return os.waitstatus_to_exitcode(self.status)
 
     def _pump(self, timeout: float) -> None:
         for fd, _events in self.poller.poll(timeout * 1000):
@@ -345,31 +366,6 @@ def _kill(pid: int, sig: int, *, group: bool = False) -> None:
         (os.killpg if group else os.kill)(pid, sig)
     except ProcessLookupError:
         pass
-
-
-def sandbox_processes(outer: int) -> tuple[int | None, list[int]]:
-    """The init of the pid namespace bwrap (``outer``) created, and every other process in it."""
-    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    init = next((p for p in pids if _ppid(p) == outer), None)
-    namespace = _pid_namespace(init) if init else None
-    if namespace is None:
-        return init, []
-    return init, [p for p in pids if p != init and _pid_namespace(p) == namespace]
-
-
-def _ppid(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[-1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _pid_namespace(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return None
 
 
 def _finish(state: str, started: float, *, exit_code: int, reason: str) -> None:
