@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pnyx.core.errors import InvalidInput
+from pnyx.executors.engine_settings import load_engine_sections
+from pnyx.executors.sandbox import LocalSettings
+
+DEFAULT_JOB_ROOT = "/var/tmp/pnyx-jobs"  # noqa: S108 - outside the data dir; checked and 0711 at use
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,14 +26,16 @@ class Settings:
     executor: str = "local"
     log_append_interval_s: float = 0.5
     dispatch: bool = True  # run the dispatch loop inside the server
-    local_executor: bool = True  # run jobs as local processes (not a sandbox: single-user installations)
-    slurm_url: str | None = None  # slurmrestd, e.g. http://127.0.0.1:6820; unset: no Slurm executor
-    slurm_user: str = "pnyx"
-    slurm_token: str = ""  # from `scontrol token username=USER lifespan=S`
-    slurm_workdir: str = "."  # where batch scripts start, as the cluster's nodes see it
-    slurm_logdir: str = "."  # where job output goes, as the cluster's nodes see it
-    kubeconfig: str | None = None  # a kubeconfig file: Kubernetes executor (needs the [kubernetes] extra)
-    ray_url: str | None = None  # the Ray Jobs API, e.g. http://127.0.0.1:8265; unset: no Ray executor
+    local_executor: bool = True  # run jobs as local processes, each in a bubblewrap sandbox
+    job_root: Path = Path(DEFAULT_JOB_ROOT)  # the local jobs' state and work dirs; never in data_dir
+    sandbox: bool = True  # PNYX_SANDBOX=off: unsandboxed, L1 only, a warning at every start (development)
+    job_uids: tuple[int, int] = (1_500_000_000, 65_536)  # first uid, count: one uid per running local job
+    local: LocalSettings = field(default_factory=LocalSettings)  # PNYX_LOCAL_*, PNYX_JOB_RETENTION_S
+    # the engines (Slurm, Ray, Kubernetes): PNYX_ENGINES_FILE's sections, the environment on top
+    # (PNYX_SLURM_URL/_USER/_TOKEN/_WORKDIR/_LOGDIR, PNYX_RAY_URL, PNYX_KUBECONFIG); each executor
+    # reads its own section (executors/engine_settings.py). No section: no such executor.
+    engines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    max_body_bytes: int = 1024 * 1024  # larger request bodies are refused (413) before they are parsed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,13 +52,12 @@ class Settings:
             executor=env.get("PNYX_EXECUTOR", "local"),
             dispatch=_flag(env.get("PNYX_DISPATCH", "1"), "PNYX_DISPATCH"),
             local_executor=_flag(env.get("PNYX_LOCAL_EXECUTOR", "1"), "PNYX_LOCAL_EXECUTOR"),
-            slurm_url=env.get("PNYX_SLURM_URL") or None,
-            slurm_user=env.get("PNYX_SLURM_USER", "pnyx"),
-            slurm_token=env.get("PNYX_SLURM_TOKEN", ""),
-            slurm_workdir=env.get("PNYX_SLURM_WORKDIR", str(data_dir / "slurm")),
-            slurm_logdir=env.get("PNYX_SLURM_LOGDIR", str(data_dir / "slurm")),
-            ray_url=env.get("PNYX_RAY_URL") or None,
-            kubeconfig=env.get("PNYX_KUBECONFIG") or None,
+            job_root=_job_root(env.get("PNYX_JOB_ROOT", DEFAULT_JOB_ROOT), data_dir),
+            sandbox=_flag(env.get("PNYX_SANDBOX", "on"), "PNYX_SANDBOX"),
+            job_uids=_uid_range(env.get("PNYX_JOB_UIDS", "1500000000-1500065535")),
+            local=LocalSettings.from_env(env),
+            engines=load_engine_sections(env, _engine_defaults(data_dir)),
+            max_body_bytes=_positive(env.get("PNYX_MAX_BODY_BYTES", "1048576"), "PNYX_MAX_BODY_BYTES"),
         )
 
 
@@ -68,10 +74,38 @@ def normalise_database_url(url: str) -> str:
     )
 
 
+def _engine_defaults(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """Where Slurm jobs start and write their output, unless the engines file says."""
+    return {"slurm": {"working_directory": str(data_dir / "slurm"), "log_directory": str(data_dir / "slurm")}}
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise InvalidInput(f"PNYX_PORT must be a TCP port number, got {text!r}", field="PNYX_PORT")
     return int(text)
+
+
+def _positive(text: str, name: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise InvalidInput(f"{name} must be a positive whole number, got {text!r}", field=name)
+    return int(text)
+
+
+def _job_root(text: str, data_dir: Path) -> Path:
+    """Jobs must never reach the data directory (key, database): their root lies outside it."""
+    root, data = Path(text).expanduser().resolve(), data_dir.expanduser().resolve()
+    if root.is_relative_to(data) or data.is_relative_to(root):
+        raise InvalidInput(
+            f"PNYX_JOB_ROOT ({root}) must lie outside the data directory ({data})", field="PNYX_JOB_ROOT"
+        )
+    return root
+
+
+def _uid_range(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    if not (first.isdigit() and last.isdigit()) or not 0 < int(first) <= int(last) < 2**32 - 1:
+        raise InvalidInput(f"PNYX_JOB_UIDS must be FIRST-LAST (uids), got {text!r}", field="PNYX_JOB_UIDS")
+    return int(first), int(last) - int(first) + 1
 
 
 def _flag(text: str, name: str) -> bool:

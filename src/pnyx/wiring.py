@@ -6,40 +6,53 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from pnyx.accounting.model import Standing
 from pnyx.accounting.service import AccountingService
 from pnyx.allocation.award_service import AwardService
-from pnyx.allocation.model import Pool as AllocationPool
 from pnyx.allocation.review_service import ReviewService
 from pnyx.allocation.service import AllocationService
 from pnyx.core.clock import Clock, SystemClock
 from pnyx.core.errors import InvalidInput, NotFound
 from pnyx.core.units import AcceleratorHours
 from pnyx.db.engine import create_engine
+from pnyx.db.files import secure_storage
+from pnyx.db.migrate import require_driver
 from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.executors import ray_nodes, slurm_nodes
 from pnyx.executors.local import LocalExecutor
-from pnyx.executors.ray import RayConfig, RayExecutor
-from pnyx.executors.slurm import SlurmConfig, SlurmExecutor
+from pnyx.executors.ray_settings import RaySettings
+from pnyx.executors.sandbox import SandboxConfig
+from pnyx.executors.slurm_settings import SlurmSettings
 from pnyx.governance.council_service import CouncilService
-from pnyx.governance.policy import PolicyKind
-from pnyx.governance.policy import Pool as GovernancePool
+from pnyx.governance.policy import PolicyKind, Pool
 from pnyx.governance.policy_service import PolicyService
+from pnyx.governance.rules import pool_limit
 from pnyx.governance.service import MemberStateService
 from pnyx.governance.vote_service import VoteService
 from pnyx.identity.service import IdentityService
+from pnyx.inventory.model import EngineInventory, InventorySource
 from pnyx.inventory.rules import accelerator_type
 from pnyx.inventory.service import InventoryService
 from pnyx.jobs.executor import Executor
-from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService, ProjectInfo
-from pnyx.scheduler.admission import check_fits
+from pnyx.jobs.topology import TopologyCache, fit_check
 from pnyx.settings import Settings
 from pnyx.transparency.note import NoteSigner
 from pnyx.transparency.service import LogService
 from pnyx.transparency.signing import load_signer
+
+
+class EngineSettings(Protocol):
+    """One engine's section of the engines file, read by its executor's own settings class."""
+
+    def executor(self) -> Executor: ...
+
+    def mapped_types(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,12 +74,16 @@ class Platform:
     awards: AwardService
     member_shares: Callable[[datetime], Mapping[str, Decimal]]
     executors: Mapping[str, Executor]
+    engines: Mapping[str, EngineSettings]  # each configured engine's own settings section, read once
+    topology: TopologyCache  # the scheduler's view of the inventory (submission fit check, dispatcher)
     jobs: JobService
 
 
 def build_platform(
     settings: Settings, *, clock: Clock | None = None, signer: NoteSigner | None = None
 ) -> Platform:
+    secure_storage(settings.data_dir, settings.database_url)  # 0700 directory, 0600 database file
+    require_driver(settings.database_url)
     engine = create_engine(settings.database_url)
     clock = clock or SystemClock()
     uow = UnitOfWork(engine=engine, clock=clock)
@@ -83,7 +100,9 @@ def build_platform(
         capacity=inventory.accelerator_count,
         speed_of=lambda name: accelerator_type(name).speed_factor,
     )
-    executors = build_executors(settings)
+    engines = engine_settings(settings)
+    executors = build_executors(settings, engines)
+    topology = TopologyCache(inventory)
     return Platform(
         settings=settings,
         engine=engine,
@@ -102,62 +121,80 @@ def build_platform(
         accounting=accounting,
         member_shares=policies.member_shares,
         executors=executors,
+        engines=engines,
+        topology=topology,
         jobs=JobService(
             uow,
             projects=AllocationProjects(awards, accounting),
-            fits=lambda record: check_fits(to_scheduler_job(record), inventory.topology()),
+            fits=fit_check(topology),
             executors=executors,
             default_engine=settings.executor,
         ),
     )
 
 
-def build_executors(settings: Settings) -> dict[str, Executor]:
+def build_executors(
+    settings: Settings, engines: Mapping[str, EngineSettings] | None = None
+) -> dict[str, Executor]:
     """The engines this installation runs jobs on (the local one unless PNYX_LOCAL_EXECUTOR=0)."""
     executors: dict[str, Executor] = {}
     if settings.local_executor:
-        executors["local"] = LocalExecutor(settings.data_dir / "jobs")
-    if settings.slurm_url:
-        executors["slurm"] = SlurmExecutor(
-            SlurmConfig(
-                base_url=settings.slurm_url,
-                user=settings.slurm_user,
-                token=settings.slurm_token,
-                working_directory=settings.slurm_workdir,
-                log_directory=settings.slurm_logdir,
-            )
+        executors["local"] = LocalExecutor(
+            settings.job_root,
+            local_sandbox(settings),
+            outputs=settings.local.outputs,
+            retention_s=settings.local.retention_s,
         )
-    if settings.ray_url:
-        executors["ray"] = RayExecutor(RayConfig(base_url=settings.ray_url))
-    if settings.kubeconfig:
-        executors["kubernetes"] = kubernetes_executor(settings.kubeconfig)
+    for name, engine in (engine_settings(settings) if engines is None else engines).items():
+        executors[name] = engine.executor()
     return executors
 
 
-def kubernetes_executor(kubeconfig: str) -> Executor:
+def engine_settings(settings: Settings) -> dict[str, EngineSettings]:
+    """Each configured engine's settings, each read by its own executor's settings class."""
+    readers: dict[str, Callable[[Mapping[str, Any]], EngineSettings]] = {
+        "slurm": SlurmSettings.from_section,
+        "ray": RaySettings.from_section,
+        "kubernetes": kubernetes_settings,
+    }
+    return {name: readers[name](section) for name, section in settings.engines.items()}
+
+
+def inventory_reader(platform: Platform, source: InventorySource) -> Callable[[], EngineInventory]:
+    """What ``pnyx inventory import --from SOURCE`` reads: the engine's nodes, mapped by its settings."""
+    engine = platform.engines.get(source.value)
+    if engine is None:
+        raise InvalidInput(
+            f"{source} is not configured: give it a {source} section in PNYX_ENGINES_FILE "
+            "(docs/executors.md, Deploying on an engine)",
+            field=source.value,
+        )
+    if isinstance(engine, SlurmSettings):
+        return partial(slurm_nodes.read_inventory, engine)
+    if isinstance(engine, RaySettings):
+        return partial(ray_nodes.read_inventory, engine)
+    from pnyx.executors import kubernetes_nodes
+    from pnyx.executors.kubernetes_settings import KubernetesSettings
+
+    assert isinstance(engine, KubernetesSettings)
+    return partial(kubernetes_nodes.read_inventory, engine)
+
+
+def local_sandbox(settings: Settings) -> SandboxConfig:
+    first, count = settings.job_uids
+    return settings.local.sandbox(enabled=settings.sandbox, uid_first=first, uid_count=count)
+
+
+def kubernetes_settings(section: Mapping[str, Any]) -> EngineSettings:
     """Imported only when asked for: the kubernetes client is an optional extra."""
     try:
-        from kubernetes import config as kube_config
-
-        from pnyx.executors.kubernetes import KubernetesConfig, KubernetesExecutor
+        from pnyx.executors.kubernetes_settings import KubernetesSettings
     except ImportError:
         raise InvalidInput(
-            "PNYX_KUBECONFIG is set but the kubernetes client is not installed: "
-            "pip install 'pnyx[kubernetes]'",
-            field="PNYX_KUBECONFIG",
+            "Kubernetes is configured but its client is not installed: pip install 'pnyx[kubernetes]'",
+            field="kubernetes",
         ) from None
-    api_client = kube_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    return KubernetesExecutor(KubernetesConfig(), api_client)
-
-
-# Allocation's pools as governance's pool split names them.
-POOL_SPLIT_NAMES = {
-    AllocationPool.MEMBER_STATE: GovernancePool.MEMBER_POOLS,
-    AllocationPool.OPEN_CALLS: GovernancePool.OPEN_CALLS,
-    AllocationPool.SME: GovernancePool.SME,
-    AllocationPool.DIRECTORS_RESERVE: GovernancePool.DIRECTORS_RESERVE,
-}
-HOURS_PER_YEAR = Decimal(24 * 365)
+    return KubernetesSettings.from_section(section)
 
 
 class PolicyPoolBudget:
@@ -167,17 +204,14 @@ class PolicyPoolBudget:
         self.policies = policies
         self.inventory = inventory
 
-    def capacity(
-        self, pool: AllocationPool, member_state: str | None, starts_at: datetime
-    ) -> AcceleratorHours | None:
-        if self.policies.in_force(PolicyKind.POOL_SPLIT, starts_at) is None:
-            return None
-        share = self.policies.pool_split(starts_at).share(POOL_SPLIT_NAMES[pool])
-        fraction = Decimal(share.numerator) / Decimal(share.denominator)
-        if pool is AllocationPool.MEMBER_STATE and member_state is not None:
-            fraction *= self.policies.member_shares(starts_at).get(member_state, Decimal(0))
-        hours = Decimal(self.inventory.accelerator_count()) * HOURS_PER_YEAR * fraction
-        return AcceleratorHours(hours.to_integral_value(rounding="ROUND_FLOOR"))
+    def capacity(self, pool: Pool, member_state: str | None, starts_at: datetime) -> AcceleratorHours | None:
+        return pool_limit(
+            self.policies.in_force(PolicyKind.POOL_SPLIT, starts_at),
+            pool,
+            accelerators=self.inventory.accelerator_count(),
+            member_state=member_state,
+            member_shares=self.policies.member_shares(starts_at),
+        )
 
 
 class AllocationProjects:

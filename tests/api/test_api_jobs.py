@@ -9,9 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pnyx.executors.fake import FakeExecutor
-from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService
-from pnyx.scheduler.admission import check_fits
+from pnyx.jobs.topology import fit_check
 from pnyx.server import create_app
 from pnyx.wiring import Platform
 from tests.dispatch.conftest import FakeProjects
@@ -35,7 +34,7 @@ def job_client(platform: Platform) -> Iterator[TestClient]:
         projects=FakeProjects(),
         executors={"fake": fake},
         default_engine="fake",
-        fits=lambda r: check_fits(to_scheduler_job(r), platform.inventory.topology()),
+        fits=fit_check(platform.topology),
     )
     with TestClient(
         create_app(dataclasses.replace(platform, jobs=jobs), run_appender=False, run_dispatcher=False)

@@ -18,10 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from pnyx.executors.fake import FakeExecutor
-from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService, ProjectInfo
 from pnyx.jobs.store import jobs as jobs_table
-from pnyx.scheduler.admission import check_fits
+from pnyx.jobs.topology import fit_check
 from pnyx.wiring import Platform
 from tests.conftest import LiveServer
 from tests.dispatch.conftest import FakeProjects
@@ -73,7 +72,7 @@ def loaded(platform: Platform) -> Iterator[tuple[LiveServer, HeldConnections, st
         projects=StoredProjects(platform),
         executors={"fake": FakeExecutor()},
         default_engine="fake",
-        fits=lambda r: check_fits(to_scheduler_job(r), platform.inventory.topology()),
+        fits=fit_check(platform.topology),
     )
     held = HeldConnections(platform.engine)
     with LiveServer(dataclasses.replace(platform, jobs=jobs)) as server:

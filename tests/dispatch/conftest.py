@@ -15,11 +15,11 @@ from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.executors.local import LocalExecutor
 from pnyx.identity.model import Principal, Role
-from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService, ProjectInfo
-from pnyx.scheduler.admission import check_fits
+from pnyx.jobs.topology import fit_check
 from pnyx.scheduler.policy import policy_named
 from pnyx.wiring import Platform
+from tests.executors.job_root import temporary_job_root
 
 ADA = Principal(user_id=UserId("usr_ada"), name="ada", roles=frozenset({Role.RESEARCHER}))
 
@@ -48,18 +48,19 @@ def system_platform(platform: Platform) -> Platform:
 
 
 @pytest.fixture
-def local_executor(tmp_path: Path) -> LocalExecutor:
-    return LocalExecutor(tmp_path / "jobs")
+def local_executor() -> Iterator[LocalExecutor]:
+    """The real local executor, sandboxed, over a job root its job uids can reach."""
+    with temporary_job_root() as root:
+        yield LocalExecutor(root)
 
 
 @pytest.fixture
 def jobs(system_platform: Platform, local_executor: LocalExecutor) -> JobService:
     uow = UnitOfWork(engine=system_platform.engine, clock=SystemClock())
-    topology = system_platform.inventory.topology
     return JobService(
         uow,
         projects=FakeProjects(),
-        fits=lambda rec: check_fits(to_scheduler_job(rec), topology()),
+        fits=fit_check(system_platform.topology),
         executors={"local": local_executor},
         default_engine="local",
     )
@@ -71,7 +72,7 @@ def dispatcher(
 ) -> Iterator[Dispatcher]:
     d = Dispatcher(
         jobs=jobs,
-        topology=system_platform.inventory.topology,
+        topology=system_platform.topology.topology,
         executors={"local": local_executor},
         shares=lambda _at: {"DE": Decimal(1), "FR": Decimal(1), "IT": Decimal(1)},
         clock=SystemClock(),
@@ -80,4 +81,4 @@ def dispatcher(
         usage=None,
     )
     yield d
-    d.leadership.release()
+    d.close()

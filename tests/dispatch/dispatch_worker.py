@@ -18,9 +18,8 @@ from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.executors.local import LocalExecutor
 from pnyx.inventory.service import InventoryService
-from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService
-from pnyx.scheduler.admission import check_fits
+from pnyx.jobs.topology import TopologyCache, fit_check
 from pnyx.scheduler.policy import policy_named
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
@@ -30,18 +29,18 @@ from tests.dispatch.conftest import FakeProjects
 def main() -> None:
     engine = create_engine(os.environ["PNYX_DATABASE_URL"])
     uow = UnitOfWork(engine=engine, clock=SystemClock())
-    inventory = InventoryService(uow)
+    topology = TopologyCache(InventoryService(uow))
     local = LocalExecutor(Path(os.environ["PNYX_JOBS_ROOT"]))
     jobs = JobService(
         uow,
         projects=FakeProjects(),
         executors={"local": local},
         default_engine="local",
-        fits=lambda rec: check_fits(to_scheduler_job(rec), inventory.topology()),
+        fits=fit_check(topology),
     )
     dispatcher = Dispatcher(
         jobs=jobs,
-        topology=inventory.topology,
+        topology=topology.topology,
         executors={"local": local},
         shares=lambda _at: {"DE": Decimal(1)},
         clock=SystemClock(),

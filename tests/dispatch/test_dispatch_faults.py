@@ -19,7 +19,8 @@ from pnyx.core.clock import FrozenClock
 from pnyx.core.ids import UserId
 from pnyx.dispatch.faults import TRANSIENT_LIMIT
 from pnyx.dispatch.leadership import FileLeadership
-from pnyx.dispatch.loop import CycleReport, Dispatcher
+from pnyx.dispatch.loop import Dispatcher
+from pnyx.dispatch.report import CycleReport
 from pnyx.executors.fake import FakeExecutor
 from pnyx.identity.model import Principal, Role
 from pnyx.jobs.model import (
@@ -33,9 +34,8 @@ from pnyx.jobs.model import (
     JobSpec,
     JobStatus,
 )
-from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService, Submission
-from pnyx.scheduler.admission import check_fits
+from pnyx.jobs.topology import fit_check
 from pnyx.scheduler.policy import policy_named
 from pnyx.wiring import Platform
 from tests.dispatch.conftest import ADA, FakeProjects
@@ -141,13 +141,13 @@ def _rig(platform: Platform, clock: FrozenClock, tmp_path: Path) -> Rig:
     jobs = JobService(
         platform.uow,
         projects=FakeProjects(),
-        fits=lambda r: check_fits(to_scheduler_job(r), platform.inventory.topology()),
+        fits=fit_check(platform.topology),
         executors={"fake": engine},
         default_engine="fake",
     )
     dispatcher = Dispatcher(
         jobs=jobs,
-        topology=platform.inventory.topology,
+        topology=platform.topology.topology,
         executors={"fake": engine},
         shares=lambda _at: {"DE": Decimal(1)},
         clock=clock,
@@ -317,7 +317,7 @@ def test_a_new_leader_records_outputs_a_crashed_one_left(
     for _ in range(2):  # twice: recovery records once
         after = Dispatcher(
             jobs=first.jobs,
-            topology=platform.inventory.topology,
+            topology=platform.topology.topology,
             executors={"fake": first.engine},
             shares=lambda _at: {"DE": Decimal(1)},
             clock=clock,
@@ -330,7 +330,7 @@ def test_a_new_leader_records_outputs_a_crashed_one_left(
         assert [a.path for a in first.jobs.artifacts(STAFF, job_id)] == ["out.bin"]
     platform.log.drain()
     recorded = [
-        e for e in platform.log.entries(0, platform.log.size()) if e.event_type == "jobs.artifact.recorded"
+        e for e in platform.log.entries(0, platform.log.size()) if e.event_type == "jobs.outputs.recorded"
     ]
     assert len(recorded) == 1
 

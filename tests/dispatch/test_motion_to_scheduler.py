@@ -20,9 +20,8 @@ from pnyx.dispatch.loop import Dispatcher
 from pnyx.executors.fake import FakeExecutor
 from pnyx.identity.model import LOCAL_CONSOLE, Principal, Role
 from pnyx.jobs.model import JobStatus
-from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService, ProjectInfo, Submission
-from pnyx.scheduler.admission import check_fits
+from pnyx.jobs.topology import fit_check
 from pnyx.scheduler.policy import policy_named
 from pnyx.wiring import Platform
 
@@ -62,11 +61,11 @@ def test_an_adopted_motion_steers_the_next_cycle(
         projects=StateProjects(),
         executors={"fake": fake},
         default_engine="fake",
-        fits=lambda r: check_fits(to_scheduler_job(r), platform.inventory.topology()),
+        fits=fit_check(platform.topology),
     )
     dispatcher = Dispatcher(
         jobs=jobs,
-        topology=platform.inventory.topology,
+        topology=platform.topology.topology,
         executors={"fake": fake},
         shares=platform.policies.member_shares,
         clock=clock,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +12,7 @@ import pytest
 
 from pnyx.wiring import Platform
 from tests.conftest import IN_CI, LiveServer
+from tests.executors.job_root import JOB_PYTHON, temporary_job_root
 
 CHROMIUM = os.environ.get("PNYX_CHROMIUM", "/usr/bin/chromium")
 pytestmark = [pytest.mark.portal, pytest.mark.xdist_group("chromium")]
@@ -115,34 +116,40 @@ def test_unknown_entry_is_404(live_server: LiveServer, page: Page) -> None:
 
 
 def test_a_researcher_submits_and_follows_a_job(platform: Platform, page: Page, tmp_path: Path) -> None:
-    """In the browser: sign in with a token, submit a job, watch the local executor run it, read its logs."""
+    """In the browser: sign in with a token, submit a job, watch the sandboxed local executor run it,
+    read its logs."""
+    with contextlib.ExitStack() as stack:
+        _submit_and_follow(platform, page, tmp_path, stack)
+
+
+def _submit_and_follow(platform: Platform, page: Page, tmp_path: Path, stack: contextlib.ExitStack) -> None:
     import dataclasses
 
     from pnyx.core.clock import SystemClock
     from pnyx.dispatch.leadership import FileLeadership
     from pnyx.dispatch.loop import Dispatcher
     from pnyx.executors.local import LocalExecutor
-    from pnyx.jobs.rules import to_scheduler_job
     from pnyx.jobs.service import JobService
-    from pnyx.scheduler.admission import check_fits
+    from pnyx.jobs.topology import fit_check
     from pnyx.scheduler.policy import policy_named
     from tests.dispatch.conftest import FakeProjects
 
     platform.inventory.generate(64, seed=1)
-    local = LocalExecutor(tmp_path / "jobs")
+    job_root = stack.enter_context(temporary_job_root())
+    local = LocalExecutor(job_root)
     jobs = JobService(
         platform.uow,
         projects=FakeProjects(),
         executors={"local": local},
         default_engine="local",
-        fits=lambda r: check_fits(to_scheduler_job(r), platform.inventory.topology()),
+        fits=fit_check(platform.topology),
     )
     platform = dataclasses.replace(platform, jobs=jobs)
     platform.identity.register_user(name="ada", roles=["researcher"])
     secret = platform.identity.issue_token("ada").secret
     dispatcher = Dispatcher(
         jobs=jobs,
-        topology=platform.inventory.topology,
+        topology=platform.topology.topology,
         executors={"local": local},
         shares=lambda _at: {},
         clock=SystemClock(),
@@ -161,7 +168,7 @@ def test_a_researcher_submits_and_follows_a_job(platform: Platform, page: Page, 
         page.get_by_test_id("submit").click()
         expect(page.get_by_test_id("message")).to_contain_text("unknown project")
         page.get_by_test_id("project").fill("open-llm")
-        page.get_by_test_id("command").fill(f"{sys.executable}\n-c\nprint('hello from the browser')")
+        page.get_by_test_id("command").fill(f"{JOB_PYTHON}\n-c\nprint('hello from the browser')")
         page.get_by_test_id("submit").click()
         expect(page.get_by_test_id("message")).to_contain_text("submitted job_")
         job_id = page.get_by_test_id("message").inner_text().split()[1]
@@ -170,7 +177,7 @@ def test_a_researcher_submits_and_follows_a_job(platform: Platform, page: Page, 
             if jobs.get(platform.identity.principal_of("ada"), job_id).status.value == "completed":
                 break
             time.sleep(0.05)
-        dispatcher.leadership.release()
+        dispatcher.close()
         row = page.locator(f"tr[data-job='{job_id}']")
         expect(row).to_contain_text("completed", timeout=10_000)
         row.get_by_role("button", name="logs").click()

@@ -8,10 +8,15 @@ import typer
 from rich.table import Table
 
 from pnyx.cli.context import console, platform
-from pnyx.inventory.model import InventorySummary
+from pnyx.core.errors import InvalidInput
+from pnyx.inventory.model import ImportReport, InventorySource, InventorySummary
 from pnyx.inventory.service import export_facility
+from pnyx.wiring import inventory_reader
 
-app = typer.Typer(help="The facility's hardware: generate and show.", no_args_is_help=True)
+app = typer.Typer(
+    help="The facility's hardware: import it from the engine, or generate the twin's.", no_args_is_help=True
+)
+ENGINES = tuple(s.value for s in InventorySource if s is not InventorySource.GENERATED)
 
 
 @app.command()
@@ -29,6 +34,40 @@ def generate(
     show_summary(summary)
     if out is not None:
         console().print(f"written to {out}")
+
+
+@app.command("import")
+def import_(
+    source: str = typer.Option(..., "--from", help=f"The engine: {', '.join(ENGINES)}"),
+    replace: bool = typer.Option(
+        False, "--replace", help="Replace another source's inventory (the generated twin, another engine)"
+    ),
+) -> None:
+    """Import the engine's nodes, accelerators, partitions and features as the inventory.
+
+    Mapped by the engine's section of PNYX_ENGINES_FILE; a re-import reconciles (nodes added,
+    drained, gone), in one transaction, each change logged."""
+    if source not in ENGINES:
+        raise InvalidInput(f"--from is one of {', '.join(ENGINES)}, got {source!r}", field="from")
+    with platform() as p, console().status(f"reading {source}'s nodes…"):
+        read = inventory_reader(p, InventorySource(source))
+        report = p.inventory.import_from(read(), replace=replace)
+    show_import(report)
+
+
+def show_import(r: ImportReport) -> None:
+    console().print(
+        f"imported from {r.source}: {len(r.added)} nodes added, {len(r.changed)} changed, "
+        f"{len(r.removed)} removed, {r.unchanged} unchanged, {len(r.skipped)} skipped"
+    )
+    for change in r.changed:
+        what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in sorted(change.changes.items()))
+        console().print(f"  changed {change.node_id}: {what}", highlight=False, markup=False)
+    for node_id in r.removed:
+        console().print(f"  removed {node_id}", highlight=False, markup=False)
+    for skipped in r.skipped:
+        console().print(f"  skipped {skipped.name}: {skipped.reason}", highlight=False, markup=False)
+    show_summary(r.summary)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,6 +14,24 @@ from alembic.script import ScriptDirectory
 from pnyx.core.errors import Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# URL scheme -> (module, what to install: psycopg[binary], spelled without brackets a terminal eats)
+DRIVERS = {"postgresql+psycopg": ("psycopg", "psycopg psycopg-binary")}
+
+
+def require_driver(url: str) -> None:
+    """A PostgreSQL URL needs psycopg (a default dependency): name the missing package, not a traceback."""
+    module, package = DRIVERS.get(url.split(":", 1)[0], (None, None))
+    if module is None:
+        return
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise Unavailable(
+            f"PNYX_DATABASE_URL is a PostgreSQL URL but its driver is not installed: "
+            f"pip install {package} (or reinstall pnyx, which depends on it)",
+            field="PNYX_DATABASE_URL",
+            code="database_driver_missing",
+        ) from None
 
 
 def alembic_config(engine: sa.Engine) -> Config:

@@ -9,7 +9,6 @@ projects' usage history carries job ids ``demo-history-*``. Jobs submitted now r
 from __future__ import annotations
 
 import random
-import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +17,6 @@ from pnyx.allocation.model import (
     ApplicantType,
     CallMode,
     Eligibility,
-    Pool,
     ProposalContent,
     ReviewPlan,
     SafetySelfAssessment,
@@ -28,6 +26,7 @@ from pnyx.allocation.model import (
 )
 from pnyx.core.clock import FrozenClock
 from pnyx.core.units import AcceleratorHours
+from pnyx.governance.policy import Pool
 from pnyx.identity.model import LOCAL_CONSOLE, IssuedToken, Principal
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.service import Submission
@@ -240,13 +239,13 @@ def _usage_history(p: Platform, clock: FrozenClock, projects: dict[str, str], rn
             started_at=began,
             ended_at=began + timedelta(hours=rng.uniform(2, 40)),
             member_state=state,
-            pool="open-calls" if project else "member-state",
+            pool=(Pool.OPEN_CALLS if project else Pool.MEMBER_POOLS).value,
         )
 
 
 def _jobs_now(p: Platform, people: dict[str, Principal], projects: dict[str, str]) -> None:
     """A few real jobs for the local executor: the server's dispatcher runs them."""
-    py = sys.executable
+    py = "python3"  # on the sandbox's PATH; the server's own interpreter is not in the sandbox
     for project, pi in projects.items():
         who = p.identity.principal_of(people[pi].name)
         p.jobs.submit(

@@ -6,14 +6,22 @@ import threading
 
 from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
+from pnyx.jobs.topology import check_dispatch
 from pnyx.scheduler.policy import policy_named
 from pnyx.wiring import Platform
 
 
 def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
+    """Refuses (``InvalidInput``) to schedule against hardware the engines do not have: the default
+    engine's own imported inventory, and every type the engines' mappings name."""
+    check_dispatch(
+        platform.settings.executor,
+        {name: engine.mapped_types() for name, engine in platform.engines.items()},
+        platform.topology.current() if platform.inventory.sources() else None,
+    )
     return Dispatcher(
         jobs=platform.jobs,
-        topology=platform.inventory.topology,
+        topology=platform.topology.topology,
         executors=platform.executors,
         shares=platform.member_shares,
         clock=platform.clock,

@@ -8,6 +8,7 @@ or a whole rack (GB200 NVL72: 18 nodes of 4 = 72 accelerators).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum, StrEnum
 
 from pnyx.core.events import DomainEvent
@@ -26,6 +27,15 @@ class NodeState(StrEnum):
     UP = "up"
     DRAINED = "drained"
     DOWN = "down"
+
+
+class InventorySource(StrEnum):
+    """Where the inventory came from: generated (the twin and the demo) or imported from an engine."""
+
+    GENERATED = "generated"
+    SLURM = "slurm"
+    RAY = "ray"
+    KUBERNETES = "kubernetes"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +84,9 @@ class Node:
     accelerators: int
     safety_level: SafetyLevel
     state: NodeState = NodeState.UP
+    source: InventorySource = InventorySource.GENERATED
+    partitions: tuple[str, ...] = ()  # the engine's partitions (queues) holding the node
+    features: tuple[str, ...] = ()  # the engine's node features (labels)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +100,19 @@ class Facility:
     @property
     def accelerator_count(self) -> int:
         return sum(n.accelerators for n in self.nodes)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revision:
+    """One change of the inventory: generated, or imported from an engine."""
+
+    source: InventorySource
+    made_at: datetime
+    nodes: int
+    accelerators: int
+    added: int
+    changed: int
+    removed: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,5 +136,111 @@ class InventoryGenerated(DomainEvent):
     accelerators: int
     nodes: int
     sites: tuple[str, ...]
+    by_type: dict[str, int]
+    by_safety_level: dict[str, int]
+
+
+# --- an engine's hardware, in Pnyx's words (imported, not generated) -----------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineNode:
+    """One node as an engine reports it, its names already mapped to Pnyx's type and certification."""
+
+    name: str  # the engine's own node name: Pnyx's node id (Slurm gets it back as --nodelist)
+    accelerator_type: str
+    accelerators: int
+    safety_level: SafetyLevel
+    state: NodeState
+    partitions: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedNode:
+    """A node the engine reports that Pnyx does not schedule (no mapped accelerators), and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineInventory:
+    source: InventorySource
+    site: Site
+    nodes: tuple[EngineNode, ...]
+    skipped: tuple[SkippedNode, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeChange:
+    """What an import changes about one node: field -> (before, after), as text."""
+
+    node_id: str
+    changes: dict[str, tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportPlan:
+    """The facility after an import, and how it differs from before."""
+
+    facility: Facility
+    added: tuple[Node, ...]
+    changed: tuple[NodeChange, ...]
+    removed: tuple[Node, ...]
+    unchanged: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportReport:
+    source: InventorySource
+    added: tuple[str, ...]
+    changed: tuple[NodeChange, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+    skipped: tuple[SkippedNode, ...]
+    summary: InventorySummary
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InventoryNodeAdded(DomainEvent):
+    event_type = "inventory.node.added"
+    source: str
+    node_id: str
+    site_id: str
+    accelerator_type: str
+    accelerators: int
+    safety_level: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InventoryNodeChanged(DomainEvent):
+    event_type = "inventory.node.changed"
+    source: str
+    node_id: str
+    changes: dict[str, tuple[str, str]]  # field -> [before, after]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InventoryNodeRemoved(DomainEvent):
+    event_type = "inventory.node.removed"
+    source: str
+    node_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InventoryImported(DomainEvent):
+    event_type = "inventory.imported"
+    source: str
+    site_id: str
+    accelerators: int
+    nodes: int
+    added: int
+    changed: int
+    removed: int
+    skipped: int
+    replaced: dict[str, int]  # nodes of another source (generated, another engine) this import replaced
     by_type: dict[str, int]
     by_safety_level: dict[str, int]

@@ -1,22 +1,33 @@
-"""Inventory use cases."""
+"""Inventory use cases: generate the twin's facility, or import an engine's hardware."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from pnyx.core.errors import Conflict, NotFound
-from pnyx.db.unit_of_work import UnitOfWork
-from pnyx.inventory.model import Facility, InventoryGenerated, InventorySummary, Node
+from pnyx.db.unit_of_work import Transaction, UnitOfWork
+from pnyx.inventory.events import import_events
+from pnyx.inventory.model import (
+    EngineInventory,
+    Facility,
+    ImportPlan,
+    ImportReport,
+    InventoryGenerated,
+    InventorySource,
+    InventorySummary,
+    Node,
+    Revision,
+)
+from pnyx.inventory.reconciliation import plan_import
 from pnyx.inventory.rules import generate_facility, summarise
 from pnyx.inventory.store import FacilityRepository
-from pnyx.scheduler.topology import Topology, build_topology
 
 
 class InventoryService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
-        self._topology: tuple[tuple[int, int], Topology] | None = None
 
     def generate(self, accelerators: int, *, seed: int = 0, replace: bool = False) -> InventorySummary:
         facility = generate_facility(accelerators, seed=seed)
@@ -31,6 +42,7 @@ class InventoryService:
                     )
                 repo.clear()
             repo.save(facility)
+            _record(tx, InventorySource.GENERATED, facility, added=summary.nodes, changed=0, removed=0)
             tx.emit(
                 InventoryGenerated(
                     seed=seed,
@@ -43,26 +55,47 @@ class InventoryService:
             )
         return summary
 
+    def import_from(self, imported: EngineInventory, *, replace: bool = False) -> ImportReport:
+        """Make the engine's nodes the inventory, in one transaction: nodes added, changed (drained,
+        down, re-typed) and gone are each logged. Another source's inventory (the generated twin, or
+        another engine) is replaced only when asked: one installation schedules one engine's hardware."""
+        with self.uow.write() as tx:
+            repo = FacilityRepository(tx.conn)
+            current = repo.load().nodes
+            replaced = _foreign(current, imported.source)
+            if replaced and not replace:
+                raise Conflict(_foreign_message(replaced, imported.source), code="inventory_other_source")
+            plan = plan_import([n for n in current if n.source == imported.source], imported)
+            repo.clear()
+            repo.save(plan.facility)
+            _record(tx, imported.source, plan.facility, len(plan.added), len(plan.changed), len(plan.removed))
+            for event in import_events(plan, imported, replaced):
+                tx.emit(event)
+        return _report(plan, imported)
+
     def facility(self) -> Facility:
         with self.uow.read() as conn:
             facility = FacilityRepository(conn).load()
         if not facility.nodes:
             raise NotFound(
-                "the facility has no inventory yet: run `pnyx inventory generate`", code="inventory_empty"
+                "the facility has no inventory yet: run `pnyx inventory import --from ENGINE` "
+                "(or `pnyx inventory generate` for the twin and the demo)",
+                code="inventory_empty",
             )
         return facility
+
+    def version(self) -> tuple[int, int, int]:
+        """Changes whenever the inventory does (for caches of what is built from it)."""
+        with self.uow.read() as conn:
+            return FacilityRepository(conn).version()
+
+    def sources(self) -> frozenset[InventorySource]:
+        with self.uow.read() as conn:
+            return FacilityRepository(conn).sources()
 
     def nodes(self, *, site: str | None = None, offset: int = 0, limit: int = 100) -> list[Node]:
         with self.uow.read() as conn:
             return FacilityRepository(conn).nodes_page(site=site, offset=offset, limit=limit)
-
-    def topology(self) -> Topology:
-        """The scheduler's indexed view of the facility, rebuilt only when the inventory changed."""
-        with self.uow.read() as conn:
-            version = FacilityRepository(conn).version()
-        if self._topology is None or self._topology[0] != version:
-            self._topology = (version, build_topology(self.facility()))
-        return self._topology[1]
 
     def accelerator_count(self) -> int:
         with self.uow.read() as conn:
@@ -71,6 +104,47 @@ class InventoryService:
     def summary(self) -> InventorySummary:
         f = self.facility()
         return summarise(f.sites, f.islands, f.nodes)
+
+
+def _foreign(current: tuple[Node, ...], source: InventorySource) -> dict[str, int]:
+    return dict(sorted(Counter(n.source.value for n in current if n.source != source).items()))
+
+
+def _foreign_message(replaced: dict[str, int], source: InventorySource) -> str:
+    held = ", ".join(f"{count:,} {name} nodes" for name, count in replaced.items())
+    return (
+        f"the inventory holds {held}; importing from {source} replaces them "
+        "(one installation schedules one engine's hardware): pass --replace"
+    )
+
+
+def _record(
+    tx: Transaction, source: InventorySource, f: Facility, added: int, changed: int, removed: int
+) -> None:
+    FacilityRepository(tx.conn).record_revision(
+        Revision(
+            source=source,
+            made_at=tx.now,
+            nodes=len(f.nodes),
+            accelerators=f.accelerator_count,
+            added=added,
+            changed=changed,
+            removed=removed,
+        )
+    )
+
+
+def _report(plan: ImportPlan, imported: EngineInventory) -> ImportReport:
+    f = plan.facility
+    return ImportReport(
+        source=imported.source,
+        added=tuple(n.id for n in plan.added),
+        changed=plan.changed,
+        removed=tuple(n.id for n in plan.removed),
+        unchanged=plan.unchanged,
+        skipped=imported.skipped,
+        summary=summarise(f.sites, f.islands, f.nodes),
+    )
 
 
 def export_facility(facility: Facility, path: Path) -> None:

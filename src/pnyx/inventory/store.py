@@ -6,14 +6,16 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from pnyx.db.metadata import metadata
+from pnyx.db.metadata import UtcDateTime, metadata
 from pnyx.inventory.model import (
     AcceleratorType,
     Facility,
+    InventorySource,
     Island,
     Node,
     NodeState,
     Rack,
+    Revision,
     SafetyLevel,
     Site,
 )
@@ -69,6 +71,9 @@ nodes = sa.Table(
     sa.Column("accelerators", sa.Integer(), nullable=False),
     sa.Column("safety_level", sa.SmallInteger(), nullable=False),
     sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),  # generated, or the engine it was imported from
+    sa.Column("partitions", sa.Text(), nullable=False),  # comma-separated, as the engine names them
+    sa.Column("features", sa.Text(), nullable=False),
 )
 
 accelerators = sa.Table(
@@ -77,6 +82,20 @@ accelerators = sa.Table(
     sa.Column("id", sa.String(90), primary_key=True),
     sa.Column("node_id", sa.String(80), sa.ForeignKey("nodes.id"), nullable=False, index=True),
     sa.Column("slot", sa.SmallInteger(), nullable=False),
+)
+
+# One row per change of the inventory (generated or imported): its history, and the topology's version.
+inventory_revisions = sa.Table(
+    "inventory_revisions",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("made_at", UtcDateTime(), nullable=False),
+    sa.Column("nodes", sa.Integer(), nullable=False),
+    sa.Column("accelerators", sa.Integer(), nullable=False),
+    sa.Column("added", sa.Integer(), nullable=False),
+    sa.Column("changed", sa.Integer(), nullable=False),
+    sa.Column("removed", sa.Integer(), nullable=False),
 )
 
 # Children first, for deletion.
@@ -102,13 +121,7 @@ class FacilityRepository:
             islands.insert(), [{**_plain(i), "safety_level": int(i.safety_level)} for i in facility.islands]
         )
         c.execute(racks.insert(), [_plain(r) for r in facility.racks])
-        c.execute(
-            nodes.insert(),
-            [
-                {**_plain(n), "safety_level": int(n.safety_level), "state": n.state.value}
-                for n in facility.nodes
-            ],
-        )
+        c.execute(nodes.insert(), [_node_row(n) for n in facility.nodes])
         c.execute(accelerators.insert(), list(_accelerator_rows(facility.nodes)))
 
     def load(self) -> Facility:
@@ -130,11 +143,20 @@ class FacilityRepository:
             query = query.where(nodes.c.site_id == site)
         return [_node(r) for r in self.conn.execute(query).mappings()]
 
-    def version(self) -> tuple[int, int]:
-        """Changes whenever nodes are added, removed or change state (cheap: one aggregate query)."""
+    def version(self) -> tuple[int, int, int]:
+        """Changes whenever the inventory is generated or imported (cheap: two aggregate queries)."""
         up = sa.func.sum(sa.case((nodes.c.state == "up", 1), else_=0))
         row = self.conn.execute(sa.select(sa.func.count(), sa.func.coalesce(up, 0)).select_from(nodes)).one()
-        return int(row[0]), int(row[1])
+        revision = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(inventory_revisions.c.id), 0)))
+        return int(row[0]), int(row[1]), int(revision.scalar_one())
+
+    def sources(self) -> frozenset[InventorySource]:
+        """Where the nodes came from: generated, or the engines they were imported from."""
+        found = self.conn.execute(sa.select(nodes.c.source).distinct()).scalars()
+        return frozenset(InventorySource(s) for s in found)
+
+    def record_revision(self, revision: Revision) -> None:
+        self.conn.execute(inventory_revisions.insert().values(**_plain(revision)))
 
     def accelerator_count(self) -> int:
         total = sa.select(sa.func.coalesce(sa.func.sum(nodes.c.accelerators), 0))
@@ -142,14 +164,38 @@ class FacilityRepository:
 
 
 def _node(row: sa.RowMapping) -> Node:
-    return Node(**{**row, "safety_level": SafetyLevel(row["safety_level"]), "state": NodeState(row["state"])})
+    return Node(
+        **{
+            **row,
+            "safety_level": SafetyLevel(row["safety_level"]),
+            "state": NodeState(row["state"]),
+            "source": InventorySource(row["source"]),
+            "partitions": _names(row["partitions"]),
+            "features": _names(row["features"]),
+        }
+    )
+
+
+def _node_row(n: Node) -> dict[str, object]:
+    return {
+        **_plain(n),
+        "safety_level": int(n.safety_level),
+        "state": n.state.value,
+        "source": n.source.value,
+        "partitions": ",".join(n.partitions),
+        "features": ",".join(n.features),
+    }
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name for name in text.split(",") if name)
 
 
 def _type_row(t: AcceleratorType) -> dict[str, object]:
     return {f: getattr(t, f) for f in t.__slots__}
 
 
-def _plain(record: Site | Island | Rack | Node) -> dict[str, object]:
+def _plain(record: Site | Island | Rack | Node | Revision) -> dict[str, object]:
     return {f: getattr(record, f) for f in record.__slots__}
 
 

@@ -7,6 +7,7 @@ transaction, so the public log holds each job's whole history (without its comma
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,6 @@ from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
     HOLDING_STATUSES,
     Artifact,
-    ArtifactRecorded,
     EngineRef,
     JobAction,
     JobArtifact,
@@ -31,11 +31,11 @@ from pnyx.jobs.model import (
     JobStateChanged,
     JobStatus,
     JobSubmitted,
+    OutputsRecorded,
 )
-from pnyx.jobs.rules import transition, validate_submission
+from pnyx.jobs.rules import outputs_manifest, transition, validate_submission
 from pnyx.jobs.store import ArtifactRepository, JobRepository, completed_without_artifacts
-
-PRIORITY_CLASSES = ("urgent", "entitled", "preemptible")
+from pnyx.scheduler.model import PriorityClass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,7 +63,7 @@ class Submission:
     image: str | None = None
     checkpoint_s: int = 0
     label: SafetyLevel = SafetyLevel.L1
-    priority_class: str = "entitled"
+    priority_class: PriorityClass = PriorityClass.ENTITLED
     engine: str | None = None
     allow_cross_site: bool = False
 
@@ -102,7 +102,7 @@ class JobService:
             texts=_texts(s),
         )
         engine = self._engine(s.engine)
-        _check_priority_class(principal, s.priority_class)
+        s = dataclasses.replace(s, priority_class=_priority_class(principal, s.priority_class))
         draft = self._draft(principal, s, engine, self._project(principal, s.project))
         self.fits(draft)  # a job that can never fit is refused now, never left waiting for ever
         with self.uow.write() as tx:
@@ -137,8 +137,8 @@ class JobService:
     def _draft(self, principal: Principal, s: Submission, engine: str, project: ProjectInfo) -> JobRecord:
         """The job as it will be stored, but for its submission time (the transaction's)."""
         priority, note = s.priority_class, ""
-        if project.over_budget and priority == "entitled":
-            priority = "preemptible"
+        if project.over_budget and priority is PriorityClass.ENTITLED:
+            priority = PriorityClass.PREEMPTIBLE
             note = (
                 f"project {s.project} has used its allocation: the job runs opportunistically (preemptible)"
             )
@@ -205,17 +205,16 @@ class JobService:
                 for a in artifacts
             ]
             repo.add(made)
-            for a in made:
-                tx.emit(
-                    ArtifactRecorded(
-                        job_id=a.job_id,
-                        attempt=a.attempt,
-                        path=a.path,
-                        sha256=a.sha256,
-                        size=a.size,
-                        label=int(a.label),
-                    )
+            tx.emit(
+                OutputsRecorded(
+                    job_id=job.id,
+                    attempt=job.attempt,
+                    files=len(made),
+                    bytes=sum(a.size for a in made),
+                    manifest_sha256=hashlib.sha256(outputs_manifest(artifacts)).hexdigest(),
+                    label=int(job.label),
                 )
+            )
             return made
 
     def search(
@@ -283,6 +282,10 @@ class JobService:
 
     def confirm(self, job_id: str, engine_job_id: str, started_at: datetime | None = None) -> JobRecord:
         return self._act(job_id, JobAction.CONFIRM, engine_job_id=engine_job_id, started_at=started_at)
+
+    def start(self, job_id: str, started_at: datetime | None) -> JobRecord:
+        """The engine runs the job now (QUEUED -> RUNNING); ``started_at`` is the engine's start."""
+        return self._act(job_id, JobAction.START, started_at=started_at)
 
     def finish(
         self,
@@ -365,11 +368,16 @@ def _texts(s: Submission) -> dict[str, str | None]:
     return {f: getattr(s, f) for f in ("name", "project", "accelerator_type", "image", "engine")}
 
 
-def _check_priority_class(principal: Principal, priority_class: str) -> None:
-    if priority_class not in PRIORITY_CLASSES:
-        raise InvalidInput(f"priority class is one of {', '.join(PRIORITY_CLASSES)}", field="priority_class")
-    if priority_class == "urgent" and Role.OPERATOR not in principal.roles:
+def _priority_class(principal: Principal, value: str) -> PriorityClass:
+    """The submitted class (Python callers may pass its value); urgent work is operators' only."""
+    try:
+        priority = PriorityClass(value)
+    except ValueError:
+        known = ", ".join(PriorityClass)
+        raise InvalidInput(f"priority class is one of {known}", field="priority_class") from None
+    if priority is PriorityClass.URGENT and Role.OPERATOR not in principal.roles:
         raise Forbidden("only operators submit urgent work (the director's reserve)", field="priority_class")
+    return priority
 
 
 def _submitted(job: JobRecord) -> JobSubmitted:
@@ -380,7 +388,7 @@ def _submitted(job: JobRecord) -> JobSubmitted:
         accelerators=job.accelerators,
         accelerator_type=job.accelerator_type,
         label=int(job.label),
-        priority_class=job.priority_class,
+        priority_class=job.priority_class.value,
         engine=job.engine,
         note=job.reason,
     )

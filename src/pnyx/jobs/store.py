@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from pnyx.db.metadata import UtcDateTime, metadata
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
+from pnyx.scheduler.model import PriorityClass
 
 jobs = sa.Table(
     "jobs",
@@ -136,6 +137,7 @@ def _row(job: JobRecord) -> dict[str, Any]:
         row[column] = json.dumps(list(row[column]))
     row["label"] = int(job.label)
     row["status"] = job.status.value
+    row["priority_class"] = job.priority_class.value
     return row
 
 
@@ -145,6 +147,7 @@ def _job(row: sa.RowMapping) -> JobRecord:
         values[column] = tuple(json.loads(values[column]))
     values["label"] = SafetyLevel(values["label"])
     values["status"] = JobStatus(values["status"])
+    values["priority_class"] = PriorityClass(values["priority_class"])
     return JobRecord(**values)
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from pnyx.core.errors import NotFound
-from pnyx.jobs.model import JobStatus
+from pnyx.jobs.model import ACTIVE_JOB_STATUSES, JobStatus
 from pnyx.portal.allocation import allocation_pages
 from pnyx.portal.council import council_pages
 from pnyx.portal.deps import PlatformDep, get_platform
@@ -54,8 +54,8 @@ def create_portal() -> APIRouter:
         return render(
             request,
             "dashboard.html",
-            jobs_running=counts.get(JobStatus.RUNNING, 0) + counts.get(JobStatus.DISPATCHING, 0),
-            jobs_waiting=counts.get(JobStatus.PENDING, 0),
+            jobs_running=counts.get(JobStatus.RUNNING, 0),  # only what the engines say they run
+            jobs_waiting=sum(counts.get(s, 0) for s in ACTIVE_JOB_STATUSES if s is not JobStatus.RUNNING),
             states=states,
             shares=shares,
             inventory=inventory,

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.rules import clamp_engine_times
+from pnyx.scheduler.model import PriorityClass
 
 SUBMITTED = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 PLACED = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -28,7 +29,7 @@ def _job(*, dispatched_at: datetime | None = PLACED, started_at: datetime | None
         accelerators=1,
         estimate_s=60,
         checkpoint_s=0,
-        priority_class="entitled",
+        priority_class=PriorityClass.ENTITLED,
         label=SafetyLevel.L1,
         status=JobStatus.RUNNING,
         submitted_at=SUBMITTED,

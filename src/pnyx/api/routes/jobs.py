@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import PlainTextResponse
 
 from pnyx.api.auth import authenticated
-from pnyx.api.deps import MAX_INT, PlatformDep
+from pnyx.api.deps import PlatformDep
+from pnyx.api.schemas.common import MAX_INT
 from pnyx.api.schemas.jobs import ArtifactOut, JobIn, JobOut
 from pnyx.identity.model import Principal
 from pnyx.inventory.model import SafetyLevel

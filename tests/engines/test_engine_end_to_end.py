@@ -1,0 +1,209 @@
+"""End to end, as a deployer sets Pnyx up on an engine: the engines file and the environment,
+``pnyx db upgrade``, ``pnyx inventory import --from ENGINE``, a researcher's job submitted through
+the API, and ``pnyx dispatch run`` (its own process) handing it to the real engine until the job ends.
+Nothing here builds a JobSpec by hand. On SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pnyx.core.clock import FrozenClock
+from pnyx.server import create_app
+from pnyx.settings import Settings
+from pnyx.wiring import build_platform
+from tests.engines.conftest import SLURM_ROOT, SLURM_URL
+from tests.integration.test_allocation_flow import run_call
+from tests.unit.allocation.allocation_builders import standard_world
+
+pytestmark = pytest.mark.engines
+PNYX = [sys.executable, "-c", "from pnyx.cli.main import run; run()"]
+FINAL = {"completed", "failed", "cancelled", "rejected"}
+
+SLURM_FILE = """
+[slurm]
+url = "{url}"
+user = "root"
+working_directory = "{logs}"
+log_directory = "{logs}"
+log_mount = "{mount}"
+fixed_account = "public"
+
+[slurm.site]
+id = "infratest"
+name = "Test cluster"
+member_state = "DE"
+
+[slurm.gres]
+"gpu:h100" = "H100-SXM"
+
+[slurm.partitions]
+open = 1
+secure = 3
+"""
+
+RAY_FILE = """
+[ray]
+url = "{url}"
+accelerator_resource = "accelerator"
+safety_level = 1
+
+[ray.site]
+id = "ray-local"
+member_state = "DE"
+
+[ray.types]
+"*" = "H100-SXM"
+"""
+
+
+def deployer_env(tmp_path: Path, database_url: str, engines: str, **extra: str) -> dict[str, str]:
+    (tmp_path / "engines.toml").write_text(engines)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PNYX_")}
+    return clean | {
+        "PNYX_DATA_DIR": str(tmp_path / "data"),
+        "PNYX_DATABASE_URL": database_url,
+        "PNYX_ENGINES_FILE": str(tmp_path / "engines.toml"),
+        "PNYX_LOCAL_EXECUTOR": "0",
+        "PNYX_LOG_ORIGIN": "e2e.pnyx.example/log",
+        "COLUMNS": "200",
+        **extra,
+    }
+
+
+def pnyx(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([*PNYX, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, f"pnyx {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def researcher_with_project(env: dict[str, str]) -> tuple[str, str]:
+    """An operator's doing, in-process: a call, reviews and an award; the PI's API token."""
+    clock = FrozenClock(datetime.now(UTC))
+    platform = build_platform(Settings.from_env(env), clock=clock)
+    try:
+        w = standard_world(platform)
+        call_id = run_call(platform, clock, w)
+        platform.awards.rank(call_id)
+        made = platform.awards.decide(call_id)
+        project = next(a.project_id for a in made if a.member_state == "DE")
+        return project, "Bearer " + platform.identity.issue_token("alice").secret
+    finally:
+        platform.engine.dispose()
+
+
+@pytest.fixture
+def api(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A factory of TestClients over the served app, for a deployer's environment."""
+    made: list[TestClient] = []
+
+    def open_api(env: dict[str, str]) -> TestClient:
+        platform = build_platform(Settings.from_env(env))
+        client = TestClient(create_app(platform, run_appender=False, run_dispatcher=False))
+        client.__enter__()
+        made.append(client)
+        return client
+
+    yield open_api
+    for client in made:
+        client.__exit__(None, None, None)
+
+
+def run_until_final(env: dict[str, str], client: TestClient, job_id: str, token: str) -> dict[str, Any]:
+    """``pnyx dispatch run`` as its own process until the job ends (its output shown on failure)."""
+    log = Path(env["PNYX_DATA_DIR"]) / "dispatcher.out"
+    with log.open("w") as out:
+        dispatcher = subprocess.Popen(
+            [*PNYX, "dispatch", "run", "--interval", "1"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline, job = time.monotonic() + 150, {}
+        while time.monotonic() < deadline:
+            job = client.get(f"/api/v1/jobs/{job_id}", headers={"Authorization": token}).json()
+            if job["status"] in FINAL or dispatcher.poll() is not None:
+                break
+            time.sleep(0.5)
+    finally:
+        dispatcher.send_signal(signal.SIGINT)
+        try:
+            dispatcher.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            dispatcher.kill()
+            dispatcher.wait()
+    assert job.get("status") in FINAL, f"job {job}; dispatcher said:\n{log.read_text()[-4000:]}"
+    return job
+
+
+def submit(client: TestClient, token: str, project: str, **body: Any) -> dict[str, Any]:
+    command = [
+        "bash",
+        "-c",
+        "echo pnyx-e2e job=$PNYX_JOB_ID grant=$PNYX_GRANT_NODES slurm=${SLURM_JOB_NODELIST:-}",
+    ]
+    job = {
+        "name": "e2e",
+        "project": project,
+        "accelerators": 2,
+        "accelerator_type": "H100-SXM",
+        "estimate_s": 120,
+        "command": command,
+    }
+    response = client.post("/api/v1/jobs", json=job | body, headers={"Authorization": token})
+    return {"status_code": response.status_code, **response.json()}
+
+
+def test_slurm_end_to_end(
+    database_url: str, tmp_path: Path, slurm_token: str, slurm_logs: Path, api: Any
+) -> None:
+    engines = SLURM_FILE.format(url=SLURM_URL, logs=slurm_logs, mount=SLURM_ROOT + str(slurm_logs))
+    env = deployer_env(tmp_path, database_url, engines, PNYX_EXECUTOR="slurm", PNYX_SLURM_TOKEN=slurm_token)
+    pnyx(env, "db", "upgrade")
+    pnyx(env, "log", "keygen", "--if-missing")
+    imported = pnyx(env, "inventory", "import", "--from", "slurm")
+    assert "32 accelerators in 4 nodes" in imported, imported
+    project, token = researcher_with_project(env)
+    client = api(env)
+
+    too_big = submit(client, token, project, accelerators=64)  # the cluster has 32: refused at once
+    assert (too_big["status_code"], too_big["code"]) == (400, "job_too_large"), too_big
+    job = submit(client, token, project)
+    assert job["status_code"] == 201, job
+    done = run_until_final(env, client, job["id"], token)
+
+    assert done["status"] == "completed", done
+    assert done["exit_code"] == 0
+    assert len(done["node_ids"]) == 1
+    assert done["node_ids"][0] in {"n1", "n2"}
+    output = client.get(f"/api/v1/jobs/{job['id']}/logs", headers={"Authorization": token}).text
+    assert f"pnyx-e2e job={job['id']} grant={done['node_ids'][0]}" in output, output
+    assert f"slurm={done['node_ids'][0]}" in output, f"Slurm ran it elsewhere than placed: {output}"
+
+
+def test_ray_end_to_end(database_url: str, tmp_path: Path, ray_url: str, api: Any) -> None:
+    env = deployer_env(tmp_path, database_url, RAY_FILE.format(url=ray_url), PNYX_EXECUTOR="ray")
+    pnyx(env, "db", "upgrade")
+    pnyx(env, "log", "keygen", "--if-missing")
+    assert "imported from ray" in pnyx(env, "inventory", "import", "--from", "ray")
+    project, token = researcher_with_project(env)
+    client = api(env)
+
+    too_big = submit(client, token, project, accelerators=64)
+    assert (too_big["status_code"], too_big["code"]) == (400, "job_too_large"), too_big
+    job = submit(client, token, project)
+    assert job["status_code"] == 201, job
+    done = run_until_final(env, client, job["id"], token)
+
+    assert done["status"] == "completed", done
+    output = client.get(f"/api/v1/jobs/{job['id']}/logs", headers={"Authorization": token}).text
+    assert f"pnyx-e2e job={job['id']} grant={done['node_ids'][0]}" in output, output
