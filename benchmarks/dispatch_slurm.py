@@ -1,212 +1,396 @@
-"""Submit-to-running latency and jobs dispatched per second through the Slurm executor, with plain
-``sbatch`` of the same jobs in the same run as the peer.
+"""Pnyx on Slurm through the whole product path, against plain ``sbatch`` of the same batch, same run.
 
-Each job is one trivial command that writes its own start time (``date +%s.%N``) to a file, so
-"running" means the command really started (Slurm's own start_time has 1 s resolution). Rows:
+pnyx    HTTP ``POST /api/v1/jobs`` (the real app, served by uvicorn in this process) -> the dispatch
+        loop (its own thread, ``--interval``) -> SlurmExecutor -> slurmrestd -> the job runs on the
+        node Pnyx placed it on -> Slurm reports it ended -> Pnyx marks it completed.
+sbatch  ``sbatch`` of the same commands (same partition, account, GPUs, time limit), one after the
+        other; Slurm queues and places them itself. Completion: when a 0.25 s poll of the
+        controller no longer shows any of them pending or running.
 
-  executor     SlurmExecutor.submit: the idempotency lookup (GET jobs) + POST job/submit
-  rest-post    the same POST body alone, without the idempotency lookup (attributes the cost)
-  sbatch       the CLI (``sbatch --parsable``) with the same account, partition, limits and command
-
-Latency = command start - the moment its submission began; submit rate = jobs / time spent in
-the submission calls; end-to-end rate = jobs / (last start - first submission). Run against the
-cluster of scripts/engines/up.sh (root, token from scontrol). For the 24.11 chroot pass
-``--scontrol 'chroot /var/tmp/slurm-trixie scontrol' --sbatch 'chroot /var/tmp/slurm-trixie sbatch'
---root /var/tmp/slurm-trixie``.
+Each size runs N one-GPU jobs plus ``--gangs`` two-node gangs (8 GPUs on each node). Every job writes
+its own start time (``date +%s.%N``), so "running" means the command started. Reported per method:
+jobs/s end to end (first submission to the last completion seen) and submit-to-running p50/p99 (the
+job's own start minus the moment its submission began). Pnyx's inventory is the cluster's: the nodes
+of ``--partition`` as slurmrestd lists them (gres ``gpu:h100`` -> ``H100-SXM``). Run against the
+cluster of scripts/engines/up.sh, as root (token from scontrol).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import shutil
+import socket
 import statistics
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
-from pnyx.executors.slurm import SlurmConfig, SlurmExecutor, build_request
-from pnyx.inventory.model import SafetyLevel
-from pnyx.jobs.model import Grant, JobSpec
+from benchmarks.common import fresh_platform
+from pnyx.core.clock import SystemClock
+from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.dispatch.leadership import FileLeadership
+from pnyx.dispatch.loop import Dispatcher
+from pnyx.dispatch.report import BUSY_INTERVAL_S
+from pnyx.executors.slurm import SlurmConfig, SlurmExecutor
+from pnyx.inventory.model import Facility, Island, Node, Rack, SafetyLevel, Site
+from pnyx.inventory.rules import accelerator_type
+from pnyx.jobs.model import JobStatus
+from pnyx.jobs.rules import to_scheduler_job
+from pnyx.jobs.service import JobService, ProjectInfo
+from pnyx.scheduler.admission import check_fits
+from pnyx.scheduler.policy import policy_named
+from pnyx.scheduler.topology import Topology, build_topology
+from pnyx.server import create_app
+from pnyx.wiring import Platform
+
+PNYX_TYPE = "H100-SXM"
+GRES_TYPE = "h100"
+PROJECT, ACCOUNT = "bench", "public"
+DONE = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.REJECTED}
+SBATCH_PREFIX = "sb-"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # unique in the run; the job writes <name>.start
+    gpus_per_node: int
+    nodes: int
+
+    def command(self, stamps: str) -> str:
+        return f"date +%s.%N > {stamps}/{self.name}.start"
+
+
+@dataclass(frozen=True)
+class Dirs:
+    """Where the jobs write their start times: as the cluster sees it, and as this machine does."""
+
+    cluster: str
+    local: Path
 
 
 @dataclass(frozen=True)
 class Result:
     method: str
     jobs: int
-    submit_s: list[float]
     latency_s: list[float]
     span_s: float
+    failed: int
 
 
-def spec_for(i: int, run: str, stamp_dir: str) -> JobSpec:
-    job_id = f"bench-{run}-{i:04d}"
-    return JobSpec(
-        job_id=job_id,
-        idempotency_key=f"{job_id}-a1",
-        name="bench",
-        project="public",
-        user="root",
-        accelerator_type="H100",
-        accelerators=0,
-        nodes=1,
-        accelerators_per_node=0,
-        safety_level=SafetyLevel.L1,
-        time_limit_s=60,
-        command=("bash", "-c", f'date +%s.%N > {stamp_dir}/"$PNYX_JOB_ID".start'),
+class OneProject:
+    def project(self, project_id: str) -> ProjectInfo | None:
+        return ProjectInfo(id=project_id, member_state="DE", members=frozenset(), over_budget=False)
+
+
+# --- the cluster as Pnyx's inventory --------------------------------------------------------------
+
+
+def cluster_topology(slurm: SlurmExecutor, partition: str) -> Topology:
+    """The partition's nodes, as slurmrestd lists them, as one site of one island (L1)."""
+    listed = slurm_nodes(slurm)
+    names = [
+        (n["name"], _gpus(n.get("gres", ""))) for n in listed if partition in (n.get("partitions") or [])
+    ]
+    site = Site(id="slurm", name="Slurm", member_state="DE", city="-")
+    island = Island(id="i1", site_id=site.id, accelerator_type=PNYX_TYPE, safety_level=SafetyLevel.L1)
+    like = Node(id="", rack_id="r1", island_id="i1", site_id=site.id, nvlink_domain="",
+                accelerator_type=PNYX_TYPE, accelerators=0, safety_level=SafetyLevel.L1)  # fmt: skip
+    nodes = tuple(dataclasses.replace(like, id=n, nvlink_domain=n, accelerators=gpus) for n, gpus in names)
+    racks = (Rack(id="r1", island_id=island.id),)
+    types = (accelerator_type(PNYX_TYPE),)
+    return build_topology(Facility(types=types, sites=(site,), islands=(island,), racks=racks, nodes=nodes))
+
+
+def slurm_nodes(slurm: SlurmExecutor) -> list[dict[str, Any]]:
+    config = slurm.config
+    headers = {"X-SLURM-USER-NAME": config.user, "X-SLURM-USER-TOKEN": config.token}
+    with httpx.Client(base_url=config.base_url, headers=headers, timeout=30) as http:
+        nodes: list[dict[str, Any]] = http.get(f"/slurm/{slurm.dialect().version}/nodes").json()["nodes"]
+    return nodes
+
+
+def _gpus(gres: str) -> int:
+    """``gpu:h100:8`` (maybe ``(S:0-1)`` after the count) -> 8."""
+    for item in gres.split(","):
+        parts = item.split("(")[0].split(":")
+        if parts[0] == "gpu" and len(parts) == 3 and parts[1] == GRES_TYPE:
+            return int(parts[2])
+    return 0
+
+
+# --- pnyx: the API, the dispatcher, Slurm ---------------------------------------------------------
+
+
+@contextmanager
+def served(platform: Platform) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(platform, run_appender=False, run_dispatcher=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def dispatching(dispatcher: Dispatcher, interval_s: float, busy_s: float) -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop, interval_s, busy_s), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+
+def through_pnyx(
+    platform: Platform, executor: SlurmExecutor, topology: Topology, jobs: list[Job], args: Any, dirs: Dirs
+) -> Result:
+    service = JobService(
+        UnitOfWork(engine=platform.engine, clock=SystemClock()),
+        projects=OneProject(),
+        fits=lambda record: check_fits(to_scheduler_job(record), topology),
+        executors={"slurm": executor},
+        default_engine="slurm",
     )
+    dispatcher = Dispatcher(
+        jobs=service,
+        topology=lambda: topology,
+        executors={"slurm": executor},
+        shares=lambda _at: {"DE": Decimal(1)},
+        clock=SystemClock(),
+        policy=policy_named("full"),
+        leadership=FileLeadership(dirs.local / "lock"),
+    )
+    platform.identity.register_user(name="bench", roles=["researcher"])
+    token = platform.identity.issue_token("bench").secret
+    with (
+        served(dataclasses.replace(platform, jobs=service)) as url,
+        dispatching(dispatcher, args.interval, args.busy_interval),
+    ):
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        began = {job.name: submit_to_api(client, job, dirs.cluster) for job in jobs}
+        ended, failed = wait_for_pnyx(service, len(jobs), args.timeout)
+        client.close()
+    return _result("pnyx", jobs, began, ended, failed, dirs.local)
+
+
+def submit_to_api(client: httpx.Client, job: Job, stamps: str) -> float:
+    began = time.time()
+    body = {
+        "name": job.name,
+        "project": PROJECT,
+        "accelerators": job.gpus_per_node * job.nodes,
+        "accelerator_type": PNYX_TYPE,
+        "estimate_s": 60,
+        "command": ["bash", "-c", job.command(stamps)],
+        "engine": "slurm",
+    }
+    response = client.post("/api/v1/jobs", json=body)
+    response.raise_for_status()
+    return began
+
+
+def wait_for_pnyx(service: JobService, count: int, timeout_s: float) -> tuple[float, int]:
+    """When Pnyx has seen every job end (the time), and how many did not complete."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = service.counts()
+        if sum(counts.get(s, 0) for s in DONE) >= count:
+            return time.time(), count - counts.get(JobStatus.COMPLETED, 0)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"pnyx: only {counts} after {timeout_s} s")
+        time.sleep(0.1)
+
+
+# --- sbatch ---------------------------------------------------------------------------------------
+
+
+def through_sbatch(executor: SlurmExecutor, jobs: list[Job], args: Any, dirs: Dirs, prefix: str) -> Result:
+    began = {job.name: sbatch(job, args, dirs.cluster, prefix) for job in jobs}
+    ended = wait_for_slurm(executor, (prefix,), args.timeout)
+    return _result("sbatch", jobs, began, ended, 0, dirs.local)
+
+
+def sbatch(job: Job, args: Any, stamps: str, prefix: str) -> float:
+    began = time.time()
+    command = shlex.quote(job.command(stamps))
+    script = f"#!/bin/bash\nexec srun --nodes={job.nodes} --ntasks-per-node=1 -- bash -c {command}\n"
+    if job.nodes == 1:
+        script = f"#!/bin/bash\nexec bash -c {command}\n"
+    options = (
+        f"--parsable --job-name={prefix}{job.name} --account={ACCOUNT} --partition={args.partition} "
+        f"--nodes={job.nodes} --ntasks-per-node=1 --gpus-per-node={GRES_TYPE}:{job.gpus_per_node} "
+        f"--time=1 --chdir={stamps} --output={stamps}/%j.out --no-requeue"
+    )
+    command_line = [*shlex.split(args.sbatch), *shlex.split(options)]
+    subprocess.run(command_line, input=script, capture_output=True, text=True, check=True)
+    return began
+
+
+def wait_for_slurm(executor: SlurmExecutor, prefixes: tuple[str, ...], timeout_s: float) -> float:
+    deadline = time.monotonic() + timeout_s
+    live = {"PENDING", "RUNNING", "COMPLETING", "CONFIGURING"}
+    while any(j.name.startswith(prefixes) and j.state in live for j in executor.controller_jobs()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"sbatch: jobs still running after {timeout_s} s")
+        time.sleep(0.25)
+    return time.time()
+
+
+def _result(
+    method: str, jobs: Sequence[Job], began: dict[str, float], ended: float, failed: int, stamps: Path
+) -> Result:
+    paths = {job.name: stamps / f"{job.name}.start" for job in jobs}
+    texts = {name: path.read_text().strip() if path.exists() else "" for name, path in paths.items()}
+    starts = {name: float(text) if text else None for name, text in texts.items()}
+    latency = [start - began[name] for name, start in starts.items() if start is not None]
+    unstarted = len(jobs) - len(latency)
+    return Result(method, len(jobs), latency, ended - min(began.values()), max(failed, unstarted))
 
 
 def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
+    return sorted(values)[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
 
 
-def wait_for_starts(local_dir: Path, job_ids: list[str], timeout_s: float) -> dict[str, float]:
-    deadline = time.monotonic() + timeout_s
-    starts: dict[str, float] = {}
-    while len(starts) < len(job_ids):
-        for job_id in job_ids:
-            path = local_dir / f"{job_id}.start"
-            if job_id not in starts and path.exists():
-                text = path.read_text().strip()
-                if text:
-                    starts[job_id] = float(text)
-        if time.monotonic() > deadline:
-            raise SystemExit(f"only {len(starts)}/{len(job_ids)} jobs started within {timeout_s} s")
-        time.sleep(0.05)
-    return starts
+def row(r: Result) -> str:
+    return (
+        f"{r.method:<8} {r.jobs:>6} {r.jobs / r.span_s:>18.2f} {statistics.median(r.latency_s):>17.2f} "
+        f"{percentile(r.latency_s, 0.99):>17.2f} {r.span_s:>9.1f} {r.failed:>7}"
+    )
 
 
-def measure(
-    method: str, specs: list[JobSpec], submit: Callable[[JobSpec], None], local_dir: Path, timeout_s: float
-) -> Result:
-    began: dict[str, float] = {}
-    durations: list[float] = []
-    for spec in specs:
-        began[spec.job_id] = time.time()
-        t0 = time.perf_counter()
-        submit(spec)
-        durations.append(time.perf_counter() - t0)
-    starts = wait_for_starts(local_dir, [s.job_id for s in specs], timeout_s)
-    latency = [starts[j] - began[j] for j in began]
-    span = max(starts.values()) - min(began.values())
-    return Result(method, len(specs), durations, latency, span)
+def batch(size: int, gangs: int, gpus_per_node: int, tag: str) -> list[Job]:
+    jobs = [Job(name=f"{tag}-{i:05d}", gpus_per_node=1, nodes=1) for i in range(size)]
+    for g in range(gangs):  # spread through the batch
+        gang = Job(name=f"{tag}-gang{g}", gpus_per_node=gpus_per_node, nodes=2)
+        jobs.insert((g + 1) * len(jobs) // (gangs + 1), gang)
+    return jobs
 
 
-def drain(executor: SlurmExecutor, prefix: str, timeout_s: float = 120) -> None:
-    """Wait until no job of this run is pending or running, so the next method starts on idle nodes."""
-    deadline = time.monotonic() + timeout_s
-    while any(
-        j.name.startswith(prefix) and j.state in {"PENDING", "RUNNING", "COMPLETING", "CONFIGURING"}
-        for j in executor.controller_jobs()
-    ):
-        if time.monotonic() > deadline:
-            raise SystemExit("the queue did not drain")
-        time.sleep(0.2)
+def drain(executor: SlurmExecutor, timeout_s: float = 300) -> None:
+    """Wait until no Pnyx or benchmark job is pending or running: each method starts on idle nodes."""
+    wait_for_slurm(executor, ("pnyx-", SBATCH_PREFIX), timeout_s)
+
+
+def directory(root: Path, cluster_dir: str, name: str) -> Dirs:
+    local = root / name
+    local.mkdir()
+    local.chmod(0o1777)  # the jobs write here as the submitting user
+    return Dirs(cluster=f"{cluster_dir}/{name}", local=local)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--sizes", default="50,200", help="comma-separated batch sizes")
+    parser.add_argument("--gangs", type=int, default=3, help="two-node gangs added to each batch")
+    parser.add_argument("--interval", type=float, default=2.0, help="the dispatch loop's interval, seconds")
+    parser.add_argument("--busy-interval", type=float, default=BUSY_INTERVAL_S, help="while jobs move")
+    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--url", default="http://127.0.0.1:6820")
+    parser.add_argument("--partition", default="open")
     parser.add_argument("--scontrol", default="scontrol")
     parser.add_argument("--sbatch", default="sbatch")
     parser.add_argument("--root", default="", help="where the cluster's / lies on this machine (a chroot)")
-    parser.add_argument("--timeout", type=float, default=180)
-    args = parser.parse_args()
+    parser.add_argument("--timeout", type=float, default=540)
+    run(parser.parse_args())
 
-    token = subprocess.run(
-        [*shlex.split(args.scontrol), "token", "username=root", "lifespan=3600"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    run = uuid.uuid4().hex[:6]
-    cluster_dir = f"/tmp/pnyx-bench-{run}"
-    local_dir = Path(args.root.rstrip("/") + cluster_dir)
-    local_dir.mkdir(parents=True)
-    local_dir.chmod(0o1777)
+
+def run(args: Any) -> None:
+    token = scontrol_token(args.scontrol)
+    tag = uuid.uuid4().hex[:6]
+    cluster_dir = f"/tmp/pnyx-bench-{tag}"
+    root = Path(args.root.rstrip("/") + cluster_dir)
+    root.mkdir(parents=True)
+    root.chmod(0o1777)
     config = SlurmConfig(
         base_url=args.url,
         user="root",
-        token=token.removeprefix("SLURM_JWT="),
+        token=token,
+        accounts={PROJECT: ACCOUNT},
+        gres_types={PNYX_TYPE: GRES_TYPE},
         working_directory=cluster_dir,
         log_directory=cluster_dir,
-        log_mount=str(local_dir),
+        log_mount=str(root),
     )
-    executor = SlurmExecutor(config)
-    dialect = executor.dialect()
-    grant = Grant(node_ids=("n1",), counts=(0,))
-    headers = {"X-SLURM-USER-NAME": config.user, "X-SLURM-USER-TOKEN": config.token}
-    http = httpx.Client(base_url=args.url, headers=headers, timeout=30)
+    watcher = SlurmExecutor(config)
+    try:
+        topology = cluster_topology(watcher, args.partition)
+        print(heading(watcher, topology, args))
+        for size in (int(s) for s in args.sizes.split(",")):
+            compare(size, args, config, watcher, topology, root, cluster_dir, tag)
+    finally:
+        watcher.close()
+        shutil.rmtree(root, ignore_errors=True)
 
-    def via_executor(spec: JobSpec) -> None:
-        executor.submit(spec, grant)
 
-    def via_rest_post(spec: JobSpec) -> None:
-        body = dialect.submit_body(build_request(spec, grant, config))
-        response = http.post(f"/slurm/{dialect.version}/job/submit", json=body)
-        response.raise_for_status()
-
-    def via_sbatch(spec: JobSpec) -> None:
-        request = build_request(spec, grant, config)
-        subprocess.run(
-            [
-                *shlex.split(args.sbatch),
-                "--parsable",
-                f"--job-name={request.name}",
-                f"--account={request.account}",
-                f"--partition={request.partition}",
-                "--nodes=1",
-                "--ntasks-per-node=1",
-                f"--time={request.time_limit_min}",
-                f"--chdir={cluster_dir}",
-                f"--output={cluster_dir}/%j.out",
-                "--no-requeue",
-                f"--export=ALL,PNYX_JOB_ID={spec.job_id}",
-            ],
-            input=request.script,
-            capture_output=True,
-            text=True,
-            check=True,
+def compare(
+    size: int,
+    args: Any,
+    config: SlurmConfig,
+    watcher: SlurmExecutor,
+    topology: Topology,
+    root: Path,
+    cluster_dir: str,
+    tag: str,
+) -> None:
+    gpus = max(topology.node_cap)
+    drain(watcher)
+    with fresh_platform(args.backend) as platform:
+        executor = SlurmExecutor(config)
+        jobs = batch(size, args.gangs, gpus, f"p{tag}")
+        pnyx = through_pnyx(
+            platform, executor, topology, jobs, args, directory(root, cluster_dir, f"p{size}")
         )
+        executor.close()
+    drain(watcher)
+    jobs = batch(size, args.gangs, gpus, f"s{tag}")
+    prefix = f"{SBATCH_PREFIX}{tag}-"
+    plain = through_sbatch(watcher, jobs, args, directory(root, cluster_dir, f"s{size}"), prefix)
+    ratio = (pnyx.jobs / pnyx.span_s) / (plain.jobs / plain.span_s)
+    print(f"{row(pnyx)}\n{row(plain)}\n{'':<8} pnyx / sbatch, end to end: {ratio:.2f}x", flush=True)
 
-    methods: list[tuple[str, Callable[[JobSpec], None]]] = [
-        ("executor", via_executor),
-        ("rest-post", via_rest_post),
-        ("sbatch", via_sbatch),
-    ]
-    results = []
-    for name, submit in methods:
-        specs = [spec_for(i, f"{run}-{name}", cluster_dir) for i in range(args.jobs)]
-        results.append(measure(name, specs, submit, local_dir, args.timeout))
-        drain(executor, f"pnyx-bench-{run}")
 
-    print(f"Slurm {dialect.version} at {args.url}; {args.jobs} jobs per method, one after the other")
-    header = (
-        f"{'method':<10} {'jobs':>5} {'submit p50 ms':>14} {'submit p99 ms':>14} "
-        f"{'to-running p50 s':>17} {'to-running p99 s':>17} {'submit jobs/s':>14} {'end-to-end jobs/s':>18}"
+def scontrol_token(scontrol: str) -> str:
+    out = subprocess.run(
+        [*shlex.split(scontrol), "token", "username=root", "lifespan=7200"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.strip().removeprefix("SLURM_JWT=")
+
+
+def heading(watcher: SlurmExecutor, topology: Topology, args: Any) -> str:
+    nodes, gpus = len(topology.node_ids), max(topology.node_cap)
+    return (
+        f"Slurm {watcher.dialect().version} at {args.url}: partition {args.partition}, {nodes} nodes x {gpus}"
+        f" GPUs; dispatch every {args.interval} s ({args.busy_interval} s busy); {args.backend}; "
+        f"+{args.gangs} two-node gangs a batch\n{'method':<8} {'jobs':>6} {'end-to-end jobs/s':>18} "
+        f"{'to-running p50 s':>17} {'to-running p99 s':>17} {'span s':>9} {'failed':>7}"
     )
-    print(header)
-    for r in results:
-        print(
-            f"{r.method:<10} {r.jobs:>5} {statistics.median(r.submit_s) * 1000:>14.1f} "
-            f"{percentile(r.submit_s, 0.99) * 1000:>14.1f} {statistics.median(r.latency_s):>17.3f} "
-            f"{percentile(r.latency_s, 0.99):>17.3f} {r.jobs / sum(r.submit_s):>14.1f} "
-            f"{r.jobs / r.span_s:>18.1f}"
-        )
-    executor.close()
-    http.close()
-    shutil.rmtree(local_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

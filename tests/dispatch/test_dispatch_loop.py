@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import sys
+import json
 import time
 
 import pytest
@@ -13,9 +13,10 @@ from pnyx.dispatch.loop import Dispatcher
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.service import JobService, Submission
-from pnyx.scheduler.model import JobDoesNotFit
+from pnyx.scheduler.model import JobDoesNotFit, PriorityClass
 from pnyx.wiring import Platform
 from tests.dispatch.conftest import ADA
+from tests.executors.job_root import JOB_PYTHON
 
 
 def _run_until(
@@ -36,14 +37,14 @@ def test_a_job_runs_to_completion(dispatcher: Dispatcher, jobs: JobService) -> N
             project="open-llm",
             accelerators=8,
             estimate_s=60,
-            command=(sys.executable, "-c", "print('hello from', __import__('os').environ['PNYX_JOB_ID'])"),
+            command=(JOB_PYTHON, "-c", "print('hello from', __import__('os').environ['PNYX_JOB_ID'])"),
         ),
     )
     assert job.status is JobStatus.PENDING
     report = dispatcher.cycle()
     assert (report.leader, report.started, report.submitted) == (True, 1, 1)
     running = jobs.get(ADA, job.id)
-    assert running.status is JobStatus.RUNNING
+    assert running.status in {JobStatus.QUEUED, JobStatus.RUNNING}  # running once its engine says so
     assert sum(running.counts) == 8
     _run_until(dispatcher, jobs, job.id, JobStatus.COMPLETED)
     done = jobs.get(ADA, job.id)
@@ -65,7 +66,7 @@ def test_failure_and_cancel(dispatcher: Dispatcher, jobs: JobService) -> None:
             project="open-llm",
             accelerators=1,
             estimate_s=60,
-            command=(sys.executable, "-c", "raise SystemExit(4)"),
+            command=(JOB_PYTHON, "-c", "raise SystemExit(4)"),
         ),
     )
     sleeper = jobs.submit(
@@ -129,7 +130,7 @@ def test_bad_submissions_are_refused(jobs: JobService) -> None:
                 accelerators=1,
                 estimate_s=10,
                 command=("true",),
-                priority_class="urgent",
+                priority_class=PriorityClass.URGENT,
             ),
         )
     assert jobs.search(ADA) == []
@@ -158,10 +159,11 @@ def test_outputs_are_recorded_by_hash_with_the_jobs_label(
             accelerators=8,
             estimate_s=60,
             label=SafetyLevel.L2,
-            command=(sys.executable, "-c", code),
+            command=(JOB_PYTHON, "-c", code),
         ),
     )
     _run_until(dispatcher, jobs, job.id, JobStatus.COMPLETED)
+    assert dispatcher.outputs.wait(timeout=20)  # outputs are hashed off the dispatch thread
     artifacts = {a.path: a for a in jobs.artifacts(ADA, job.id)}
     assert set(artifacts) == {"ckpt/step-100.safetensors", "eval.json"}
     weights = artifacts["ckpt/step-100.safetensors"]
@@ -172,6 +174,9 @@ def test_outputs_are_recorded_by_hash_with_the_jobs_label(
     recorded = [
         e
         for e in system_platform.log.entries(0, system_platform.log.size())
-        if e.event_type == "jobs.artifact.recorded"
+        if e.event_type == "jobs.outputs.recorded"
     ]
-    assert len(recorded) == 2
+    assert len(recorded) == 1  # one entry per attempt, naming no file
+    summary = json.loads(recorded[0].data)["data"]
+    assert (summary["files"], summary["bytes"]) == (2, 7 + 2)
+    assert "eval.json" not in recorded[0].data.decode()

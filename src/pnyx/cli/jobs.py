@@ -8,12 +8,13 @@ import time
 import typer
 from rich.table import Table
 
-from pnyx.cli.context import console, platform
+from pnyx.cli.context import console, inert, platform
 from pnyx.dispatch.runner import build_dispatcher
 from pnyx.identity.model import Principal
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import ACTIVE_JOB_STATUSES, JobRecord, JobStatus
 from pnyx.jobs.service import Submission
+from pnyx.scheduler.model import PriorityClass
 from pnyx.wiring import Platform
 
 jobs = typer.Typer(help="Jobs: submit, list, show, logs, cancel.", no_args_is_help=True)
@@ -36,7 +37,7 @@ def submit(
     checkpoint: int = typer.Option(0, "--checkpoint", help="Checkpoint interval, seconds"),
     image: str | None = typer.Option(None, help="Container image reference"),
     label: int = typer.Option(1, help="Safety level 1-4"),
-    priority: str = typer.Option("entitled", help="urgent | entitled | preemptible"),
+    priority: PriorityClass = typer.Option(PriorityClass.ENTITLED, help="urgent is for operators"),
     engine: str | None = typer.Option(None, help="local | slurm | ray | kubernetes"),
     name: str = typer.Option("job"),
     wait: bool = typer.Option(False, "--wait", help="Wait until it ends (needs a running dispatcher)"),
@@ -92,9 +93,9 @@ def list_jobs(
     for j in found:
         table.add_row(
             j.id,
-            j.name,
-            j.project,
-            j.user,
+            inert(j.name),
+            inert(j.project),
+            inert(j.user),
             j.status.value,
             str(j.accelerators),
             j.engine,
@@ -129,14 +130,14 @@ def show(job_id: str, user: str = typer.Option(..., "--as")) -> None:
         "node_ids",
         "reason",
     ):
-        console().print(f"[bold]{field:>16}[/] {getattr(j, field)}", highlight=False)
+        console().print(f"[bold]{field:>16}[/] {inert(str(getattr(j, field)))}", highlight=False)
 
 
 @jobs.command("logs")
 def logs(job_id: str, user: str = typer.Option(..., "--as"), tail: int = typer.Option(200)) -> None:
     with platform() as p:
         text = p.jobs.logs(_as(p, user), job_id, tail)
-    typer.echo(text)
+    typer.echo(inert(text, markup=False))  # a job's output cannot drive the reader's terminal
 
 
 @jobs.command("cancel")

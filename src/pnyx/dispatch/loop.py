@@ -3,27 +3,29 @@
 One cycle:
 1. lead      - act only while holding the leadership (one dispatcher per database).
 2. reconcile - every job holding accelerators is checked against its engine: a placed job the
-               engine has not got yet is submitted (or found: submission is idempotent on the
-               attempt's key, so a crash between decision and submission neither loses nor doubles
-               a job); finished jobs are closed and their usage recorded; cancels are passed on.
+               engine has not got yet is found (one batched lookup per engine where it offers one)
+               or submitted (idempotent on the attempt's key, so a crash between decision and
+               submission neither loses nor doubles a job); the engine's word moves jobs from queued
+               to running and closes finished ones (usage recorded); cancels are passed on.
 3. schedule  - a snapshot from the database goes through the very scheduler the simulator drives.
 4. apply     - preemptions (the engine stops the victim, which may checkpoint on SIGTERM; the victim
-               is requeued as a new attempt), rejections, then starts: the decision is committed
-               first (DISPATCHING), then submitted, then confirmed.
-The database stays authoritative: an engine's answer only moves a job through its transition table.
-One job's fault is that job's alone (``faults``): whatever one job's engine call or handling raises
-retries or fails that job, with the error as its reason, and the cycle goes on. Outputs are hashed
-on the dispatcher's own worker thread (``outputs``), never on the dispatch thread.
+               is requeued as a new attempt), rejections, then at most ``MAX_STARTS`` starts: the
+               decision is committed first (DISPATCHING), then submitted without a lookup (its key
+               is new), confirmed (QUEUED: the engine has it) and asked once for its state.
+The database stays authoritative: an engine's answer only moves a job through its transition table;
+a job is RUNNING only once its engine says so (``handover``). One job's fault is that job's alone
+(``faults``): what one job's engine call or handling raises retries or fails that job, with the
+error as its reason. Outputs are hashed on the dispatcher's own worker thread (``outputs``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -38,13 +40,14 @@ from pnyx.dispatch.faults import (
     next_strikes,
     over_limit,
 )
+from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
 from pnyx.dispatch.leadership import Leadership
 from pnyx.dispatch.outputs import OutputRecorder
-from pnyx.dispatch.records import grant_of, ref_of, running_of, running_usage, spec_of
+from pnyx.dispatch.records import ref_of, running_of, running_usage
+from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, next_pause
 from pnyx.dispatch.usage import UsageRecorder, UsageSink
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import (
-    FINAL_ENGINE_STATES,
     EngineState,
     EngineStatus,
     EngineUnavailable,
@@ -52,7 +55,7 @@ from pnyx.jobs.model import (
     JobRecord,
     JobStatus,
 )
-from pnyx.jobs.rules import clamp_engine_times, to_scheduler_job
+from pnyx.jobs.rules import clamp_engine_times, engine_action, to_scheduler_job
 from pnyx.jobs.service import JobService
 from pnyx.scheduler.cycle import schedule
 from pnyx.scheduler.fairshare import Shares
@@ -69,27 +72,6 @@ OUTPUT_RECOVERY_LIMIT = 5000
 DOWN_AFTER = 3  # transient failures, none answered, before the per-job status fallback stops
 
 
-@dataclass(slots=True)
-class CycleReport:
-    leader: bool
-    started: int = 0
-    submitted: int = 0
-    finished: int = 0
-    preempted: int = 0
-    rejected: int = 0
-    requeued: int = 0
-    considered: int = 0
-    errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-FINISH_ACTION = {
-    EngineState.SUCCEEDED: JobAction.SUCCEED,
-    EngineState.FAILED: JobAction.FAIL,
-    EngineState.CANCELLED: JobAction.CANCEL,
-}
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -102,14 +84,16 @@ class Dispatcher:
         policy: Policy,
         leadership: Leadership,
         usage: UsageSink | None = None,
+        max_starts: int = MAX_STARTS,
     ) -> None:
         self.jobs, self.topology, self.executors = jobs, topology, executors
         self.shares, self.clock, self.policy = shares, clock, policy
         self.leadership, self.usage = leadership, UsageRecorder(usage)
+        self.max_starts = max_starts
         self.outputs = OutputRecorder(jobs, executors)
         self._leading = False
         self._strikes: dict[str, int] = {}  # idempotency key -> consecutive failing cycles
-        self._tally = _Tally()
+        self._tally = Tally()
 
     def cycle(self) -> CycleReport:
         started = time.perf_counter()
@@ -117,11 +101,12 @@ class Dispatcher:
             self._leading = False
             return CycleReport(leader=False)
         report = CycleReport(leader=True)
-        self._tally = _Tally()
+        self._tally = Tally()
         if not self._leading:
             self._recover_outputs(report)
         self.usage.retry(report.errors)
         topology = self.topology()  # one inventory check per cycle
+        begin_cycle(self.executors.values())  # one engine listing per cycle, where kept
         self._reconcile(report)
         self._schedule(report, topology)
         self._settle(report)
@@ -133,24 +118,31 @@ class Dispatcher:
     # --- 2. reconcile ----------------------------------------------------------------------------
 
     def _reconcile(self, report: CycleReport) -> None:
-        polled: dict[str, list[JobRecord]] = {}
-        for held in self.jobs.holding():
-            with self._guard(held, "reconcile", report):
-                job = self._prepare(held, report)
-                if job is not None:
-                    polled.setdefault(job.engine, []).append(job)
-        for engine, jobs in polled.items():
-            for job, status in self._statuses(engine, jobs, report):
+        held = self.jobs.holding()
+        found = lookups(self.executors, [j for j in held if j.engine_job_id is None], report.errors)
+        polled: list[JobRecord] = []
+        for job in held:
+            with self._guard(job, "reconcile", report):
+                ready = self._prepare(job, found.get(job.engine), report)
+                polled.extend([ready] if ready is not None else [])
+        self._poll(polled, report)
+
+    def _poll(self, jobs: list[JobRecord], report: CycleReport) -> None:
+        """Ask each engine once for its jobs' states, and follow what it says."""
+        for engine, engine_jobs in by_engine(jobs).items():
+            for job, status in self._statuses(engine, engine_jobs, report):
                 with self._guard(job, "close", report):
                     self._follow(job, status, report)
 
-    def _prepare(self, held: JobRecord, report: CycleReport) -> JobRecord | None:
-        """The job with its engine id (submitted if need be, cancel passed on); None: not to poll."""
+    def _prepare(self, held: JobRecord, lookup: Lookup | None, report: CycleReport) -> JobRecord | None:
+        """The job with its engine id (found or submitted, cancel passed on); None: not to poll."""
         executor = self.executors.get(held.engine)
         if executor is None:
             self._close(held, JobAction.FAIL, f"the {held.engine} engine is no longer configured", report)
             return None
-        job = held if held.engine_job_id is not None else self._hand_over(held, executor, report)
+        job: JobRecord | None = held
+        if held.engine_job_id is None:
+            job = self._hand_over(held, executor, lookup or executor.find, report)
         if job is not None and job.cancel_requested and not self._cancel_at_engine(job, report):
             return None
         return job
@@ -191,41 +183,52 @@ class Dispatcher:
             pairs.append((job, status))
         return pairs
 
-    def _hand_over(self, job: JobRecord, executor: Executor, report: CycleReport) -> JobRecord | None:
-        """Submit a placed job (or find the submission a crashed dispatcher already made)."""
+    def _hand_over(
+        self, job: JobRecord, executor: Executor, lookup: Lookup | None, report: CycleReport
+    ) -> JobRecord | None:
+        """Submit a placed job, unless ``lookup`` finds the submission an earlier cycle made (None: the
+        decision is this cycle's); the job is then QUEUED: its engine has it (and says when it starts)."""
         try:
-            ref = executor.find(job.idempotency_key) or executor.submit(spec_of(job), grant_of(job))
+            ref = hand_over(executor, job, lookup)
         except Exception as exc:
             self._engine_fault(job, "start", exc, report)
             return None
         self._tally.answered.add(job.engine)
         report.submitted += 1
-        return self.jobs.confirm(job.id, ref.engine_job_id, started_at=self.clock.now())
+        return self.jobs.confirm(job.id, ref.engine_job_id)
 
     def _follow(self, job: JobRecord, status: EngineStatus, report: CycleReport) -> None:
-        if status.state in FINAL_ENGINE_STATES:
-            action = FINISH_ACTION[status.state]
-            reason = "cancelled" if job.cancel_requested and action is JobAction.CANCEL else status.message
-            started_at, ended_at = clamp_engine_times(
-                job, status.started_at, status.ended_at, now=self.clock.now()
-            )
-            done = self.jobs.finish(
-                job.id,
-                action,
-                exit_code=status.exit_code,
-                reason=bounded(reason),
-                started_at=started_at,
-                ended_at=ended_at,
-            )
-            report.finished += 1
-            self.usage.record(done, report.errors)
-            if status.state is EngineState.SUCCEEDED:
-                self.outputs.record(done)
+        action = engine_action(job.status, status.state)
+        if action is JobAction.START:
+            started_at, _ = clamp_engine_times(job, status.started_at, None, now=self.clock.now())
+            self.jobs.start(job.id, started_at=started_at or self.clock.now())
+            report.running += 1
+        elif action is not None:
+            self._finish(job, action, status, report)
+        elif status.state is EngineState.QUEUED:
+            report.queued += 1
         elif status.state is EngineState.UNKNOWN:
             placed = job.dispatched_at or job.submitted_at
             if self.clock.now() - placed > LOST_GRACE:
                 self.jobs.requeue(job.id, f"the {job.engine} engine lost the job; requeued")
                 report.requeued += 1
+
+    def _finish(self, job: JobRecord, action: JobAction, status: EngineStatus, report: CycleReport) -> None:
+        reason = "cancelled" if job.cancel_requested and action is JobAction.CANCEL else status.message
+        now = self.clock.now()
+        started_at, ended_at = clamp_engine_times(job, status.started_at, status.ended_at, now=now)
+        done = self.jobs.finish(
+            job.id,
+            action,
+            exit_code=status.exit_code,
+            reason=bounded(reason),
+            started_at=started_at,
+            ended_at=ended_at,
+        )
+        report.finished += 1
+        self.usage.record(done, report.errors)
+        if status.state is EngineState.SUCCEEDED:
+            self.outputs.record(done)
 
     def _recover_outputs(self, report: CycleReport) -> None:
         """On taking the lead: outputs of completed jobs that a stopped leader did not record."""
@@ -311,9 +314,12 @@ class Dispatcher:
             with self._guard(by_id[r.job_id], "reject", report):
                 self.jobs.reject(r.job_id, r.reason)
                 report.rejected += 1
-        for placement in decisions.starts:
+        handed: list[JobRecord] = []
+        for placement in decisions.starts[: self.max_starts]:
             with self._guard(by_id[placement.job_id], "start", report):
-                self._start(placement, report)
+                handed.extend(self._start(placement, report))
+        self._poll(handed, report)  # engines that start at once say so now; the others say QUEUED
+        report.waiting = len(pending) - report.started - report.rejected
 
     def _running(
         self, active: list[JobRecord], topology: Topology, now: datetime, report: CycleReport
@@ -336,7 +342,8 @@ class Dispatcher:
         )
         report.preempted += 1
 
-    def _start(self, placement: Placement, report: CycleReport) -> None:
+    def _start(self, placement: Placement, report: CycleReport) -> list[JobRecord]:
+        """Commit the decision, then hand it over without a lookup: its key is new this cycle."""
         job = self.jobs.dispatch(
             placement.job_id,
             node_ids=placement.node_ids,
@@ -345,8 +352,8 @@ class Dispatcher:
         )
         report.started += 1
         executor = self.executors.get(job.engine)
-        if executor is not None:
-            self._hand_over(job, executor, report)
+        handed = self._hand_over(job, executor, None, report) if executor is not None else None
+        return [handed] if handed is not None else []
 
     def _cancel_at_engine(self, job: JobRecord, report: CycleReport) -> bool:
         """Pass a cancel on. False: the engine broke on it, and the job failed instead."""
@@ -366,17 +373,22 @@ class Dispatcher:
 
     # --- running it ------------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, interval_s: float = 2.0) -> None:
-        """Cycle until ``stop`` is set. Errors are logged and retried; they never end the loop."""
+    def run(
+        self, stop: threading.Event, interval_s: float = 2.0, busy_interval_s: float = BUSY_INTERVAL_S
+    ) -> None:
+        """Cycle until ``stop``: every ``interval_s``, sooner while jobs move; errors never end it."""
+        moved_at, paces = -math.inf, (interval_s, busy_interval_s)
         try:
             while not stop.is_set():
+                pause = interval_s
                 try:
                     report = self.cycle()
+                    pause, moved_at = next_pause(report, moved_at, time.monotonic(), *paces)
                     if report.errors:
                         log.warning("dispatch cycle: %s", "; ".join(report.errors))
                 except Exception:
                     log.exception("dispatch cycle failed; retrying")
-                stop.wait(interval_s)
+                stop.wait(pause)
         finally:
             self.close()
 
@@ -385,12 +397,3 @@ class Dispatcher:
         self.outputs.close()
         self.leadership.release()
         self._leading = False
-
-
-@dataclass(slots=True)
-class _Tally:
-    """One cycle's engine answers and per-job failures, for ``faults.next_strikes``."""
-
-    answered: set[str] = field(default_factory=set)  # engines that answered some call
-    # idempotency key -> (job, the engine whose transient error it was or None, the error)
-    failed: dict[str, tuple[JobRecord, str | None, str]] = field(default_factory=dict)

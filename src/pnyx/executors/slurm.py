@@ -1,10 +1,15 @@
 """Slurm executor: runs jobs through slurmrestd (JWT auth), speaking whichever API the server offers.
 
-Mapping (configuration, not code): project -> Slurm account, safety level -> partition, gang ->
-``nodes`` x ``gpus_per_node`` of one gres type. The idempotency key travels in the job *name*
-(``pnyx-<key>``), because the name is kept by both the controller and accounting (a job comment
-is not stored in accounting by default); ``find`` searches the controller first, then accounting
-for jobs the controller has already purged (``MinJobAge``). State is reconciled by polling.
+Mapping (configuration, not code): project -> Slurm account (checked or created once, ``slurm_accounts``),
+safety level -> partition, gang -> ``nodes`` x ``gpus_per_node`` of one gres type on the nodes Pnyx
+placed it on (``--nodelist``; ``--exclusive`` from L2). The idempotency key travels in the job *name*
+(``pnyx-<key>``), because the name is kept by both the controller and accounting (a job comment is not
+stored in accounting by default).
+
+Reading the engine costs one listing of the controller's jobs per dispatch cycle (``slurm_jobs``):
+``submit`` and ``find`` answer from that listing and from the jobs this executor submitted itself;
+accounting (slurmdbd) is asked only about jobs the controller no longer holds, in batches. ``submit``
+does not ask accounting: a key the dispatcher has not just decided is looked up with ``find`` first.
 
 The batch step runs on the first node; a gang of several nodes runs its command once per node
 through ``srun`` (one task per node), as distributed training launchers expect.
@@ -17,20 +22,22 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from pnyx.executors.slurm_accounts import AccountBook, AccountSetup
 from pnyx.executors.slurm_api import (
-    SUPPORTED_VERSIONS,
+    ALREADY_DONE,
+    INVALID_JOB_ID,
     SlurmDialect,
     SlurmError,
     SlurmJob,
     SlurmJobRequest,
-    dialect_for,
-    newest_supported,
+    jobs_by_name,
     parse_errors,
 )
+from pnyx.executors.slurm_jobs import SlurmJobs, job_name
+from pnyx.executors.slurm_rest import SlurmRest, describe
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import (
     FINAL_ENGINE_STATES,
@@ -44,8 +51,18 @@ from pnyx.jobs.model import (
     JobSpec,
 )
 
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "ENGINE",
+    "REJECTING_ERRORS",
+    "SlurmConfig",
+    "SlurmExecutor",
+    "build_request",
+    "engine_state",
+    "job_name",
+]
+
 ENGINE = "slurm"
-NAME_PREFIX = "pnyx-"
 
 # slurm/slurm_errno.h: the job can never be accepted as asked (the rest may pass: try again later)
 REJECTING_ERRORS = frozenset(
@@ -58,6 +75,7 @@ REJECTING_ERRORS = frozenset(
         2006,  # ESLURM_INVALID_NODE_COUNT
         2014,  # ESLURM_REQUESTED_NODE_CONFIG_UNAVAILABLE
         2015,  # ESLURM_REQUESTED_PART_CONFIG_UNAVAILABLE
+        2018,  # ESLURM_INVALID_NODE_NAME (a placement on a node Slurm does not have)
         2029,  # ESLURM_INVALID_FEATURE
         2044,  # ESLURM_INVALID_TASK_MEMORY
         2045,  # ESLURM_INVALID_ACCOUNT (also: account not allowed on the partition)
@@ -76,10 +94,6 @@ REJECTING_ERRORS = frozenset(
         9002,  # ESLURM_REST_INVALID_JOBS_DESC
     }
 )
-INVALID_JOB_ID = 2017  # ESLURM_INVALID_JOB_ID
-ALREADY_DONE = 2021  # ESLURM_ALREADY_DONE
-EMPTY_RESULT = 9003  # ESLURM_REST_EMPTY_RESULT: accounting found nothing
-
 _STATES: Mapping[str, EngineState] = {
     "PENDING": EngineState.QUEUED,
     "CONFIGURING": EngineState.QUEUED,
@@ -114,20 +128,26 @@ DEFAULT_PARTITIONS: Mapping[SafetyLevel, str] = {
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlurmConfig:
     """How the platform's words map to one Slurm cluster. ``token`` comes from
-    ``scontrol token username=USER lifespan=SECONDS`` (rotate by building a new executor)."""
+    ``scontrol token username=USER lifespan=SECONDS`` (rotate by building a new executor); every job
+    runs as that ``user``."""
 
     base_url: str = "http://127.0.0.1:6820"
     user: str
     token: str
     partitions: Mapping[SafetyLevel, str] = field(default_factory=lambda: dict(DEFAULT_PARTITIONS))
     accounts: Mapping[str, str] = field(default_factory=dict)  # project -> account; default: same name
+    account_setup: AccountSetup = AccountSetup.CHECK  # check | create | none (slurm_accounts)
+    cluster: str | None = None  # the cluster accounts are made on; None: the only one slurmdbd knows
     gres_types: Mapping[str, str] = field(default_factory=dict)  # accelerator type -> gres type
+    node_names: Mapping[str, str] = field(default_factory=dict)  # Pnyx node id -> Slurm name; default same
+    pin_nodes: bool = True  # run on the nodes Pnyx placed the job on (--nodelist)
     working_directory: str  # where batch scripts start, on every node
     log_directory: str  # where jobs write <job id>.out, as the cluster's nodes see it
     log_mount: str | None = None  # the same directory as the control plane sees it; None: same path
     path: str = "/usr/local/bin:/usr/bin:/bin"
     api_version: str | None = None  # None: the newest the server offers
-    use_accounting: bool = True  # look in slurmdbd for jobs the controller has purged
+    use_accounting: bool = True  # look in slurmdbd for jobs the controller has purged, and for accounts
+    listing_ttl_s: float = 1.0  # outside a dispatcher, how long one listing of the jobs is reused
     timeout_s: float = 10.0
 
     def partition_for(self, level: SafetyLevel) -> str:
@@ -142,9 +162,8 @@ class SlurmConfig:
     def gres_type_for(self, accelerator_type: str) -> str:
         return self.gres_types.get(accelerator_type, accelerator_type.lower())
 
-
-def job_name(idempotency_key: str) -> str:
-    return f"{NAME_PREFIX}{idempotency_key}"
+    def nodes_for(self, grant: Grant) -> tuple[str, ...]:
+        return tuple(self.node_names.get(n, n) for n in grant.node_ids) if self.pin_nodes else ()
 
 
 def engine_state(slurm_state: str) -> EngineState:
@@ -159,14 +178,6 @@ def build_request(spec: JobSpec, grant: Grant, config: SlurmConfig) -> SlurmJobR
         )
     if spec.nodes < 1:
         raise EngineRejected("a job needs at least one node", field="nodes")
-    env = {
-        "PATH": config.path,
-        **spec.env,
-        "PNYX_JOB_ID": spec.job_id,
-        "PNYX_IDEMPOTENCY_KEY": spec.idempotency_key,
-        "PNYX_GRANT_NODES": ",".join(grant.node_ids),
-        "PNYX_GRANT_COUNTS": ",".join(str(c) for c in grant.counts),
-    }
     command = shlex.join(spec.command)
     if spec.nodes > 1:
         command = f"srun --nodes={spec.nodes} --ntasks-per-node=1 -- {command}"
@@ -182,72 +193,89 @@ def build_request(spec: JobSpec, grant: Grant, config: SlurmConfig) -> SlurmJobR
         script=f"#!/bin/bash\nexec {command}\n",
         working_directory=config.working_directory,
         standard_output=str(Path(config.log_directory) / "%j.out"),
-        environment=env,
+        environment=_environment(spec, grant, config),
+        node_list=config.nodes_for(grant),
+        exclusive=spec.safety_level >= SafetyLevel.L2,
     )
 
 
+def _environment(spec: JobSpec, grant: Grant, config: SlurmConfig) -> dict[str, str]:
+    return {
+        "PATH": config.path,
+        **spec.env,
+        "PNYX_JOB_ID": spec.job_id,
+        "PNYX_IDEMPOTENCY_KEY": spec.idempotency_key,
+        "PNYX_GRANT_NODES": ",".join(grant.node_ids),
+        "PNYX_GRANT_COUNTS": ",".join(str(c) for c in grant.counts),
+    }
+
+
 class SlurmExecutor:
-    """The ``dispatch.Executor`` for Slurm, over slurmrestd."""
+    """The ``dispatch.Executor`` for Slurm, over slurmrestd (and a ``dispatch.CycleListing``)."""
 
     engine = ENGINE
 
     def __init__(self, config: SlurmConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
-        self._http = httpx.Client(
+        self._rest = SlurmRest(
             base_url=config.base_url,
-            timeout=config.timeout_s,
+            user=config.user,
+            token=config.token,
+            timeout_s=config.timeout_s,
+            api_version=config.api_version,
             transport=transport,
-            headers={
-                "X-SLURM-USER-NAME": config.user,
-                "X-SLURM-USER-TOKEN": config.token,
-                "Content-Type": "application/json",
-            },
         )
-        self._dialect: SlurmDialect | None = None
+        setup = config.account_setup if config.use_accounting else AccountSetup.NONE
+        self.accounts = AccountBook(self._rest, user=config.user, setup=setup, cluster=config.cluster)
+        self.jobs = SlurmJobs(self._rest, ttl_s=config.listing_ttl_s, use_accounting=config.use_accounting)
 
     def close(self) -> None:
-        self._http.close()
+        self._rest.close()
 
     # ------------------------------------------------------------------ the Executor seam
     def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
+        """Idempotent against this executor's submissions and the controller's jobs (``find`` also
+        asks accounting, for jobs the controller purged)."""
+        existing = self.jobs.known(spec.idempotency_key)
+        return _ref(existing) if existing is not None else self.submit_new(spec, grant)
+
+    def submit_new(self, spec: JobSpec, grant: Grant) -> EngineRef:
+        """Submit without looking for an earlier submission: for a key no engine has seen (the
+        dispatcher's decision of this cycle)."""
         request = build_request(spec, grant, self.config)
-        existing = self.find(spec.idempotency_key)
-        if existing is not None:
-            return existing
+        self.ensure_account(spec.project)
         dialect = self.dialect()
-        body = self._call("POST", f"/slurm/{dialect.version}/job/submit", json=dialect.submit_body(request))
+        url = f"/slurm/{dialect.version}/job/submit"
+        body = self._rest.call("POST", url, json=dialect.submit_body(request))
         errors = parse_errors(body)
         if errors:
             raise _submit_error(errors)
-        return EngineRef(engine=ENGINE, engine_job_id=str(body["job_id"]))
+        self.jobs.remember(spec.idempotency_key, int(body["job_id"]))
+        return _ref(int(body["job_id"]))
 
     def find(self, idempotency_key: str) -> EngineRef | None:
-        name = job_name(idempotency_key)
-        matches = [job.job_id for job in self.controller_jobs() if job.name == name]
-        if not matches and self.config.use_accounting:
-            matches = [job.job_id for job in self.accounting_jobs(name=name) if job.name == name]
-        if not matches:
-            return None
-        return EngineRef(engine=ENGINE, engine_job_id=str(min(matches)))
+        return self.find_many([idempotency_key]).get(idempotency_key)
+
+    def find_many(self, keys: Sequence[str]) -> dict[str, EngineRef]:
+        """The controller's listing first, then one accounting query per 100 keys it lacks."""
+        return {key: _ref(job_id) for key, job_id in self.jobs.find_many(keys).items()}
 
     def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
         if not refs:
             return []
-        live = {job.job_id: job for job in self.controller_jobs()}
-        statuses: list[EngineStatus] = []
-        for ref in refs:
-            job = live.get(int(ref.engine_job_id))
-            if job is None and self.config.use_accounting:
-                job = self._accounting_job(int(ref.engine_job_id))
-            statuses.append(_status(ref, job))
-        return statuses
+        ids = [int(ref.engine_job_id) for ref in refs]
+        seen = self.jobs.seen(ids)
+        return [
+            _queued(ref) if job_id in seen.just_sent else _status(ref, seen.records.get(job_id))
+            for ref, job_id in zip(refs, ids, strict=True)
+        ]
 
     def cancel(self, ref: EngineRef) -> None:
         dialect = self.dialect()
-        body = self._call("DELETE", f"/slurm/{dialect.version}/job/{int(ref.engine_job_id)}")
+        body = self._rest.call("DELETE", f"/slurm/{dialect.version}/job/{int(ref.engine_job_id)}")
         errors = [e for e in parse_errors(body) if e.number not in {INVALID_JOB_ID, ALREADY_DONE}]
         if errors:
-            raise EngineUnavailable(f"Slurm did not cancel job {ref.engine_job_id}: {_describe(errors)}")
+            raise EngineUnavailable(f"Slurm did not cancel job {ref.engine_job_id}: {describe(errors)}")
 
     def artifacts(self, ref: EngineRef) -> list[Artifact]:
         """Outputs stay on the Slurm side's storage. Collecting and hashing them needs storage the
@@ -263,89 +291,34 @@ class SlurmExecutor:
         lines = path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-tail_lines:]) if tail_lines > 0 else ""
 
-    # ------------------------------------------------------------------ reading the cluster
+    # ------------------------------------------------------------------ beyond the seam
+    def begin_cycle(self) -> None:
+        """A dispatch cycle begins: the next call lists the controller's jobs, once for the cycle."""
+        self.jobs.begin_cycle()
+
+    def ensure_account(self, project: str) -> str:
+        """The project's account, once it is known that the submitting user may charge it."""
+        account = self.config.account_for(project)
+        self.accounts.ensure(project, account)
+        return account
+
     def dialect(self) -> SlurmDialect:
-        """The API dialect, chosen once: configured, or the newest the server offers."""
-        if self._dialect is None:
-            version = self.config.api_version or self._negotiate()
-            self._dialect = dialect_for(version)
-        return self._dialect
+        return self._rest.dialect()
 
     def controller_jobs(self) -> list[SlurmJob]:
-        dialect = self.dialect()
-        body = self._call("GET", f"/slurm/{dialect.version}/jobs")
-        errors = parse_errors(body)
-        if errors:
-            raise EngineUnavailable(f"Slurm did not list jobs: {_describe(errors)}")
-        return [dialect.parse_job(raw) for raw in body.get("jobs") or []]
+        """Every job the controller holds (Pnyx's and everyone's)."""
+        return [self.dialect().parse_job(raw) for raw in self.jobs.controller_records()]
 
     def accounting_jobs(self, *, name: str) -> list[SlurmJob]:
-        dialect = self.dialect()
-        body = self._call("GET", f"/slurmdb/{dialect.version}/jobs", params={"job_name": name})
-        errors = [e for e in parse_errors(body) if e.number != EMPTY_RESULT]
-        if errors:
-            raise EngineUnavailable(f"Slurm accounting did not answer: {_describe(errors)}")
-        return [dialect.parse_accounting_job(raw) for raw in body.get("jobs") or []]
+        return self.jobs.accounting(jobs_by_name(self.dialect().version, [name]))
 
-    def _accounting_job(self, job_id: int) -> SlurmJob | None:
-        dialect = self.dialect()
-        body = self._call("GET", f"/slurmdb/{dialect.version}/job/{job_id}")
-        errors = [e for e in parse_errors(body) if e.number not in {EMPTY_RESULT, INVALID_JOB_ID}]
-        if errors:
-            raise EngineUnavailable(f"Slurm accounting did not answer: {_describe(errors)}")
-        jobs = body.get("jobs") or []
-        if not jobs:
-            return None  # unknown to accounting too (or not yet recorded: accounting lags 1-2 s)
-        return dialect.parse_accounting_job(jobs[0])
 
-    def _negotiate(self) -> str:
-        offered = self._offered_versions()
-        version = newest_supported(offered)
-        if version is None:
-            raise EngineUnavailable(
-                f"slurmrestd at {self.config.base_url} offers {sorted(offered)}, none of {SUPPORTED_VERSIONS}"
-            )
-        return version
+def _ref(job_id: int) -> EngineRef:
+    return EngineRef(engine=ENGINE, engine_job_id=str(job_id))
 
-    def _offered_versions(self) -> list[str]:
-        """Versions with a ``/slurm/<v>/ping`` in the server's OpenAPI document, or, where the
-        document is not served, those whose ping answers."""
-        try:
-            response = self._http.get("/openapi/v3")
-        except httpx.HTTPError as exc:
-            raise EngineUnavailable(f"slurmrestd at {self.config.base_url} unreachable: {exc}") from exc
-        if response.status_code == 200:
-            # 24.11 writes its paths with a trailing slash ("/slurm/v0.0.42/ping/"), 22.05 without
-            paths = {str(p).rstrip("/") for p in response.json().get("paths") or {}}
-            return [v for v in SUPPORTED_VERSIONS if f"/slurm/{v}/ping" in paths]
-        return [v for v in SUPPORTED_VERSIONS if self._pings(v)]
 
-    def _pings(self, version: str) -> bool:
-        try:
-            return self._http.get(f"/slurm/{version}/ping").status_code == 200
-        except httpx.HTTPError as exc:
-            raise EngineUnavailable(f"slurmrestd at {self.config.base_url} unreachable: {exc}") from exc
-
-    def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        """One request; Slurm's errors come back in the body (often with status 500), so the body is
-        returned whenever it is JSON and the caller classifies its ``errors``."""
-        try:
-            response = self._http.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            raise EngineUnavailable(f"slurmrestd at {self.config.base_url} unreachable: {exc}") from exc
-        if response.status_code in {401, 403}:
-            raise EngineUnavailable(f"slurmrestd refused our credentials ({response.status_code})")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise EngineUnavailable(
-                f"slurmrestd answered {response.status_code} without JSON to {method} {url}"
-            ) from exc
-        if not isinstance(body, dict):
-            raise EngineUnavailable(f"slurmrestd answered {method} {url} with {type(body).__name__}")
-        if response.status_code >= 400 and not body.get("errors"):
-            raise EngineUnavailable(f"slurmrestd answered {response.status_code} to {method} {url}")
-        return body
+def _queued(ref: EngineRef) -> EngineStatus:
+    return EngineStatus(ref=ref, state=EngineState.QUEUED, message="submitted; not listed yet")
 
 
 def _status(ref: EngineRef, job: SlurmJob | None) -> EngineStatus:
@@ -363,12 +336,8 @@ def _status(ref: EngineRef, job: SlurmJob | None) -> EngineStatus:
     )
 
 
-def _describe(errors: Sequence[SlurmError]) -> str:
-    return "; ".join(f"{e.message} [{e.number}]" for e in errors)
-
-
 def _submit_error(errors: Sequence[SlurmError]) -> EngineRejected | EngineUnavailable:
-    text = _describe(errors)
+    text = describe(errors)
     if any(e.number in REJECTING_ERRORS for e in errors):
         return EngineRejected(f"Slurm refused the job: {text}")
     return EngineUnavailable(f"Slurm did not accept the job now: {text}")

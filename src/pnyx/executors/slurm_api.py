@@ -4,7 +4,8 @@ Slurm 22.05 serves ``v0.0.36``-``v0.0.38``; Slurm 23.11+ serve ``v0.0.40`` and l
 ``v0.0.40``-``v0.0.42``). The versions do not overlap and their JSON differs: the modern one wraps
 numbers as ``{"set", "infinite", "number"}``, reports ``job_state`` as a list of flags, takes the
 environment as ``["K=V", ...]`` and GPUs as ``tres_per_node``. Each dialect turns one
-``SlurmJobRequest`` into a submit body and parses a job record into one ``SlurmJob``; nothing here
+``SlurmJobRequest`` into a submit body and parses a job record into one ``SlurmJob``; the requests
+for accounting (jobs by name or id, accounts, associations) are ``SlurmCall`` values. Nothing here
 talks to the network.
 """
 
@@ -13,12 +14,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 # newest first: the adapter speaks the newest one the server offers
 MODERN_VERSIONS = ("v0.0.42", "v0.0.41", "v0.0.40")
 LEGACY_VERSIONS = ("v0.0.38",)
 SUPPORTED_VERSIONS = MODERN_VERSIONS + LEGACY_VERSIONS
+ORGANIZATION = "pnyx"  # the organization of the accounts Pnyx creates
+INVALID_JOB_ID = 2017  # ESLURM_INVALID_JOB_ID
+ALREADY_DONE = 2021  # ESLURM_ALREADY_DONE
+EMPTY_RESULT = 9003  # ESLURM_REST_EMPTY_RESULT: accounting found nothing
+BATCH = 100  # names or ids per accounting query (the query string stays a few KB)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +45,8 @@ class SlurmJobRequest:
     working_directory: str
     standard_output: str
     environment: Mapping[str, str] = field(default_factory=dict)
+    node_list: tuple[str, ...] = ()  # the nodes Pnyx placed the job on; empty: Slurm chooses
+    exclusive: bool = False  # whole nodes, shared with no other job (safety level L2 and above)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +65,16 @@ class SlurmJob:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SlurmCall:
+    """One request to slurmrestd, as data."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SlurmError:
     number: int
     message: str
@@ -69,6 +89,16 @@ class SlurmDialect(Protocol):
     def parse_job(self, raw: Mapping[str, Any]) -> SlurmJob: ...
 
     def parse_accounting_job(self, raw: Mapping[str, Any]) -> SlurmJob: ...
+
+    def account_creation(self, account: str, cluster: str, description: str) -> SlurmCall: ...
+
+    def jobs_unchanged(self, status_code: int, body: Mapping[str, Any]) -> bool:
+        """A ``GET jobs?update_time=T`` answer that says no job changed since T."""
+        ...
+
+    def last_update(self, body: Mapping[str, Any]) -> int | None:
+        """The controller's time of the listing, where the answer says it (the next ``update_time``)."""
+        ...
 
 
 def dialect_for(version: str) -> SlurmDialect:
@@ -128,6 +158,10 @@ class LegacyDialect:
         if request.gpus_per_node > 0:
             # 22.05 wants "TYPE:COUNT" here; "gpu:TYPE:COUNT" is refused as an invalid gres
             job["gpus_per_node"] = _typed_count(request)
+        if request.node_list:
+            job["nodelist"] = ",".join(request.node_list)  # sbatch --nodelist ("required_nodes" is disabled)
+        if request.exclusive:
+            job["exclusive"] = "exclusive"  # sbatch --exclusive; "true" is refused
         return {"script": request.script, "job": job}
 
     def parse_job(self, raw: Mapping[str, Any]) -> SlurmJob:
@@ -157,6 +191,22 @@ class LegacyDialect:
             reason=str(state.get("reason") or ""),
             nodes=str(raw.get("nodes") or ""),
         )
+
+    def account_creation(self, account: str, cluster: str, description: str) -> SlurmCall:
+        """22.05 adds the account and its association on the cluster in one POST."""
+        record = {
+            "name": account,
+            "description": description,
+            "organization": ORGANIZATION,
+            "associations": [{"account": account, "cluster": cluster}],
+        }
+        return SlurmCall(method="POST", path=f"/slurmdb/{self.version}/accounts", body={"accounts": [record]})
+
+    def jobs_unchanged(self, status_code: int, body: Mapping[str, Any]) -> bool:
+        return status_code == 304  # 22.05 answers "not modified", with no body at all
+
+    def last_update(self, body: Mapping[str, Any]) -> int | None:
+        return None  # not in v0.0.38 answers: the caller uses its own clock, with a margin
 
 
 def _legacy_exit(raw: Mapping[str, Any]) -> int | None:
@@ -212,6 +262,10 @@ class ModernDialect:
         }
         if request.gpus_per_node > 0:
             job["tres_per_node"] = f"gres/gpu:{_typed_count(request)}"
+        if request.node_list:
+            job["required_nodes"] = ",".join(request.node_list)
+        if request.exclusive:
+            job["shared"] = ["none"]  # "exclusive" is deprecated since 23.11 and gone in v0.0.42
         return {"job": job}
 
     def parse_job(self, raw: Mapping[str, Any]) -> SlurmJob:
@@ -245,8 +299,71 @@ class ModernDialect:
             nodes=str(raw.get("nodes") or ""),
         )
 
+    def account_creation(self, account: str, cluster: str, description: str) -> SlurmCall:
+        """23.11+ ignore associations posted with an account: ``accounts_association`` adds both."""
+        body = {
+            "association_condition": {"accounts": [account], "clusters": [cluster]},
+            "account": {"description": description, "organization": ORGANIZATION},
+        }
+        return SlurmCall(method="POST", path=f"/slurmdb/{self.version}/accounts_association", body=body)
+
+    def jobs_unchanged(self, status_code: int, body: Mapping[str, Any]) -> bool:
+        # 23.11+ answer 200 with a warning and no ``last_update`` ("No job changes since update_time")
+        return status_code == 304 or not self.last_update(body)
+
+    def last_update(self, body: Mapping[str, Any]) -> int | None:
+        return number(body.get("last_update"))
+
 
 def _typed_count(request: SlurmJobRequest) -> str:
     if request.gres_type:
         return f"{request.gres_type}:{request.gpus_per_node}"
     return str(request.gpus_per_node)
+
+
+# --- accounting: the same query names and records in both dialects -----------------------------
+
+
+def jobs_by_name(version: str, names: Sequence[str]) -> SlurmCall:
+    """Accounting's jobs with any of these names (a comma-separated list, which httpx encodes as %2C:
+    slurmrestd refuses a literal comma)."""
+    return SlurmCall(method="GET", path=f"/slurmdb/{version}/jobs", params={"job_name": ",".join(names)})
+
+
+def jobs_by_id(version: str, job_ids: Sequence[int]) -> SlurmCall:
+    """Accounting's records of these job ids (the ``step`` filter takes job ids; indexed, unlike names)."""
+    return SlurmCall(
+        method="GET", path=f"/slurmdb/{version}/jobs", params={"step": ",".join(str(i) for i in job_ids)}
+    )
+
+
+def batches(items: Sequence[T], size: int = BATCH) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def association_query(version: str, account: str) -> SlurmCall:
+    """Every association of the account: its own on each cluster (no user) and its users'."""
+    return SlurmCall(method="GET", path=f"/slurmdb/{version}/associations", params={"account": account})
+
+
+def association_creation(version: str, account: str, cluster: str, user: str) -> SlurmCall:
+    """The submitting user's association with the account: what lets its jobs charge the account."""
+    record = {"account": account, "cluster": cluster, "user": user}
+    return SlurmCall(method="POST", path=f"/slurmdb/{version}/associations", body={"associations": [record]})
+
+
+def clusters_query(version: str) -> SlurmCall:
+    return SlurmCall(method="GET", path=f"/slurmdb/{version}/clusters")
+
+
+def associations_of(body: Mapping[str, Any], account: str) -> frozenset[tuple[str, str]]:
+    """(cluster, user) of the account's associations; user "" for the account's own."""
+    return frozenset(
+        (str(a.get("cluster") or ""), str(a.get("user") or ""))
+        for a in body.get("associations") or []
+        if a.get("account") == account
+    )
+
+
+def cluster_names(body: Mapping[str, Any]) -> list[str]:
+    return sorted(str(c.get("name")) for c in body.get("clusters") or [] if c.get("name"))

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pnyx.core.errors import Conflict, InvalidInput, Unavailable
 from pnyx.core.events import DomainEvent
 from pnyx.inventory.model import SafetyLevel
+from pnyx.scheduler.model import PriorityClass
 
 
 class EngineState(StrEnum):
@@ -97,7 +98,8 @@ class EngineRejected(InvalidInput):
 class JobStatus(StrEnum):
     PENDING = "pending"  # waiting for the scheduler
     DISPATCHING = "dispatching"  # placed; the hand-over to the engine is in flight
-    RUNNING = "running"
+    QUEUED = "queued"  # accepted by its engine, waiting there (it holds its accelerators)
+    RUNNING = "running"  # the engine runs it
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -107,6 +109,7 @@ class JobStatus(StrEnum):
 class JobAction(StrEnum):
     DISPATCH = "dispatch"
     CONFIRM = "confirm"  # the engine has it
+    START = "start"  # the engine runs it
     SUCCEED = "succeed"
     FAIL = "fail"
     CANCEL = "cancel"
@@ -118,19 +121,25 @@ JOB_TRANSITIONS: dict[tuple[JobStatus, JobAction], JobStatus] = {
     (JobStatus.PENDING, JobAction.DISPATCH): JobStatus.DISPATCHING,
     (JobStatus.PENDING, JobAction.CANCEL): JobStatus.CANCELLED,
     (JobStatus.PENDING, JobAction.REJECT): JobStatus.REJECTED,
-    (JobStatus.DISPATCHING, JobAction.CONFIRM): JobStatus.RUNNING,
+    (JobStatus.DISPATCHING, JobAction.CONFIRM): JobStatus.QUEUED,
     (JobStatus.DISPATCHING, JobAction.SUCCEED): JobStatus.COMPLETED,
     (JobStatus.DISPATCHING, JobAction.FAIL): JobStatus.FAILED,
     (JobStatus.DISPATCHING, JobAction.CANCEL): JobStatus.CANCELLED,
     (JobStatus.DISPATCHING, JobAction.REQUEUE): JobStatus.PENDING,
+    (JobStatus.QUEUED, JobAction.START): JobStatus.RUNNING,
+    (JobStatus.QUEUED, JobAction.SUCCEED): JobStatus.COMPLETED,  # it ran between two looks
+    (JobStatus.QUEUED, JobAction.FAIL): JobStatus.FAILED,
+    (JobStatus.QUEUED, JobAction.CANCEL): JobStatus.CANCELLED,
+    (JobStatus.QUEUED, JobAction.REQUEUE): JobStatus.PENDING,
     (JobStatus.RUNNING, JobAction.SUCCEED): JobStatus.COMPLETED,
     (JobStatus.RUNNING, JobAction.FAIL): JobStatus.FAILED,
     (JobStatus.RUNNING, JobAction.CANCEL): JobStatus.CANCELLED,
     (JobStatus.RUNNING, JobAction.REQUEUE): JobStatus.PENDING,
 }
 
-ACTIVE_JOB_STATUSES = frozenset({JobStatus.PENDING, JobStatus.DISPATCHING, JobStatus.RUNNING})
-HOLDING_STATUSES = frozenset({JobStatus.DISPATCHING, JobStatus.RUNNING})  # hold accelerators
+# hold accelerators: placed by the scheduler, and not ended
+HOLDING_STATUSES = frozenset({JobStatus.DISPATCHING, JobStatus.QUEUED, JobStatus.RUNNING})
+ACTIVE_JOB_STATUSES = frozenset({JobStatus.PENDING, *HOLDING_STATUSES})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,7 +153,7 @@ class JobRecord:
     accelerators: int
     estimate_s: int
     checkpoint_s: int
-    priority_class: str  # scheduler.model.PriorityClass value
+    priority_class: PriorityClass  # stored as its value
     label: SafetyLevel
     status: JobStatus
     submitted_at: datetime
@@ -210,13 +219,17 @@ class JobArtifact:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ArtifactRecorded(DomainEvent):
-    event_type = "jobs.artifact.recorded"
+class OutputsRecorded(DomainEvent):
+    """One public entry per finished attempt: how many files, how many bytes, and the digest of their
+    manifest (``rules.outputs_manifest``). File names stay off the log: a job chooses them, so they
+    may say anything, and one job must not flood the log with an entry per file."""
+
+    event_type = "jobs.outputs.recorded"
     job_id: str
     attempt: int
-    path: str
-    sha256: str
-    size: int
+    files: int
+    bytes: int
+    manifest_sha256: str
     label: int
 
 

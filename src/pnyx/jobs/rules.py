@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from pnyx.core.canonical import canonical_json
 from pnyx.core.errors import InvalidInput
 from pnyx.inventory.model import SafetyLevel
-from pnyx.jobs.model import JOB_TRANSITIONS, InvalidJobTransition, JobAction, JobRecord, JobStatus
-from pnyx.scheduler.model import Job, Placement, PriorityClass
+from pnyx.jobs.model import (
+    JOB_TRANSITIONS,
+    Artifact,
+    EngineState,
+    InvalidJobTransition,
+    JobAction,
+    JobRecord,
+    JobStatus,
+)
+from pnyx.scheduler.model import Job, Placement
 from pnyx.scheduler.topology import Topology
 
 MAX_ESTIMATE_S = 14 * 24 * 3600  # two weeks: longer work must checkpoint and resubmit
@@ -28,6 +37,24 @@ def transition(status: JobStatus, action: JobAction) -> JobStatus:
         return JOB_TRANSITIONS[status, action]
     except KeyError:
         raise InvalidJobTransition(f"a {status} job cannot {action}", field="status") from None
+
+
+# How an engine's final word closes a job.
+FINISH_ACTIONS = {
+    EngineState.SUCCEEDED: JobAction.SUCCEED,
+    EngineState.FAILED: JobAction.FAIL,
+    EngineState.CANCELLED: JobAction.CANCEL,
+}
+
+
+def engine_action(status: JobStatus, state: EngineState) -> JobAction | None:
+    """What an engine's report does to a job it holds: close it, start it (a job queued in the
+    engine that the engine now runs), or nothing (still queued or running; UNKNOWN is the caller's)."""
+    if state in FINISH_ACTIONS:
+        return FINISH_ACTIONS[state]
+    if state is EngineState.RUNNING and status is JobStatus.QUEUED:
+        return JobAction.START
+    return None
 
 
 def validate_submission(
@@ -111,7 +138,7 @@ def to_scheduler_job(record: JobRecord) -> Job:
         member=record.member_state or "-",
         project=record.project,
         user=record.user,
-        priority_class=PriorityClass(record.priority_class),
+        priority_class=record.priority_class,
         label=record.label,
         checkpoint_s=float(record.checkpoint_s),
         allow_cross_site=record.allow_cross_site,
@@ -153,3 +180,14 @@ def _within(value: datetime | None, low: datetime, high: datetime) -> datetime |
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def outputs_manifest(artifacts: Sequence[Artifact]) -> bytes:
+    """The canonical manifest of an attempt's outputs (sorted by path): its SHA-256 goes to the public
+    log, so anyone holding a file and the manifest can check both against the log."""
+    rows = sorted(({"path": a.path, "sha256": a.sha256, "size": a.size} for a in artifacts), key=_path)
+    return canonical_json(rows)
+
+
+def _path(row: Mapping[str, object]) -> str:
+    return str(row["path"])

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pnyx.core.errors import InvalidInput
-from pnyx.jobs.model import JobArtifact, JobRecord
+from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
 from pnyx.jobs.rules import (
     MAX_ACCELERATORS,
     MAX_ARG_BYTES,
@@ -18,6 +18,7 @@ from pnyx.jobs.rules import (
     check_command,
     check_text,
 )
+from pnyx.scheduler.model import PriorityClass
 
 
 def _storable(text: str) -> str:
@@ -61,7 +62,9 @@ class JobIn(BaseModel):
     )
     image: Text | None = Field(default=None, max_length=500)
     label: int = Field(default=1, ge=1, le=4, description="Safety level L1..L4")
-    priority_class: str = Field(default="entitled", pattern="^(urgent|entitled|preemptible)$")
+    priority_class: PriorityClass = Field(
+        default=PriorityClass.ENTITLED, description="urgent is for operators (the director's reserve)"
+    )
     engine: Text | None = Field(default=None, max_length=20)
     allow_cross_site: bool = False
 
@@ -72,13 +75,17 @@ class JobOut(BaseModel):
     project: str
     user: str
     engine: str
-    status: str
+    status: JobStatus = Field(
+        description="pending (waiting for the scheduler), dispatching (placed; being handed to its engine), "
+        "queued (its engine has it and queues it), running (its engine runs it), completed, failed, "
+        "cancelled, rejected"
+    )
     accelerators: int
     accelerator_type: str | None
     placed_type: str | None
     estimate_s: int
     checkpoint_s: int
-    priority_class: str
+    priority_class: PriorityClass
     label: int
     attempt: int
     cancel_requested: bool
@@ -97,7 +104,7 @@ class JobOut(BaseModel):
             project=j.project,
             user=j.user,
             engine=j.engine,
-            status=j.status.value,
+            status=j.status,
             accelerators=j.accelerators,
             accelerator_type=j.accelerator_type,
             placed_type=j.placed_type,

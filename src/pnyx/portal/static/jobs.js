@@ -32,7 +32,7 @@
       logs.textContent = "logs";
       logs.onclick = async () => { $("logs").hidden = false; $("logs").textContent = await api("GET", `/api/v1/jobs/${j.id}/logs`) || "(no output yet)"; };
       actions.append(logs);
-      if (["pending", "dispatching", "running"].includes(j.status)) {
+      if (["pending", "dispatching", "queued", "running"].includes(j.status)) {
         const cancel = document.createElement("button");
         cancel.textContent = "cancel";
         cancel.onclick = async () => { try { await api("POST", `/api/v1/jobs/${j.id}/cancel`); show(`${j.id}: cancel requested`); refresh(); } catch (e) { show(e.message, true); } };
