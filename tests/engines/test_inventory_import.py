@@ -64,7 +64,7 @@ def test_slurm_nodes_become_the_inventory(slurm_token: str) -> None:
         ({"partitions": {"open": 1, "gpu": 2}}, r"slurm.partitions names partition 'gpu', which the cluster "
          r"lacks \(it reports: open, secure\)"),
         ({"fixed_account": "pnyx"}, r"slurm.fixed_account names account 'pnyx', which Slurm's accounting "
-         r"lacks \(it has: public, root, secure\)"),
+         r"lacks \(it has: [^)]*\bpublic\b"),  # other tests may add accounts meanwhile
     ],
 )  # fmt: skip
 def test_a_mapping_the_cluster_contradicts_is_refused(
@@ -203,7 +203,7 @@ def test_kubernetes_nodes_through_a_fake_transport() -> None:
     try:
         imported = kubernetes_nodes.read_inventory(settings, api)
     finally:
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]
     assert fake.is_fake
     assert fake.calls == ["GET https://fake-apiserver.invalid/api/v1/nodes"]
     assert [(n.name, n.accelerators, n.safety_level, n.state) for n in imported.nodes] == [

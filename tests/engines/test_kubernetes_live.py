@@ -25,7 +25,7 @@ pytestmark = [
 def live() -> Iterator[KubernetesExecutor]:
     from kubernetes import config
 
-    api = config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
+    api = config.new_client_from_config(config_file=os.environ["KUBECONFIG"])  # type: ignore[no-untyped-call]
     namespace = os.environ.get("PNYX_TEST_K8S_NAMESPACE", "default")
     yield KubernetesExecutor(KubernetesConfig(namespace=namespace), api)
     api.close()

@@ -195,7 +195,9 @@ def test_conflicted_reviewer_is_never_assigned_until_waived(platform: Platform, 
     ]
     assert len(waived) == 1
     assert b"300-author" in waived[0].data
-    assert w["coauthor"].user_id.encode() not in waived[0].data
+    coauthor_id = w["coauthor"].user_id
+    assert coauthor_id is not None
+    assert coauthor_id.encode() not in waived[0].data
 
 
 def test_declared_conflict_recuses(platform: Platform, clock: FrozenClock) -> None:

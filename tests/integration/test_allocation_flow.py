@@ -86,7 +86,7 @@ def test_call_to_allocations(platform: Platform, clock: FrozenClock) -> None:
 
     class Ledger:
         def charged(self, project_id: str) -> dict[str, AcceleratorHours]:
-            return {"H100": AcceleratorHours(31_000)}
+            return {"H100": AcceleratorHours(Decimal(31_000))}
 
     balance = platform.awards.balance(alloc.project_id, Ledger())
     assert balance.remaining["H100"].value == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TypeAlias
 
 import pytest
 from hypothesis import given, settings
@@ -18,9 +19,13 @@ from tests.unit.allocation.allocation_builders import T0, proposal, reviewer
 INSTITUTIONS = ["ETH", "Inria", "CNR", "KTH", "Uni Nowhere"]
 KEYWORDS = ["llm", "vision", "climate", "biology"]
 
+Needs: TypeAlias = dict[ProposalId, dict[ReviewKind, int]]
+Blocked: TypeAlias = frozenset[tuple[UserId, ProposalId]]
+World: TypeAlias = tuple[list[Proposal], list[ReviewerProfile], Needs, Blocked]
+
 
 @st.composite
-def worlds(draw: st.DrawFn) -> tuple[list[Proposal], list[ReviewerProfile], dict, frozenset]:  # type: ignore[type-arg]
+def worlds(draw: st.DrawFn) -> World:
     n_rev = draw(st.integers(0, 8))
     pool = [
         reviewer(
@@ -48,7 +53,7 @@ def worlds(draw: st.DrawFn) -> tuple[list[Proposal], list[ReviewerProfile], dict
         )
         for j in range(draw(st.integers(1, 5)))
     ]
-    needs = {
+    needs: Needs = {
         p.id: {ReviewKind.TECHNICAL: draw(st.integers(0, 2)), ReviewKind.SCIENTIFIC: draw(st.integers(0, 2))}
         for p in proposals
     }
@@ -65,9 +70,9 @@ def _check(
     planned: list[PlannedAssignment],
     proposals: list[Proposal],
     pool: list[ReviewerProfile],
-    needs: dict,
-    blocked: frozenset,
-) -> None:  # type: ignore[type-arg]
+    needs: Needs,
+    blocked: Blocked,
+) -> None:
     limits = {r.user_id: r.max_load for r in pool}
     load = Counter(a.reviewer_id for a in planned)
     assert all(load[r] <= limits[r] for r in load)  # load bounds
@@ -86,7 +91,7 @@ def _check(
 
 @settings(max_examples=300, deadline=None)
 @given(worlds())
-def test_assignment_invariants(world: tuple) -> None:  # type: ignore[type-arg]
+def test_assignment_invariants(world: World) -> None:
     proposals, pool, needs, blocked = world
     try:
         planned = assignment.assign(proposals=proposals, reviewers=pool, needs=needs, blocked=blocked)

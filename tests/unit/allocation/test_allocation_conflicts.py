@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pnyx.allocation import conflicts
+from pnyx.allocation.model import Conflict as FoundConflict
 from pnyx.allocation.model import (
     ConflictKind,
     Declaration,
@@ -66,7 +67,7 @@ def test_may_review_only_when_every_conflict_is_waived(
     present: set[ConflictKind], waived: set[ConflictKind]
 ) -> None:
     found = [
-        conflicts.Conflict(reviewer_id=UserId("usr_x"), proposal_id=ProposalId("prop_1"), kind=k, detail="")
+        FoundConflict(reviewer_id=UserId("usr_x"), proposal_id=ProposalId("prop_1"), kind=k, detail="")
         for k in present
     ]
     open_ = present - (waived - {ConflictKind.OWN_PROPOSAL})

@@ -79,7 +79,8 @@ ADA = User(
     member_state=None,
     created_at=NOW,
 )
-OLGA = Principal(user_id=UserId("usr_olga"), name="olga", roles=frozenset({Role.OPERATOR}))
+OLGA_ID = UserId("usr_olga")
+OLGA = Principal(user_id=OLGA_ID, name="olga", roles=frozenset({Role.OPERATOR}))
 
 
 def test_token_rules() -> None:
@@ -140,7 +141,7 @@ def test_an_operator_cannot_enrol_a_user_who_holds_a_live_token() -> None:
     with pytest.raises(Conflict) as caught:
         check_may_enrol(ADA, OLGA, [held], NOW)
     assert (caught.value.code, caught.value.field) == ("user_has_tokens", "name")
-    pending = dataclasses.replace(held, kind=TokenKind.ENROLMENT, issued_by=OLGA.user_id)
+    pending = dataclasses.replace(held, kind=TokenKind.ENROLMENT, issued_by=OLGA_ID)
     with pytest.raises(Conflict):
         check_may_enrol(ADA, OLGA, [pending], NOW)
     check_may_enrol(ADA, OLGA, [dataclasses.replace(held, revoked_at=NOW)], NOW)  # revoked first: fine

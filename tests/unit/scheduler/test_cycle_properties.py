@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Mapping
 from functools import cache
 
 import pytest
@@ -12,12 +13,12 @@ from hypothesis import strategies as st
 
 from pnyx.inventory.model import SafetyLevel
 from pnyx.inventory.rules import generate_facility
-from pnyx.scheduler.backfill import ReservationMemo
+from pnyx.scheduler.backfill import ReservationMemo, remembered
 from pnyx.scheduler.bookkeeping import apply_decisions
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.cycle import schedule
 from pnyx.scheduler.fairshare import Shares, Usage
-from pnyx.scheduler.model import Job, PriorityClass, Reservation, Running
+from pnyx.scheduler.model import Job, Placement, PriorityClass, Reservation, Running
 from pnyx.scheduler.policy import POLICIES
 from pnyx.scheduler.queue import Queue
 from pnyx.scheduler.snapshot import Snapshot
@@ -52,12 +53,12 @@ def run_cycles(
     policy: str,
     memo: ReservationMemo | None = None,
     every_s: float = 300.0,
-) -> tuple[dict[str, Running], list]:
+) -> tuple[dict[str, Running], list[Placement]]:
     capacity = Capacity(topology)
     running: dict[str, Running] = {}
     queue = Queue()
     shares = Shares(members={"DE": 2, "FR": 1, "IT": 1})
-    starts = []
+    starts: list[Placement] = []
     for i, batch in enumerate(batches):
         now = 1_000.0 + every_s * i
         for job in batch:
@@ -178,10 +179,16 @@ def test_remembered_reservations_are_reused_and_stay_safe(monkeypatch: pytest.Mo
     import pnyx.scheduler.cycle as cycle_module
 
     hits: list[bool] = []
-    real = cycle_module.remembered
 
-    def counting(*args: object, **kwargs: object) -> Reservation | None:
-        found = real(*args, **kwargs)  # type: ignore[arg-type]
+    def counting(
+        memo: ReservationMemo,
+        capacity: Capacity,
+        job: Job,
+        running: Mapping[str, Running],
+        now: float,
+        reuse_s: float,
+    ) -> Reservation | None:
+        found = remembered(memo, capacity, job, running, now, reuse_s)
         hits.append(found is not None)
         return found
 
