@@ -49,7 +49,8 @@ class FakeKubernetesTransport:
 
     is_fake: bool = True
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (plural, name) -> object
-    pod_logs: dict[str, str] = field(default_factory=dict)
+    pod_logs: dict[str, str] = field(default_factory=dict)  # pod name -> its log (the pods that exist)
+    pod_exit_codes: dict[str, int] = field(default_factory=dict)  # pod name -> its main container's
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     def __repr__(self) -> str:
@@ -80,13 +81,30 @@ class FakeKubernetesTransport:
 
     def _pods(self, name: str | None, query: dict[str, list[str]], *, log: bool) -> FakeResponse:
         if log:
-            return FakeResponse(
-                200, self.pod_logs[name or ""].encode(), headers={**FAKE_HEADER, "Content-Type": "text/plain"}
-            )
+            lines = self.pod_logs[name or ""].splitlines(keepends=True)
+            tail = int(query.get("tailLines", [len(lines)])[0])
+            text = "".join(lines[len(lines) - tail :] if tail > 0 else [])
+            return FakeResponse(200, text.encode(), headers={**FAKE_HEADER, "Content-Type": "text/plain"})
         selector = query.get("labelSelector", [""])[0]
         job = selector.split("=", 1)[1]
-        items = [{"metadata": {"name": pod}} for pod in sorted(self.pod_logs) if pod.startswith(job)]
+        items = [self._pod(pod) for pod in sorted(self.pod_logs) if pod.startswith(job)]
         return FakeResponse(200, json.dumps({"apiVersion": "v1", "kind": "PodList", "items": items}).encode())
+
+    def _pod(self, name: str) -> dict[str, Any]:
+        if name not in self.pod_exit_codes:
+            return {"metadata": {"name": name}}
+        terminated = {"exitCode": self.pod_exit_codes[name], "reason": "Error"}
+        statuses = [
+            {
+                "name": "main",
+                "image": "x",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"terminated": terminated},
+            }
+        ]
+        return {"metadata": {"name": name}, "status": {"containerStatuses": statuses}}
 
     def clear(self) -> None:
         pass
@@ -108,7 +126,7 @@ def kube(fake: FakeKubernetesTransport) -> Iterator[KubernetesExecutor]:
     api = client.ApiClient(configuration)
     api.rest_client.pool_manager = fake  # type: ignore[assignment]
     yield KubernetesExecutor(KubernetesConfig(namespace="research"), api)
-    api.close()
+    api.close()  # type: ignore[no-untyped-call]
 
 
 def test_the_transport_says_it_is_fake(fake: FakeKubernetesTransport) -> None:
@@ -140,26 +158,38 @@ def test_create_get_status_delete(kube: KubernetesExecutor, fake: FakeKubernetes
         "conditions": [{"type": "Complete", "status": "True"}],
     }
     done = kube.status([ref])[0]
+    kube.cancel(ref)  # it ended: left alone, record and logs stay
+    kept = kube.status([ref])[0]
+
+    assert ref.engine_job_id == f"job/{name}"
+    assert [queued.state, running.state, done.state, kept.state] == [
+        EngineState.QUEUED,
+        EngineState.RUNNING,
+        EngineState.SUCCEEDED,
+        EngineState.SUCCEEDED,
+    ]
+    assert done.ended_at is not None
+    assert fake.calls == [("POST", "jobs")] + [("GET", f"jobs/{name}")] * 5
+
+
+def test_cancel_deletes_a_running_job_and_is_a_no_op_after(
+    kube: KubernetesExecutor, fake: FakeKubernetesTransport
+) -> None:
+    job = spec()
+    name = object_name(job.idempotency_key)
+    ref = kube.submit(job, grant(job))
+
     kube.cancel(ref)
     gone = kube.status([ref])[0]
     kube.cancel(ref)  # 404: a no-op
 
-    assert ref.engine_job_id == f"job/{name}"
-    assert [queued.state, running.state, done.state, gone.state] == [
-        EngineState.QUEUED,
-        EngineState.RUNNING,
-        EngineState.SUCCEEDED,
-        EngineState.UNKNOWN,
-    ]
-    assert done.ended_at is not None
+    assert gone.state is EngineState.UNKNOWN
     assert fake.calls == [
         ("POST", "jobs"),
         ("GET", f"jobs/{name}"),
-        ("GET", f"jobs/{name}"),
-        ("GET", f"jobs/{name}"),
         ("DELETE", f"jobs/{name}"),
         ("GET", f"jobs/{name}"),
-        ("DELETE", f"jobs/{name}"),
+        ("GET", f"jobs/{name}"),
     ]
 
 
@@ -188,10 +218,14 @@ def test_a_gang_becomes_a_jobset_and_its_failure_is_reported(
         "conditions": [{"type": "Failed", "status": "True", "message": "pod n1 OOMKilled"}]
     }
 
+    fake.pod_logs |= {f"{name}-node-0-0-a": "", f"{name}-node-0-1-b": ""}
+    fake.pod_exit_codes |= {f"{name}-node-0-0-a": 0, f"{name}-node-0-1-b": 137}
+
     assert ref.engine_job_id == f"jobset/{name}"
     assert fake.calls[0] == ("POST", "jobsets")
     status = kube.status([ref])[0]
     assert status.state is EngineState.FAILED
+    assert status.exit_code == 137  # the failing pod's, not the other's 0
     assert "OOMKilled" in status.message
 
 

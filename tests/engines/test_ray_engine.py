@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
+import httpx
 import pytest
 
-from pnyx.executors.ray import RayConfig, RayExecutor
+from pnyx.dispatch.handover import CycleListing
+from pnyx.executors.ray import RayConfig, RayExecutor, pnyx_jobs
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.executor import Executor
-from pnyx.jobs.model import EngineRef, EngineRejected, EngineState
+from pnyx.jobs.model import EngineRef, EngineRejected, EngineState, EngineUnavailable
 from tests.engines.conftest import final, grant_for, make_spec, running_or_final, status_of, wait_for
 
 pytestmark = [pytest.mark.engines, pytest.mark.slow, pytest.mark.xdist_group("ray")]
@@ -114,3 +117,99 @@ def test_unknown_jobs(ray: RayExecutor) -> None:
     assert ray.find("no-such-submission") is None
     assert ray.logs(ref) == ""
     ray.cancel(ref)
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """The real transport, counting what it sends (method, path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append((request.method, request.url.path))
+        return super().handle_request(request)
+
+
+def test_one_listing_per_dispatch_cycle_not_a_request_per_job(ray_config: RayConfig) -> None:
+    """The dispatcher's calls, cycle by cycle: look up unconfirmed keys, poll the held jobs, hand
+    over the new starts (no lookup: their keys are new), poll them."""
+    transport = CountingTransport()
+    ray = RayExecutor(replace(ray_config, listing_entries_per_get=1e9), transport=transport)  # lists
+    assert isinstance(ray, CycleListing)
+    specs = [make_spec(("true",)) for _ in range(6)]
+    try:
+        ray.begin_cycle()  # cycle 1: nothing held yet; three starts, polled once handed over
+        first = [ray.submit(s, grant_for(s)) for s in specs[:3]]
+        handed = ray.status(first)
+        ray.begin_cycle()  # cycle 2: a key left unconfirmed, the held jobs, three new starts
+        found = ray.find_many([specs[0].idempotency_key, "never-submitted"])
+        held = ray.status(first)
+        second = [ray.submit(s, grant_for(s)) for s in specs[3:]]
+        polled = ray.status(second)
+    finally:
+        ray.close()
+    watcher = RayExecutor(ray_config)  # outside cycles: each read is afresh
+    try:
+        for ref in first + second:
+            wait_for(status_of(watcher, ref), final, timeout_s=90)
+    finally:
+        watcher.close()
+
+    post, listing = ("POST", "/api/jobs/"), ("GET", "/api/jobs/")
+    assert transport.sent == [post, post, post, listing, post, post, post]
+    assert (ray.listings, ray.gets) == (1, 0)
+    assert found == {specs[0].idempotency_key: first[0]}
+    assert [s.state for s in handed + polled] == [EngineState.QUEUED] * 6  # Ray took them: PENDING
+    assert all(s.state is not EngineState.UNKNOWN for s in held)
+
+
+def test_a_key_a_cycles_listing_missed_is_still_submitted_once(ray_config: RayConfig) -> None:
+    spec = make_spec(("true",))
+    stale = RayExecutor(replace(ray_config, listing_entries_per_get=1e9))  # reads by listing
+    other = RayExecutor(ray_config)
+    try:
+        stale.begin_cycle()
+        assert stale.find(spec.idempotency_key) is None  # the cycle's listing, taken now
+        ref = other.submit(spec, grant_for(spec))  # another dispatcher's submission, after the listing
+        assert stale.find(spec.idempotency_key) is None  # the same cycle: the same listing
+        assert stale.submit(spec, grant_for(spec)) == ref  # Ray refuses the key: the same ref, no new job
+        wait_for(status_of(other, ref), final, timeout_s=60)
+    finally:
+        stale.close()
+        other.close()
+    listing = httpx.get(f"{ray_config.base_url}/api/jobs/", timeout=30).json()
+    assert [j["submission_id"] for j in listing].count(spec.idempotency_key) == 1
+
+
+def test_a_few_jobs_against_a_longer_history_are_read_one_get_each(ray_config: RayConfig) -> None:
+    transport = CountingTransport()
+    ray = RayExecutor(replace(ray_config, listing_entries_per_get=1.0), transport=transport)
+    specs = [make_spec(("true",)) for _ in range(3)]
+    try:
+        refs = [ray.submit(s, grant_for(s)) for s in specs]
+        ray.begin_cycle()
+        ray.status(refs)  # the history's length is not known yet: a listing (of at least these 3)
+        ray.begin_cycle()
+        statuses = ray.status(refs[:2])  # 2 jobs x 1 < the history: a GET each
+        again = ray.status(refs[:2])  # the same cycle: read already
+    finally:
+        ray.close()
+
+    one = [("GET", f"/api/jobs/{ref.engine_job_id}") for ref in refs[:2]]
+    assert transport.sent[3:] == [("GET", "/api/jobs/"), *one]
+    assert (ray.listings, ray.gets) == (1, 2)
+    assert all(s.state is not EngineState.UNKNOWN for s in statuses)
+    assert again == statuses
+
+
+def test_the_listing_keeps_only_pnyx_jobs() -> None:
+    listing = [
+        {"type": "SUBMISSION", "submission_id": "k1", "status": "RUNNING", "metadata": {"pnyx_job_id": "j1"}},
+        {"type": "SUBMISSION", "submission_id": "other", "status": "RUNNING", "metadata": {}},
+        {"type": "DRIVER", "submission_id": None, "job_id": "01000000", "metadata": None},
+    ]
+
+    assert list(pnyx_jobs(listing)) == ["k1"]
+    with pytest.raises(EngineUnavailable):
+        pnyx_jobs({"detail": "not a list"})

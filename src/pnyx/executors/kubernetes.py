@@ -5,7 +5,9 @@ Manifests are built with the official client's models (the JobSet's pod template
 envelope is a custom resource the client has no model for). The object name derives from the
 idempotency key (``pnyx-<sha256 prefix>``), so a second create of the same key is refused by the
 API server with 409 and ``find`` is one read. Cancelling deletes the object (pods go with it):
-afterwards the engine reports UNKNOWN, and the platform's own record says why.
+afterwards the engine reports UNKNOWN, and the platform's own record says why; a job that already
+ended is left alone (its record and logs stay). A failed job's exit code is its ``main``
+container's, read from its pods (none when they are gone).
 
 Needs the optional extra ``kubernetes`` (``pip install 'pnyx[kubernetes]'``).
 """
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import urllib3
@@ -26,6 +29,7 @@ from pydantic import BaseModel
 
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import (
+    FINAL_ENGINE_STATES,
     Artifact,
     EngineRef,
     EngineRejected,
@@ -41,6 +45,7 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 KEY_ANNOTATION = "pnyx.eu/idempotency-key"
 JOBSET_GROUP, JOBSET_VERSION, JOBSET_PLURAL = "jobset.x-k8s.io", "v1alpha2", "jobsets"
+POD_SELECTORS = {"job": "batch.kubernetes.io/job-name", "jobset": "jobset.sigs.k8s.io/jobset-name"}
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
 
 DEFAULT_QUEUES: Mapping[SafetyLevel, str] = {
@@ -246,6 +251,17 @@ def jobset_status(ref: EngineRef, jobset: Mapping[str, Any]) -> EngineStatus:
     return EngineStatus(ref=ref, state=EngineState.QUEUED, message="admitted; jobs not yet active")
 
 
+def exit_code_of(pods: Sequence[Any]) -> int | None:
+    """The first non-zero exit code of a ``main`` container that terminated, else the last zero."""
+    codes = [
+        c.state.terminated.exit_code
+        for pod in pods
+        for c in (pod.status.container_statuses or [] if pod.status else [])
+        if c.name == "main" and c.state is not None and c.state.terminated is not None
+    ]
+    return next((code for code in codes if code != 0), codes[-1] if codes else None)
+
+
 def _true_conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {c["type"]: c for c in status.get("conditions") or [] if str(c.get("status")) == "True"}
 
@@ -269,20 +285,19 @@ class KubernetesExecutor:
         self._batch = client.BatchV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
+        self._jobsets = (JOBSET_GROUP, JOBSET_VERSION, config.namespace, JOBSET_PLURAL)
 
     def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
-        ns = self.config.namespace
         name = object_name(spec.idempotency_key)
         is_jobset = spec.nodes > 1
         ref = EngineRef(engine=ENGINE, engine_job_id=f"{'jobset' if is_jobset else 'job'}/{name}")
         try:
             if is_jobset:
-                jobset = build_jobset(spec, grant, self.config)
                 self._custom.create_namespaced_custom_object(
-                    JOBSET_GROUP, JOBSET_VERSION, ns, JOBSET_PLURAL, jobset
+                    *self._jobsets, build_jobset(spec, grant, self.config)
                 )
             else:
-                self._batch.create_namespaced_job(ns, build_job(spec, grant, self.config))
+                self._batch.create_namespaced_job(self.config.namespace, build_job(spec, grant, self.config))
         except ApiException as exc:
             if exc.status == 409:  # AlreadyExists: the same key was submitted before
                 return ref
@@ -297,45 +312,35 @@ class KubernetesExecutor:
         name = object_name(idempotency_key)
         for kind in ("job", "jobset"):
             ref = EngineRef(engine=ENGINE, engine_job_id=f"{kind}/{name}")
-            found = self._read(ref)
-            if (
-                found is not None
-                and (found.get("metadata") or {}).get("annotations", {}).get(KEY_ANNOTATION)
-                == idempotency_key
-            ):
+            annotations = ((self._read(ref) or {}).get("metadata") or {}).get("annotations") or {}
+            if annotations.get(KEY_ANNOTATION) == idempotency_key:
                 return ref
         return None
 
     def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
-        statuses: list[EngineStatus] = []
-        for ref in refs:
-            found = self._read(ref)
-            if found is None:
-                statuses.append(
-                    EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="not in the cluster")
-                )
-            elif ref.engine_job_id.startswith("jobset/"):
-                statuses.append(jobset_status(ref, found))
-            else:
-                statuses.append(job_status(ref, found))
-        return statuses
+        return [self._status(ref) for ref in refs]
+
+    def _status(self, ref: EngineRef) -> EngineStatus:
+        found = self._read(ref)
+        if found is None:
+            return EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="not in the cluster")
+        kind, name = _split(ref)
+        status = jobset_status(ref, found) if kind == "jobset" else job_status(ref, found)
+        if status.state is EngineState.FAILED and status.exit_code is None:
+            return replace(status, exit_code=exit_code_of(self._pods(kind, name)))
+        return status
 
     def cancel(self, ref: EngineRef) -> None:
+        """Delete the job's object; a no-op for one that is gone or already ended."""
+        if self._status(ref).state in {EngineState.UNKNOWN, *FINAL_ENGINE_STATES}:
+            return
         kind, name = _split(ref)
-        ns = self.config.namespace
-        try:
-            if kind == "jobset":
-                self._custom.delete_namespaced_custom_object(
-                    JOBSET_GROUP, JOBSET_VERSION, ns, JOBSET_PLURAL, name, propagation_policy="Foreground"
-                )
-            else:
-                self._batch.delete_namespaced_job(name, ns, propagation_policy="Foreground")
-        except ApiException as exc:
-            if exc.status == 404:
-                return
-            raise EngineUnavailable(f"Kubernetes answered {exc.status} deleting {ref.engine_job_id}") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise EngineUnavailable(f"Kubernetes API unreachable: {exc}") from exc
+        delete = (
+            partial(self._custom.delete_namespaced_custom_object, *self._jobsets, name)
+            if kind == "jobset"
+            else partial(self._batch.delete_namespaced_job, name, self.config.namespace)
+        )
+        self._call(f"deleting {ref.engine_job_id}", partial(delete, propagation_policy="Foreground"))
 
     def artifacts(self, ref: EngineRef) -> list[Artifact]:
         """Outputs stay on the Kubernetes side's storage. Collecting and hashing them needs storage the
@@ -344,44 +349,45 @@ class KubernetesExecutor:
 
     def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
         kind, name = _split(ref)
-        selector = (
-            f"jobset.sigs.k8s.io/jobset-name={name}"
-            if kind == "jobset"
-            else f"batch.kubernetes.io/job-name={name}"
+        names = sorted(p.metadata.name for p in self._pods(kind, name) if p.metadata and p.metadata.name)
+        read = partial(
+            self._core.read_namespaced_pod_log, namespace=self.config.namespace, tail_lines=tail_lines
         )
-        ns = self.config.namespace
-        try:
-            pods = self._core.list_namespaced_pod(ns, label_selector=selector)
-            parts = []
-            names = sorted(p.metadata.name for p in pods.items or [] if p.metadata and p.metadata.name)
-            for pod_name in names:
-                text = self._core.read_namespaced_pod_log(pod_name, ns, tail_lines=tail_lines)
-                parts.append(f"==> {pod_name} <==\n{text}" if len(names) > 1 else str(text))
-        except ApiException as exc:
-            if exc.status == 404:
-                return ""
-            raise EngineUnavailable(f"Kubernetes answered {exc.status} reading logs of {name}") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise EngineUnavailable(f"Kubernetes API unreachable: {exc}") from exc
+        parts = []
+        for pod_name in names:
+            text = self._call(f"reading logs of {pod_name}", partial(read, pod_name))
+            parts.append(f"==> {pod_name} <==\n{text}" if len(names) > 1 else str(text or ""))
         return "\n".join(parts)
 
-    def _read(self, ref: EngineRef) -> dict[str, Any] | None:
-        kind, name = _split(ref)
-        ns = self.config.namespace
+    def _pods(self, kind: str, name: str) -> list[Any]:
+        """The job's pods (``V1Pod``), oldest name first; none once the object is gone."""
+        selector = f"{POD_SELECTORS[kind]}={name}"
+        list_pods = partial(self._core.list_namespaced_pod, self.config.namespace, label_selector=selector)
+        pods = self._call(f"listing the pods of {name}", list_pods)
+        return list(pods.items or []) if pods is not None else []
+
+    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+        """A read of the API server; None for 404."""
         try:
-            if kind == "jobset":
-                found: Any = self._custom.get_namespaced_custom_object(
-                    JOBSET_GROUP, JOBSET_VERSION, ns, JOBSET_PLURAL, name
-                )
-            else:
-                found = serialize(self._batch.read_namespaced_job(name, ns))
+            return call()
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise EngineUnavailable(f"Kubernetes answered {exc.status} reading {ref.engine_job_id}") from exc
+            raise EngineUnavailable(f"Kubernetes answered {exc.status} {what}") from exc
         except urllib3.exceptions.HTTPError as exc:
             raise EngineUnavailable(f"Kubernetes API unreachable: {exc}") from exc
-        if not isinstance(found, dict):
+
+    def _read(self, ref: EngineRef) -> dict[str, Any] | None:
+        kind, name = _split(ref)
+        what = f"reading {ref.engine_job_id}"
+        if kind == "jobset":
+            found: Any = self._call(
+                what, partial(self._custom.get_namespaced_custom_object, *self._jobsets, name)
+            )
+        else:
+            job = self._call(what, partial(self._batch.read_namespaced_job, name, self.config.namespace))
+            found = None if job is None else serialize(job)
+        if found is not None and not isinstance(found, dict):
             raise EngineUnavailable(f"Kubernetes answered {ref.engine_job_id} with {type(found).__name__}")
         return found
 

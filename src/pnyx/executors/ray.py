@@ -1,18 +1,30 @@
 """Ray executor: drives the Ray Jobs REST API of a cluster's dashboard; the control plane never
 imports Ray.
 
-The idempotency key is the Ray ``submission_id``: a second submission of the key is refused by Ray,
-and ``find`` is one ``GET /api/jobs/<key>``. The driver reserves the gang's accelerators as a
-custom resource (``entrypoint_resources``), so Ray never runs it on fewer than granted. Ray does
-not refuse what it cannot place: a request for more than the cluster has stays PENDING for ever,
-so the platform admits first (the scheduler's grant) and this executor passes only granted sizes.
-A gang of several nodes reserves one node's share for the driver and tells the entrypoint the gang
-shape (``PNYX_GANG_NODES``, ``PNYX_ACCELERATORS_PER_NODE``) for its own placement group.
+The idempotency key is the Ray ``submission_id``: Ray refuses a second submission of a key, so
+``submit`` is one POST and answers a refusal of its key with the existing ref. Ray's state is read
+in one listing (``GET /api/jobs/``, kept to Pnyx's own jobs by their ``pnyx_job_id`` metadata), or
+one ``GET /api/jobs/<id>`` per job where that is cheaper: Ray keeps every job until the cluster
+restarts and cannot filter its listing, so a few jobs against a long history are read one by one
+(``listing_entries_per_get``). Driven by the dispatcher (``begin_cycle``), a cycle reads Ray once:
+at most one listing, or one GET per job it asks about, never both for a job; later reads of the
+cycle answer from that, and a job submitted in the cycle is PENDING (Ray took it), for at most
+``cycle_listing_max_s``. A key that a read missed is still never run twice: its POST is refused
+and answered with the ref.
+
+The driver reserves the gang's accelerators as a custom resource (``entrypoint_resources``), so Ray
+never runs it on fewer than granted. Ray does not refuse what it cannot place: a request for more
+than the cluster has stays PENDING for ever, so the platform admits first (the scheduler's grant)
+and this executor passes only granted sizes. Ray stamps ``start_time`` at submission: a job's
+reported start is when Ray took it, its end when the driver exited. A gang of several nodes reserves
+one node's share for the driver and tells the entrypoint the gang shape (``PNYX_GANG_NODES``,
+``PNYX_ACCELERATORS_PER_NODE``) for its own placement group.
 """
 
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +63,10 @@ class RayConfig:
     driver_cpus: float = 0.1  # CPUs the entrypoint itself reserves
     max_safety_level: SafetyLevel = SafetyLevel.L1  # the highest level this cluster may run
     timeout_s: float = 10.0
+    cycle_listing_max_s: float = 30.0  # a dispatch cycle's reads are never answered from for longer
+    # one GET of a job costs about as much as this many entries of a listing (Ray 2.60, loaded 2-core
+    # machine: 11 ms a GET, 0.4-1.1 s a listing of 1,100 jobs): fewer jobs than history / this: GETs
+    listing_entries_per_get: float = 20.0
 
 
 def build_submission(spec: JobSpec, grant: Grant, config: RayConfig) -> dict[str, Any]:
@@ -119,48 +135,53 @@ def parse_status(ref: EngineRef, raw: Mapping[str, Any]) -> EngineStatus:
 
 
 class RayExecutor:
-    """The ``dispatch.Executor`` for Ray, over the Jobs REST API."""
+    """The ``dispatch.Executor`` for Ray, over the Jobs REST API; a ``dispatch.handover.CycleListing``."""
 
     engine = ENGINE
 
     def __init__(self, config: RayConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self._http = httpx.Client(base_url=config.base_url, timeout=config.timeout_s, transport=transport)
+        self._known: dict[str, Mapping[str, Any]] = {}  # this cycle's reads and submissions
+        self._cycle_began: float | None = None  # monotonic; None: no dispatcher drives this executor
+        self._listed = False  # this cycle's listing was taken
+        self._history = 0  # entries in Ray's last listing (all its jobs, anyone's)
+        self.listings = 0  # GET /api/jobs/ calls made
+        self.gets = 0  # GET /api/jobs/<id> calls made
 
     def close(self) -> None:
         self._http.close()
 
+    def begin_cycle(self) -> None:
+        """A dispatch cycle begins: its reads go to Ray once, and the rest of the cycle answers from
+        them (a job submitted in the cycle is PENDING: Ray took it)."""
+        self._cycle_began, self._listed, self._known = time.monotonic(), False, {}
+
     def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
         body = build_submission(spec, grant, self.config)
-        existing = self.find(spec.idempotency_key)
-        if existing is not None:
-            return existing
+        key = spec.idempotency_key
+        if key in self._known:
+            return self._ref(key)
         response = self._request("POST", "/api/jobs/", json=body)
         if response.status_code == 200:
-            return EngineRef(engine=ENGINE, engine_job_id=str(response.json()["submission_id"]))
-        if "already exists" in response.text:  # a submission of the same key raced ours
-            return EngineRef(engine=ENGINE, engine_job_id=spec.idempotency_key)
+            self._known[key] = {"submission_id": key, "status": "PENDING"}
+            return self._ref(str(response.json()["submission_id"]))
+        if "already exists" in response.text:  # submitted before (a listing missed it, or a race)
+            return self._ref(key)
         if response.status_code == 400:
             raise EngineRejected(f"Ray refused the job: {_last_line(response.text)}")
         raise EngineUnavailable(f"Ray answered {response.status_code}: {_last_line(response.text)}")
 
     def find(self, idempotency_key: str) -> EngineRef | None:
-        raw = self._job(idempotency_key)
-        if raw is None:
-            return None
-        return EngineRef(engine=ENGINE, engine_job_id=str(raw["submission_id"]))
+        return self.find_many([idempotency_key]).get(idempotency_key)
+
+    def find_many(self, keys: Sequence[str]) -> dict[str, EngineRef]:
+        jobs = self._read(keys)
+        return {key: self._ref(key) for key in keys if key in jobs}
 
     def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
-        statuses: list[EngineStatus] = []
-        for ref in refs:
-            raw = self._job(ref.engine_job_id)
-            if raw is None:
-                statuses.append(
-                    EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="Ray does not know it")
-                )
-            else:
-                statuses.append(parse_status(ref, raw))
-        return statuses
+        jobs = self._read([ref.engine_job_id for ref in refs])
+        return [self._status(ref, jobs.get(ref.engine_job_id)) for ref in refs]
 
     def cancel(self, ref: EngineRef) -> None:
         response = self._request("POST", f"/api/jobs/{quote(ref.engine_job_id, safe='')}/stop")
@@ -181,7 +202,46 @@ class RayExecutor:
         lines = str(response.json().get("logs") or "").splitlines()
         return "\n".join(lines[-tail_lines:]) if tail_lines > 0 else ""
 
+    def _read(self, keys: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        """These jobs as Ray holds them: in a cycle, what it already read or submitted; the rest from
+        one listing, or one GET each where that is cheaper (a few jobs against a long history)."""
+        in_cycle = self._in_cycle()
+        if in_cycle and self._listed:
+            return self._known
+        wanted = [k for k in dict.fromkeys(keys) if not (in_cycle and k in self._known)]
+        if not wanted:
+            return self._known
+        if len(wanted) * self.config.listing_entries_per_get >= self._history:  # 0: never listed yet
+            return self._list()
+        found = {key: raw for key in wanted if is_pnyx_job(raw := self._job(key)) and raw is not None}
+        if not in_cycle:
+            return found
+        self._known.update(found)
+        return self._known
+
+    def _in_cycle(self) -> bool:
+        """A dispatcher's cycle is under way (one that stalls, or reads after the last one, read afresh)."""
+        began = self._cycle_began
+        return began is not None and time.monotonic() - began <= self.config.cycle_listing_max_s
+
+    def _list(self) -> Mapping[str, Mapping[str, Any]]:
+        """Pnyx's jobs as Ray holds them now, by submission id: one ``GET /api/jobs/``."""
+        response = self._request("GET", "/api/jobs/")
+        if response.status_code != 200:
+            raise EngineUnavailable(f"Ray answered {response.status_code} listing its jobs")
+        listing = response.json()
+        self._known, self._listed = pnyx_jobs(listing), True
+        self._history = len(listing)
+        self.listings += 1
+        return self._known
+
+    def _status(self, ref: EngineRef, raw: Mapping[str, Any] | None) -> EngineStatus:
+        if raw is None:
+            return EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="Ray does not know it")
+        return parse_status(ref, raw)
+
     def _job(self, submission_id: str) -> dict[str, Any] | None:
+        self.gets += 1
         response = self._request("GET", f"/api/jobs/{quote(submission_id, safe='')}")
         if response.status_code == 404:
             return None
@@ -197,6 +257,27 @@ class RayExecutor:
             return self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise EngineUnavailable(f"Ray Jobs API at {self.config.base_url} unreachable: {exc}") from exc
+
+    @staticmethod
+    def _ref(submission_id: str) -> EngineRef:
+        return EngineRef(engine=ENGINE, engine_job_id=submission_id)
+
+
+def pnyx_jobs(listing: Any) -> dict[str, Mapping[str, Any]]:
+    """The jobs of a ``GET /api/jobs/`` answer that Pnyx submitted, by submission id (pure)."""
+    if not isinstance(listing, list):
+        raise EngineUnavailable(f"Ray listed its jobs as {type(listing).__name__}, not a list")
+    return {str(job["submission_id"]): job for job in listing if is_pnyx_job(job)}
+
+
+def is_pnyx_job(job: Any) -> bool:
+    """Submitted by Pnyx: it has a submission id and Pnyx's metadata."""
+    return (
+        isinstance(job, dict)
+        and bool(job.get("submission_id"))
+        and isinstance(job.get("metadata"), dict)
+        and "pnyx_job_id" in job["metadata"]
+    )
 
 
 def _last_line(text: str) -> str:
