@@ -42,12 +42,7 @@ pytestmark = [pytest.mark.engines]
 ENGINES = ["fake", "kubernetes-fake-transport", "local", "slurm", "ray"]
 SKEW = timedelta(seconds=2)  # Slurm and Kubernetes report whole seconds
 # Where an executor breaks the contract today: strict xfail, so the fix turns it into a failure to remove.
-KNOWN_GAPS = {
-    ("local", "find"): "LocalExecutor.find (and submit's own check) look for the supervisor's claim, "
-    "which the detached supervisor creates only after submit returned: find right after submit says "
-    "None, and a restarted dispatcher's submit in that window launches a second supervisor (it exits "
-    "on the exclusive claim, so nothing runs twice)",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(params=ENGINES)

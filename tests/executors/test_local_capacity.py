@@ -35,7 +35,7 @@ def _queued(ex: LocalExecutor, ref: EngineRef) -> None:
 
 def test_one_slot_runs_the_second_job_only_after_the_first(job_root: Path) -> None:
     ex = LocalExecutor(job_root, ONE_SLOT)
-    first = ex.submit(spec("s1", "sleep", "3"), GRANT)
+    first = ex.submit(spec("s1", "sleep", "5"), GRANT)
     second = ex.submit(spec("s2", "echo", "second ran", limit=2), GRANT)  # 2 s from its start, not its wait
     _until(ex, first, EngineState.RUNNING)
     _queued(ex, second)

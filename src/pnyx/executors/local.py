@@ -68,6 +68,7 @@ from pnyx.jobs.model import (
 )
 
 log = logging.getLogger(__name__)
+LAUNCH = "launch.marshal"  # written by submit before it returns; the supervisor reads it once
 KEY = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
 RUNNER = Path(__file__).with_name("local_runner.py")
 MAX_NOTES = 20
@@ -111,6 +112,9 @@ class LocalExecutor:
         ref = EngineRef(engine=self.engine, engine_job_id=spec.idempotency_key)
         if (state / "claim").exists():
             return ref  # already submitted: idempotent
+        if (state / LAUNCH).exists():
+            self._relaunch(spec.idempotency_key, state)  # written, maybe never handed: hand it again
+            return ref
         problem = refusal(spec, self.config, self.host) or self._prepared_root()
         if problem:
             raise EngineRejected(problem, field="sandbox")
@@ -141,18 +145,27 @@ class LocalExecutor:
             work_dir=str(self.layout.work(key)),
             locks=str(self.layout.root),
         )
-        write_private(state / "launch.marshal", marshal.dumps(record))  # the supervisor's, read once
+        write_private(state / LAUNCH, marshal.dumps(record))  # the supervisor's, read once
         # Not waited for: the supervisor claims the attempt itself with an exclusive create, so a
         # second launch for the same key (a dispatcher that crashed and retried) exits at once.
         self._launched[key] = time.monotonic()
         self._spawner.hand(state)
+
+    def _relaunch(self, key: str, state: Path) -> None:
+        """Hand a written launch to the spawner once more; its exclusive claim keeps the job single."""
+        if key not in self._launched:
+            self._launched[key] = time.monotonic()
+            self._spawner.hand(state)
 
     def close(self) -> None:
         """Stop the spawner (running jobs' supervisors do not depend on it)."""
         self._spawner.close()
 
     def find(self, idempotency_key: str) -> EngineRef | None:
-        found = (self._state(idempotency_key) / "claim").exists()
+        """Submitted here once its launch record is written (before ``submit`` returns), claimed or
+        not: a launch a crash left unclaimed is handed to the spawner again by ``status``."""
+        state = self._state(idempotency_key)
+        found = (state / "claim").exists() or (state / LAUNCH).exists()
         return EngineRef(engine=self.engine, engine_job_id=idempotency_key) if found else None
 
     def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
@@ -219,6 +232,9 @@ class LocalExecutor:
         if (state / "claim").exists():
             return EngineStatus(ref=ref, state=EngineState.QUEUED, message="starting")
         handed = self._launched.get(ref.engine_job_id)
+        if handed is None and (state / LAUNCH).exists():
+            self._relaunch(ref.engine_job_id, state)  # a dispatcher that crashed between write and hand
+            return EngineStatus(ref=ref, state=EngineState.QUEUED, message="starting")
         if handed is None:
             return EngineStatus(ref=ref, state=EngineState.UNKNOWN, message="never submitted here")
         if time.monotonic() - handed > START_TIMEOUT_S:
