@@ -61,6 +61,7 @@ class MisbehavingEngine(FakeExecutor):
         self.times: dict[str, tuple[datetime | None, datetime | None]] = {}
         self.artifact_calls: list[str] = []
         self.break_batches = False  # status() of more than one job raises
+        self.forget_on_cancel = False  # like Kubernetes, which deletes a cancelled job's object
 
     def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
         if spec.job_id in self.on_submit:
@@ -83,6 +84,8 @@ class MisbehavingEngine(FakeExecutor):
         if _job_of(ref) in self.on_cancel:
             raise self.on_cancel[_job_of(ref)]
         super().cancel(ref)
+        if self.forget_on_cancel:
+            self.states.pop(ref.engine_job_id, None)
 
     def artifacts(self, ref: EngineRef) -> list[Artifact]:
         job_id = _job_of(ref)
@@ -361,3 +364,17 @@ def test_engine_times_are_clamped_before_they_are_stored(rig: Rig) -> None:
     rig.cycle()
     done = rig.get(job_id)
     assert (done.started_at, done.ended_at) == (placed, now)
+
+
+def test_a_cancelled_job_its_engine_forgets_stays_cancelled(rig: Rig) -> None:
+    """An engine that deletes a job on cancel (Kubernetes) then says UNKNOWN: never a requeue."""
+    rig.engine.forget_on_cancel = True
+    job_id = rig.submit(ADA, "stopped")
+    rig.cycle()
+    rig.jobs.cancel(ADA, job_id)
+    rig.cycle()
+    rig.clock.advance(timedelta(minutes=5))
+    rig.cycle()
+    job = rig.get(job_id)
+    assert job.status is JobStatus.CANCELLED, job.reason
+    assert rig.engine.submissions == 1

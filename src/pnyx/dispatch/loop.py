@@ -43,7 +43,7 @@ from pnyx.dispatch.faults import (
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
 from pnyx.dispatch.leadership import Leadership
 from pnyx.dispatch.outputs import OutputRecorder
-from pnyx.dispatch.records import ref_of, running_of, running_usage
+from pnyx.dispatch.records import job_placed, ref_of, running_of, running_usage
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, next_pause
 from pnyx.dispatch.usage import UsageRecorder, UsageSink
 from pnyx.jobs.executor import Executor
@@ -207,11 +207,11 @@ class Dispatcher:
             self._finish(job, action, status, report)
         elif status.state is EngineState.QUEUED:
             report.queued += 1
-        elif status.state is EngineState.UNKNOWN:
-            placed = job.dispatched_at or job.submitted_at
-            if self.clock.now() - placed > LOST_GRACE:
-                self.jobs.requeue(job.id, f"the {job.engine} engine lost the job; requeued")
-                report.requeued += 1
+        elif status.state is EngineState.UNKNOWN and job.cancel_requested:  # deleted on cancel: done
+            self._close(job, JobAction.CANCEL, "cancelled; the engine has let go of it", report)
+        elif status.state is EngineState.UNKNOWN and self.clock.now() - job_placed(job) > LOST_GRACE:
+            self.jobs.requeue(job.id, f"the {job.engine} engine lost the job; requeued")
+            report.requeued += 1
 
     def _finish(self, job: JobRecord, action: JobAction, status: EngineStatus, report: CycleReport) -> None:
         reason = "cancelled" if job.cancel_requested and action is JobAction.CANCEL else status.message
