@@ -18,7 +18,7 @@ from pnyx.api.schemas.accounting import (
     UsageIn,
     UsageOut,
 )
-from pnyx.api.schemas.common import Ref
+from pnyx.api.schemas.storable import Ref
 from pnyx.core.errors import Forbidden
 from pnyx.identity.model import Principal, Role
 

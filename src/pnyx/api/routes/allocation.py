@@ -28,7 +28,6 @@ from pnyx.api.schemas.allocation import (
     ReplyIn,
     ShareOut,
 )
-from pnyx.api.schemas.common import Instant, Ref
 from pnyx.api.schemas.review import (
     ApplicantReviewOut,
     AssignmentOut,
@@ -42,6 +41,7 @@ from pnyx.api.schemas.review import (
     WaiverIn,
     WaiverOut,
 )
+from pnyx.api.schemas.storable import Instant, Ref
 from pnyx.identity.model import Principal, Role
 from pnyx.wiring import Platform
 

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Query, status
 
 from pnyx.api.auth import requires
 from pnyx.api.deps import PlatformDep
-from pnyx.api.schemas.common import Instant, JsonObject, Ref
 from pnyx.api.schemas.council import (
     AmendmentIn,
     BallotChangeIn,
@@ -28,6 +27,7 @@ from pnyx.api.schemas.council import (
     PolicyOut,
     TallyFilesOut,
 )
+from pnyx.api.schemas.storable import Instant, JsonObject, Ref
 from pnyx.governance.majority import parse_rule_set, rule_set_data
 from pnyx.governance.motion import MotionState
 from pnyx.governance.policy import Pool

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, status
 
 from pnyx.api.auth import authenticated, requires
 from pnyx.api.deps import PlatformDep
-from pnyx.api.schemas.common import Ref
 from pnyx.api.schemas.identity import (
     DisableIn,
     EnrolmentIn,
@@ -20,6 +19,7 @@ from pnyx.api.schemas.identity import (
     UserIn,
     UserOut,
 )
+from pnyx.api.schemas.storable import Ref
 from pnyx.core.errors import Forbidden
 from pnyx.identity.model import IssuedToken, Principal, Role
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 
 from pnyx.api.auth import requires
 from pnyx.api.deps import PlatformDep
-from pnyx.api.schemas.common import MAX_INT, Ref
 from pnyx.api.schemas.inventory import InventorySummaryOut, NodeOut
+from pnyx.api.schemas.storable import MAX_INT, Ref
 from pnyx.identity.model import Principal, Role
 
 router = APIRouter(prefix="/api/v1/inventory", tags=["inventory"])

@@ -9,8 +9,8 @@ from fastapi.responses import PlainTextResponse
 
 from pnyx.api.auth import authenticated
 from pnyx.api.deps import PlatformDep
-from pnyx.api.schemas.common import MAX_INT
 from pnyx.api.schemas.jobs import ArtifactOut, JobIn, JobOut
+from pnyx.api.schemas.storable import MAX_INT
 from pnyx.identity.model import Principal
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobStatus

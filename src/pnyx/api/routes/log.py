@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from pnyx.api.deps import PlatformDep
-from pnyx.api.schemas.common import MAX_INT
+from pnyx.api.schemas.storable import MAX_INT
 from pnyx.api.schemas.transparency import ConsistencyProofOut, EntryOut, InclusionProofOut
 
 tiles = APIRouter(prefix="/log", tags=["log (tlog-tiles)"])

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pnyx.accounting.model import MemberStateUsage, ProjectStanding, UsageGroup, UsageRecord
-from pnyx.api.schemas.common import Instant, Str
+from pnyx.api.schemas.storable import Instant, Str
 
 MAX_ACCELERATORS = 1_000_000  # in one usage record: ten times the largest facility we plan for
 

@@ -26,7 +26,7 @@ from pnyx.allocation.model import (
     ReviewPlan,
     Timeline,
 )
-from pnyx.api.schemas.common import Count, Hours, Instant, Str
+from pnyx.api.schemas.storable import Count, Hours, Instant, Str
 from pnyx.core.units import AcceleratorHours
 from pnyx.governance.policy import Pool
 

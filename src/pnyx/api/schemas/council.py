@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pnyx.api.schemas.common import Instant, JsonObject, Str
+from pnyx.api.schemas.storable import Instant, JsonObject, Str
 from pnyx.governance.motion import Ballot, Comment, Motion
 from pnyx.governance.policy import Policy, effect_data
 

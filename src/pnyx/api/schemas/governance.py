@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pnyx.api.schemas.common import MAX_INT, Day, Str
+from pnyx.api.schemas.storable import MAX_INT, Day, Str
 from pnyx.governance.model import MemberState
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pnyx.api.schemas.common import Str
+from pnyx.api.schemas.storable import Str
 from pnyx.identity.model import ApiToken, Role, TokenKind, User
 from pnyx.identity.rules import MAX_ENROLMENT_LIFETIME, MAX_TOKEN_LIFETIME
 

@@ -20,7 +20,7 @@ from pnyx.allocation.model import (
     Waiver,
 )
 from pnyx.allocation.review_service import ApplicantView, ConflictStatus
-from pnyx.api.schemas.common import Int64, Str
+from pnyx.api.schemas.storable import Int64, Str
 
 Text = Field(min_length=1, max_length=20_000)
 Year = Annotated[int, Field(ge=1900, le=2999)]
