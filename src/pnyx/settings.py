@@ -10,7 +10,7 @@ from typing import Any
 
 from pnyx.core.errors import InvalidInput
 from pnyx.executors.engine_settings import load_engine_sections
-from pnyx.executors.sandbox import LocalSettings
+from pnyx.executors.sandbox import LocalSettings, positive_count
 
 DEFAULT_JOB_ROOT = "/var/tmp/pnyx-jobs"  # noqa: S108 - outside the data dir; checked and 0711 at use
 
@@ -57,7 +57,7 @@ class Settings:
             job_uids=_uid_range(env.get("PNYX_JOB_UIDS", "1500000000-1500065535")),
             local=LocalSettings.from_env(env),
             engines=load_engine_sections(env, _engine_defaults(data_dir)),
-            max_body_bytes=_positive(env.get("PNYX_MAX_BODY_BYTES", "1048576"), "PNYX_MAX_BODY_BYTES"),
+            max_body_bytes=positive_count(env.get("PNYX_MAX_BODY_BYTES", "1048576"), "PNYX_MAX_BODY_BYTES"),
         )
 
 
@@ -82,12 +82,6 @@ def _engine_defaults(data_dir: Path) -> dict[str, dict[str, Any]]:
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise InvalidInput(f"PNYX_PORT must be a TCP port number, got {text!r}", field="PNYX_PORT")
-    return int(text)
-
-
-def _positive(text: str, name: str) -> int:
-    if not text.isdigit() or int(text) == 0:
-        raise InvalidInput(f"{name} must be a positive whole number, got {text!r}", field=name)
     return int(text)
 
 

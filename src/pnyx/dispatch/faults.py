@@ -56,6 +56,12 @@ def engine_reason(engine: str, verb: str, exc: BaseException) -> str:
     return f"the {engine} engine could not {verb} the job: {describe(exc)}"
 
 
+def retry_note(job_id: str, what: str, tries: int, limit: int, exc: BaseException) -> str:
+    """A side record (usage, outputs) that failed: which try of how many, and what comes next."""
+    then = "tried again next cycle" if tries < limit else "given up"
+    return f"job {job_id}: {what} not recorded (try {tries} of {limit}, {then}): {describe(exc)}"
+
+
 def given_up_reason(engine: str | None, strikes: int, last: str) -> str:
     where = f"the {engine} engine" if engine is not None else "the dispatcher"
     return f"{where} failed on this job {strikes} cycles in a row; given up (last: {last})"

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
-from pnyx.dispatch.faults import describe
+from pnyx.dispatch.faults import retry_note
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import Artifact, EngineRef, JobRecord
 
@@ -95,8 +95,6 @@ class OutputRecorder:
         with self._lock:
             tries = self._failed.get(job.idempotency_key, (job, 0))[1] + 1
             self._failed[job.idempotency_key] = (job, tries)
-            then = "tried again next cycle" if tries < self._tries else "given up"
-            message = f"job {job.id}: outputs not recorded (try {tries} of {self._tries}, {then}): "
-            message += describe(exc)
+            message = retry_note(job.id, "outputs", tries, self._tries, exc)
             self._errors.append(message)
         log.warning("dispatch: %s", message, exc_info=exc)

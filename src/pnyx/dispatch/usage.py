@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from pnyx.core.errors import Conflict
-from pnyx.dispatch.faults import describe
+from pnyx.dispatch.faults import retry_note
 from pnyx.jobs.model import JobRecord
 
 log = logging.getLogger("pnyx.dispatch")
@@ -67,8 +67,5 @@ class UsageRecorder:
         tries = self._due.pop(job.id, (job, 0))[1] + 1
         if tries < self.tries:
             self._due[job.id] = (job, tries)
-        then = "tried again next cycle" if tries < self.tries else "given up"
-        errors.append(
-            f"job {job.id}: usage not recorded (try {tries} of {self.tries}, {then}): {describe(exc)}"
-        )
+        errors.append(retry_note(job.id, "usage", tries, self.tries, exc))
         log.warning("dispatch: %s", errors[-1], exc_info=exc)

@@ -78,15 +78,15 @@ class LocalSettings:
     def from_env(cls, env: Mapping[str, str]) -> LocalSettings:
         caps = OutputCaps()
         return cls(
-            max_jobs=_optional(env, "PNYX_LOCAL_MAX_JOBS", _count),
+            max_jobs=_optional(env, "PNYX_LOCAL_MAX_JOBS", positive_count),
             job_memory=_optional(env, "PNYX_LOCAL_JOB_MEMORY", _bytes),
-            processes=_setting(env, "PNYX_LOCAL_JOB_PROCESSES", _count, JOB_PROCESSES),
-            retention_s=_setting(env, "PNYX_JOB_RETENTION_S", _count, RETENTION_S),
+            processes=_setting(env, "PNYX_LOCAL_JOB_PROCESSES", positive_count, JOB_PROCESSES),
+            retention_s=_setting(env, "PNYX_JOB_RETENTION_S", positive_count, RETENTION_S),
             outputs=OutputCaps(
-                entries=_setting(env, "PNYX_LOCAL_OUTPUT_FILES", _count, caps.entries),
+                entries=_setting(env, "PNYX_LOCAL_OUTPUT_FILES", positive_count, caps.entries),
                 file_bytes=_setting(env, "PNYX_LOCAL_OUTPUT_FILE_BYTES", _bytes, caps.file_bytes),
                 total_bytes=_setting(env, "PNYX_LOCAL_OUTPUT_TOTAL_BYTES", _bytes, caps.total_bytes),
-                seconds=_setting(env, "PNYX_LOCAL_OUTPUT_SECONDS", _count, int(caps.seconds)),
+                seconds=_setting(env, "PNYX_LOCAL_OUTPUT_SECONDS", positive_count, int(caps.seconds)),
             ),
         )
 
@@ -112,7 +112,8 @@ def _setting(env: Mapping[str, str], name: str, parse: Callable[[str, str], int]
     return default if found is None else found
 
 
-def _count(text: str, name: str) -> int:
+def positive_count(text: str, name: str) -> int:
+    """A setting that counts something: a positive whole number (PNYX_*; the error names it)."""
     if not text.isdigit() or int(text) == 0:
         raise InvalidInput(f"{name} must be a positive whole number, got {text!r}", field=name)
     return int(text)

@@ -14,8 +14,10 @@ from typing import Annotated, Any
 from annotated_types import MaxLen
 from pydantic import AfterValidator, AwareDatetime, Field
 
+from pnyx.governance.policy import MAX_BUDGET
+
 MAX_INT = 2**63 - 1  # the largest integer both databases store
-MAX_HOURS = 10**12  # accelerator-hours: far beyond any facility, far inside 64 bits
+MAX_HOURS = int(MAX_BUDGET)  # accelerator-hours: the bound the domain keeps (far inside 64 bits)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
