@@ -1,4 +1,5 @@
-"""Shared set-up for the log benchmarks: a fresh migrated database and a platform on it."""
+"""Shared set-up for the benchmarks: a fresh migrated database and a platform on it; one project and
+one engine driven by the production dispatcher."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,6 +19,13 @@ from pnyx.core.clock import SystemClock
 from pnyx.db.engine import create_engine
 from pnyx.db.migrate import upgrade
 from pnyx.db.outbox import outbox
+from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.dispatch.leadership import FileLeadership
+from pnyx.dispatch.loop import Dispatcher
+from pnyx.jobs.executor import Executor
+from pnyx.jobs.service import JobService, ProjectInfo
+from pnyx.jobs.topology import fit_check
+from pnyx.scheduler.policy import policy_named
 from pnyx.settings import Settings
 from pnyx.transparency.note import NoteSigner, generate_signer
 from pnyx.wiring import Platform, build_platform
@@ -88,3 +97,34 @@ def percentiles(samples_s: Sequence[float]) -> tuple[float, float]:
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return p50 * 1000, p99 * 1000
+
+
+class OneProject:
+    """Every job belongs to one awarded project of one member state (DE)."""
+
+    def project(self, project_id: str) -> ProjectInfo | None:
+        return ProjectInfo(id=project_id, member_state="DE", members=frozenset(), over_budget=False)
+
+
+def single_engine(
+    platform: Platform, engine: str, executor: Executor, lock: Path
+) -> tuple[JobService, Dispatcher]:
+    """The jobs service and the production dispatcher over one engine and the platform's inventory."""
+    jobs = JobService(
+        UnitOfWork(engine=platform.engine, clock=SystemClock()),
+        projects=OneProject(),
+        executors={engine: executor},
+        default_engine=engine,
+        fits=fit_check(platform.topology),
+    )
+    dispatcher = Dispatcher(
+        jobs=jobs,
+        topology=platform.topology.topology,
+        executors={engine: executor},
+        shares=lambda _at: {"DE": Decimal(1)},
+        clock=SystemClock(),
+        policy=policy_named("full"),
+        leadership=FileLeadership(lock),
+    )
+    platform.topology.topology()  # built once, as in a running server
+    return jobs, dispatcher

@@ -26,31 +26,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 
-from benchmarks.common import fresh_platform
-from pnyx.core.clock import SystemClock
+from benchmarks.common import fresh_platform, single_engine
 from pnyx.core.ids import UserId
-from pnyx.db.unit_of_work import UnitOfWork
-from pnyx.dispatch.leadership import FileLeadership
-from pnyx.dispatch.loop import Dispatcher
 from pnyx.executors.local import LocalExecutor, probe_host
 from pnyx.executors.sandbox import HostFacts, SandboxConfig, bwrap_argv, job_env, limits_for
 from pnyx.identity.model import Principal, Role
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import Grant, JobSpec
-from pnyx.jobs.service import JobService, ProjectInfo, Submission
-from pnyx.jobs.topology import fit_check
-from pnyx.scheduler.policy import policy_named
+from pnyx.jobs.service import Submission
 
 USER = Principal(user_id=UserId("usr_bench"), name="bench", roles=frozenset({Role.RESEARCHER}))
 GRANT = Grant(node_ids=("local-n0",), counts=(1,))
-
-
-class OneProject:
-    def project(self, project_id: str) -> ProjectInfo | None:
-        return ProjectInfo(id=project_id, member_state="DE", members=frozenset(), over_budget=False)
 
 
 def stamp_command(i: int) -> tuple[str, ...]:
@@ -90,25 +78,8 @@ def through_pnyx(backend: str, n: int, root: Path, *, alongside: bool) -> tuple[
     where = root / ("pnyx-loop" if alongside else "pnyx")
     with fresh_platform(backend) as platform:
         platform.inventory.generate(4096, seed=1)
-        uow = UnitOfWork(engine=platform.engine, clock=SystemClock())
         local = LocalExecutor(where, _config(n))
-        jobs = JobService(
-            uow,
-            projects=OneProject(),
-            executors={"local": local},
-            default_engine="local",
-            fits=fit_check(platform.topology),
-        )
-        dispatcher = Dispatcher(
-            jobs=jobs,
-            topology=platform.topology.topology,
-            executors={"local": local},
-            shares=lambda _at: {"DE": Decimal(1)},
-            clock=SystemClock(),
-            policy=policy_named("full"),
-            leadership=FileLeadership(where / "lock"),
-        )
-        platform.topology.topology()  # built once, as in a running server
+        jobs, dispatcher = single_engine(platform, "local", local, where / "lock")
         stop = threading.Event()
         loop = threading.Thread(target=dispatcher.run, args=(stop, 0.05)) if alongside else None
         if loop:

@@ -36,16 +36,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
 
-from benchmarks.common import fresh_platform
-from pnyx.core.clock import SystemClock
+from benchmarks.common import fresh_platform, single_engine
 from pnyx.core.ids import UserId
-from pnyx.db.unit_of_work import UnitOfWork
-from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.report import CycleReport
 from pnyx.executors import ray_nodes
@@ -54,18 +50,11 @@ from pnyx.executors.ray_settings import RaySettings
 from pnyx.identity.model import Principal, Role
 from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import Grant, JobSpec, JobStatus
-from pnyx.jobs.service import JobService, ProjectInfo, Submission
-from pnyx.jobs.topology import fit_check
-from pnyx.scheduler.policy import policy_named
+from pnyx.jobs.service import JobService, Submission
 
 USER = Principal(user_id=UserId("usr_bench"), name="bench", roles=frozenset({Role.RESEARCHER}))
 FINAL_RAY = {"SUCCEEDED", "FAILED", "STOPPED"}
 POLL_S = 0.2
-
-
-class OneProject:
-    def project(self, project_id: str) -> ProjectInfo | None:
-        return ProjectInfo(id=project_id, member_state="DE", members=frozenset(), over_budget=False)
 
 
 @dataclass
@@ -118,23 +107,7 @@ def through_pnyx(run: Run, n: int, interval_s: float) -> Result:
     with fresh_platform("sqlite") as platform:
         imported = platform.inventory.import_from(ray_nodes.read_inventory(settings))
         ray = settings.executor()
-        jobs = JobService(
-            UnitOfWork(engine=platform.engine, clock=SystemClock()),
-            projects=OneProject(),
-            executors={"ray": ray},
-            default_engine="ray",
-            fits=fit_check(platform.topology),
-        )
-        dispatcher = Dispatcher(
-            jobs=jobs,
-            topology=platform.topology.topology,
-            executors={"ray": ray},
-            shares=lambda _at: {"DE": Decimal(1)},
-            clock=SystemClock(),
-            policy=policy_named("full"),
-            leadership=FileLeadership(run.stamps / f"lock-{run.tag}"),
-        )
-        platform.topology.topology()  # built once, as in a running server
+        jobs, dispatcher = single_engine(platform, "ray", ray, run.stamps / f"lock-{run.tag}")
         with dispatching(dispatcher, interval_s) as reports:
             ids, durations, first = submit_all(jobs, run, n)
             done = wait_until(lambda: not jobs.active(), run.timeout_s)

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from benchmarks.common import fresh_platform
+from benchmarks.common import OneProject, fresh_platform
 from pnyx.core.clock import SystemClock
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.dispatch.leadership import FileLeadership
@@ -48,7 +48,7 @@ from pnyx.inventory.model import Facility, Island, Node, Rack, SafetyLevel, Site
 from pnyx.inventory.rules import accelerator_type
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.rules import to_scheduler_job
-from pnyx.jobs.service import JobService, ProjectInfo
+from pnyx.jobs.service import JobService
 from pnyx.scheduler.admission import check_fits
 from pnyx.scheduler.policy import policy_named
 from pnyx.scheduler.topology import Topology, build_topology
@@ -87,11 +87,6 @@ class Result:
     latency_s: list[float]
     span_s: float
     failed: int
-
-
-class OneProject:
-    def project(self, project_id: str) -> ProjectInfo | None:
-        return ProjectInfo(id=project_id, member_state="DE", members=frozenset(), over_budget=False)
 
 
 # --- the cluster as Pnyx's inventory --------------------------------------------------------------
