@@ -378,3 +378,15 @@ def test_a_cancelled_job_its_engine_forgets_stays_cancelled(rig: Rig) -> None:
     job = rig.get(job_id)
     assert job.status is JobStatus.CANCELLED, job.reason
     assert rig.engine.submissions == 1
+
+
+def test_an_attempt_without_outputs_adds_nothing_to_the_log_however_often_looked_at(
+    rig: Rig, platform: Platform
+) -> None:
+    """A new leader looks again at completed jobs without outputs: each look must not log anew."""
+    job_id = rig.submit(ADA, "no-outputs")
+    for _ in range(3):
+        assert rig.jobs.record_artifacts(job_id, []) == []
+    platform.log.drain()
+    logged = [e for e in platform.log.entries(0, platform.log.size()) if job_id in e.data.decode()]
+    assert [e.event_type for e in logged] == ["jobs.job.submitted"]

@@ -190,7 +190,7 @@ class JobService:
             if job is None:
                 raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
             repo = ArtifactRepository(tx.conn)
-            if repo.exists(job.id, job.attempt):
+            if not artifacts or repo.exists(job.id, job.attempt):  # nothing new to record or log
                 return []
             made = [
                 JobArtifact(
