@@ -43,7 +43,7 @@ from pnyx.dispatch.faults import (
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
 from pnyx.dispatch.leadership import Leadership
 from pnyx.dispatch.outputs import OutputRecorder
-from pnyx.dispatch.records import job_placed, ref_of, running_of, running_usage
+from pnyx.dispatch.records import ref_of, running_of, running_usage
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, next_pause
 from pnyx.dispatch.usage import UsageRecorder, UsageSink
 from pnyx.jobs.executor import Executor
@@ -55,7 +55,7 @@ from pnyx.jobs.model import (
     JobRecord,
     JobStatus,
 )
-from pnyx.jobs.rules import clamp_engine_times, engine_action, to_scheduler_job
+from pnyx.jobs.rules import clamp_engine_times, engine_action, placed_at, to_scheduler_job
 from pnyx.jobs.service import JobService
 from pnyx.scheduler.cycle import schedule
 from pnyx.scheduler.fairshare import Shares
@@ -209,7 +209,7 @@ class Dispatcher:
             report.queued += 1
         elif status.state is EngineState.UNKNOWN and job.cancel_requested:  # deleted on cancel: done
             self._close(job, JobAction.CANCEL, "cancelled; the engine has let go of it", report)
-        elif status.state is EngineState.UNKNOWN and self.clock.now() - job_placed(job) > LOST_GRACE:
+        elif status.state is EngineState.UNKNOWN and self.clock.now() - placed_at(job) > LOST_GRACE:
             self.jobs.requeue(job.id, f"the {job.engine} engine lost the job; requeued")
             report.requeued += 1
 

@@ -57,8 +57,3 @@ def running_of(job: JobRecord, topology: Topology, now: datetime) -> Running:
         start_s=start,
         end_s=start + job.estimate_s,
     )
-
-
-def job_placed(job: JobRecord) -> datetime:
-    """When the job was handed towards its engine (or submitted, if it never was)."""
-    return job.dispatched_at or job.submitted_at

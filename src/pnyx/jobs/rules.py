@@ -160,6 +160,11 @@ def placement_of(record: JobRecord, topology: Topology) -> Placement:
     )
 
 
+def placed_at(job: JobRecord) -> datetime:
+    """When the job was handed towards its engine (or submitted, if it never was)."""
+    return job.dispatched_at or job.submitted_at
+
+
 def clamp_engine_times(
     job: JobRecord, started_at: datetime | None, ended_at: datetime | None, *, now: datetime
 ) -> tuple[datetime | None, datetime | None]:
@@ -168,7 +173,7 @@ def clamp_engine_times(
     A job (or an engine) may claim any time: the start is kept within [when the job was placed, now],
     the end within [its start, now] (the start the engine reports, else the one already stored). A
     time without a zone is read as UTC. ``None`` stays ``None``: the caller keeps what it has."""
-    placed = min(_utc(job.dispatched_at or job.submitted_at), now)
+    placed = min(_utc(placed_at(job)), now)
     start = _within(started_at, placed, now)
     end = _within(ended_at, start or job.started_at or placed, now)
     return start, end
