@@ -33,9 +33,9 @@ from pnyx.core.ids import UserId
 from pnyx.executors.local import LocalExecutor, probe_host
 from pnyx.executors.sandbox import HostFacts, SandboxConfig, bwrap_argv, job_env, limits_for
 from pnyx.identity.model import Principal, Role
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import Grant, JobSpec
 from pnyx.jobs.service import Submission
+from pnyx.safety.model import SafetyLevel
 
 USER = Principal(user_id=UserId("usr_bench"), name="bench", roles=frozenset({Role.RESEARCHER}))
 GRANT = Grant(node_ids=("local-n0",), counts=(1,))

@@ -48,9 +48,9 @@ from pnyx.executors import ray_nodes
 from pnyx.executors.ray import build_submission
 from pnyx.executors.ray_settings import RaySettings
 from pnyx.identity.model import Principal, Role
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import Grant, JobSpec, JobStatus
 from pnyx.jobs.service import JobService, Submission
+from pnyx.safety.model import SafetyLevel
 
 USER = Principal(user_id=UserId("usr_bench"), name="bench", roles=frozenset({Role.RESEARCHER}))
 FINAL_RAY = {"SUCCEEDED", "FAILED", "STOPPED"}

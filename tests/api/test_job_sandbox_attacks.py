@@ -25,11 +25,11 @@ from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.executors.local import LocalExecutor
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.service import JobService
 from pnyx.jobs.store import JobRepository
 from pnyx.jobs.topology import fit_check
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 from pnyx.scheduler.policy import policy_named
 from pnyx.server import create_app

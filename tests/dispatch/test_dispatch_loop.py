@@ -10,9 +10,9 @@ import pytest
 
 from pnyx.core.errors import Forbidden, InvalidInput, NotFound
 from pnyx.dispatch.loop import Dispatcher
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.service import JobService, Submission
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import JobDoesNotFit, PriorityClass
 from pnyx.wiring import Platform
 from tests.dispatch.conftest import ADA

@@ -19,11 +19,12 @@ from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.records import grant_of, spec_of
 from pnyx.dispatch.report import BUSY_INTERVAL_S, BUSY_WINDOW_S, CycleReport, pause_after
 from pnyx.executors.fake import FakeExecutor
-from pnyx.inventory.model import Facility, Island, Node, Rack, SafetyLevel, Site
+from pnyx.inventory.model import Facility, Island, Node, Rack, Site
 from pnyx.inventory.rules import accelerator_type
 from pnyx.jobs.model import EngineRef, EngineState, Grant, JobAction, JobRecord, JobSpec, JobStatus
 from pnyx.jobs.rules import engine_action, to_scheduler_job
 from pnyx.jobs.service import JobService, Submission
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.admission import check_fits
 from pnyx.scheduler.policy import policy_named
 from pnyx.scheduler.topology import Topology, build_topology

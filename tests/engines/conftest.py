@@ -30,8 +30,8 @@ import httpx
 import pytest
 
 from pnyx.executors.slurm import SlurmConfig, SlurmExecutor
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import FINAL_ENGINE_STATES, EngineRef, EngineState, EngineStatus, Grant, JobSpec
+from pnyx.safety.model import SafetyLevel
 
 IN_CI = os.environ.get("CI") == "true"
 SLURM_URL = os.environ.get("PNYX_TEST_SLURM_URL", "http://127.0.0.1:6820")

@@ -23,8 +23,9 @@ from pnyx.executors import kubernetes_nodes, ray_nodes, slurm_nodes
 from pnyx.executors.kubernetes_settings import KubernetesSettings
 from pnyx.executors.ray_settings import RaySettings
 from pnyx.executors.slurm_settings import SlurmSettings
-from pnyx.inventory.model import InventorySource, NodeState, SafetyLevel
+from pnyx.inventory.model import InventorySource, NodeState
 from pnyx.jobs.model import EngineUnavailable
+from pnyx.safety.model import SafetyLevel
 from tests.engines.conftest import SLURM_URL
 
 pytestmark = pytest.mark.engines

@@ -25,8 +25,8 @@ from pnyx.executors.kubernetes import (
     object_name,
     serialize,
 )
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import EngineRejected, Grant, JobSpec
+from pnyx.safety.model import SafetyLevel
 
 K8S_VERSION = "1.31"
 CONFIG = KubernetesConfig(

@@ -12,9 +12,9 @@ import pytest
 
 from pnyx.dispatch.handover import CycleListing
 from pnyx.executors.ray import RayConfig, RayExecutor, pnyx_jobs
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import EngineRef, EngineRejected, EngineState, EngineUnavailable
+from pnyx.safety.model import SafetyLevel
 from tests.engines.conftest import final, grant_for, make_spec, running_or_final, status_of, wait_for
 
 pytestmark = [pytest.mark.engines, pytest.mark.slow, pytest.mark.xdist_group("ray")]

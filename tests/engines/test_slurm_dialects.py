@@ -21,8 +21,8 @@ from pnyx.executors.slurm_api import (
 )
 from pnyx.executors.slurm_jobs import SlurmJobs, listing_of
 from pnyx.executors.slurm_rest import SlurmRest
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import EngineRejected, EngineState, Grant
+from pnyx.safety.model import SafetyLevel
 from tests.engines.conftest import make_spec
 
 CONFIG = SlurmConfig(

@@ -19,11 +19,12 @@ from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.records import grant_of, spec_of
 from pnyx.executors.slurm import SlurmConfig, SlurmExecutor, job_name
-from pnyx.inventory.model import Facility, Island, Node, Rack, SafetyLevel, Site
+from pnyx.inventory.model import Facility, Island, Node, Rack, Site
 from pnyx.inventory.rules import accelerator_type
 from pnyx.jobs.model import EngineRef, JobStatus
 from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService, Submission
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.admission import check_fits
 from pnyx.scheduler.policy import policy_named
 from pnyx.scheduler.topology import Topology, build_topology

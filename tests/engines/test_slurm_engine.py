@@ -13,9 +13,9 @@ from pnyx.dispatch.handover import CycleListing, NewSubmission
 from pnyx.executors.slurm import SlurmConfig, SlurmExecutor, job_name
 from pnyx.executors.slurm_accounts import AccountSetup
 from pnyx.executors.slurm_api import SUPPORTED_VERSIONS, jobs_by_id
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import EngineRef, EngineRejected, EngineState, Grant, JobSpec
+from pnyx.safety.model import SafetyLevel
 from tests.engines.conftest import final, grant_for, make_spec, running_or_final, status_of, wait_for
 from tests.engines.counting import CountingTransport
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import Grant, JobSpec
+from pnyx.safety.model import SafetyLevel
 from tests.executors.job_root import temporary_job_root
 
 GRANT = Grant(node_ids=("local-n0",), counts=(4,))

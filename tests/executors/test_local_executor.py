@@ -11,8 +11,8 @@ import pytest
 
 from pnyx.executors.local import LocalExecutor, wait_until_final
 from pnyx.executors.sandbox import SandboxConfig
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import EngineRef, EngineRejected, EngineState
+from pnyx.safety.model import SafetyLevel
 from tests.executors.conftest import GRANT, py, spec
 from tests.executors.job_root import running
 

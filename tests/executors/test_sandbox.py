@@ -22,7 +22,7 @@ from pnyx.executors.sandbox import (
     refusal,
     seccomp_filter,
 )
-from pnyx.inventory.model import SafetyLevel
+from pnyx.safety.model import SafetyLevel
 from tests.executors.conftest import GRANT, spec
 
 HOST = HostFacts(

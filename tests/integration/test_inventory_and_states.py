@@ -9,9 +9,10 @@ import pytest
 
 from pnyx.core.errors import Conflict, InvalidInput, NotFound
 from pnyx.governance.rules import contribution_shares
-from pnyx.inventory.model import EngineInventory, EngineNode, InventorySource, NodeState, SafetyLevel, Site
+from pnyx.inventory.model import EngineInventory, EngineNode, InventorySource, NodeState, Site
 from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.topology import check_dispatch, fit_check
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import JobDoesNotFit, PriorityClass
 from pnyx.wiring import Platform
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pnyx.inventory.model import SafetyLevel
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 from pnyx.sim.traces import TraceError, assign_members, load_csv, parse_csv, write_csv
 

@@ -11,9 +11,9 @@ from rich.table import Table
 from pnyx.cli.context import console, inert, platform
 from pnyx.dispatch.runner import build_dispatcher
 from pnyx.identity.model import Principal
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import ACTIVE_JOB_STATUSES, JobRecord, JobStatus
 from pnyx.jobs.service import Submission
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 from pnyx.wiring import Platform
 

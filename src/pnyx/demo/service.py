@@ -28,8 +28,8 @@ from pnyx.core.clock import FrozenClock
 from pnyx.core.units import AcceleratorHours
 from pnyx.governance.policy import Pool
 from pnyx.identity.model import LOCAL_CONSOLE, IssuedToken, Principal
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.service import Submission
+from pnyx.safety.model import SafetyLevel
 from pnyx.wiring import Platform, build_platform
 
 # (code, name, annual contribution in EUR, population). Illustrative figures, not real budgets.

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pnyx.core.errors import InvalidInput
-from pnyx.inventory.model import SafetyLevel, Site
+from pnyx.inventory.model import Site
 from pnyx.inventory.rules import accelerator_type
+from pnyx.safety.model import SafetyLevel
 
 ENGINES_FILE_ENV = "PNYX_ENGINES_FILE"
 SECTIONS = ("slurm", "ray", "kubernetes")

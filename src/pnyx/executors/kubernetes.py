@@ -27,7 +27,6 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel
 
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import (
     FINAL_ENGINE_STATES,
     Artifact,
@@ -39,6 +38,7 @@ from pnyx.jobs.model import (
     Grant,
     JobSpec,
 )
+from pnyx.safety.model import SafetyLevel
 
 ENGINE = "kubernetes"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"

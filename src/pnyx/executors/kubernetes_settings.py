@@ -25,7 +25,8 @@ from typing import Any
 from pnyx.core.errors import InvalidInput
 from pnyx.executors import engine_settings as es
 from pnyx.executors.kubernetes import DEFAULT_QUEUES, KubernetesConfig, KubernetesExecutor
-from pnyx.inventory.model import SafetyLevel, Site
+from pnyx.inventory.model import Site
+from pnyx.safety.model import SafetyLevel
 
 ENGINE = "kubernetes"
 KEYS = frozenset(

@@ -33,7 +33,6 @@ from urllib.parse import quote
 
 import httpx
 
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import (
     Artifact,
     EngineRef,
@@ -44,6 +43,7 @@ from pnyx.jobs.model import (
     Grant,
     JobSpec,
 )
+from pnyx.safety.model import SafetyLevel
 
 ENGINE = "ray"
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from pnyx.executors import engine_settings as es
 from pnyx.executors.ray import RayConfig, RayExecutor
-from pnyx.inventory.model import SafetyLevel, Site
+from pnyx.inventory.model import Site
+from pnyx.safety.model import SafetyLevel
 
 ENGINE = "ray"
 ANY_TYPE = "*"

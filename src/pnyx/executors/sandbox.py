@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from pnyx.core.errors import InvalidInput
 from pnyx.executors.local_outputs import OutputCaps
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import Grant, JobSpec
+from pnyx.safety.model import SafetyLevel
 
 GIB = 1 << 30
 JOB_DIR = "/job"  # the job's work directory, as the job sees it (its cwd and HOME)

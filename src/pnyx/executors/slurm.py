@@ -38,7 +38,6 @@ from pnyx.executors.slurm_api import (
 )
 from pnyx.executors.slurm_jobs import SlurmJobs, job_name
 from pnyx.executors.slurm_rest import SlurmRest, describe
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import (
     FINAL_ENGINE_STATES,
     Artifact,
@@ -50,6 +49,7 @@ from pnyx.jobs.model import (
     Grant,
     JobSpec,
 )
+from pnyx.safety.model import SafetyLevel
 
 __all__ = [
     "DEFAULT_PARTITIONS",

@@ -21,15 +21,9 @@ from pnyx.core.errors import InvalidInput
 from pnyx.executors.slurm import SlurmExecutor
 from pnyx.executors.slurm_api import parse_errors
 from pnyx.executors.slurm_settings import SlurmSettings
-from pnyx.inventory.model import (
-    EngineInventory,
-    EngineNode,
-    InventorySource,
-    NodeState,
-    SafetyLevel,
-    SkippedNode,
-)
+from pnyx.inventory.model import EngineInventory, EngineNode, InventorySource, NodeState, SkippedNode
 from pnyx.jobs.model import EngineUnavailable
+from pnyx.safety.model import SafetyLevel
 
 DOWN_WORDS = frozenset(
     {"DOWN", "NOT_RESPONDING", "FUTURE", "POWERED_DOWN", "POWER_DOWN", "UNKNOWN", "INVALID"}

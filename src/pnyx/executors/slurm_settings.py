@@ -28,7 +28,8 @@ from pnyx.core.errors import InvalidInput
 from pnyx.executors import engine_settings as es
 from pnyx.executors.slurm import DEFAULT_PARTITIONS, SlurmConfig, SlurmExecutor
 from pnyx.executors.slurm_accounts import AccountSetup
-from pnyx.inventory.model import SafetyLevel, Site
+from pnyx.inventory.model import Site
+from pnyx.safety.model import SafetyLevel
 
 ENGINE = "slurm"
 KEYS = frozenset(

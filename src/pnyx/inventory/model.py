@@ -9,18 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 
 from pnyx.core.events import DomainEvent
-
-
-class SafetyLevel(IntEnum):
-    """The facility's analogue of biosafety levels; controls are cumulative."""
-
-    L1 = 1
-    L2 = 2
-    L3 = 3
-    L4 = 4
+from pnyx.safety.model import SafetyLevel
 
 
 class NodeState(StrEnum):

@@ -23,10 +23,10 @@ from pnyx.inventory.model import (
     Node,
     NodeChange,
     Rack,
-    SafetyLevel,
     Site,
 )
 from pnyx.inventory.rules import accelerator_type
+from pnyx.safety.model import SafetyLevel
 
 # host names, IPs, DNS labels; short enough for the id column
 NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")

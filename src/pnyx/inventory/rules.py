@@ -17,16 +17,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from pnyx.core.errors import InvalidInput
-from pnyx.inventory.model import (
-    AcceleratorType,
-    Facility,
-    InventorySummary,
-    Island,
-    Node,
-    Rack,
-    SafetyLevel,
-    Site,
-)
+from pnyx.inventory.model import AcceleratorType, Facility, InventorySummary, Island, Node, Rack, Site
+from pnyx.safety.model import SafetyLevel
 
 CATALOGUE: tuple[AcceleratorType, ...] = (
     AcceleratorType(

@@ -16,9 +16,9 @@ from pnyx.inventory.model import (
     NodeState,
     Rack,
     Revision,
-    SafetyLevel,
     Site,
 )
+from pnyx.safety.model import SafetyLevel
 
 accelerator_types = sa.Table(
     "accelerator_types",

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pnyx.core.errors import Conflict, InvalidInput, Unavailable
 from pnyx.core.events import DomainEvent
-from pnyx.inventory.model import SafetyLevel
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
 

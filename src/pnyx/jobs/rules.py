@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from pnyx.core.canonical import canonical_json
 from pnyx.core.errors import InvalidInput
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import (
     JOB_TRANSITIONS,
     Artifact,
@@ -17,6 +16,7 @@ from pnyx.jobs.model import (
     JobRecord,
     JobStatus,
 )
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import Job, Placement
 from pnyx.scheduler.topology import Topology
 

@@ -18,7 +18,6 @@ from pnyx.core.ids import new_id
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
 from pnyx.identity.rules import require_role
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
@@ -35,6 +34,7 @@ from pnyx.jobs.model import (
 )
 from pnyx.jobs.rules import outputs_manifest, transition, validate_submission
 from pnyx.jobs.store import ArtifactRepository, JobRepository, completed_without_artifacts
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
 

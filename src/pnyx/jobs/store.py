@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from pnyx.db.metadata import UtcDateTime, metadata
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
 jobs = sa.Table(

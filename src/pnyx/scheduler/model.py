@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pnyx.core.errors import FacilityError
-from pnyx.inventory.model import SafetyLevel
+from pnyx.safety.model import SafetyLevel
 
 
 class PriorityClass(StrEnum):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pnyx.inventory.model import Facility, NodeState, SafetyLevel
+from pnyx.inventory.model import Facility, NodeState
+from pnyx.safety.model import SafetyLevel
 
 DOMAIN, RACK, ISLAND, SITE, FACILITY = 0, 1, 2, 3, 4
 LEVELS = ("nvlink_domain", "rack", "island", "site", "facility")

@@ -9,17 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pnyx.core.errors import InvalidInput
-from pnyx.inventory.model import (
-    AcceleratorType,
-    Facility,
-    Island,
-    Node,
-    NodeState,
-    Rack,
-    SafetyLevel,
-    Site,
-)
+from pnyx.inventory.model import AcceleratorType, Facility, Island, Node, NodeState, Rack, Site
 from pnyx.inventory.rules import generate_facility
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.fairshare import Shares
 from pnyx.scheduler.policy import POLICIES, policy_named
 from pnyx.scheduler.topology import build_topology

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from pnyx.core.errors import FacilityError
-from pnyx.inventory.model import SafetyLevel
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.admission import check_fits
 from pnyx.scheduler.model import Job, PriorityClass
 from pnyx.scheduler.topology import Topology

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pnyx.core.errors import InvalidInput
-from pnyx.inventory.model import SafetyLevel
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import Job, PriorityClass
 
 REQUIRED = ("job_id", "submit_s", "accelerators", "runtime_s")

@@ -11,7 +11,7 @@ from pnyx.core.errors import InvalidInput
 from pnyx.executors.engine_settings import load_engine_sections, safety_level
 from pnyx.executors.ray_settings import RaySettings
 from pnyx.executors.slurm_settings import SlurmSettings, gres_types, partitions_by_level
-from pnyx.inventory.model import SafetyLevel
+from pnyx.safety.model import SafetyLevel
 from pnyx.settings import Settings
 
 EXAMPLES = Path(__file__).parents[3] / "examples" / "engines"

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pnyx.core.errors import InvalidInput
-from pnyx.inventory.model import SafetyLevel
 from pnyx.inventory.rules import accelerator_type, generate_facility, summarise
+from pnyx.safety.model import SafetyLevel
 
 
 @settings(max_examples=40, deadline=None)

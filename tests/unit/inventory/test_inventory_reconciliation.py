@@ -8,16 +8,9 @@ import pytest
 
 from pnyx.core.errors import InvalidInput
 from pnyx.inventory.events import import_events
-from pnyx.inventory.model import (
-    EngineInventory,
-    EngineNode,
-    InventorySource,
-    NodeState,
-    SafetyLevel,
-    Site,
-    SkippedNode,
-)
+from pnyx.inventory.model import EngineInventory, EngineNode, InventorySource, NodeState, Site, SkippedNode
 from pnyx.inventory.reconciliation import plan_import
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.topology import build_topology
 
 SITE = Site(id="infratest", name="Test cluster", member_state="DE", city="Jülich")

@@ -9,7 +9,8 @@ import pytest
 from pnyx.core.errors import InvalidInput
 from pnyx.executors.ray_nodes import inventory_of, parse_node
 from pnyx.executors.ray_settings import RaySettings
-from pnyx.inventory.model import NodeState, SafetyLevel
+from pnyx.inventory.model import NodeState
+from pnyx.safety.model import SafetyLevel
 
 # As Ray 2.60 answered on the development machine (``ray start --resources='{"accelerator": 8}'``).
 HEAD = {

@@ -9,7 +9,8 @@ import pytest
 from pnyx.core.errors import InvalidInput
 from pnyx.executors.slurm_nodes import inventory_of, node_state, parse_gres, parse_node, partition_names
 from pnyx.executors.slurm_settings import SlurmSettings
-from pnyx.inventory.model import EngineNode, NodeState, SafetyLevel, SkippedNode
+from pnyx.inventory.model import EngineNode, NodeState, SkippedNode
+from pnyx.safety.model import SafetyLevel
 
 # As slurmrestd 22.05 (v0.0.38) answered on the development machine (fields Pnyx does not read cut).
 LEGACY_NODE = {

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.rules import clamp_engine_times
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
 SUBMITTED = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pnyx.inventory.model import SafetyLevel
 from pnyx.inventory.rules import generate_facility
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.backfill import ReservationMemo, remembered
 from pnyx.scheduler.bookkeeping import apply_decisions
 from pnyx.scheduler.capacity import Capacity

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pnyx.inventory.model import SafetyLevel
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.admission import check_fits
 from pnyx.scheduler.model import Job, JobDoesNotFit
 from pnyx.scheduler.topology import Topology

@@ -12,9 +12,9 @@ from pnyx.api.deps import PlatformDep
 from pnyx.api.schemas.jobs import ArtifactOut, JobIn, JobOut
 from pnyx.api.schemas.storable import MAX_INT
 from pnyx.identity.model import Principal
-from pnyx.inventory.model import SafetyLevel
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.service import Submission
+from pnyx.safety.model import SafetyLevel
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Caller = Annotated[Principal, Depends(authenticated)]
