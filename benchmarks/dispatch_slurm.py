@@ -177,6 +177,7 @@ def through_pnyx(
         clock=SystemClock(),
         policy=policy_named("full"),
         leadership=FileLeadership(dirs.local / "lock"),
+        ahead_engines={"slurm"} if args.queue_ahead else frozenset(),
     )
     platform.identity.register_user(name="bench", roles=["researcher"])
     token = platform.identity.issue_token("bench").secret
@@ -303,6 +304,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="50,200", help="comma-separated batch sizes")
     parser.add_argument("--gangs", type=int, default=3, help="two-node gangs added to each batch")
     parser.add_argument("--interval", type=float, default=2.0, help="the dispatch loop's interval, seconds")
+    parser.add_argument(
+        "--queue-ahead",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="hand Slurm the next layer of jobs pinned to busy nodes (the [slurm] queue_ahead default)",
+    )
     parser.add_argument("--busy-interval", type=float, default=BUSY_INTERVAL_S, help="while jobs move")
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--url", default="http://127.0.0.1:6820")
@@ -384,6 +391,7 @@ def heading(watcher: SlurmExecutor, topology: Topology, args: Any) -> str:
     return (
         f"Slurm {watcher.dialect().version} at {args.url}: partition {args.partition}, {nodes} nodes x {gpus}"
         f" GPUs; dispatch every {args.interval} s ({args.busy_interval} s busy); {args.backend}; "
+        f"queue-ahead {'on' if args.queue_ahead else 'off'}; "
         f"+{args.gangs} two-node gangs a batch\n{'method':<8} {'jobs':>6} {'end-to-end jobs/s':>18} "
         f"{'to-running p50 s':>17} {'to-running p99 s':>17} {'span s':>9} {'failed':>7}"
     )

@@ -54,6 +54,10 @@ class EngineSettings(Protocol):
 
     def mapped_types(self) -> frozenset[str]: ...
 
+    def queues_ahead(self) -> bool:
+        """May the dispatcher hand this engine jobs pinned to nodes still busy (``scheduler.ahead``)?"""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Platform:

@@ -51,6 +51,9 @@ member_state = "DE"
 [slurm.partitions]
 open = 1
 secure = 3
+
+[slurm.partition_accounts]
+secure = "secure"
 """
 
 RAY_FILE = """
@@ -122,16 +125,23 @@ def api(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 def run_until_final(env: dict[str, str], client: TestClient, job_id: str, token: str) -> dict[str, Any]:
     """``pnyx dispatch run`` as its own process until the job ends (its output shown on failure)."""
+    return run_until_all_final(env, client, [job_id], token)[0]
+
+
+def run_until_all_final(
+    env: dict[str, str], client: TestClient, job_ids: list[str], token: str
+) -> list[dict[str, Any]]:
+    """``pnyx dispatch run`` as its own process until the jobs end (its output shown on failure)."""
     log = Path(env["PNYX_DATA_DIR"]) / "dispatcher.out"
     with log.open("w") as out:
         dispatcher = subprocess.Popen(
             [*PNYX, "dispatch", "run", "--interval", "1"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        deadline, job = time.monotonic() + 150, {}
+        deadline, jobs = time.monotonic() + 150, []
         while time.monotonic() < deadline:
-            job = client.get(f"/api/v1/jobs/{job_id}", headers={"Authorization": token}).json()
-            if job["status"] in FINAL or dispatcher.poll() is not None:
+            jobs = [client.get(f"/api/v1/jobs/{j}", headers={"Authorization": token}).json() for j in job_ids]
+            if all(job["status"] in FINAL for job in jobs) or dispatcher.poll() is not None:
                 break
             time.sleep(0.5)
     finally:
@@ -141,8 +151,9 @@ def run_until_final(env: dict[str, str], client: TestClient, job_id: str, token:
         except subprocess.TimeoutExpired:
             dispatcher.kill()
             dispatcher.wait()
-    assert job.get("status") in FINAL, f"job {job}; dispatcher said:\n{log.read_text()[-4000:]}"
-    return job
+    unfinished = [job for job in jobs if job.get("status") not in FINAL] if jobs else [{"status": "unread"}]
+    assert not unfinished, f"jobs {unfinished}; dispatcher said:\n{log.read_text()[-4000:]}"
+    return jobs
 
 
 def submit(client: TestClient, token: str, project: str, **body: Any) -> dict[str, Any]:
@@ -188,6 +199,18 @@ def test_slurm_end_to_end(
     output = client.get(f"/api/v1/jobs/{job['id']}/logs", headers={"Authorization": token}).text
     assert f"pnyx-e2e job={job['id']} grant={done['node_ids'][0]}" in output, output
     assert f"slurm={done['node_ids'][0]}" in output, f"Slurm ran it elsewhere than placed: {output}"
+
+    # three whole-node L1 jobs at once: the open partition holds two; the third is placed on a node
+    # certified L3 and must go to that node's partition (it was sent to "open" and refused: 2004)
+    hold = ["bash", "-c", "sleep 6; echo pnyx-e2e job=$PNYX_JOB_ID slurm=${SLURM_JOB_NODELIST:-}"]
+    ids = [submit(client, token, project, accelerators=8, command=hold)["id"] for _ in range(3)]
+    ran = run_until_all_final(env, client, ids, token)
+    assert [j["status"] for j in ran] == ["completed"] * 3, [(j["node_ids"], j["reason"]) for j in ran]
+    placed = sorted(j["node_ids"][0] for j in ran)
+    assert placed[-1] in {"n3", "n4"}, placed
+    for j in ran:
+        output = client.get(f"/api/v1/jobs/{j['id']}/logs", headers={"Authorization": token}).text
+        assert f"slurm={j['node_ids'][0]}" in output, f"Slurm ran it elsewhere than placed: {output}"
 
 
 def test_ray_end_to_end(database_url: str, tmp_path: Path, ray_url: str, api: Any) -> None:

@@ -121,6 +121,22 @@ def test_node_names_map_and_pinning_can_be_turned_off() -> None:
     assert build_request(spec, grant, replace(CONFIG, pin_nodes=False)).node_list == ()
 
 
+def test_a_job_placed_on_nodes_certified_above_it_goes_to_their_partition_never_below_its_own() -> None:
+    spec = make_spec(("true",))  # L1
+    on_secure = Grant(node_ids=("n3",), counts=(1,), certification=SafetyLevel.L3)
+    assert build_request(spec, on_secure, CONFIG).partition == "secure"
+    assert build_request(spec, Grant(node_ids=("n1",), counts=(1,)), CONFIG).partition == "open"
+    l2, on_open = make_spec(("true",), level=SafetyLevel.L2), replace(on_secure, certification=SafetyLevel.L1)
+    assert build_request(l2, on_open, CONFIG).partition == "secure"
+    assert build_request(spec, on_secure, replace(CONFIG, pin_nodes=False)).partition == "open"  # Slurm picks
+    assert build_request(spec, on_secure, CONFIG).account == "public"  # the project's (prj-open -> public)
+    own = replace(CONFIG, partition_accounts={"secure": "secure"})
+    assert (build_request(spec, on_secure, own).account, build_request(spec, on_open, own).account) == (
+        "secure",
+        "public",
+    )
+
+
 def test_accounts_are_created_in_each_dialects_way() -> None:
     legacy = LegacyDialect("v0.0.38").account_creation("prj", "c1", "Pnyx project prj")
     modern = ModernDialect("v0.0.42").account_creation("prj", "c1", "Pnyx project prj")

@@ -20,6 +20,7 @@ from pnyx.dispatch.faults import describe
 from pnyx.dispatch.records import grant_of, spec_of
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import EngineRef, Grant, JobRecord, JobSpec
+from pnyx.scheduler.topology import Topology
 
 MAX_STARTS = 200  # starts applied per cycle: about 1-2 s of hand-over on Slurm
 
@@ -48,10 +49,12 @@ class NewSubmission(Protocol):
         ...
 
 
-def hand_over(executor: Executor, job: JobRecord, lookup: Lookup | None) -> EngineRef:
+def hand_over(
+    executor: Executor, job: JobRecord, lookup: Lookup | None, topology: Topology | None = None
+) -> EngineRef:
     """The engine's ref for a placed job: an earlier submission ``lookup`` finds, or a new one.
     ``lookup`` None: the decision is this cycle's and its key new to every engine."""
-    spec, grant = spec_of(job), grant_of(job)
+    spec, grant = spec_of(job), grant_of(job, topology)
     if lookup is not None:
         return lookup(job.idempotency_key) or executor.submit(spec, grant)
     if isinstance(executor, NewSubmission):

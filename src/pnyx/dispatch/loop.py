@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -43,7 +43,8 @@ from pnyx.dispatch.faults import (
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
 from pnyx.dispatch.leadership import Leadership
 from pnyx.dispatch.outputs import OutputRecorder
-from pnyx.dispatch.records import ref_of, running_of, running_usage
+from pnyx.dispatch.plan import plan
+from pnyx.dispatch.records import ref_of
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, next_pause
 from pnyx.dispatch.usage import UsageRecorder, UsageSink
 from pnyx.jobs.executor import Executor
@@ -55,14 +56,10 @@ from pnyx.jobs.model import (
     JobRecord,
     JobStatus,
 )
-from pnyx.jobs.rules import clamp_engine_times, engine_action, placed_at, to_scheduler_job
+from pnyx.jobs.rules import clamp_engine_times, engine_action, placed_at
 from pnyx.jobs.service import JobService
-from pnyx.scheduler.cycle import schedule
-from pnyx.scheduler.fairshare import Shares
-from pnyx.scheduler.model import Placement, Running
+from pnyx.scheduler.model import Placement
 from pnyx.scheduler.policy import Policy
-from pnyx.scheduler.queue import Queue
-from pnyx.scheduler.snapshot import build_snapshot
 from pnyx.scheduler.topology import Topology
 
 log = logging.getLogger("pnyx.dispatch")
@@ -85,11 +82,12 @@ class Dispatcher:
         leadership: Leadership,
         usage: UsageSink | None = None,
         max_starts: int = MAX_STARTS,
+        ahead_engines: Collection[str] = frozenset(),
     ) -> None:
         self.jobs, self.topology, self.executors = jobs, topology, executors
         self.shares, self.clock, self.policy = shares, clock, policy
         self.leadership, self.usage = leadership, UsageRecorder(usage)
-        self.max_starts = max_starts
+        self.max_starts, self.ahead = max_starts, frozenset(ahead_engines)
         self.outputs = OutputRecorder(jobs, executors)
         self._leading = False
         self._strikes: dict[str, int] = {}  # idempotency key -> consecutive failing cycles
@@ -107,7 +105,7 @@ class Dispatcher:
         self.usage.retry(report.errors)
         topology = self.topology()  # one inventory check per cycle
         begin_cycle(self.executors.values())  # one engine listing per cycle, where kept
-        self._reconcile(report)
+        self._reconcile(report, topology)
         self._schedule(report, topology)
         self._settle(report)
         self.outputs.retry()
@@ -117,13 +115,13 @@ class Dispatcher:
 
     # --- 2. reconcile ----------------------------------------------------------------------------
 
-    def _reconcile(self, report: CycleReport) -> None:
+    def _reconcile(self, report: CycleReport, topology: Topology) -> None:
         held = self.jobs.holding()
         found = lookups(self.executors, [j for j in held if j.engine_job_id is None], report.errors)
         polled: list[JobRecord] = []
         for job in held:
             with self._guard(job, "reconcile", report):
-                ready = self._prepare(job, found.get(job.engine), report)
+                ready = self._prepare(job, found.get(job.engine), report, topology)
                 polled.extend([ready] if ready is not None else [])
         self._poll(polled, report)
 
@@ -134,7 +132,9 @@ class Dispatcher:
                 with self._guard(job, "close", report):
                     self._follow(job, status, report)
 
-    def _prepare(self, held: JobRecord, lookup: Lookup | None, report: CycleReport) -> JobRecord | None:
+    def _prepare(
+        self, held: JobRecord, lookup: Lookup | None, report: CycleReport, topology: Topology
+    ) -> JobRecord | None:
         """The job with its engine id (found or submitted, cancel passed on); None: not to poll."""
         executor = self.executors.get(held.engine)
         if executor is None:
@@ -142,7 +142,7 @@ class Dispatcher:
             return None
         job: JobRecord | None = held
         if held.engine_job_id is None:
-            job = self._hand_over(held, executor, lookup or executor.find, report)
+            job = self._hand_over(held, executor, lookup or executor.find, report, topology)
         if job is not None and job.cancel_requested and not self._cancel_at_engine(job, report):
             return None
         return job
@@ -184,12 +184,17 @@ class Dispatcher:
         return pairs
 
     def _hand_over(
-        self, job: JobRecord, executor: Executor, lookup: Lookup | None, report: CycleReport
+        self,
+        job: JobRecord,
+        executor: Executor,
+        lookup: Lookup | None,
+        report: CycleReport,
+        topology: Topology,
     ) -> JobRecord | None:
         """Submit a placed job, unless ``lookup`` finds the submission an earlier cycle made (None: the
         decision is this cycle's); the job is then QUEUED: its engine has it (and says when it starts)."""
         try:
-            ref = hand_over(executor, job, lookup)
+            ref = hand_over(executor, job, lookup, topology)
         except Exception as exc:
             self._engine_fault(job, "start", exc, report)
             return None
@@ -297,42 +302,27 @@ class Dispatcher:
     def _schedule(self, report: CycleReport, topology: Topology) -> None:
         now = self.clock.now()
         active = self.jobs.active()
-        pending = [j for j in active if j.status is JobStatus.PENDING]
-        running = self._running(active, topology, now, report)
-        usage = running_usage(running, now.timestamp())
-        shares = Shares(members={k: float(v) for k, v in self.shares(now).items()})
-        snapshot = build_snapshot(topology, running, shares, usage)
-        decisions = schedule(
-            snapshot, Queue([to_scheduler_job(j) for j in pending]), now.timestamp(), self.policy
-        )
-        report.considered = decisions.considered
+        shares = {k: float(v) for k, v in self.shares(now).items()}
+        decided = plan(topology, active, now=now, shares=shares, policy=self.policy, ahead_engines=self.ahead)
+        report.errors.extend(decided.errors)
+        report.considered = decided.decisions.considered
         by_id = {j.id: j for j in active}
-        for p in decisions.preemptions:
+        for p in decided.decisions.preemptions:
             with self._guard(by_id[p.job_id], "preempt", report):
                 self._preempt(by_id[p.job_id], p.by, p.lost_s, report)
-        for r in decisions.rejections:
+        for job_id in decided.requeue:
+            with self._guard(by_id[job_id], "requeue", report):
+                self._preempt(by_id[job_id], "a preemption on its nodes", 0.0, report)
+        for r in decided.decisions.rejections:
             with self._guard(by_id[r.job_id], "reject", report):
                 self.jobs.reject(r.job_id, r.reason)
                 report.rejected += 1
         handed: list[JobRecord] = []
-        for placement in decisions.starts[: self.max_starts]:
+        for placement in (decided.decisions.starts + decided.ahead)[: self.max_starts]:
             with self._guard(by_id[placement.job_id], "start", report):
-                handed.extend(self._start(placement, report))
+                handed.extend(self._start(placement, report, topology))
         self._poll(handed, report)  # engines that start at once say so now; the others say QUEUED
-        report.waiting = len(pending) - report.started - report.rejected
-
-    def _running(
-        self, active: list[JobRecord], topology: Topology, now: datetime, report: CycleReport
-    ) -> list[Running]:
-        """The jobs holding accelerators, as the scheduler sees them; one whose nodes left the
-        inventory is left out (and reported), never a reason to stop scheduling everyone else."""
-        running: list[Running] = []
-        for job in (j for j in active if j.status is not JobStatus.PENDING):
-            try:
-                running.append(running_of(job, topology, now))
-            except (KeyError, IndexError) as exc:
-                report.errors.append(f"job {job.id}: its nodes are not in the inventory ({describe(exc)})")
-        return running
+        report.waiting = sum(j.status is JobStatus.PENDING for j in active) - report.started - report.rejected
 
     def _preempt(self, victim: JobRecord, by: str, lost_s: float, report: CycleReport) -> None:
         if victim.engine_job_id is not None and not self._cancel_at_engine(victim, report):
@@ -342,7 +332,7 @@ class Dispatcher:
         )
         report.preempted += 1
 
-    def _start(self, placement: Placement, report: CycleReport) -> list[JobRecord]:
+    def _start(self, placement: Placement, report: CycleReport, topology: Topology) -> list[JobRecord]:
         """Commit the decision, then hand it over without a lookup: its key is new this cycle."""
         job = self.jobs.dispatch(
             placement.job_id,
@@ -352,7 +342,7 @@ class Dispatcher:
         )
         report.started += 1
         executor = self.executors.get(job.engine)
-        handed = self._hand_over(job, executor, None, report) if executor is not None else None
+        handed = self._hand_over(job, executor, None, report, topology) if executor is not None else None
         return [handed] if handed is not None else []
 
     def _cancel_at_engine(self, job: JobRecord, report: CycleReport) -> bool:

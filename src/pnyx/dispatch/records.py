@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pnyx.jobs.model import EngineRef, Grant, JobRecord, JobSpec
 from pnyx.jobs.rules import placement_of, to_scheduler_job
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.fairshare import Usage
 from pnyx.scheduler.model import Running
 from pnyx.scheduler.topology import Topology
@@ -40,8 +41,16 @@ def spec_of(job: JobRecord) -> JobSpec:
     )
 
 
-def grant_of(job: JobRecord) -> Grant:
-    return Grant(node_ids=job.node_ids, counts=job.counts)
+def grant_of(job: JobRecord, topology: Topology | None = None) -> Grant:
+    """Where the job was placed, with the certification of those nodes where the inventory knows them
+    (a job may run on nodes certified above its level: the engine needs their partition, not its own)."""
+    return Grant(node_ids=job.node_ids, counts=job.counts, certification=certification_of(job, topology))
+
+
+def certification_of(job: JobRecord, topology: Topology | None) -> SafetyLevel | None:
+    if topology is None or not job.node_ids or job.node_ids[0] not in topology.index_of:
+        return None
+    return topology.pools[topology.node_pool[topology.index_of[job.node_ids[0]]]].level
 
 
 def ref_of(job: JobRecord) -> EngineRef:

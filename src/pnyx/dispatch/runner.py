@@ -28,6 +28,7 @@ def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
         policy=policy_named(policy),
         leadership=leadership_for(platform.engine, platform.settings.data_dir),
         usage=platform.accounting,
+        ahead_engines=[name for name, engine in platform.engines.items() if engine.queues_ahead()],
     )
 
 

@@ -136,6 +136,9 @@ class SlurmConfig:
     token: str
     partitions: Mapping[SafetyLevel, str] = field(default_factory=lambda: dict(DEFAULT_PARTITIONS))
     accounts: Mapping[str, str] = field(default_factory=dict)  # project -> account; default: same name
+    partition_accounts: Mapping[str, str] = field(
+        default_factory=dict
+    )  # partition -> the account its jobs charge
     account_setup: AccountSetup = AccountSetup.CHECK  # check | create | none (slurm_accounts)
     cluster: str | None = None  # the cluster accounts are made on; None: the only one slurmdbd knows
     gres_types: Mapping[str, str] = field(default_factory=dict)  # accelerator type -> gres type
@@ -156,8 +159,11 @@ class SlurmConfig:
             raise EngineRejected(f"no Slurm partition is configured for safety level {level.name}")
         return partition
 
-    def account_for(self, project: str) -> str:
-        return self.accounts.get(project, project)
+    def account_for(self, project: str, partition: str | None = None) -> str:
+        """The partition's own account where the deployer named one (a partition that admits only
+        its accounts), else the project's."""
+        named = self.partition_accounts.get(partition) if partition is not None else None
+        return named or self.accounts.get(project, project)
 
     def gres_type_for(self, accelerator_type: str) -> str:
         return self.gres_types.get(accelerator_type, accelerator_type.lower())
@@ -181,11 +187,12 @@ def build_request(spec: JobSpec, grant: Grant, config: SlurmConfig) -> SlurmJobR
     command = shlex.join(spec.command)
     if spec.nodes > 1:
         command = f"srun --nodes={spec.nodes} --ntasks-per-node=1 -- {command}"
+    partition = config.partition_for(partition_level(spec, grant, config))
     return SlurmJobRequest(
         name=job_name(spec.idempotency_key),
         comment=f"pnyx job {spec.job_id}: {spec.name}",
-        account=config.account_for(spec.project),
-        partition=config.partition_for(spec.safety_level),
+        account=config.account_for(spec.project, partition),
+        partition=partition,
         nodes=spec.nodes,
         gpus_per_node=spec.accelerators_per_node,
         gres_type=config.gres_type_for(spec.accelerator_type) if spec.accelerator_type else None,
@@ -197,6 +204,14 @@ def build_request(spec: JobSpec, grant: Grant, config: SlurmConfig) -> SlurmJobR
         node_list=config.nodes_for(grant),
         exclusive=spec.safety_level >= SafetyLevel.L2,
     )
+
+
+def partition_level(spec: JobSpec, grant: Grant, config: SlurmConfig) -> SafetyLevel:
+    """The partition of the nodes the job is pinned to (an L1 job may be placed on nodes certified
+    higher, which live in their own partition), never one below the job's own level."""
+    if config.pin_nodes and grant.certification is not None:
+        return max(spec.safety_level, grant.certification)
+    return spec.safety_level
 
 
 def _environment(spec: JobSpec, grant: Grant, config: SlurmConfig) -> dict[str, str]:
@@ -243,7 +258,7 @@ class SlurmExecutor:
         """Submit without looking for an earlier submission: for a key no engine has seen (the
         dispatcher's decision of this cycle)."""
         request = build_request(spec, grant, self.config)
-        self.ensure_account(spec.project)
+        self.accounts.ensure(spec.project, request.account)
         dialect = self.dialect()
         url = f"/slurm/{dialect.version}/job/submit"
         body = self._rest.call("POST", url, json=dialect.submit_body(request))

@@ -120,6 +120,7 @@ def check_mapping(nodes: list[SlurmNode], partitions: frozenset[str], settings: 
             field="slurm.partitions",
         )
     _all_known("slurm.partitions", settings.partitions, partitions, "partition")
+    _all_known("slurm.partition_accounts", settings.config.partition_accounts, partitions, "partition")
     _all_known("slurm.gres", settings.gres, {k for n in nodes for k in n.gres}, "gres")
     _all_known("slurm.features", settings.features, {f for n in nodes for f in n.features}, "feature")
 

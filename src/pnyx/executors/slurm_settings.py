@@ -13,6 +13,8 @@ account_setup = "check"            # check | create | none: each project's accou
 open = 1
 secure = 3
 [slurm.accounts]                   # project -> Slurm account (default: the project's name)
+[slurm.partition_accounts]         # partition -> the account its jobs charge (a partition that admits
+                                   # only its own accounts; default: the project's account)
 [slurm.site]                       # id, name, member_state (required to import), city
 ```
 """
@@ -36,8 +38,8 @@ KEYS = frozenset(
     {
         "url", "user", "token", "token_file", "working_directory", "log_directory", "log_mount", "path",
         "api_version", "use_accounting", "timeout_s", "fixed_account", "account_setup", "cluster",
-        "pin_nodes", "listing_ttl_s",
-        "site", "gres", "features", "partitions", "accounts",
+        "pin_nodes", "queue_ahead", "listing_ttl_s",
+        "site", "gres", "features", "partitions", "accounts", "partition_accounts",
     }
 )  # fmt: skip
 GRES_KEY = re.compile(r"^[A-Za-z0-9_]+(:[A-Za-z0-9_.-]+)?$")  # NAME or NAME:TYPE, as slurm.conf spells it
@@ -66,6 +68,7 @@ class SlurmSettings:
     features: Mapping[str, str]  # feature -> Pnyx type
     partitions: Mapping[str, SafetyLevel]  # partition -> certification of its nodes
     section: Mapping[str, object]
+    queue_ahead: bool = True  # hand over jobs pinned to nodes still busy (scheduler.ahead)
 
     @classmethod
     def from_section(cls, section: es.Section) -> SlurmSettings:
@@ -78,6 +81,7 @@ class SlurmSettings:
             token=_token(section),
             partitions=partitions_by_level(partitions) if partitions else dict(DEFAULT_PARTITIONS),
             accounts=_accounts(section),
+            partition_accounts=es.names(section, ENGINE, "partition_accounts"),
             account_setup=_account_setup(section),
             cluster=es.optional_text(section, ENGINE, "cluster"),
             gres_types=gres_types(gres),
@@ -92,10 +96,21 @@ class SlurmSettings:
             timeout_s=es.number(section, ENGINE, "timeout_s", 10.0),
         )
         features = es.type_map(section, ENGINE, "features")
-        return cls(config=config, gres=gres, features=features, partitions=partitions, section=section)
+        return cls(
+            config=config,
+            gres=gres,
+            features=features,
+            partitions=partitions,
+            section=section,
+            queue_ahead=es.flag(section, ENGINE, "queue_ahead", True),
+        )
 
     def mapped_types(self) -> frozenset[str]:
         return frozenset(self.gres.values()) | frozenset(self.features.values())
+
+    def queues_ahead(self) -> bool:
+        """On by default: Slurm starts a pinned job the moment its nodes free up (needs ``pin_nodes``)."""
+        return self.config.pin_nodes and self.queue_ahead
 
     def site(self) -> Site:
         return es.site(self.section, ENGINE)

@@ -56,6 +56,7 @@ class Grant:
 
     node_ids: tuple[str, ...]
     counts: tuple[int, ...]
+    certification: SafetyLevel | None = None  # the nodes' certification (their partition); None: the job's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
