@@ -42,6 +42,7 @@ from pnyx.core.clock import SystemClock
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
+from pnyx.dispatch.plan import QueueAhead
 from pnyx.dispatch.report import BUSY_INTERVAL_S
 from pnyx.executors.slurm import SlurmConfig, SlurmExecutor
 from pnyx.inventory.model import Facility, Island, Node, Rack, Site
@@ -177,7 +178,9 @@ def through_pnyx(
         clock=SystemClock(),
         policy=policy_named("full"),
         leadership=FileLeadership(dirs.local / "lock"),
-        ahead_engines={"slurm"} if args.queue_ahead else frozenset(),
+        queue_ahead=QueueAhead(
+            engines=frozenset({"slurm"} if args.queue_ahead else ()), depth=args.queue_depth
+        ),
     )
     platform.identity.register_user(name="bench", roles=["researcher"])
     token = platform.identity.issue_token("bench").secret
@@ -308,8 +311,9 @@ def main() -> None:
         "--queue-ahead",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="hand Slurm the next layer of jobs pinned to busy nodes (the [slurm] queue_ahead default)",
+        help="hand Slurm layers of jobs pinned to busy nodes (off: the same as [slurm] queue_depth = 1)",
     )
+    parser.add_argument("--queue-depth", type=int, default=2, help="layers: the hardware and the queue ahead")
     parser.add_argument("--busy-interval", type=float, default=BUSY_INTERVAL_S, help="while jobs move")
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--url", default="http://127.0.0.1:6820")
@@ -391,7 +395,7 @@ def heading(watcher: SlurmExecutor, topology: Topology, args: Any) -> str:
     return (
         f"Slurm {watcher.dialect().version} at {args.url}: partition {args.partition}, {nodes} nodes x {gpus}"
         f" GPUs; dispatch every {args.interval} s ({args.busy_interval} s busy); {args.backend}; "
-        f"queue-ahead {'on' if args.queue_ahead else 'off'}; "
+        f"queue-ahead {f'{args.queue_depth} layers' if args.queue_ahead else 'off'}; "
         f"+{args.gangs} two-node gangs a batch\n{'method':<8} {'jobs':>6} {'end-to-end jobs/s':>18} "
         f"{'to-running p50 s':>17} {'to-running p99 s':>17} {'span s':>9} {'failed':>7}"
     )

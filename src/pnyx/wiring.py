@@ -54,8 +54,9 @@ class EngineSettings(Protocol):
 
     def mapped_types(self) -> frozenset[str]: ...
 
-    def queues_ahead(self) -> bool:
-        """May the dispatcher hand this engine jobs pinned to nodes still busy (``scheduler.ahead``)?"""
+    def ahead_depth(self) -> int:
+        """Layers of jobs per node the dispatcher may hand this engine (``scheduler.ahead``): 1 is
+        only what fits now; 2 adds one job waiting at the engine for each running one."""
         ...
 
 

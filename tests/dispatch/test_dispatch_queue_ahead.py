@@ -7,46 +7,26 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from pnyx.core.clock import FrozenClock
-from pnyx.dispatch.leadership import FileLeadership
-from pnyx.dispatch.loop import Dispatcher
+from pnyx.dispatch.handover import MAX_STARTS
+from pnyx.dispatch.plan import QueueAhead
 from pnyx.jobs.model import JobStatus
-from pnyx.jobs.rules import to_scheduler_job
-from pnyx.jobs.service import JobService, Submission
-from pnyx.scheduler.admission import check_fits
+from pnyx.jobs.service import Submission
 from pnyx.scheduler.model import PriorityClass
-from pnyx.scheduler.policy import policy_named
 from pnyx.wiring import Platform
-from tests.dispatch.conftest import ADA, FakeProjects
-from tests.dispatch.test_dispatch_states import QueueingEngine, QueueRig, two_nodes
+from tests.dispatch.conftest import ADA
+from tests.dispatch.test_dispatch_states import QueueRig, make_queue_rig
 
 
-def rig(platform: Platform, clock: FrozenClock, tmp_path: Path, ahead: frozenset[str]) -> QueueRig:
-    topology = two_nodes()
-    engine = QueueingEngine(clock)
-    jobs = JobService(
-        platform.uow,
-        projects=FakeProjects(),
-        fits=lambda record: check_fits(to_scheduler_job(record), topology),
-        executors={"fake": engine},
-        default_engine="fake",
-    )
-    dispatcher = Dispatcher(
-        jobs=jobs,
-        topology=lambda: topology,
-        executors={"fake": engine},
-        shares=lambda _at: {"DE": Decimal(1)},
-        clock=clock,
-        policy=policy_named("full"),
-        leadership=FileLeadership(tmp_path / "lock"),
-        ahead_engines=ahead,
-    )
-    return QueueRig(jobs=jobs, engine=engine, dispatcher=dispatcher, clock=clock)
+def rig(
+    platform: Platform, clock: FrozenClock, tmp_path: Path, ahead: frozenset[str], depth: int = 2
+) -> QueueRig:
+    ahead_of = QueueAhead(engines=ahead, depth=depth)
+    return make_queue_rig(platform, clock, tmp_path, max_starts=MAX_STARTS, queue_ahead=ahead_of)
 
 
 @pytest.fixture
@@ -124,3 +104,20 @@ def test_a_preemption_takes_back_what_was_queued_ahead_on_the_victims_node(ahead
     live = [ahead_rig.get(j) for j in running + queued + [urgent]]
     on_node = [j for j in live if j.status in (JobStatus.QUEUED, JobStatus.RUNNING) and node in j.node_ids]
     assert [j.id for j in on_node if j.id != urgent] == []  # the preemptor has the node to itself
+
+
+def test_the_engines_depths_make_one_queue_ahead() -> None:
+    assert QueueAhead.of({"slurm": 4, "ray": 1, "local": 1}) == QueueAhead(
+        engines=frozenset({"slurm"}), depth=4
+    )
+    assert QueueAhead.of({"ray": 1}) == QueueAhead(engines=frozenset(), depth=1)
+
+
+def test_a_third_layer_queues_one_more_job_per_node(
+    platform: Platform, clock: FrozenClock, tmp_path: Path
+) -> None:
+    r = rig(platform, clock, tmp_path, frozenset({"fake"}), depth=3)
+    ids = [submit(r) for _ in range(8)]
+    r.dispatcher.cycle()
+    assert per_node(r, ids) == {"n1": 3, "n2": 3}
+    r.dispatcher.close()

@@ -16,6 +16,7 @@ import pytest
 from pnyx.core.clock import FrozenClock
 from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
+from pnyx.dispatch.plan import QueueAhead
 from pnyx.dispatch.records import grant_of, spec_of
 from pnyx.dispatch.report import BUSY_INTERVAL_S, BUSY_WINDOW_S, CycleReport, pause_after
 from pnyx.executors.fake import FakeExecutor
@@ -110,6 +111,20 @@ def two_nodes() -> Topology:
 
 @pytest.fixture
 def queue_rig(platform: Platform, clock: FrozenClock, tmp_path: Path) -> Iterator[QueueRig]:
+    rig = make_queue_rig(platform, clock, tmp_path, max_starts=2)
+    yield rig
+    rig.dispatcher.close()
+
+
+def make_queue_rig(
+    platform: Platform,
+    clock: FrozenClock,
+    tmp_path: Path,
+    *,
+    max_starts: int,
+    queue_ahead: QueueAhead | None = None,
+) -> QueueRig:
+    """Two nodes, the queueing engine, a job service and a dispatcher over them."""
     topology = two_nodes()
     engine = QueueingEngine(clock)
     jobs = JobService(
@@ -127,10 +142,10 @@ def queue_rig(platform: Platform, clock: FrozenClock, tmp_path: Path) -> Iterato
         clock=clock,
         policy=policy_named("full"),
         leadership=FileLeadership(tmp_path / "lock"),
-        max_starts=2,
+        max_starts=max_starts,
+        queue_ahead=queue_ahead,
     )
-    yield QueueRig(jobs=jobs, engine=engine, dispatcher=dispatcher, clock=clock)
-    dispatcher.close()
+    return QueueRig(jobs=jobs, engine=engine, dispatcher=dispatcher, clock=clock)
 
 
 def test_a_job_is_queued_while_its_engine_queues_it_and_runs_when_the_engine_runs_it(

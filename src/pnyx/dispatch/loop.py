@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -43,7 +43,7 @@ from pnyx.dispatch.faults import (
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
 from pnyx.dispatch.leadership import Leadership
 from pnyx.dispatch.outputs import OutputRecorder
-from pnyx.dispatch.plan import plan
+from pnyx.dispatch.plan import QueueAhead, plan
 from pnyx.dispatch.records import ref_of
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, next_pause
 from pnyx.dispatch.usage import UsageRecorder, UsageSink
@@ -64,8 +64,6 @@ from pnyx.scheduler.topology import Topology
 
 log = logging.getLogger("pnyx.dispatch")
 LOST_GRACE = timedelta(seconds=60)  # an engine that does not know a job this long after submit lost it
-OUTPUT_RECOVERY_WINDOW = timedelta(days=7)  # a new leader records outputs of jobs completed this recently
-OUTPUT_RECOVERY_LIMIT = 5000
 DOWN_AFTER = 3  # transient failures, none answered, before the per-job status fallback stops
 
 
@@ -82,12 +80,12 @@ class Dispatcher:
         leadership: Leadership,
         usage: UsageSink | None = None,
         max_starts: int = MAX_STARTS,
-        ahead_engines: Collection[str] = frozenset(),
+        queue_ahead: QueueAhead | None = None,
     ) -> None:
         self.jobs, self.topology, self.executors = jobs, topology, executors
         self.shares, self.clock, self.policy = shares, clock, policy
         self.leadership, self.usage = leadership, UsageRecorder(usage)
-        self.max_starts, self.ahead = max_starts, frozenset(ahead_engines)
+        self.max_starts, self.ahead = max_starts, queue_ahead or QueueAhead()
         self.outputs = OutputRecorder(jobs, executors)
         self._leading = False
         self._strikes: dict[str, int] = {}  # idempotency key -> consecutive failing cycles
@@ -101,7 +99,7 @@ class Dispatcher:
         report = CycleReport(leader=True)
         self._tally = Tally()
         if not self._leading:
-            self._recover_outputs(report)
+            self._leading = self.outputs.recover(self.jobs, self.clock.now(), report.errors)
         self.usage.retry(report.errors)
         topology = self.topology()  # one inventory check per cycle
         begin_cycle(self.executors.values())  # one engine listing per cycle, where kept
@@ -235,18 +233,6 @@ class Dispatcher:
         if status.state is EngineState.SUCCEEDED:
             self.outputs.record(done)
 
-    def _recover_outputs(self, report: CycleReport) -> None:
-        """On taking the lead: outputs of completed jobs that a stopped leader did not record."""
-        try:
-            since = self.clock.now() - OUTPUT_RECOVERY_WINDOW
-            for job in self.jobs.completed_without_artifacts(since=since, limit=OUTPUT_RECOVERY_LIMIT):
-                self.outputs.record(job)
-        except Exception as exc:
-            report.errors.append(f"outputs recovery failed, tried again next cycle: {describe(exc)}")
-            log.warning("dispatch: %s", report.errors[-1], exc_info=exc)
-            return
-        self._leading = True
-
     def _close(self, job: JobRecord, action: JobAction, reason: str, report: CycleReport) -> None:
         self.jobs.finish(job.id, action, exit_code=None, reason=reason, started_at=None, ended_at=None)
         report.finished += 1
@@ -303,7 +289,7 @@ class Dispatcher:
         now = self.clock.now()
         active = self.jobs.active()
         shares = {k: float(v) for k, v in self.shares(now).items()}
-        decided = plan(topology, active, now=now, shares=shares, policy=self.policy, ahead_engines=self.ahead)
+        decided = plan(topology, active, now=now, shares=shares, policy=self.policy, ahead=self.ahead)
         report.errors.extend(decided.errors)
         report.considered = decided.decisions.considered
         by_id = {j.id: j for j in active}

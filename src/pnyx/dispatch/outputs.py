@@ -15,18 +15,25 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from pnyx.dispatch.faults import retry_note
+from pnyx.dispatch.faults import describe, retry_note
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import Artifact, EngineRef, JobRecord
 
 log = logging.getLogger("pnyx.dispatch")
 OUTPUT_TRIES = 3
+RECOVERY_WINDOW = timedelta(days=7)  # a new leader records outputs of jobs completed this recently
+RECOVERY_LIMIT = 5000
 
 
 class ArtifactSink(Protocol):
     def record_artifacts(self, job_id: str, artifacts: Sequence[Artifact]) -> object: ...
+
+
+class Finished(Protocol):
+    def completed_without_artifacts(self, *, since: datetime, limit: int) -> list[JobRecord]: ...
 
 
 class OutputRecorder:
@@ -49,6 +56,18 @@ class OutputRecorder:
             if self._closed or key in self._queued or tries >= self._tries:
                 return False
             self._queued[key] = self._pool.submit(self._record, job)
+        return True
+
+    def recover(self, jobs: Finished, now: datetime, errors: list[str]) -> bool:
+        """On taking the lead: queue the outputs of recently completed jobs a stopped leader did not
+        record. False (the error in ``errors``): the scan failed, and is tried again next cycle."""
+        try:
+            for job in jobs.completed_without_artifacts(since=now - RECOVERY_WINDOW, limit=RECOVERY_LIMIT):
+                self.record(job)
+        except Exception as exc:
+            errors.append(f"outputs recovery failed, tried again next cycle: {describe(exc)}")
+            log.warning("dispatch: %s", errors[-1], exc_info=exc)
+            return False
         return True
 
     def retry(self) -> None:

@@ -32,6 +32,20 @@ from pnyx.scheduler.topology import Topology
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QueueAhead:
+    """Which engines get jobs queued ahead, and how many layers deep (1: none, the hardware only)."""
+
+    engines: frozenset[str] = frozenset()
+    depth: int = 2
+
+    @classmethod
+    def of(cls, depths: Mapping[str, int]) -> QueueAhead:
+        """From each engine's depth: the engines deeper than one layer, at the deepest of them."""
+        deep = {engine: depth for engine, depth in depths.items() if depth > 1}
+        return cls(engines=frozenset(deep), depth=max(deep.values(), default=1))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     decisions: Decisions  # the cycle over the hardware now
     ahead: tuple[Placement, ...] = ()  # queued ahead at their engine, pinned to these nodes
@@ -46,28 +60,28 @@ def plan(
     now: datetime,
     shares: Mapping[str, float],
     policy: Policy,
-    ahead_engines: Collection[str] = frozenset(),
+    ahead: QueueAhead = QueueAhead(),
 ) -> Plan:
     pending = [j for j in active if j.status is JobStatus.PENDING]
     holding, errors = _holding(active, topology, now)
-    stack = layers(topology, holding[0], holding[1])
-    usage = running_usage(list(stack.now + stack.ahead + stack.deeper + stack.overlaid), now.timestamp())
+    stack = layers(topology, holding[0], holding[1], ahead.depth)
+    usage = running_usage(list(stack.now + stack.queued + stack.deeper + stack.overlaid), now.timestamp())
     share = Shares(members=dict(shares))
     decisions = schedule(
         build_snapshot(topology, stack.now, share, usage), _queue(pending), now.timestamp(), policy
     )
-    if not _may_queue_ahead(decisions, stack, ahead_engines):
+    if not _may_queue_ahead(decisions, stack, ahead.engines):
         return Plan(decisions=decisions, errors=errors)
-    rest = [j for j in pending if j.engine in ahead_engines and j.id not in _decided(decisions)]
-    later = schedule(
-        build_snapshot(topology, stack.ahead, share, usage),
-        _queue(rest),
-        now.timestamp(),
-        dataclasses.replace(policy, preemption=False),
-    )
+    rest = [j for j in pending if j.engine in ahead.engines and j.id not in _decided(decisions)]
+    quiet = dataclasses.replace(policy, preemption=False)
+    placed: list[Placement] = []
+    for layer in stack.ahead:  # the same scheduler over each next layer, for the jobs still waiting
+        later = schedule(build_snapshot(topology, layer, share, usage), _queue(rest), now.timestamp(), quiet)
+        placed += later.starts
+        rest = [j for j in rest if j.id not in {p.job_id for p in later.starts}]
     victims = [r.placement for r in stack.now if r.job.id in {p.job_id for p in decisions.preemptions}]
-    displaced = tuple(r.job.id for r in overlapping(victims, stack.ahead))
-    return Plan(decisions=decisions, ahead=later.starts, requeue=displaced, errors=errors)
+    displaced = tuple(r.job.id for r in overlapping(victims, stack.queued))
+    return Plan(decisions=decisions, ahead=tuple(placed), requeue=displaced, errors=errors)
 
 
 def _holding(

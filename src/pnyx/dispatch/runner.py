@@ -6,6 +6,7 @@ import threading
 
 from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
+from pnyx.dispatch.plan import QueueAhead
 from pnyx.jobs.topology import check_dispatch
 from pnyx.scheduler.policy import policy_named
 from pnyx.wiring import Platform
@@ -28,7 +29,7 @@ def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
         policy=policy_named(policy),
         leadership=leadership_for(platform.engine, platform.settings.data_dir),
         usage=platform.accounting,
-        ahead_engines=[name for name, engine in platform.engines.items() if engine.queues_ahead()],
+        queue_ahead=QueueAhead.of({name: engine.ahead_depth() for name, engine in platform.engines.items()}),
     )
 
 

@@ -123,6 +123,16 @@ def number(section: Section, engine: str, key: str, default: float) -> float:
     return float(value)
 
 
+def whole(section: Section, engine: str, key: str, default: int) -> int:
+    """A positive whole number (a count, a depth)."""
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput(
+            f"{engine}.{key} must be a positive whole number, got {value!r}", field=f"{engine}.{key}"
+        )
+    return value
+
+
 def flag(section: Section, engine: str, key: str, default: bool) -> bool:
     value = section.get(key, default)
     if not isinstance(value, bool):

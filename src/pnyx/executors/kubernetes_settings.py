@@ -74,8 +74,8 @@ class KubernetesSettings:
     def mapped_types(self) -> frozenset[str]:
         return frozenset(self.products.values())
 
-    def queues_ahead(self) -> bool:
-        return False  # not yet: pods pinned to busy nodes would hold their quota while pending
+    def ahead_depth(self) -> int:
+        return 1  # not yet: pods pinned to busy nodes would hold their quota while pending
 
     def site(self) -> Site:
         return es.site(self.section, ENGINE)

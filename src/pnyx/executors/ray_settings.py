@@ -63,8 +63,8 @@ class RaySettings:
     def mapped_types(self) -> frozenset[str]:
         return frozenset(self.types.values())
 
-    def queues_ahead(self) -> bool:
-        return False  # Ray places by resources, not by node: a job handed over early runs anywhere
+    def ahead_depth(self) -> int:
+        return 1  # Ray places by resources, not by node: a job handed over early runs anywhere
 
     def site(self) -> Site:
         return es.site(self.section, ENGINE)

@@ -38,7 +38,7 @@ KEYS = frozenset(
     {
         "url", "user", "token", "token_file", "working_directory", "log_directory", "log_mount", "path",
         "api_version", "use_accounting", "timeout_s", "fixed_account", "account_setup", "cluster",
-        "pin_nodes", "queue_ahead", "listing_ttl_s",
+        "pin_nodes", "queue_depth", "listing_ttl_s",
         "site", "gres", "features", "partitions", "accounts", "partition_accounts",
     }
 )  # fmt: skip
@@ -68,7 +68,7 @@ class SlurmSettings:
     features: Mapping[str, str]  # feature -> Pnyx type
     partitions: Mapping[str, SafetyLevel]  # partition -> certification of its nodes
     section: Mapping[str, object]
-    queue_ahead: bool = True  # hand over jobs pinned to nodes still busy (scheduler.ahead)
+    queue_depth: int = 2  # layers of jobs per node at the engine: 1 = only what fits now (scheduler.ahead)
 
     @classmethod
     def from_section(cls, section: es.Section) -> SlurmSettings:
@@ -102,15 +102,16 @@ class SlurmSettings:
             features=features,
             partitions=partitions,
             section=section,
-            queue_ahead=es.flag(section, ENGINE, "queue_ahead", True),
+            queue_depth=es.whole(section, ENGINE, "queue_depth", 2),
         )
 
     def mapped_types(self) -> frozenset[str]:
         return frozenset(self.gres.values()) | frozenset(self.features.values())
 
-    def queues_ahead(self) -> bool:
-        """On by default: Slurm starts a pinned job the moment its nodes free up (needs ``pin_nodes``)."""
-        return self.config.pin_nodes and self.queue_ahead
+    def ahead_depth(self) -> int:
+        """Two layers by default: Slurm starts a pinned job the moment its nodes free up (with
+        ``pin_nodes``; without, Slurm places jobs itself and nothing is queued ahead)."""
+        return self.queue_depth if self.config.pin_nodes else 1
 
     def site(self) -> Site:
         return es.site(self.section, ENGINE)

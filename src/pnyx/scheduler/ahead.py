@@ -6,9 +6,9 @@ the dispatcher plans a second layer: the jobs that start on the same accelerator
 running there end, pinned to those nodes (the placement Pnyx decided is still what the engine runs).
 
 Every job holding accelerators is packed, in order (started ones first, then by hand-over time),
-into the first layer where its placement fits: layer 1 is the hardware now, layer 2 the queue
-ahead. A job that fits neither (the engine's queue is deeper than two on its nodes) stops further
-queue-ahead for the cycle: two layers at most, and nothing is ever over-committed in either. A
+into the first layer where its placement fits: layer 1 is the hardware now, layers 2..depth the
+queue ahead. A job that fits none (the engine's queue is deeper than that on its nodes) stops
+further queue-ahead for the cycle: ``depth`` layers at most, nothing ever over-committed in any. A
 started job whose nodes are already full (the engine started a queued-ahead job before Pnyx read
 that the one before it ended: two reads of one engine disagree for a moment) is ``overlaid``: it
 counts for fair share but holds nothing in either layer, so no capacity ledger goes below zero.
@@ -27,29 +27,39 @@ from pnyx.scheduler.topology import Topology
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Layers:
     now: tuple[Running, ...]  # on the accelerators now (or about to be: they fit as they are)
-    ahead: tuple[Running, ...]  # waiting at their engine for accelerators held in ``now``
-    deeper: tuple[Running, ...]  # fit neither: no further queue-ahead this cycle
+    ahead: tuple[tuple[Running, ...], ...]  # layers 2..depth: waiting at their engine, in order
+    deeper: tuple[Running, ...]  # fit no layer: no further queue-ahead this cycle
     overlaid: tuple[Running, ...] = ()  # started, yet their nodes are full: two reads disagree
 
+    @property
+    def queued(self) -> tuple[Running, ...]:
+        """Every job queued ahead, whatever its layer."""
+        return tuple(r for layer in self.ahead for r in layer)
 
-def layers(topology: Topology, started: Sequence[Running], waiting: Iterable[Running]) -> Layers:
-    """Pack the started jobs, then the waiting ones in order, into the first layer that holds them."""
-    first, second = Capacity(topology), Capacity(topology)
-    now: list[Running] = []
+
+def layers(
+    topology: Topology, started: Sequence[Running], waiting: Iterable[Running], depth: int = 2
+) -> Layers:
+    """Pack the started jobs, then the waiting ones in order, into the first of ``depth`` layers
+    that holds them."""
+    capacities = [Capacity(topology) for _ in range(max(1, depth))]
+    packed: list[list[Running]] = [[] for _ in capacities]
     overlaid: list[Running] = []
     for r in started:  # the engine's word; one that cannot be (nodes over-full) holds nothing more
-        fitting = fits(first, r.placement)
+        fitting = fits(capacities[0], r.placement)
         if fitting:
-            first.take(r.placement)
-        (now if fitting else overlaid).append(r)
-    ahead: list[Running] = []
+            capacities[0].take(r.placement)
+        (packed[0] if fitting else overlaid).append(r)
     deeper: list[Running] = []
     for r in waiting:
-        target = now if fits(first, r.placement) else ahead if fits(second, r.placement) else deeper
-        if target is not deeper:
-            (first if target is now else second).take(r.placement)
-        target.append(r)
-    return Layers(now=tuple(now), ahead=tuple(ahead), deeper=tuple(deeper), overlaid=tuple(overlaid))
+        layer = next((i for i, c in enumerate(capacities) if fits(c, r.placement)), None)
+        if layer is None:
+            deeper.append(r)
+            continue
+        capacities[layer].take(r.placement)
+        packed[layer].append(r)
+    ahead = tuple(tuple(layer) for layer in packed[1:])
+    return Layers(now=tuple(packed[0]), ahead=ahead, deeper=tuple(deeper), overlaid=tuple(overlaid))
 
 
 def fits(capacity: Capacity, placement: Placement) -> bool:

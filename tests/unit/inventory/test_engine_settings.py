@@ -84,6 +84,12 @@ def test_a_missing_file_is_named() -> None:
         load_engine_sections({"PNYX_ENGINES_FILE": "/nowhere.toml"})
 
 
+def test_queue_depth_is_the_slurm_setting_and_one_layer_without_pinned_nodes() -> None:
+    assert SlurmSettings.from_section(SLURM).ahead_depth() == 2
+    assert SlurmSettings.from_section({**SLURM, "queue_depth": 4}).ahead_depth() == 4
+    assert SlurmSettings.from_section({**SLURM, "queue_depth": 4, "pin_nodes": False}).ahead_depth() == 1
+
+
 @pytest.mark.parametrize(
     ("section", "message"),
     [
@@ -97,6 +103,9 @@ def test_a_missing_file_is_named() -> None:
         ({"use_accounting": "yes"}, "slurm.use_accounting must be true or false"),
         ({"gres": {"gpu:h100": "H100-SXM", "gpu": "H100-SXM"}}, "maps both untyped and h100 gres"),
         ({"token_file": "/nowhere"}, "slurm.token_file /nowhere cannot be read"),
+        ({"queue_depth": 0}, "slurm.queue_depth must be a positive whole number, got 0"),
+        ({"queue_depth": 2.5}, "slurm.queue_depth must be a positive whole number"),
+        ({"partition_accounts": {"secure": 3}}, "slurm.partition_accounts.secure"),
     ],
 )  # fmt: skip
 def test_bad_slurm_settings_name_the_setting(section: dict[str, Any], message: str) -> None:

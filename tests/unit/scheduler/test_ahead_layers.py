@@ -1,4 +1,4 @@
-"""Queue-ahead layers (scheduler.ahead): two layers at most, nothing over-committed in either."""
+"""Queue-ahead layers (scheduler.ahead): ``depth`` layers at most, nothing over-committed in any."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_waiting_jobs_fill_the_hardware_first_then_the_queue_ahead_then_nothing(
     waiting = [held(t, "b", "n1", 8), held(t, "c", "n2", 4), held(t, "d", "n1", 8), held(t, "e", "n2", 4)]
     stack = layers(t, started, waiting)
     assert ids(stack.now) == ["a", "c", "e"]
-    assert ids(stack.ahead) == ["b"]
+    assert ids(stack.queued) == ["b"]
     assert ids(stack.deeper) == ["d"]
 
 
@@ -56,7 +56,7 @@ def test_an_exclusive_job_takes_the_whole_node_in_its_layer() -> None:
     t = two_nodes()
     stack = layers(t, [held(t, "x", "n1", 2, exclusive=True)], [held(t, "y", "n1", 1), held(t, "z", "n1", 1)])
     assert ids(stack.now) == ["x"]
-    assert ids(stack.ahead) == ["y", "z"]
+    assert ids(stack.queued) == ["y", "z"]
 
 
 def test_a_started_job_on_full_nodes_is_overlaid_and_holds_nothing() -> None:
@@ -64,7 +64,7 @@ def test_a_started_job_on_full_nodes_is_overlaid_and_holds_nothing() -> None:
     stack = layers(t, [held(t, "a", "n1", 8), held(t, "b", "n1", 8)], [held(t, "c", "n1", 8)])
     assert ids(stack.now) == ["a"]
     assert ids(stack.overlaid) == ["b"]
-    assert ids(stack.ahead) == ["c"]
+    assert ids(stack.queued) == ["c"]
     capacity = Capacity(t)
     for r in stack.now:
         capacity.take(r.placement)
@@ -89,11 +89,39 @@ def test_no_layer_is_ever_over_committed(
     started = [held(t, f"s{i}", n, c, exclusive=x) for i, (n, c, x) in enumerate(started_shapes)]
     waiting = [held(t, f"j{i}", n, c, exclusive=x) for i, (n, c, x) in enumerate(shapes)]
     stack = layers(t, started, waiting)
-    for layer in (stack.now, stack.ahead):
+    for layer in (stack.now, *stack.ahead):
         capacity = Capacity(t)
         for r in layer:
             assert fits(capacity, r.placement)
             capacity.take(r.placement)
-    assert len(stack.now) + len(stack.overlaid) + len(stack.ahead) + len(stack.deeper) == len(
-        started + waiting
-    )
+    placed = stack.now + stack.overlaid + stack.queued + stack.deeper
+    assert sorted(ids(placed)) == sorted(ids(tuple(started + waiting)))
+
+
+@given(SHAPES, SHAPES, st.integers(1, 4))
+def test_any_depth_packs_every_job_once_and_over_commits_no_layer(
+    started_shapes: list[tuple[str, int, bool]], shapes: list[tuple[str, int, bool]], depth: int
+) -> None:
+    t = two_nodes()
+    started = [held(t, f"s{i}", n, c, exclusive=x) for i, (n, c, x) in enumerate(started_shapes)]
+    waiting = [held(t, f"j{i}", n, c, exclusive=x) for i, (n, c, x) in enumerate(shapes)]
+    stack = layers(t, started, waiting, depth)
+    assert len(stack.ahead) == depth - 1
+    for layer in (stack.now, *stack.ahead):
+        capacity = Capacity(t)
+        for r in layer:
+            assert fits(capacity, r.placement)
+            capacity.take(r.placement)
+    placed = stack.now + stack.overlaid + stack.queued + stack.deeper
+    assert sorted(ids(placed)) == sorted(ids(tuple(started + waiting)))
+
+
+def test_a_third_layer_takes_what_two_could_not() -> None:
+    t = two_nodes()
+    waiting = [held(t, f"j{i}", "n1", 8) for i in range(4)]
+    stack = layers(t, [], waiting, depth=3)
+    assert [ids(stack.now), [ids(layer) for layer in stack.ahead], ids(stack.deeper)] == [
+        ["j0"],
+        [["j1"], ["j2"]],
+        ["j3"],
+    ]
