@@ -1,4 +1,6 @@
-"""Composition root: builds the engine, clock, unit of work, services and signer from settings."""
+"""Composition root: builds the engine, clock, unit of work, services and signer from settings.
+
+It only composes: the adapters between domains live in ``pnyx.adapters``."""
 
 from __future__ import annotations
 
@@ -11,13 +13,24 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from pnyx.accounting.model import Standing
 from pnyx.accounting.service import AccountingService
+from pnyx.adapters import (
+    AllocationProjects,
+    AwardedProjects,
+    AwardedProposals,
+    CouncilMotions,
+    JobContainment,
+    JobOutputs,
+    ProjectMembers,
+    ProjectTeam,
+    RecordedSeconds,
+    documented_peaks,
+)
 from pnyx.allocation.award_service import AwardService
 from pnyx.allocation.review_service import ReviewService
 from pnyx.allocation.service import AllocationService
 from pnyx.core.clock import Clock, SystemClock
-from pnyx.core.errors import InvalidInput, NotFound
+from pnyx.core.errors import InvalidInput
 from pnyx.core.units import AcceleratorHours
 from pnyx.db.engine import create_engine
 from pnyx.db.files import secure_storage
@@ -39,8 +52,12 @@ from pnyx.inventory.model import EngineInventory, InventorySource
 from pnyx.inventory.rules import accelerator_type
 from pnyx.inventory.service import InventoryService
 from pnyx.jobs.executor import Executor
-from pnyx.jobs.service import JobService, ProjectInfo
+from pnyx.jobs.service import JobService
 from pnyx.jobs.topology import TopologyCache, fit_check
+from pnyx.safety.defaults import DEFAULT_POLICY
+from pnyx.safety.incident_service import FrozenSubjects, IncidentService
+from pnyx.safety.release_service import ReleaseService
+from pnyx.safety.service import SafetyService
 from pnyx.settings import Settings
 from pnyx.transparency.note import NoteSigner
 from pnyx.transparency.service import LogService
@@ -82,6 +99,9 @@ class Platform:
     engines: Mapping[str, EngineSettings]  # each configured engine's own settings section, read once
     topology: TopologyCache  # the scheduler's view of the inventory (submission fit check, dispatcher)
     jobs: JobService
+    safety: SafetyService
+    releases: ReleaseService
+    incidents: IncidentService
 
 
 def build_platform(
@@ -108,15 +128,43 @@ def build_platform(
     engines = engine_settings(settings)
     executors = build_executors(settings, engines)
     topology = TopologyCache(inventory)
+    safety = SafetyService(
+        uow,
+        proposals=AwardedProposals(uow),
+        thresholds=policies.safety_threshold,
+        peaks=documented_peaks,
+        usage=RecordedSeconds(uow),
+    )
+    council = CouncilService(uow)
+    projects = AllocationProjects(awards, accounting, safety)
+    releases = ReleaseService(
+        uow,
+        policy=safety.policy,
+        artifacts=JobOutputs(uow),
+        members=ProjectMembers(projects),  # who may ask: the jobs side's members and clearance
+        motions=CouncilMotions(council),
+    )
+    jobs = JobService(
+        uow,
+        projects=projects,
+        fits=fit_check(topology),
+        executors=executors,
+        default_engine=settings.executor,
+        policy=DEFAULT_POLICY,  # who may read outputs at each level (thresholds play no part)
+        freezes=FrozenSubjects(uow),  # what open incidents froze (the incident service writes it)
+        releases=releases,  # released records of outputs, read under their lower labels
+    )
+    identity = IdentityService(uow)
+    containment = JobContainment(jobs, identity, ProjectTeam(uow))
     return Platform(
         settings=settings,
         engine=engine,
         clock=clock,
         uow=uow,
-        identity=IdentityService(uow),
+        identity=identity,
         inventory=inventory,
         member_states=member_states,
-        council=CouncilService(uow),
+        council=council,
         votes=VoteService(uow),
         policies=policies,
         log=LogService(uow, signer),
@@ -128,12 +176,11 @@ def build_platform(
         executors=executors,
         engines=engines,
         topology=topology,
-        jobs=JobService(
-            uow,
-            projects=AllocationProjects(awards, accounting),
-            fits=fit_check(topology),
-            executors=executors,
-            default_engine=settings.executor,
+        jobs=jobs,
+        safety=safety,
+        releases=releases,
+        incidents=IncidentService(
+            uow, projects=AwardedProjects(awards), artifacts=JobOutputs(uow), containment=containment
         ),
     )
 
@@ -216,25 +263,4 @@ class PolicyPoolBudget:
             accelerators=self.inventory.accelerator_count(),
             member_state=member_state,
             member_shares=self.policies.member_shares(starts_at),
-        )
-
-
-class AllocationProjects:
-    """The jobs service's view of projects: an awarded allocation, its team, and its standing."""
-
-    def __init__(self, awards: AwardService, accounting: AccountingService) -> None:
-        self.awards = awards
-        self.accounting = accounting
-
-    def project(self, project_id: str) -> ProjectInfo | None:
-        try:
-            allocation = self.awards.allocation(project_id)
-        except NotFound:
-            return None
-        standing = self.accounting.standing(project_id)
-        return ProjectInfo(
-            id=project_id,
-            member_state=allocation.member_state,
-            members=frozenset({allocation.pi_user_id}),
-            over_budget=standing.standing is not Standing.WITHIN_BUDGET,
         )

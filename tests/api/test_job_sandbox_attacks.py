@@ -29,7 +29,7 @@ from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.service import JobService
 from pnyx.jobs.store import JobRepository
 from pnyx.jobs.topology import fit_check
-from pnyx.safety.model import SafetyLevel
+from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 from pnyx.scheduler.policy import policy_named
 from pnyx.server import create_app
@@ -223,7 +223,7 @@ def _store_directly(facility: Facility, *, command: tuple[str, ...]) -> JobRecor
             estimate_s=60,
             checkpoint_s=0,
             priority_class=PriorityClass.ENTITLED,
-            label=SafetyLevel.L1,
+            label=Label(level=SafetyLevel.L1, categories=frozenset({"project:open-llm"})),
             status=JobStatus.PENDING,
             submitted_at=tx.now,
             command=command,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
+from typing import cast
 
 import pytest
 
@@ -12,11 +14,13 @@ from pnyx.core.errors import Forbidden, InvalidInput, NotFound
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.service import JobService, Submission
-from pnyx.safety.model import SafetyLevel
+from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import JobDoesNotFit, PriorityClass
 from pnyx.wiring import Platform
-from tests.dispatch.conftest import ADA
+from tests.dispatch.conftest import ADA, FakeProjects
 from tests.executors.job_root import JOB_PYTHON
+
+OPEN_LLM = frozenset({"project:open-llm"})
 
 
 def _run_until(
@@ -164,11 +168,17 @@ def test_outputs_are_recorded_by_hash_with_the_jobs_label(
     )
     _run_until(dispatcher, jobs, job.id, JobStatus.COMPLETED)
     assert dispatcher.outputs.wait(timeout=20)  # outputs are hashed off the dispatch thread
+    projects = cast(FakeProjects, jobs.projects)
+    with pytest.raises(Forbidden, match="L2"):  # open-llm is L1: its members are not cleared for L2
+        jobs.artifacts(ADA, job.id)
+    projects.known["open-llm"] = dataclasses.replace(
+        projects.known["open-llm"], label=Label(level=SafetyLevel.L2)
+    )
     artifacts = {a.path: a for a in jobs.artifacts(ADA, job.id)}
     assert set(artifacts) == {"ckpt/step-100.safetensors", "eval.json"}
     weights = artifacts["ckpt/step-100.safetensors"]
     assert weights.sha256 == hashlib.sha256(b"weights").hexdigest()
-    assert (weights.size, weights.label) == (7, SafetyLevel.L2)
+    assert (weights.size, weights.label) == (7, Label(level=SafetyLevel.L2, categories=OPEN_LLM))
     assert jobs.record_artifacts(job.id, []) == []  # once per attempt
     system_platform.log.drain()
     recorded = [

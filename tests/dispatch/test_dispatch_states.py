@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -251,3 +251,21 @@ def test_what_an_engine_report_does_to_a_job() -> None:
     assert engine_action(JobStatus.QUEUED, EngineState.SUCCEEDED) is JobAction.SUCCEED
     assert engine_action(JobStatus.RUNNING, EngineState.CANCELLED) is JobAction.CANCEL
     assert engine_action(JobStatus.RUNNING, EngineState.UNKNOWN) is None
+
+
+def test_jobs_held_for_safety_join_the_queue_in_the_cycle_after_their_project_is_confirmed(
+    queue_rig: QueueRig,
+) -> None:
+    projects = queue_rig.jobs.projects
+    assert isinstance(projects, FakeProjects)
+    confirmed = projects.known["open-llm"]
+    projects.known["open-llm"] = replace(confirmed, holds_jobs=True)  # escalated: an officer must look
+    job_id = queue_rig.submit()
+    assert queue_rig.get(job_id).status is JobStatus.HELD_FOR_SAFETY
+    assert queue_rig.dispatcher.cycle().released == 0
+    assert queue_rig.get(job_id).status is JobStatus.HELD_FOR_SAFETY
+
+    projects.known["open-llm"] = confirmed
+    report = queue_rig.dispatcher.cycle()
+    assert (report.released, report.started) == (1, 1)
+    assert queue_rig.get(job_id).status is JobStatus.QUEUED

@@ -20,9 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pnyx.core.clock import FrozenClock
+from pnyx.safety.model import SafetyLevel
 from pnyx.server import create_app
 from pnyx.settings import Settings
-from pnyx.wiring import build_platform
+from pnyx.wiring import Platform, build_platform
 from tests.engines.conftest import SLURM_ROOT, SLURM_URL
 from tests.integration.test_allocation_flow import run_call
 from tests.unit.allocation.allocation_builders import standard_world
@@ -101,26 +102,41 @@ def researcher_with_project(env: dict[str, str]) -> tuple[str, str]:
         platform.awards.rank(call_id)
         made = platform.awards.decide(call_id)
         project = next(a.project_id for a in made if a.member_state == "DE")
+        confirm_classification(platform, project)
         return project, "Bearer " + platform.identity.issue_token("alice").secret
     finally:
         platform.engine.dispose()
 
 
+def confirm_classification(platform: Platform, project: str) -> None:
+    """The project's proposal (general-purpose, 1e23 FLOP) makes it L2: until safety officers act,
+    its jobs are held for safety. Two officers lower it to L1 (one proposes, another agrees), so its
+    jobs may run in the open partition and on the L1 Ray cluster."""
+    for officer in ("sam", "kim"):
+        platform.identity.register_user(name=officer, roles=["safety-officer"])
+    classified = platform.safety.ensure_classified(project)
+    assert classified.level is SafetyLevel.L2, classified
+    platform.safety.propose_lower(project, SafetyLevel.L1, by=platform.identity.principal_of("sam"))
+    lowered = platform.safety.agree_lower(project, by=platform.identity.principal_of("kim"))
+    assert (lowered.level, lowered.holds_jobs) == (SafetyLevel.L1, False), lowered
+
+
 @pytest.fixture
 def api(request: pytest.FixtureRequest) -> Iterator[Any]:
     """A factory of TestClients over the served app, for a deployer's environment."""
-    made: list[TestClient] = []
+    made: list[tuple[TestClient, Platform]] = []
 
     def open_api(env: dict[str, str]) -> TestClient:
         platform = build_platform(Settings.from_env(env))
         client = TestClient(create_app(platform, run_appender=False, run_dispatcher=False))
         client.__enter__()
-        made.append(client)
+        made.append((client, platform))
         return client
 
     yield open_api
-    for client in made:
+    for client, platform in made:
         client.__exit__(None, None, None)
+        platform.engine.dispose()  # its database connections closed now, not by a later test's GC
 
 
 def run_until_final(env: dict[str, str], client: TestClient, job_id: str, token: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pnyx.governance.rules import contribution_shares
 from pnyx.inventory.model import EngineInventory, EngineNode, InventorySource, NodeState, Site
 from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.topology import check_dispatch, fit_check
-from pnyx.safety.model import SafetyLevel
+from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import JobDoesNotFit, PriorityClass
 from pnyx.wiring import Platform
 
@@ -153,7 +153,7 @@ def test_jobs_for_another_engine_are_refused_on_an_imported_inventory(platform: 
         estimate_s=60,
         checkpoint_s=0,
         priority_class=PriorityClass.ENTITLED,
-        label=SafetyLevel.L1,
+        label=Label(level=SafetyLevel.L1, categories=frozenset({"project:p"})),
         status=JobStatus.PENDING,
         submitted_at=platform.clock.now(),
     )

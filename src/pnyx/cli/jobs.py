@@ -11,13 +11,13 @@ from rich.table import Table
 from pnyx.cli.context import console, inert, platform
 from pnyx.dispatch.runner import build_dispatcher
 from pnyx.identity.model import Principal
-from pnyx.jobs.model import ACTIVE_JOB_STATUSES, JobRecord, JobStatus
+from pnyx.jobs.model import OPEN_JOB_STATUSES, JobRecord, JobStatus
 from pnyx.jobs.service import Submission
 from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 from pnyx.wiring import Platform
 
-jobs = typer.Typer(help="Jobs: submit, list, show, logs, cancel.", no_args_is_help=True)
+jobs = typer.Typer(help="Jobs: submit, list, show, logs, artifacts, cancel.", no_args_is_help=True)
 dispatch = typer.Typer(help="The dispatch loop that runs jobs on the engines.", no_args_is_help=True)
 
 
@@ -36,14 +36,16 @@ def submit(
     estimate: int = typer.Option(3600, "--estimate", help="Runtime estimate (and time limit), seconds"),
     checkpoint: int = typer.Option(0, "--checkpoint", help="Checkpoint interval, seconds"),
     image: str | None = typer.Option(None, help="Container image reference"),
-    label: int = typer.Option(1, help="Safety level 1-4"),
+    label: int | None = typer.Option(
+        None, help="Safety level 1-4 (default: the project's level; below it is refused)"
+    ),
     priority: PriorityClass = typer.Option(PriorityClass.ENTITLED, help="urgent is for operators"),
     engine: str | None = typer.Option(None, help="local | slurm | ray | kubernetes"),
     name: str = typer.Option("job"),
     wait: bool = typer.Option(False, "--wait", help="Wait until it ends (needs a running dispatcher)"),
 ) -> None:
     """Submit a job: pnyx job submit -p PROJECT --as USER -n 8 -- python train.py"""
-    if label not in (1, 2, 3, 4):
+    if label is not None and label not in (1, 2, 3, 4):
         raise typer.BadParameter("the safety level is 1, 2, 3 or 4", param_hint="--label")
     with platform() as p:
         job = p.jobs.submit(
@@ -57,12 +59,13 @@ def submit(
                 command=tuple(command or ()),
                 image=image,
                 checkpoint_s=checkpoint,
-                label=SafetyLevel(label),
+                label=None if label is None else SafetyLevel(label),
                 priority_class=priority,
                 engine=engine,
             ),
         )
-        console().print(f"submitted [bold]{job.id}[/] ({job.status}); {job.reason}".rstrip("; "))
+        said = f"({job.status}, {inert(str(job.label))}); {inert(job.reason)}".rstrip("; ")
+        console().print(f"submitted [bold]{job.id}[/] {said}", highlight=False)
         if wait:
             job = _wait(p, user, job.id)
             console().print(f"{job.id}: {job.status} (exit {job.exit_code}) {job.reason}")
@@ -75,7 +78,7 @@ def _wait(p: Platform, user: str, job_id: str) -> JobRecord:
         while True:
             job = p.jobs.get(_as(p, user), job_id)
             spinner.update(f"{job_id}: {job.status}")
-            if job.status not in ACTIVE_JOB_STATUSES:
+            if job.status not in OPEN_JOB_STATUSES:
                 return job
             time.sleep(0.5)
 
@@ -86,10 +89,11 @@ def list_jobs(
     status: JobStatus | None = typer.Option(None),
     limit: int = typer.Option(50),
 ) -> None:
-    """List jobs (your own; operators and auditors see all)."""
+    """List jobs (your own; operators, auditors and safety officers see all); --status held_for_safety
+    lists those waiting for an officer to confirm their project's level."""
     with platform() as p:
         found = p.jobs.search(_as(p, user), status=status, limit=limit)
-    table = Table("id", "name", "project", "user", "status", "accelerators", "engine", "submitted")
+    table = Table("id", "name", "project", "user", "status", "label", "accelerators", "engine", "submitted")
     for j in found:
         table.add_row(
             j.id,
@@ -97,6 +101,7 @@ def list_jobs(
             inert(j.project),
             inert(j.user),
             j.status.value,
+            inert(str(j.label)),
             str(j.accelerators),
             j.engine,
             f"{j.submitted_at:%Y-%m-%d %H:%M:%S}",
@@ -138,6 +143,17 @@ def logs(job_id: str, user: str = typer.Option(..., "--as"), tail: int = typer.O
     with platform() as p:
         text = p.jobs.logs(_as(p, user), job_id, tail)
     typer.echo(inert(text, markup=False))  # a job's output cannot drive the reader's terminal
+
+
+@jobs.command("artifacts")
+def artifacts(job_id: str, user: str = typer.Option(..., "--as")) -> None:
+    """A job's outputs by content hash, with their labels: refused unless USER is cleared for them."""
+    with platform() as p:
+        found = p.jobs.artifacts(_as(p, user), job_id)
+    table = Table("attempt", "path", "sha256", "bytes", "label")
+    for a in found:
+        table.add_row(str(a.attempt), inert(a.path), a.sha256, str(a.size), inert(str(a.label)))
+    console().print(table)
 
 
 @jobs.command("cancel")

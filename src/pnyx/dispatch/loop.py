@@ -7,6 +7,7 @@ One cycle:
                or submitted (idempotent on the attempt's key, so a crash between decision and
                submission neither loses nor doubles a job); the engine's word moves jobs from queued
                to running and closes finished ones (usage recorded); cancels are passed on.
+   Jobs held for safety whose project an officer has since confirmed join the queue.
 3. schedule  - a snapshot from the database goes through the very scheduler the simulator drives.
 4. apply     - preemptions (the engine stops the victim, which may checkpoint on SIGTERM; the victim
                is requeued as a new attempt), rejections, then at most ``MAX_STARTS`` starts: the
@@ -104,6 +105,7 @@ class Dispatcher:
         topology = self.topology()  # one inventory check per cycle
         begin_cycle(self.executors.values())  # one engine listing per cycle, where kept
         self._reconcile(report, topology)
+        self._release_holds(report)
         self._schedule(report, topology)
         self._settle(report)
         self.outputs.retry()
@@ -282,6 +284,14 @@ class Dispatcher:
                 executor.cancel(ref_of(job))
             except Exception:
                 log.warning("dispatch: job %s failed; its engine could not stop it", job.id, exc_info=True)
+
+    def _release_holds(self, report: CycleReport) -> None:
+        """Jobs held for safety join the queue once an officer confirmed their project's level."""
+        try:
+            report.released = len(self.jobs.release_cleared())
+        except Exception as exc:  # the held stay held; scheduling everyone else goes on
+            log.warning("dispatch: releasing held jobs failed", exc_info=exc)
+            report.errors.append(f"releasing held jobs failed: {describe(exc)}")
 
     # --- 3. schedule, 4. apply -------------------------------------------------------------------
 

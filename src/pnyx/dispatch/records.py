@@ -34,7 +34,7 @@ def spec_of(job: JobRecord) -> JobSpec:
         accelerators=job.accelerators,
         nodes=max(1, len(job.node_ids)),
         accelerators_per_node=max(job.counts, default=job.accelerators),
-        safety_level=job.label,
+        safety_level=job.level,
         time_limit_s=job.estimate_s,
         command=job.command,
         image=job.image,

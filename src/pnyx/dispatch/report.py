@@ -20,6 +20,7 @@ class CycleReport:
     preempted: int = 0
     rejected: int = 0
     requeued: int = 0
+    released: int = 0  # held for safety until this cycle: their project's level is now confirmed
     considered: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -27,7 +28,8 @@ class CycleReport:
     @property
     def moved(self) -> bool:
         """Some job changed state: submitted, started, ended, preempted or requeued."""
-        return any((self.started, self.submitted, self.running, self.finished, self.preempted, self.requeued))
+        moves = (self.started, self.submitted, self.running, self.finished, self.preempted, self.requeued)
+        return any(moves) or self.released > 0
 
 
 BUSY_INTERVAL_S = 0.25  # between cycles while jobs move: completions are seen, and their room reused, fast

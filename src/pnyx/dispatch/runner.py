@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from pnyx.adapters import MeteredUsage
 from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.plan import QueueAhead
@@ -28,7 +29,7 @@ def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
         clock=platform.clock,
         policy=policy_named(policy),
         leadership=leadership_for(platform.engine, platform.settings.data_dir),
-        usage=platform.accounting,
+        usage=MeteredUsage(platform.accounting, platform.safety),  # usage, then safety meters it
         queue_ahead=QueueAhead.of({name: engine.ahead_depth() for name, engine in platform.engines.items()}),
     )
 

@@ -3,7 +3,7 @@
 A policy is ``(kind, subject, version, effective_from, content, motion_id)``. ``content`` is the
 effect's data form, so ``parse_effect(policy.content)`` gives the typed effect back. Kinds with one
 value for the whole facility use the subject ``""``; call budgets and safety thresholds are per
-subject (``call:<id>`` / ``pool:<name>``; the threshold's name).
+subject (``call:<id>`` / ``pool:<name>``; the threshold's name; the release's id).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class PolicyKind(StrEnum):
     CALL_BUDGET = "call_budget"
     SAFETY_THRESHOLD = "safety_threshold"
     MAJORITY_RULES = "majority_rules"
+    RELEASE_APPROVAL = "release_approval"  # the council's decision on one release (safety)
 
 
 class EntitlementFormula(StrEnum):
@@ -87,6 +88,16 @@ class SetMajorityRules:
     rules: Mapping[str, Any]  # a rule set's data form (see pnyx.governance.majority)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApproveRelease:
+    """The council approves one release decision (safety's ``rel_...``): what a release gate that
+    needs an adopted council motion (L3), or a public release from a level that bars one (L4),
+    accepts. It names the release, so the release is requested first; safety checks that it exists
+    when the motion is attached to it."""
+
+    release_id: str
+
+
 Effect = (
     SetMemberShares
     | SetEntitlementFormula
@@ -94,6 +105,7 @@ Effect = (
     | SetCallBudget
     | SetSafetyThreshold
     | SetMajorityRules
+    | ApproveRelease
 )
 
 EFFECT_TYPES: dict[str, type[Any]] = {
@@ -103,12 +115,14 @@ EFFECT_TYPES: dict[str, type[Any]] = {
     "set_call_budget": SetCallBudget,
     "set_safety_threshold": SetSafetyThreshold,
     "set_majority_rules": SetMajorityRules,
+    "approve_release": ApproveRelease,
 }
 DEFAULT_POOL_SPLIT = SetPoolSplit(
     member_pools=Fraction(1), open_calls=Fraction(0), sme=Fraction(0), directors_reserve=Fraction(0)
 )
 CALL_TARGET = re.compile(rf"^(call:[A-Za-z0-9_.-]{{1,80}}|pool:({'|'.join(Pool)}))$")
 THRESHOLD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,79}$")
+RELEASE_ID = re.compile(r"rel_[A-Za-z0-9_-]{1,36}")  # safety's release ids (``new_id("rel")``)
 ISO_ALPHA2 = re.compile(r"^[A-Z]{2}$")
 MAX_NUMBER = Decimal("1E30")  # a threshold (a FLOP count is about 1e26) stays below this
 MAX_BUDGET = Decimal("1E12")  # accelerator-hours: as the API bounds any request or budget
@@ -157,6 +171,8 @@ def policy_target(effect: Effect) -> tuple[PolicyKind, str]:
             return PolicyKind.SAFETY_THRESHOLD, effect.name
         case SetMajorityRules():
             return PolicyKind.MAJORITY_RULES, ""
+        case ApproveRelease():
+            return PolicyKind.RELEASE_APPROVAL, effect.release_id
 
 
 def effect_data(effect: Effect | None) -> dict[str, Any] | None:
@@ -182,6 +198,8 @@ def effect_data(effect: Effect | None) -> dict[str, Any] | None:
             return {"type": "set_safety_threshold", "name": effect.name, "value": str(effect.value)}
         case SetMajorityRules():
             return {"type": "set_majority_rules", "rules": dict(effect.rules)}
+        case ApproveRelease():
+            return {"type": "approve_release", "release_id": effect.release_id}
 
 
 def parse_effect(data: Any) -> Effect | None:
@@ -239,6 +257,15 @@ def parse_effect(data: Any) -> Effect | None:
             if not isinstance(name, str) or not THRESHOLD_NAME.match(name):
                 raise InvalidInput(f"not a threshold name: {name!r}", field="effect.name")
             return SetSafetyThreshold(name=name, value=_decimal(_field(data, "value"), "effect.value"))
+        case "approve_release":
+            _only(data, {"release_id"})
+            release_id = _field(data, "release_id")
+            if not isinstance(release_id, str) or not RELEASE_ID.fullmatch(release_id):
+                raise InvalidInput(
+                    f"a release id is 'rel_' and up to 36 letters, digits, '_' or '-'; got {release_id!r}",
+                    field="effect.release_id",
+                )
+            return ApproveRelease(release_id=release_id)
         case _:
             _only(data, {"rules"})
             rules = _field(data, "rules")

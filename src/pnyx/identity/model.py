@@ -46,10 +46,19 @@ class ApiToken:
     issued_by: UserId  # who created it: the user itself, or the operator who enrolled them
     kind: TokenKind = TokenKind.PERSONAL
     revoked_at: datetime | None = None
+    suspended_at: datetime | None = None  # suspended (reversibly, e.g. by a safety incident)
+    suspended_reason: str | None = None
 
     def active_at(self, now: datetime) -> bool:
-        """The one "counts as active" predicate: not revoked (nor redeemed) and not expired."""
+        """The one "counts as active" predicate: not revoked (nor redeemed) and not expired.
+
+        A suspended token still counts (it holds its place in the quota and bars an enrolment); it
+        authenticates nothing until it is restored."""
         return self.revoked_at is None and now < self.expires_at
+
+    @property
+    def suspended(self) -> bool:
+        return self.suspended_at is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +128,25 @@ class TokenRevoked(DomainEvent):
     token_id: str
     user_id: str
     revoked_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenSuspended(DomainEvent):
+    """A live token suspended, reversibly (a safety incident's containment): no secret, the reason."""
+
+    event_type = "identity.token.suspended"
+    token_id: str
+    user_id: str
+    reason: str
+    suspended_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenRestored(DomainEvent):
+    event_type = "identity.token.restored"
+    token_id: str
+    user_id: str
+    restored_by: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

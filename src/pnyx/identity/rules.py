@@ -19,6 +19,7 @@ MAX_ENROLMENT_LIFETIME = timedelta(days=7)
 # Per user: tokens (enrolments included) that may be active at once, and created in any one hour.
 MAX_ACTIVE_TOKENS = 10
 MAX_TOKENS_PER_HOUR = 5
+MAX_REASON = 300  # a suspension's reason, as stored and logged
 
 
 def validate_user_name(name: str) -> str:
@@ -140,6 +141,31 @@ def _check_live(token: ApiToken, now: datetime) -> None:
         raise Unauthenticated("this API token has been revoked or used", code="token_revoked")
     if token.expires_at <= now:
         raise Unauthenticated("this API token has expired", code="token_expired")
+    if token.suspended:
+        raise Unauthenticated(
+            f"this API token is suspended ({token.suspended_reason or 'no reason given'}); "
+            "it works again once the suspension is lifted",
+            code="token_suspended",
+        )
+
+
+def check_none_suspended(user: User, tokens: Iterable[ApiToken], now: datetime) -> None:
+    """No new token while one of the user's live tokens is suspended: a suspension is not undone by
+    minting or redeeming another one."""
+    if any(t.suspended and t.active_at(now) for t in tokens):
+        raise Conflict(
+            f"{user.name}'s tokens are suspended; no new token until the suspension is lifted",
+            field="name",
+            code="tokens_suspended",
+        )
+
+
+def suspension_reason(reason: str) -> str:
+    """Why tokens are suspended: 1-300 characters, no NUL; it goes to the public log."""
+    text = reason.strip()
+    if not text or len(text) > MAX_REASON or "\x00" in text:
+        raise InvalidInput(f"a suspension has a reason of 1-{MAX_REASON} characters", field="reason")
+    return text
 
 
 def require_role(principal: Principal, *allowed: Role) -> None:

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 
-from pnyx.core.errors import Conflict, Forbidden, NotFound, Unauthenticated
+from pnyx.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from pnyx.core.ids import TokenId, UserId, new_id
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import (
@@ -17,7 +17,9 @@ from pnyx.identity.model import (
     Role,
     TokenIssued,
     TokenKind,
+    TokenRestored,
     TokenRevoked,
+    TokenSuspended,
     User,
     UserDisabled,
     UserRegistered,
@@ -28,12 +30,14 @@ from pnyx.identity.rules import (
     TOKEN_PREFIX,
     check_may_enrol,
     check_may_mint,
+    check_none_suspended,
     check_redeemable,
     check_token_quota,
     check_token_usable,
     hash_token,
     parse_roles,
     require_role,
+    suspension_reason,
     token_lifetime,
     validate_email,
     validate_user_name,
@@ -107,6 +111,7 @@ class IdentityService:
         with self.uow.write() as tx:
             user = _user_named(UserRepository(tx.conn), user_name, for_update=True)
             check_may_mint(user, by)
+            check_none_suspended(user, TokenRepository(tx.conn).for_user(user.id), tx.now)
             return _mint(tx, user, label=label, lifetime=lifetime, kind=TokenKind.PERSONAL, by=user.id)
 
     def enrol(self, user_name: str, *, by: Principal, label: str = "", days: int = 7) -> IssuedToken:
@@ -128,6 +133,7 @@ class IdentityService:
             user = UserRepository(tx.conn).by_id(enrolment.user_id, for_update=True)
             if user is None or user.disabled:
                 raise Unauthenticated("the enrolment token's user is disabled", code="user_disabled")
+            check_none_suspended(user, tokens.for_user(user.id), tx.now)
             if not tokens.revoke(enrolment.id, tx.now):  # lost a race with another redemption
                 raise Unauthenticated("this enrolment token has been used", code="token_revoked")
             kind = TokenKind.PERSONAL  # issued by whoever enrolled the user: the log shows who could have
@@ -168,6 +174,34 @@ class IdentityService:
             )
         return disabled
 
+    def suspend_tokens(self, user_names: Iterable[str], *, reason: str, by: str) -> list[TokenId]:
+        """Suspend, reversibly, the users' live tokens not suspended yet (a pending enrolment too);
+        the ids suspended, each logged with the reason (never a secret). Suspended tokens answer 401
+        and their users get no new token until ``restore_tokens``. ``by`` names who acts, for the log
+        (an officer, or a safety incident): an in-process use case (an incident's containment), which
+        no edge offers; unknown users are refused (field ``user_names``) and nothing is suspended."""
+        why, actor = suspension_reason(reason), _actor(by)
+        with self.uow.write() as tx:
+            users = _users_named(UserRepository(tx.conn), user_names)
+            return [t for user in users for t in _suspend(tx, user, why, actor)]
+
+    def restore_tokens(self, token_ids: Iterable[str], *, by: str) -> list[TokenId]:
+        """Lift the suspension of these tokens; the ids restored (a token revoked meanwhile, or not
+        suspended, is not). Unknown ids are refused (field ``token_ids``) and nothing is restored."""
+        actor = _actor(by)
+        with self.uow.write() as tx:
+            tokens = TokenRepository(tx.conn)
+            found = [_token_of(tokens, TokenId(i)) for i in dict.fromkeys(token_ids)]
+            restored = [t for t in found if t.revoked_at is None and tokens.restore(t.id)]
+            for t in restored:
+                tx.emit(TokenRestored(token_id=t.id, user_id=t.user_id, restored_by=actor))
+            return [t.id for t in restored]
+
+    def names_of(self, user_ids: Iterable[str]) -> list[str]:
+        """The names of the users with these ids, sorted (unknown ids are left out)."""
+        with self.uow.read() as conn:
+            return UserRepository(conn).names(user_ids)
+
     def tokens_of(self, user_name: str) -> list[ApiToken]:
         with self.uow.read() as conn:
             user = _user_named(UserRepository(conn), user_name)
@@ -198,6 +232,40 @@ def _user_named(repo: UserRepository, name: str, *, for_update: bool = False) ->
     if user is None:
         raise NotFound(f"no user named {name!r}", field="name", code="user_not_found")
     return user
+
+
+def _users_named(repo: UserRepository, names: Iterable[str]) -> list[User]:
+    found = []
+    for name in sorted(set(names)):
+        user = repo.by_name(name, for_update=True)
+        if user is None:
+            raise NotFound(f"no user named {name!r}", field="user_names", code="user_not_found")
+        found.append(user)
+    return found
+
+
+def _suspend(tx: Transaction, user: User, reason: str, actor: str) -> list[TokenId]:
+    tokens = TokenRepository(tx.conn)
+    done = [
+        t.id for t in tokens.for_user(user.id) if t.active_at(tx.now) and tokens.suspend(t.id, tx.now, reason)
+    ]
+    for token_id in done:
+        tx.emit(TokenSuspended(token_id=token_id, user_id=user.id, reason=reason, suspended_by=actor))
+    return done
+
+
+def _token_of(tokens: TokenRepository, token_id: TokenId) -> ApiToken:
+    token = tokens.by_id(token_id)
+    if token is None:
+        raise NotFound(f"no API token {token_id!r}", field="token_ids", code="token_not_found")
+    return token
+
+
+def _actor(by: str) -> str:
+    actor = by.strip()
+    if not actor or len(actor) > 80:
+        raise InvalidInput("who acts is named in 1-80 characters", field="by")
+    return actor
 
 
 def _issuer(by: Principal) -> UserId:

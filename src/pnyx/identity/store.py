@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -41,6 +42,8 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", UtcDateTime(), nullable=True),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("issued_by", sa.String(40), nullable=False),  # a user id, or "local-console"
+    sa.Column("suspended_at", UtcDateTime(), nullable=True),  # reversibly suspended since
+    sa.Column("suspended_reason", sa.String(300), nullable=True),
 )
 
 
@@ -85,6 +88,12 @@ class UserRepository:
         row = self.conn.execute(query.with_for_update() if for_update else query).mappings().first()
         return None if row is None else self._load(row)
 
+    def names(self, user_ids: Iterable[str]) -> list[str]:
+        """The names of the users with these ids (unknown ids are left out), sorted."""
+        wanted = sorted(set(user_ids))
+        query = sa.select(users.c.name).where(users.c.id.in_(wanted)).order_by(users.c.name)
+        return list(self.conn.execute(query).scalars()) if wanted else []
+
     def list(self) -> list[User]:
         rows = self.conn.execute(sa.select(users).order_by(users.c.name)).mappings().all()
         return [self._load(r) for r in rows]
@@ -124,6 +133,8 @@ class TokenRepository:
                 revoked_at=token.revoked_at,
                 kind=token.kind.value,
                 issued_by=token.issued_by,
+                suspended_at=token.suspended_at,
+                suspended_reason=token.suspended_reason,
             )
         )
 
@@ -154,6 +165,28 @@ class TokenRepository:
         )
         return done.rowcount == 1
 
+    def suspend(self, token_id: TokenId, when: datetime, reason: str) -> bool:
+        """Suspend a live token not yet suspended; False if it is revoked or suspended already."""
+        done = self.conn.execute(
+            api_tokens.update()
+            .where(
+                api_tokens.c.id == token_id,
+                api_tokens.c.revoked_at.is_(None),
+                api_tokens.c.suspended_at.is_(None),
+            )
+            .values(suspended_at=when, suspended_reason=reason)
+        )
+        return done.rowcount == 1
+
+    def restore(self, token_id: TokenId) -> bool:
+        """Lift a suspension; False if the token was not suspended."""
+        done = self.conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.id == token_id, api_tokens.c.suspended_at.is_not(None))
+            .values(suspended_at=None, suspended_reason=None)
+        )
+        return done.rowcount == 1
+
 
 def _token(row: sa.RowMapping) -> ApiToken:
     return ApiToken(
@@ -165,4 +198,6 @@ def _token(row: sa.RowMapping) -> ApiToken:
         revoked_at=row["revoked_at"],
         kind=TokenKind(row["kind"]),
         issued_by=UserId(row["issued_by"]),
+        suspended_at=row["suspended_at"],
+        suspended_reason=row["suspended_reason"],
     )

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pnyx.core.errors import Conflict, InvalidInput, Unavailable
 from pnyx.core.events import DomainEvent
-from pnyx.safety.model import SafetyLevel
+from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
 
@@ -97,6 +97,7 @@ class EngineRejected(InvalidInput):
 
 
 class JobStatus(StrEnum):
+    HELD_FOR_SAFETY = "held_for_safety"  # its project's safety level awaits an officer: not scheduled
     PENDING = "pending"  # waiting for the scheduler
     DISPATCHING = "dispatching"  # placed; the hand-over to the engine is in flight
     QUEUED = "queued"  # accepted by its engine, waiting there (it holds its accelerators)
@@ -116,9 +117,12 @@ class JobAction(StrEnum):
     CANCEL = "cancel"
     REQUEUE = "requeue"  # preempted, or its hardware failed: back to the queue
     REJECT = "reject"
+    RELEASE_HOLD = "release-hold"  # an officer confirmed the project's level: to the queue
 
 
 JOB_TRANSITIONS: dict[tuple[JobStatus, JobAction], JobStatus] = {
+    (JobStatus.HELD_FOR_SAFETY, JobAction.RELEASE_HOLD): JobStatus.PENDING,
+    (JobStatus.HELD_FOR_SAFETY, JobAction.CANCEL): JobStatus.CANCELLED,
     (JobStatus.PENDING, JobAction.DISPATCH): JobStatus.DISPATCHING,
     (JobStatus.PENDING, JobAction.CANCEL): JobStatus.CANCELLED,
     (JobStatus.PENDING, JobAction.REJECT): JobStatus.REJECTED,
@@ -140,7 +144,12 @@ JOB_TRANSITIONS: dict[tuple[JobStatus, JobAction], JobStatus] = {
 
 # hold accelerators: placed by the scheduler, and not ended
 HOLDING_STATUSES = frozenset({JobStatus.DISPATCHING, JobStatus.QUEUED, JobStatus.RUNNING})
+# what the scheduler sees: waiting for it, or holding accelerators (a held job is not its business)
 ACTIVE_JOB_STATUSES = frozenset({JobStatus.PENDING, *HOLDING_STATUSES})
+# not ended: active, or held for safety (a held job may still be cancelled, and will run)
+OPEN_JOB_STATUSES = frozenset({JobStatus.HELD_FOR_SAFETY, *ACTIVE_JOB_STATUSES})
+# cancelled at once, without an engine to stop
+UNPLACED_STATUSES = frozenset({JobStatus.HELD_FOR_SAFETY, JobStatus.PENDING})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,7 +164,7 @@ class JobRecord:
     estimate_s: int
     checkpoint_s: int
     priority_class: PriorityClass  # stored as its value
-    label: SafetyLevel
+    label: Label  # the level it runs at (its project's or above) and its project's categories
     status: JobStatus
     submitted_at: datetime
     command: tuple[str, ...] = ()
@@ -175,6 +184,11 @@ class JobRecord:
     reason: str = ""
 
     @property
+    def level(self) -> SafetyLevel:
+        """The level it runs at: what the scheduler places by and the engines map to partitions."""
+        return self.label.level
+
+    @property
     def idempotency_key(self) -> str:
         """Unique per attempt: a requeued job is a new submission to the engine."""
         return f"{self.id}-a{self.attempt}"
@@ -191,9 +205,10 @@ class JobSubmitted(DomainEvent):
     user: str
     accelerators: int
     accelerator_type: str | None
-    label: int
+    label: str  # str(Label): L2+project:p1
     priority_class: str
     engine: str
+    status: str  # pending, or held_for_safety while its project's level awaits an officer
     note: str
 
 
@@ -209,14 +224,30 @@ class JobStateChanged(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JobRelabelled(DomainEvent):
+    """A job not yet placed (held or pending) raised to the join of its label and its project's
+    current one: its project's level rose (or gained a category) while it waited, and a job never
+    runs below its project. Its outputs carry the raised label."""
+
+    event_type = "jobs.job.relabelled"
+    job_id: str
+    status: str
+    attempt: int
+    from_label: str  # str(Label)
+    label: str  # str(Label): what it runs at now
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobArtifact:
     job_id: str
     attempt: int
     path: str
     sha256: str
     size: int
-    label: SafetyLevel  # outputs carry the job's label: no write down
+    label: Label  # clearance.outputs_label: the job's label joined with its inputs' (no write down)
     recorded_at: datetime
+    release: str | None = None  # a release decision's record of it, under that release's lower label
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,7 +262,19 @@ class OutputsRecorded(DomainEvent):
     files: int
     bytes: int
     manifest_sha256: str
-    label: int
+    label: str  # str(Label) of the outputs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobCancelRequested(DomainEvent):
+    """A placed job asked to stop (a safety incident's preemption): the dispatcher passes the cancel
+    to its engine, which signals it (SIGTERM first), and closes it once the engine has stopped it."""
+
+    event_type = "jobs.job.cancel_requested"
+    job_id: str
+    status: str
+    attempt: int
+    reason: str
 
 
 class InvalidJobTransition(Conflict):

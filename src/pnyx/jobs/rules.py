@@ -139,7 +139,7 @@ def to_scheduler_job(record: JobRecord) -> Job:
         project=record.project,
         user=record.user,
         priority_class=record.priority_class,
-        label=record.label,
+        label=record.level,
         checkpoint_s=float(record.checkpoint_s),
         allow_cross_site=record.allow_cross_site,
         submit_s=record.submitted_at.timestamp(),
@@ -156,7 +156,7 @@ def placement_of(record: JobRecord, topology: Topology) -> Placement:
         counts=record.counts,
         nodes=nodes,
         pool=topology.node_pool[nodes[0]],
-        exclusive=record.label >= SafetyLevel.L2,
+        exclusive=record.level >= SafetyLevel.L2,  # as scheduler.model.Job.exclusive
     )
 
 

@@ -1,74 +1,59 @@
 """Job use cases: researchers submit and cancel; the dispatch loop moves jobs through their lifecycle.
 
 Every change goes through ``rules.transition`` and emits a ``JobStateChanged`` event in the same
-transaction, so the public log holds each job's whole history (without its command line).
+transaction (``changes.change``), so the public log holds each job's whole history (without its
+command line). Safety holds, and raising waiting jobs to their project's current label, are
+``holds.SafetyHolds``'.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
 
 from pnyx.core.errors import Forbidden, InvalidInput, NotFound
 from pnyx.core.ids import new_id
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
 from pnyx.identity.rules import require_role
+from pnyx.jobs.changes import change
+from pnyx.jobs.clearance import ProjectInfo, Projects, outputs_label
 from pnyx.jobs.executor import Executor
+from pnyx.jobs.holds import SafetyHolds
 from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
     HOLDING_STATUSES,
+    OPEN_JOB_STATUSES,
+    UNPLACED_STATUSES,
     Artifact,
-    EngineRef,
     JobAction,
     JobArtifact,
+    JobCancelRequested,
     JobRecord,
-    JobStateChanged,
     JobStatus,
-    JobSubmitted,
     OutputsRecorded,
 )
-from pnyx.jobs.rules import outputs_manifest, transition, validate_submission
+from pnyx.jobs.reads import JobReads
+from pnyx.jobs.rules import outputs_manifest, validate_submission
 from pnyx.jobs.store import ArtifactRepository, JobRepository, completed_without_artifacts
-from pnyx.safety.model import SafetyLevel
-from pnyx.scheduler.model import PriorityClass
+from pnyx.jobs.subjects import Freezes, NoFreezes, NoReleases, Releases, check_submittable
+from pnyx.jobs.submission import (
+    FitCheck,
+    Submission,
+    check_member,
+    draft,
+    priority_class,
+    submitted,
+    texts,
+)
+from pnyx.safety.defaults import DEFAULT_POLICY
+from pnyx.safety.model import SafetyPolicy
 
+__all__ = ["FitCheck", "JobService", "ProjectInfo", "Projects", "Submission"]
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProjectInfo:
-    id: str
-    member_state: str | None
-    members: frozenset[str]  # user ids of the team; empty: anyone with the researcher role
-    over_budget: bool
-
-
-class Projects(Protocol):
-    """What the jobs service needs to know about a project (from allocation and accounting)."""
-
-    def project(self, project_id: str) -> ProjectInfo | None: ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Submission:
-    name: str
-    project: str
-    accelerators: int
-    estimate_s: int
-    accelerator_type: str | None = None
-    command: tuple[str, ...] = ()
-    image: str | None = None
-    checkpoint_s: int = 0
-    label: SafetyLevel = SafetyLevel.L1
-    priority_class: PriorityClass = PriorityClass.ENTITLED
-    engine: str | None = None
-    allow_cross_site: bool = False
-
-
-FitCheck = Callable[[JobRecord], None]  # raises when the job could never run on this facility
+NO_FREEZES, NO_RELEASES = NoFreezes(), NoReleases()
 
 
 class JobService:
@@ -80,18 +65,33 @@ class JobService:
         fits: FitCheck,
         executors: Mapping[str, Executor],
         default_engine: str,
+        policy: SafetyPolicy = DEFAULT_POLICY,
+        freezes: Freezes = NO_FREEZES,
+        releases: Releases = NO_RELEASES,
     ) -> None:
+        """``policy``: the safety controls in force (who may read outputs at each level);
+        ``freezes``: open incidents' freezes (a frozen project takes no jobs, frozen outputs are
+        read by nobody); ``releases``: release decisions' lower-labelled records of outputs. Wiring
+        passes all three; a service built without them knows no freeze and no release."""
         self.uow = uow
         self.projects = projects
         self.fits = fits
         self.executors = executors
         self.default_engine = default_engine
+        self.freezes = freezes
+        self.holds = SafetyHolds(uow, projects=projects)
+        self.reads = JobReads(
+            uow, projects=projects, executors=executors, policy=policy, freezes=freezes, releases=releases
+        )
 
     # --- researchers -----------------------------------------------------------------------------
 
     def submit(self, principal: Principal, s: Submission) -> JobRecord:
         """Every check first, each on its own short connection, then one transaction that only writes:
-        holding two pooled connections at once, requests under load would starve the pool."""
+        holding two pooled connections at once, requests under load would starve the pool.
+
+        The job runs at its project's level unless it asks for a higher one (below is refused); while
+        the project's level awaits an officer, it waits in ``held_for_safety``."""
         require_role(principal, Role.RESEARCHER, Role.OPERATOR)
         validate_submission(
             accelerators=s.accelerators,
@@ -99,16 +99,20 @@ class JobService:
             checkpoint_s=s.checkpoint_s,
             command=tuple(s.command),
             image=s.image,
-            texts=_texts(s),
+            texts=texts(s),
         )
         engine = self._engine(s.engine)
-        s = dataclasses.replace(s, priority_class=_priority_class(principal, s.priority_class))
-        draft = self._draft(principal, s, engine, self._project(principal, s.project))
-        self.fits(draft)  # a job that can never fit is refused now, never left waiting for ever
+        s = dataclasses.replace(s, priority_class=priority_class(principal, s.priority_class))
+        project = self._project(principal, s.project)
+        check_submittable(self.freezes, project.id)  # frozen by an incident: refused, naming it
+        job = draft(
+            principal, s, job_id=new_id("job"), engine=engine, project=project, now=self.uow.clock.now()
+        )
+        self.fits(job)  # a job that can never fit is refused now, never left waiting for ever
         with self.uow.write() as tx:
-            job = dataclasses.replace(draft, submitted_at=tx.now)
+            job = dataclasses.replace(job, submitted_at=tx.now)
             JobRepository(tx.conn).add(job)
-            tx.emit(_submitted(job))
+            tx.emit(submitted(job))
         return job
 
     def _engine(self, requested: str | None) -> str:
@@ -126,65 +130,33 @@ class JobService:
         project = self.projects.project(project_id)
         if project is None:
             raise NotFound(f"unknown project {project_id!r}", field="project", code="project_unknown")
-        if (
-            project.members
-            and principal.user_id not in project.members
-            and Role.OPERATOR not in principal.roles
-        ):
-            raise Forbidden(f"{principal.name} is not a member of project {project_id}", field="project")
+        check_member(principal, project)
         return project
 
-    def _draft(self, principal: Principal, s: Submission, engine: str, project: ProjectInfo) -> JobRecord:
-        """The job as it will be stored, but for its submission time (the transaction's)."""
-        priority, note = s.priority_class, ""
-        if project.over_budget and priority is PriorityClass.ENTITLED:
-            priority = PriorityClass.PREEMPTIBLE
-            note = (
-                f"project {s.project} has used its allocation: the job runs opportunistically (preemptible)"
-            )
-        return JobRecord(
-            id=new_id("job"),
-            name=s.name or "job",
-            project=s.project,
-            user=principal.name,
-            engine=engine,
-            accelerator_type=s.accelerator_type,
-            accelerators=s.accelerators,
-            estimate_s=s.estimate_s,
-            checkpoint_s=s.checkpoint_s,
-            priority_class=priority,
-            label=s.label,
-            status=JobStatus.PENDING,
-            submitted_at=self.uow.clock.now(),
-            command=tuple(s.command),
-            image=s.image,
-            member_state=project.member_state,
-            allow_cross_site=s.allow_cross_site,
-            reason=note,
-        )
+    # --- reads (jobs.reads: records for whoever may see them, outputs by clearance) ------------------
 
     def get(self, principal: Principal, job_id: str) -> JobRecord:
-        with self.uow.read() as conn:
-            job = JobRepository(conn).get(job_id)
-        if job is None or not _may_see(principal, job):
-            raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
-        return job
+        return self.reads.get(principal, job_id)
 
     def logs(self, principal: Principal, job_id: str, tail_lines: int = 200) -> str:
-        """The job's output, for its owner and staff; empty before the engine has it."""
-        job = self.get(principal, job_id)
-        executor = self.executors.get(job.engine)
-        if job.engine_job_id is None or executor is None:
-            return ""
-        return executor.logs(EngineRef(engine=job.engine, engine_job_id=job.engine_job_id), tail_lines)
+        return self.reads.logs(principal, job_id, tail_lines)
 
     def artifacts(self, principal: Principal, job_id: str) -> list[JobArtifact]:
-        self.get(principal, job_id)  # the same visibility as the job
-        with self.uow.read() as conn:
-            return ArtifactRepository(conn).of_job(job_id)
+        return self.reads.artifacts(principal, job_id)
+
+    def search(
+        self,
+        principal: Principal,
+        *,
+        status: JobStatus | None = None,
+        mine: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        return self.reads.search(principal, status=status, mine=mine, limit=limit, offset=offset)
 
     def record_artifacts(self, job_id: str, artifacts: Sequence[Artifact]) -> list[JobArtifact]:
-        """Record a finished attempt's outputs once, labelled with the job's safety level."""
+        """Record a finished attempt's outputs once, labelled ``clearance.outputs_label`` of the job."""
         with self.uow.write() as tx:
             job = JobRepository(tx.conn).get(job_id)
             if job is None:
@@ -192,6 +164,7 @@ class JobService:
             repo = ArtifactRepository(tx.conn)
             if not artifacts or repo.exists(job.id, job.attempt):  # nothing new to record or log
                 return []
+            label = outputs_label(job)
             made = [
                 JobArtifact(
                     job_id=job.id,
@@ -199,7 +172,7 @@ class JobService:
                     path=a.path,
                     sha256=a.sha256,
                     size=a.size,
-                    label=job.label,
+                    label=label,
                     recorded_at=tx.now,
                 )
                 for a in artifacts
@@ -212,46 +185,63 @@ class JobService:
                     files=len(made),
                     bytes=sum(a.size for a in made),
                     manifest_sha256=hashlib.sha256(outputs_manifest(artifacts)).hexdigest(),
-                    label=int(job.label),
+                    label=str(label),
                 )
             )
             return made
 
-    def search(
-        self,
-        principal: Principal,
-        *,
-        status: JobStatus | None = None,
-        mine: bool = False,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[JobRecord]:
-        require_role(principal, *Role)
-        staff = bool(principal.roles & {Role.OPERATOR, Role.AUDITOR})
-        user = principal.name if mine or not staff else None
-        with self.uow.read() as conn:
-            return JobRepository(conn).search(user=user, status=status, limit=limit, offset=offset)
-
     def cancel(self, principal: Principal, job_id: str) -> JobRecord:
-        """Pending jobs end at once; running ones are marked and the dispatcher stops them."""
+        """Pending and held jobs end at once; running ones are marked and the dispatcher stops them."""
         with self.uow.write() as tx:
             repo = JobRepository(tx.conn)
             job = repo.get(job_id, for_update=True)
-            if job is None or not _may_see(principal, job):
+            if job is None or not self.reads.visible(principal, job):
                 raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
             if job.user != principal.name and Role.OPERATOR not in principal.roles:
                 raise Forbidden("only the job's owner or an operator may cancel it")
-            if job.status not in ACTIVE_JOB_STATUSES:
+            if job.status not in OPEN_JOB_STATUSES:
                 raise InvalidInput(
                     f"job {job_id} already ended ({job.status})", field="job_id", code="job_ended"
                 )
-            if job.status is JobStatus.PENDING:
-                return self._change(
+            if job.status in UNPLACED_STATUSES:
+                return change(
                     tx, repo, job, JobAction.CANCEL, reason=f"cancelled by {principal.name}", ended_at=tx.now
                 )
             updated = dataclasses.replace(job, cancel_requested=True)
             repo.save(updated)
             return updated
+
+    def preempt_project(self, project_id: str, reason: str) -> list[str]:
+        """Stop a project's open jobs (a safety incident), in one transaction; the ids acted on.
+
+        Held and pending jobs are cancelled at once. Placed ones (dispatching, queued, running) are
+        marked ``cancel_requested``: the dispatcher's next cycle passes the cancel to their engine
+        (``Dispatcher._cancel_at_engine``) and closes them once it has stopped them. "Checkpoint
+        first" is the engines' stop: SIGTERM, then SIGKILL only after a grace period (the local
+        sandbox's ``grace_s``, Slurm's KillWait, Kubernetes' termination grace period, Ray's stop), so
+        a job that traps SIGTERM writes its checkpoint before it ends. The job ends cancelled, not
+        requeued; its checkpoint stays in its work directory on the engine's side (only a succeeded
+        attempt's outputs are recorded), so nothing of it is read while the project is contained.
+        Jobs already marked are not acted on again."""
+        why = reason.strip()
+        if not why:
+            raise InvalidInput("a preemption says why", field="reason")
+        with self.uow.write() as tx:
+            repo = JobRepository(tx.conn)
+            found = repo.with_status(OPEN_JOB_STATUSES, project=project_id, for_update=True)
+            return [self._preempt(tx, repo, job, why).id for job in found if not job.cancel_requested]
+
+    def _preempt(self, tx: Transaction, repo: JobRepository, job: JobRecord, reason: str) -> JobRecord:
+        if job.status in UNPLACED_STATUSES:
+            return change(tx, repo, job, JobAction.CANCEL, reason=f"cancelled: {reason}", ended_at=tx.now)
+        stopping = dataclasses.replace(job, cancel_requested=True, reason=f"stopping: {reason}")
+        repo.save(stopping)
+        tx.emit(
+            JobCancelRequested(
+                job_id=job.id, status=job.status.value, attempt=job.attempt, reason=stopping.reason
+            )
+        )
+        return stopping
 
     # --- the dispatch loop -----------------------------------------------------------------------
 
@@ -267,6 +257,22 @@ class JobService:
     def holding(self) -> list[JobRecord]:
         with self.uow.read() as conn:
             return JobRepository(conn).with_status(HOLDING_STATUSES)
+
+    # --- safety holds ----------------------------------------------------------------------------
+
+    def held(self) -> list[JobRecord]:
+        """Jobs held for safety, oldest first (``jobs.holds``)."""
+        return self.holds.held()
+
+    def release_holds(self, project_id: str) -> list[JobRecord]:
+        """The project's held jobs to the queue, raised to its current label (``jobs.holds``);
+        refused while the project still holds jobs."""
+        return self.holds.release(project_id)
+
+    def release_cleared(self) -> list[JobRecord]:
+        """Each dispatch cycle: waiting jobs raised to their project's current label, held jobs of
+        projects that no longer hold released to the queue (``jobs.holds``); the released."""
+        return self.holds.release_cleared()
 
     def dispatch(
         self, job_id: str, *, node_ids: tuple[str, ...], counts: tuple[int, ...], placed_type: str
@@ -343,56 +349,4 @@ class JobService:
                 )
             if action in (JobAction.SUCCEED, JobAction.FAIL, JobAction.CANCEL, JobAction.REJECT):
                 fields.setdefault("ended_at", tx.now)
-            return self._change(tx, repo, job, action, **fields)
-
-    def _change(
-        self, tx: Transaction, repo: JobRepository, job: JobRecord, action: JobAction, **fields: object
-    ) -> JobRecord:
-        status = transition(job.status, action)
-        updated = dataclasses.replace(job, status=status, **fields)  # type: ignore[arg-type]
-        repo.save(updated)
-        tx.emit(
-            JobStateChanged(
-                job_id=job.id,
-                action=action.value,
-                status=status.value,
-                attempt=updated.attempt,
-                reason=updated.reason,
-                node_ids=updated.node_ids,
-            )
-        )
-        return updated
-
-
-def _texts(s: Submission) -> dict[str, str | None]:
-    return {f: getattr(s, f) for f in ("name", "project", "accelerator_type", "image", "engine")}
-
-
-def _priority_class(principal: Principal, value: str) -> PriorityClass:
-    """The submitted class (Python callers may pass its value); urgent work is operators' only."""
-    try:
-        priority = PriorityClass(value)
-    except ValueError:
-        known = ", ".join(PriorityClass)
-        raise InvalidInput(f"priority class is one of {known}", field="priority_class") from None
-    if priority is PriorityClass.URGENT and Role.OPERATOR not in principal.roles:
-        raise Forbidden("only operators submit urgent work (the director's reserve)", field="priority_class")
-    return priority
-
-
-def _submitted(job: JobRecord) -> JobSubmitted:
-    return JobSubmitted(
-        job_id=job.id,
-        project=job.project,
-        user=job.user,
-        accelerators=job.accelerators,
-        accelerator_type=job.accelerator_type,
-        label=int(job.label),
-        priority_class=job.priority_class.value,
-        engine=job.engine,
-        note=job.reason,
-    )
-
-
-def _may_see(principal: Principal, job: JobRecord) -> bool:
-    return job.user == principal.name or bool(principal.roles & {Role.OPERATOR, Role.AUDITOR})
+            return change(tx, repo, job, action, **fields)

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from pnyx.db.metadata import UtcDateTime, metadata
-from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
-from pnyx.safety.model import SafetyLevel
+from pnyx.jobs.model import UNPLACED_STATUSES, JobArtifact, JobRecord, JobStatus
+from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
 jobs = sa.Table(
@@ -27,7 +27,8 @@ jobs = sa.Table(
     sa.Column("estimate_s", sa.Integer(), nullable=False),
     sa.Column("checkpoint_s", sa.Integer(), nullable=False),
     sa.Column("priority_class", sa.String(20), nullable=False),
-    sa.Column("label", sa.SmallInteger(), nullable=False),
+    sa.Column("label", sa.SmallInteger(), nullable=False),  # the label's level
+    sa.Column("categories", sa.Text(), nullable=False),  # the label's categories: a sorted JSON list
     sa.Column("status", sa.String(20), nullable=False, index=True),
     sa.Column("submitted_at", UtcDateTime(), nullable=False),
     sa.Column("command", sa.Text(), nullable=False),  # JSON list
@@ -56,6 +57,7 @@ job_artifacts = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False, index=True),
     sa.Column("size", sa.BigInteger(), nullable=False),
     sa.Column("label", sa.SmallInteger(), nullable=False),
+    sa.Column("categories", sa.Text(), nullable=False),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
@@ -79,13 +81,31 @@ class JobRepository:
         row = self.conn.execute(query).mappings().first()
         return None if row is None else _job(row)
 
-    def with_status(self, statuses: Iterable[JobStatus]) -> list[JobRecord]:
+    def with_status(
+        self, statuses: Iterable[JobStatus], *, project: str | None = None, for_update: bool = False
+    ) -> list[JobRecord]:
         query = (
             sa.select(jobs)
             .where(jobs.c.status.in_([s.value for s in statuses]))
             .order_by(jobs.c.submitted_at)
         )
+        if project is not None:
+            query = query.where(jobs.c.project == project)
+        if for_update:
+            query = query.with_for_update()
         return [_job(r) for r in self.conn.execute(query).mappings()]
+
+    def unplaced_labels(self) -> list[tuple[str, JobStatus, Label]]:
+        """Each distinct (project, status, label) among jobs not yet placed (held or pending)."""
+        query = (
+            sa.select(jobs.c.project, jobs.c.status, jobs.c.label, jobs.c.categories)
+            .where(jobs.c.status.in_([s.value for s in UNPLACED_STATUSES]))
+            .distinct()
+        )
+        return [
+            (row.project, JobStatus(row.status), _label({"label": row.label, "categories": row.categories}))
+            for row in self.conn.execute(query)
+        ]
 
     def count_by_status(self) -> dict[JobStatus, int]:
         query = sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)
@@ -107,7 +127,7 @@ class ArtifactRepository:
         self.conn = conn
 
     def add(self, artifacts: Iterable[JobArtifact]) -> None:
-        rows = [{**{f: getattr(a, f) for f in a.__slots__}, "label": int(a.label)} for a in artifacts]
+        rows = [{**_artifact_row(a), **_label_columns(a.label)} for a in artifacts]
         if rows:
             self.conn.execute(job_artifacts.insert(), rows)
 
@@ -125,17 +145,14 @@ class ArtifactRepository:
             .where(job_artifacts.c.job_id == job_id)
             .order_by(job_artifacts.c.attempt, job_artifacts.c.path)
         )
-        return [
-            JobArtifact(**{**r, "label": SafetyLevel(r["label"])})
-            for r in self.conn.execute(query).mappings()
-        ]
+        return [_artifact(r) for r in self.conn.execute(query).mappings()]
 
 
 def _row(job: JobRecord) -> dict[str, Any]:
     row: dict[str, Any] = {f: getattr(job, f) for f in job.__slots__}
     for column in JSON_COLUMNS:
         row[column] = json.dumps(list(row[column]))
-    row["label"] = int(job.label)
+    row.update(_label_columns(job.label))
     row["status"] = job.status.value
     row["priority_class"] = job.priority_class.value
     return row
@@ -145,10 +162,33 @@ def _job(row: sa.RowMapping) -> JobRecord:
     values = dict(row)
     for column in JSON_COLUMNS:
         values[column] = tuple(json.loads(values[column]))
-    values["label"] = SafetyLevel(values["label"])
+    values["label"] = _label(values)
     values["status"] = JobStatus(values["status"])
     values["priority_class"] = PriorityClass(values["priority_class"])
     return JobRecord(**values)
+
+
+def _artifact(row: sa.RowMapping) -> JobArtifact:
+    values = dict(row)
+    values["label"] = _label(values)
+    return JobArtifact(**values)
+
+
+def _artifact_row(a: JobArtifact) -> dict[str, Any]:
+    """The stored record: an original output (a released record is safety's, never stored here)."""
+    if a.release is not None:
+        raise ValueError(f"a released record of {a.job_id}/{a.path} is not stored as an output")
+    return {f: getattr(a, f) for f in a.__slots__ if f != "release"}
+
+
+def _label_columns(label: Label) -> dict[str, Any]:
+    return {"label": int(label.level), "categories": json.dumps(sorted(label.categories))}
+
+
+def _label(values: dict[str, Any]) -> Label:
+    """The stored level and categories (the categories column is consumed)."""
+    categories = frozenset(json.loads(values.pop("categories")))
+    return Label(level=SafetyLevel(values["label"]), categories=categories)
 
 
 def completed_without_artifacts(conn: sa.Connection, *, since: datetime, limit: int) -> list[JobRecord]:

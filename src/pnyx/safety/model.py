@@ -13,6 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 
+from pnyx.core.errors import InvalidInput
+
 
 class SafetyLevel(IntEnum):
     """The facility's analogue of biosafety levels; controls are cumulative."""
@@ -93,6 +95,17 @@ class Label:
     level: SafetyLevel
     categories: frozenset[str] = field(default_factory=frozenset)
 
+    def __post_init__(self) -> None:
+        """No empty category, and no compartment without its id (``project:`` names nobody's)."""
+        for category in self.categories:
+            kind, colon, name = category.partition(":")
+            if not kind.strip() or (colon and not name.strip()):
+                raise InvalidInput(
+                    f"a label's category is a name (bio) or a kind and an id (project:p1); got {category!r}",
+                    field="label",
+                    code="empty_category",
+                )
+
     def __str__(self) -> str:
         return self.level.name + "".join(f"+{c}" for c in sorted(self.categories))
 
@@ -125,17 +138,23 @@ class Classification:
     basis: str  # why: the self-assessment and compute that gave the level
     categories: frozenset[str]  # the project's categories (bio, cyber, ...) beyond its own
     metered_flop: Decimal  # cumulative compute metered so far
-    decided_by: tuple[str, ...]  # officers who confirmed, raised or lowered it
+    decided_by: tuple[str, ...]  # officers who confirmed, raised or lowered it, each once; () never confirmed
     pending_level: SafetyLevel | None  # ESCALATED: the level reached; LOWERING: the level proposed
     pending_by: str | None  # LOWERING: the officer who proposed it
     updated_at: datetime
 
     @property
     def holds_jobs(self) -> bool:
-        """New jobs wait in ``held_for_safety`` while an officer has not confirmed the level."""
-        return self.status is ClassificationStatus.ESCALATED or (
-            self.status is ClassificationStatus.PROPOSED and self.level > SafetyLevel.L1
-        )
+        """New jobs wait in ``held_for_safety`` while no officer has confirmed the level: proposed
+        above L1, escalated, or lowering a level no officer ever confirmed (one officer's proposal to
+        lower is not a confirmation). Lowering a confirmed level holds nothing: jobs run at the
+        confirmed level until a second officer agrees."""
+        if self.status is ClassificationStatus.ESCALATED:
+            return True
+        if self.level is SafetyLevel.L1:
+            return False
+        never_confirmed = self.status is ClassificationStatus.LOWERING and not self.decided_by
+        return self.status is ClassificationStatus.PROPOSED or never_confirmed
 
 
 # --- releases ------------------------------------------------------------------------------------
@@ -157,7 +176,7 @@ class ReleaseAction(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Approval:
-    """An approver's Ed25519 signature over ``rules.approval_message(release)``."""
+    """An approver's Ed25519 signature over ``signing.approval_message(release)``."""
 
     approver: str
     role: str

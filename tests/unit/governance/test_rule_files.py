@@ -9,7 +9,14 @@ import pytest
 from pnyx.core.errors import InvalidInput
 from pnyx.governance.electorate import parse_ballots_file, parse_ballots_text
 from pnyx.governance.majority import DEFAULT_RULES, parse_rule_set, parse_rule_text
-from pnyx.governance.policy import SetPoolSplit, effect_data, parse_effect
+from pnyx.governance.policy import (
+    ApproveRelease,
+    PolicyKind,
+    SetPoolSplit,
+    effect_data,
+    parse_effect,
+    policy_target,
+)
 
 GOOD: dict[str, object] = {
     "name": "r",
@@ -124,6 +131,12 @@ def test_malformed_ballots_files(data: object, field: str) -> None:
         ),
         ({"type": "set_entitlement_formula", "formula": "astrology"}, "effect.formula"),
         ({"type": "set_safety_threshold", "name": "L3", "value": "x"}, "effect.value"),
+        ({"type": "approve_release"}, "effect.release_id"),
+        ({"type": "approve_release", "release_id": "mot_1"}, "effect.release_id"),
+        ({"type": "approve_release", "release_id": "rel_1\n"}, "effect.release_id"),
+        ({"type": "approve_release", "release_id": "rel_" + "a" * 37}, "effect.release_id"),
+        ({"type": "approve_release", "release_id": 7}, "effect.release_id"),
+        ({"type": "approve_release", "release_id": "rel_1", "artifact": "x"}, "effect.artifact"),
     ],
 )
 def test_malformed_effects(data: dict[str, object], field: str) -> None:
@@ -145,9 +158,13 @@ def test_effects_round_trip() -> None:
         {"type": "set_call_budget", "target": "call:c1", "accelerator_hours": "1000000"},
         {"type": "set_safety_threshold", "name": "L3_training_flop", "value": "1E+25"},
         {"type": "set_entitlement_formula", "formula": "cash"},
+        {"type": "approve_release", "release_id": "rel_2542eba185e3"},
     ):
         effect = parse_effect(data)
         assert parse_effect(effect_data(effect)) == effect
+    approval = parse_effect({"type": "approve_release", "release_id": "rel_2542eba185e3"})
+    assert approval == ApproveRelease(release_id="rel_2542eba185e3")
+    assert policy_target(approval) == (PolicyKind.RELEASE_APPROVAL, "rel_2542eba185e3")
     split = parse_effect(
         {
             "type": "set_pool_split",

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.rules import clamp_engine_times
-from pnyx.safety.model import SafetyLevel
+from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
 SUBMITTED = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ def _job(*, dispatched_at: datetime | None = PLACED, started_at: datetime | None
         estimate_s=60,
         checkpoint_s=0,
         priority_class=PriorityClass.ENTITLED,
-        label=SafetyLevel.L1,
+        label=Label(level=SafetyLevel.L1, categories=frozenset({"project:p"})),
         status=JobStatus.RUNNING,
         submitted_at=SUBMITTED,
         dispatched_at=dispatched_at,

@@ -1,4 +1,6 @@
-"""Jobs: researchers submit, follow and cancel their own; operators and auditors see all."""
+"""Jobs: researchers submit, follow and cancel their own; operators, auditors and safety officers see
+every job's record. Outputs (artifacts, logs) need clearance for their label: 403
+``clearance_insufficient`` naming it."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from pnyx.api.schemas.storable import MAX_INT
 from pnyx.identity.model import Principal
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.service import Submission
-from pnyx.safety.model import SafetyLevel
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Caller = Annotated[Principal, Depends(authenticated)]
@@ -35,7 +36,7 @@ def submit(body: JobIn, caller: Caller, platform: PlatformDep) -> JobOut:
             command=tuple(body.command),
             image=body.image,
             checkpoint_s=body.checkpoint_s,
-            label=SafetyLevel(body.label),
+            label=body.label,
             priority_class=body.priority_class,
             engine=body.engine,
             allow_cross_site=body.allow_cross_site,
@@ -76,7 +77,8 @@ def logs(
 
 @router.get("/{job_id}/artifacts")
 def artifacts(job_id: JobId, caller: Caller, platform: PlatformDep) -> list[ArtifactOut]:
-    """The job's outputs by content hash, with the safety label they inherit from the job."""
+    """The job's outputs by content hash, with the label they carry (the job's, joined with its
+    inputs'). Refused (403, naming the label) unless the caller is cleared for every one."""
     return [ArtifactOut.of(a) for a in platform.jobs.artifacts(caller, job_id)]
 
 

@@ -74,6 +74,10 @@ class TokenOut(BaseModel):
     revoked_at: datetime | None
     kind: TokenKind
     issued_by: str
+    suspended_at: datetime | None = Field(
+        default=None, description="Suspended (reversibly, e.g. by a safety incident): it answers 401"
+    )
+    suspended_reason: str | None = None
 
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
@@ -86,6 +90,8 @@ class TokenOut(BaseModel):
             revoked_at=token.revoked_at,
             kind=token.kind,
             issued_by=token.issued_by,
+            suspended_at=token.suspended_at,
+            suspended_reason=token.suspended_reason,
         )
 
 

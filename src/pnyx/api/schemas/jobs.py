@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from pnyx.core.errors import InvalidInput
 from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
@@ -18,6 +18,7 @@ from pnyx.jobs.rules import (
     check_command,
     check_text,
 )
+from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
 
@@ -38,6 +39,30 @@ def _bounded(command: list[str]) -> list[str]:
     return command
 
 
+def _level(value: object) -> SafetyLevel:
+    """1..4 or ``L1``..``L4``; never ``true`` (an int to Python), ``1.0`` or ``"2"``."""
+    if isinstance(value, SafetyLevel):
+        return value
+    if type(value) is int and 1 <= value <= 4:
+        return SafetyLevel(value)
+    if isinstance(value, str) and value in LEVEL_NAMES:
+        return SafetyLevel[value]
+    raise ValueError("a safety level is the number 1, 2, 3 or 4, or the text L1, L2, L3 or L4")
+
+
+LEVEL_NAMES = frozenset(level.name for level in SafetyLevel)
+JobLevel = Annotated[
+    SafetyLevel,
+    PlainValidator(_level),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 4},
+                {"type": "string", "enum": sorted(LEVEL_NAMES)},
+            ]
+        }
+    ),
+]
 Text = Annotated[str, AfterValidator(_storable)]
 Argument = Annotated[str, Field(max_length=MAX_ARG_BYTES), AfterValidator(_storable)]
 
@@ -61,7 +86,13 @@ class JobIn(BaseModel):
         f"and {MAX_COMMAND_BYTES} bytes in all (UTF-8)",
     )
     image: Text | None = Field(default=None, max_length=500)
-    label: int = Field(default=1, ge=1, le=4, description="Safety level L1..L4")
+    label: JobLevel | None = Field(
+        default=None,
+        description="Safety level the job runs at: 1..4, or L1..L4 as the safety routes spell it (never a "
+        "boolean, a fraction or a numeric string). Omitted: its project's level (its classification). "
+        "A level below the project's is refused (400, field label); a higher one is allowed, and its "
+        "outputs then carry that higher level.",
+    )
     priority_class: PriorityClass = Field(
         default=PriorityClass.ENTITLED, description="urgent is for operators (the director's reserve)"
     )
@@ -76,9 +107,10 @@ class JobOut(BaseModel):
     user: str
     engine: str
     status: JobStatus = Field(
-        description="pending (waiting for the scheduler), dispatching (placed; being handed to its engine), "
-        "queued (its engine has it and queues it), running (its engine runs it), completed, failed, "
-        "cancelled, rejected"
+        description="held_for_safety (its project's safety level awaits an officer; it will be queued, "
+        "or may be cancelled), pending (waiting for the scheduler), dispatching (placed; being handed to "
+        "its engine), queued (its engine has it and queues it), running (its engine runs it), completed, "
+        "failed, cancelled, rejected"
     )
     accelerators: int
     accelerator_type: str | None
@@ -86,7 +118,8 @@ class JobOut(BaseModel):
     estimate_s: int
     checkpoint_s: int
     priority_class: PriorityClass
-    label: int
+    label: int = Field(description="The safety level (1..4) it runs at: its project's or higher")
+    categories: list[str] = Field(description="Its label's categories: project:<id>, and bio, cyber, ...")
     attempt: int
     cancel_requested: bool
     submitted_at: datetime
@@ -111,7 +144,8 @@ class JobOut(BaseModel):
             estimate_s=j.estimate_s,
             checkpoint_s=j.checkpoint_s,
             priority_class=j.priority_class,
-            label=int(j.label),
+            label=int(j.label.level),
+            categories=sorted(j.label.categories),
             attempt=j.attempt,
             cancel_requested=j.cancel_requested,
             submitted_at=j.submitted_at,
@@ -129,8 +163,16 @@ class ArtifactOut(BaseModel):
     path: str
     sha256: str
     size: int
-    label: int
+    label: int = Field(
+        description="Its label's level: the job's level joined with its inputs' (no write down)"
+    )
+    categories: list[str] = Field(description="Its label's categories; reading needs clearance for all")
     recorded_at: datetime
+    release: str | None = Field(
+        default=None,
+        description="The release decision whose lower-labelled record this is (label and categories are "
+        "the release's); null: the original output, under its own label",
+    )
 
     @classmethod
     def of(cls, a: JobArtifact) -> ArtifactOut:
@@ -140,6 +182,8 @@ class ArtifactOut(BaseModel):
             path=a.path,
             sha256=a.sha256,
             size=a.size,
-            label=int(a.label),
+            label=int(a.label.level),
+            categories=sorted(a.label.categories),
             recorded_at=a.recorded_at,
+            release=a.release,
         )

@@ -1,0 +1,224 @@
+"""The adapters wiring composes: each domain's view of another, behind the small Protocols those
+domains declare (jobs' ``Projects``, safety's ``ProjectProposals``, ``Artifacts``, ``Members``,
+``Motions`` and ``Containment``, the dispatcher's usage sink). No use case lives here: each adapter answers by
+calling the owning domain's service, or reads its store where no service offers the read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from pnyx.accounting.model import Standing
+from pnyx.accounting.service import AccountingService
+from pnyx.accounting.store import usage_records
+from pnyx.allocation.award_service import AwardService
+from pnyx.allocation.conflicts import binding_team
+from pnyx.allocation.model import ProjectId, Proposal
+from pnyx.allocation.store import AllocationRepository, ProposalRepository
+from pnyx.core.errors import NotFound
+from pnyx.core.ids import TokenId
+from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.governance.council_service import CouncilService
+from pnyx.governance.motion import MotionState
+from pnyx.governance.policy import ApproveRelease
+from pnyx.identity.model import Principal
+from pnyx.identity.service import IdentityService
+from pnyx.inventory.rules import CATALOGUE
+from pnyx.jobs import clearance
+from pnyx.jobs.service import JobService, ProjectInfo
+from pnyx.jobs.store import ArtifactRepository, JobRepository
+from pnyx.safety.model import Label
+from pnyx.safety.rules import project_label
+from pnyx.safety.service import SafetyService
+from pnyx.safety.subjects import StoredArtifact
+
+
+class AllocationProjects:
+    """The jobs service's view of projects: an awarded allocation, its team, its standing, and its
+    safety classification (its label, and whether new jobs are held for an officer)."""
+
+    def __init__(self, awards: AwardService, accounting: AccountingService, safety: SafetyService) -> None:
+        self.awards = awards
+        self.accounting = accounting
+        self.safety = safety
+
+    def project(self, project_id: str) -> ProjectInfo | None:
+        try:
+            allocation = self.awards.allocation(project_id)
+        except NotFound:
+            return None
+        standing = self.accounting.standing(project_id)
+        classified = self.safety.ensure_classified(project_id)
+        return ProjectInfo(
+            id=project_id,
+            member_state=allocation.member_state,
+            members=frozenset({allocation.pi_user_id}),
+            over_budget=standing.standing is not Standing.WITHIN_BUDGET,
+            label=project_label(project_id, classified.level, classified.categories),
+            holds_jobs=classified.holds_jobs,
+        )
+
+
+class AwardedProposals:
+    """Safety's view of what a project asked for: the proposal its allocation was awarded for."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def proposal_of(self, project_id: str) -> Proposal:
+        with self.uow.read() as conn:
+            allocation = AllocationRepository(conn).require(ProjectId(project_id))
+            return ProposalRepository(conn).require(allocation.proposal_id)
+
+
+class RecordedSeconds:
+    """Safety's metering input: a project's accelerator-seconds per type in accounting's records."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def __call__(self, project_id: str) -> dict[str, int]:
+        seconds = sa.func.sum(usage_records.c.accelerator_seconds)
+        query = (
+            sa.select(usage_records.c.accelerator_type, seconds)
+            .where(usage_records.c.project_id == project_id)
+            .group_by(usage_records.c.accelerator_type)
+        )
+        with self.uow.read() as conn:
+            return {kind: int(total) for kind, total in conn.execute(query)}
+
+
+def documented_peaks() -> dict[str, Decimal]:
+    """Each catalogued accelerator type's documented dense bf16 peak, in TFLOPS."""
+    return {t.name: Decimal(t.peak_bf16_tflops) for t in CATALOGUE}
+
+
+class MeteredUsage:
+    """The dispatcher's usage sink: accounting records a job's use, then safety re-meters its project
+    from the records (idempotent: a retried or crashed cycle never counts a job twice)."""
+
+    def __init__(self, accounting: AccountingService, safety: SafetyService) -> None:
+        self.accounting = accounting
+        self.safety = safety
+
+    def record_usage(self, **usage: Any) -> object:
+        record = self.accounting.record_usage(**usage)
+        self.safety.meter_from_usage(record.project_id)
+        return record
+
+
+class JobOutputs:
+    """Safety's view of an artifact: a job's output, by id ``<job id>/<path>`` (its latest attempt)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def artifact(self, artifact_id: str) -> StoredArtifact | None:
+        job_id, _, path = artifact_id.partition("/")
+        with self.uow.read() as conn:
+            job = JobRepository(conn).get(job_id)
+            outputs = [a for a in ArtifactRepository(conn).of_job(job_id) if a.path == path]
+        if job is None or not outputs:
+            return None
+        return StoredArtifact(label=outputs[-1].label, sha256=outputs[-1].sha256, project=job.project)
+
+
+class ProjectMembers:
+    """Safety's view of a project's members, the jobs side's own (``jobs.clearance.is_member``): a
+    member holds the project's label with its compartment; staff who are not members hold nothing."""
+
+    def __init__(self, projects: clearance.Projects) -> None:
+        self.projects = projects
+
+    def member_clearance(self, principal: Principal, project_id: str) -> Label | None:
+        project = self.projects.project(project_id)
+        if project is None or not clearance.is_member(principal, project):
+            return None
+        return clearance.project_label(project)
+
+
+class CouncilMotions:
+    """Safety's view of a council motion: its state, and whether it decided a given release (a
+    release gate may need an adopted motion whose effect approves that release)."""
+
+    def __init__(self, council: CouncilService) -> None:
+        self.council = council
+
+    def motion_state(self, motion_id: str) -> str | None:
+        try:
+            return self.council.motion(motion_id).state.value
+        except NotFound:
+            return None
+
+    def approves_release(self, motion_id: str, release_id: str) -> bool | None:
+        """An adopted motion (not an amendment: that only changes its parent) whose effect is
+        ``approve_release`` naming ``release_id``, in force (past its ``effective_from``)."""
+        try:
+            motion = self.council.motion(motion_id)
+        except NotFound:
+            return None
+        starts = motion.effective_from
+        return (
+            motion.state is MotionState.ADOPTED
+            and motion.amends is None
+            and motion.effect == ApproveRelease(release_id=release_id)
+            and (starts is None or starts <= self.council.uow.clock.now())
+        )
+
+
+class AwardedProjects:
+    """A project exists once an allocation is awarded to it."""
+
+    def __init__(self, awards: AwardService) -> None:
+        self.awards = awards
+
+    def project(self, project_id: str) -> object | None:
+        try:
+            return self.awards.allocation(project_id)
+        except NotFound:
+            return None
+
+
+class ProjectTeam:
+    """A project's team, as user ids: its allocation's PI and the team members who confirmed their
+    membership of its proposal (``allocation.conflicts.binding_team``); none for an unknown project."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def __call__(self, project_id: str) -> list[str]:
+        with self.uow.read() as conn:
+            allocation = AllocationRepository(conn).get(ProjectId(project_id))
+            if allocation is None:
+                return []
+            proposal = ProposalRepository(conn).require(allocation.proposal_id)
+        confirmed = {m.user_id for m in binding_team(proposal) if m.user_id is not None}
+        return sorted({allocation.pi_user_id, *confirmed})
+
+
+class JobContainment:
+    """An incident's containment, by the domains that own jobs and tokens: the project's jobs are
+    preempted (``JobService.preempt_project``: held and pending ones cancelled, placed ones stopped
+    at their engine, SIGTERM first), and its team's tokens (``ProjectTeam``) suspended and, when the
+    incident is lifted, restored (``IdentityService``). The log names the incident as who acts."""
+
+    ACTOR = "safety-incident"
+
+    def __init__(self, jobs: JobService, identity: IdentityService, team: ProjectTeam) -> None:
+        self.jobs = jobs
+        self.identity = identity
+        self.team = team
+
+    def preempt_jobs(self, project: str, reason: str) -> list[str]:
+        return self.jobs.preempt_project(project, reason)
+
+    def suspend_tokens(self, project: str, reason: str) -> list[TokenId]:
+        names = self.identity.names_of(self.team(project))
+        return self.identity.suspend_tokens(names, reason=reason, by=self.ACTOR)
+
+    def restore_tokens(self, token_ids: Sequence[str]) -> list[TokenId]:
+        return self.identity.restore_tokens(token_ids, by=self.ACTOR)
