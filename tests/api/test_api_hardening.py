@@ -226,7 +226,8 @@ def test_every_response_carries_security_headers(api: TestClient, path: str) -> 
 
 
 def test_portal_pages_hold_no_inline_script_or_style(api: TestClient) -> None:
-    for path in ["/", "/portal/log", "/portal/jobs", "/portal/usage", "/portal/council", "/nowhere/portal"]:
+    pages = ["/", "/portal/log", "/portal/jobs", "/portal/usage", "/portal/council", "/portal/safety"]
+    for path in [*pages, "/portal/safety/queue", "/portal/safety/queue/panel", "/nowhere/portal"]:
         page = api.get(path).text
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), path
         assert not re.search(r"<style|\sstyle=|\son[a-z]+=", page), path
@@ -255,7 +256,17 @@ def test_docs_pages_load_only_vendored_assets(api: TestClient, path: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/portal/log", "/portal/jobs", "/api/docs", "/api/redoc", "/api/openapi.json", "/nowhere"]
+    "path",
+    [
+        "/",
+        "/portal/log",
+        "/portal/jobs",
+        "/portal/safety",
+        "/api/docs",
+        "/api/redoc",
+        "/api/openapi.json",
+        "/nowhere",
+    ],
 )
 def test_a_forged_host_is_never_reflected(api: TestClient, path: str) -> None:
     response = api.get(path, headers={"Host": "evil.example"})
@@ -302,7 +313,7 @@ def test_pages_render_under_their_policy_in_chromium(edge: Platform) -> None:
     from pathlib import Path
 
     sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.portal.test_portal import CHROMIUM, FLAGS
+    from tests.portal.conftest import CHROMIUM, FLAGS
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
@@ -315,6 +326,8 @@ def test_pages_render_under_their_policy_in_chromium(edge: Platform) -> None:
         "/portal/log": ("h1", ""),
         "/portal/log/entries/0": ("[data-testid=verdict]", "verified in your browser"),
         "/portal/jobs": ("h1", "My jobs"),
+        "/portal/safety": ("h1", "Safety levels"),
+        "/portal/safety/queue": ("h1", "Safety officer's queue"),
     }
     with LiveServer(edge) as server, sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

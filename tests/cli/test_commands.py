@@ -71,6 +71,10 @@ def test_demo_seeds_once(env: dict[str, str]) -> None:
     out = invoke(env, "demo", "--accelerators", "2048")
     assert "seeded the demo facility" in out
     assert out.count("pnyx_") == len(USERS) + 1  # and a delegate's
+    assert "L2 2:" in invoke(env, "safety", "levels")  # both projects train a general-purpose model
+    queue = invoke(env, "safety", "queue")  # the officer confirmed one; the other waits for them
+    assert (queue.count("proposed"), queue.count("prj_")) == (1, 1)
+    assert "held_for_safety" in invoke(env, "job", "list", "--as", "sam", "--status", "held_for_safety")
     assert "nothing seeded" in invoke(env, "demo", "--accelerators", "2048")
 
 

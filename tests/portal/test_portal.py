@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,8 +11,8 @@ import pytest
 from pnyx.wiring import Platform
 from tests.conftest import IN_CI, LiveServer
 from tests.executors.job_root import JOB_PYTHON, temporary_job_root
+from tests.portal.conftest import CHROMIUM
 
-CHROMIUM = os.environ.get("PNYX_CHROMIUM", "/usr/bin/chromium")
 pytestmark = [pytest.mark.portal, pytest.mark.xdist_group("chromium")]
 
 if not Path(CHROMIUM).exists():
@@ -22,42 +20,7 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(f"Chromium is required in CI and missing at {CHROMIUM}")
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    yield context.new_page()
-    context.close()
-
-
-@pytest.fixture(params=["sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
-    """The portal is an edge: one backend is enough here; the stores are tested on both."""
-    import shutil
-
-    shutil.copy(sqlite_template, tmp_path / "pnyx.db")
-    return f"sqlite:///{tmp_path / 'pnyx.db'}"
+from playwright.sync_api import Page, expect  # noqa: E402
 
 
 def _seed(platform: Platform) -> None:

@@ -3,7 +3,9 @@
 The facility's recent history (a council vote on the pool split, an open call with peer review and
 awards, a month of usage) is replayed with a clock set back in time, so that today the demo has
 active allocations, a policy in force and a usage chart. Records made for the demo are named so:
-projects' usage history carries job ids ``demo-history-*``. Jobs submitted now really run.
+projects' usage history carries job ids ``demo-history-*``. Both awarded projects classify as L2
+(a general-purpose model): the safety officer confirms the first, so its jobs really run; the other
+stays proposed, its jobs held for safety, so the officer's queue has something to show.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ USERS: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
     ("aud", ("auditor",), None),
 )
 REVIEWERS = {"rhea": "ETH Zurich", "ravi": "Inria", "ruth": "KTH"}
+SAFETY_OFFICER = "sam"
 HISTORY = timedelta(days=120)  # the replayed history starts this long ago
 
 
@@ -83,6 +86,7 @@ def seed_demo(platform: Platform, *, accelerators: int = 100_000, seed: int = 0)
         past.engine.dispose()
     names = [*(name for name, _r, _s in USERS), "del-de"]  # and one delegate, to try the council
     tokens = tuple((name, _demo_token(platform, name)) for name in names)
+    _safety_review(platform, projects)
     _jobs_now(platform, people, projects)
     return DemoResult(seeded=True, tokens=tokens, log_entries=platform.log.drain())
 
@@ -241,6 +245,17 @@ def _usage_history(p: Platform, clock: FrozenClock, projects: dict[str, str], rn
             member_state=state,
             pool=(Pool.OPEN_CALLS if project else Pool.MEMBER_POOLS).value,
         )
+
+
+def _safety_review(p: Platform, projects: dict[str, str]) -> None:
+    """Every project is classified from its proposal; the safety officer confirms all but the last,
+    which waits in the officer's queue (its jobs held for safety until someone confirms it)."""
+    officer = p.identity.principal_of(SAFETY_OFFICER)
+    ordered = sorted(projects, key=lambda project: projects[project])  # ada's, then benoit's
+    for project in ordered:
+        waits = p.safety.ensure_classified(project).holds_jobs  # above L1: an officer must confirm
+        if waits and project != ordered[-1]:
+            p.safety.confirm(project, by=officer)
 
 
 def _jobs_now(p: Platform, people: dict[str, Principal], projects: dict[str, str]) -> None:

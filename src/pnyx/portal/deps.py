@@ -1,12 +1,28 @@
-"""Request-scoped access to the composition root, for every portal page."""
+"""Request-scoped access to the composition root, the visitor's identity and a form's fields."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import parse_qsl
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, HTTPException, Path, Request
 
+from pnyx.core.errors import ErrorKind, Unauthenticated
+from pnyx.identity.model import ANONYMOUS, Principal
 from pnyx.wiring import Platform
+
+MAX_FIELDS = 20
+MAX_FIELD_CHARS = 2000
+# How a refusal reads in a browser: the same statuses the API answers with.
+STATUS = {
+    ErrorKind.INVALID: 400,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.INTEGRITY: 500,
+}
 
 
 def get_platform(request: Request) -> Platform:
@@ -19,3 +35,31 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 # An id in a page's path, as both databases can look it up: no NUL character (PostgreSQL refuses it),
 # at most 200 characters. Anything else is no such page (404), before a service runs.
 PathRef = Annotated[str, Path(max_length=200, pattern=r"^[^\x00]*$")]
+
+
+def visitor(request: Request, platform: Platform) -> Principal:
+    """Who asks: the bearer token a page's script sends from this tab's sessionStorage (the portal
+    sets no cookie, so another site's form cannot act for a visitor); the public without one."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return ANONYMOUS
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'", field="Authorization")
+    return platform.identity.authenticate(secret.strip())
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The fields of a form the portal's scripts post (application/x-www-form-urlencoded); a body
+    that is not one, too many fields, a field too long or holding NUL is a 400 page."""
+    try:
+        text = (await request.body()).decode()
+        pairs = parse_qsl(text, max_num_fields=MAX_FIELDS, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "the form is not readable") from None
+    if any(len(v) > MAX_FIELD_CHARS or "\x00" in v for _k, v in pairs):
+        raise HTTPException(400, f"a form field holds at most {MAX_FIELD_CHARS} characters and no NUL")
+    return dict(pairs)
+
+
+FormFields = Annotated[dict[str, str], Depends(form_fields)]

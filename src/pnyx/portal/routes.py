@@ -1,4 +1,4 @@
-"""Portal pages: the public dashboard and the transparency log browser."""
+"""Portal pages: the public dashboard and the transparency log browser; the other pages' routers."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pnyx.jobs.model import ACTIVE_JOB_STATUSES, JobStatus
 from pnyx.portal.allocation import allocation_pages
 from pnyx.portal.council import council_pages
 from pnyx.portal.deps import PlatformDep, get_platform
+from pnyx.portal.safety import safety_pages
 from pnyx.portal.usage import usage_pages
 from pnyx.transparency.checkpoint import parse_checkpoint
 from pnyx.transparency.merkle import leaf_hash
@@ -36,6 +37,7 @@ def create_portal() -> APIRouter:
     router.include_router(usage_pages(templates))
     router.include_router(council_pages(templates))
     router.include_router(allocation_pages(templates))
+    router.include_router(safety_pages(templates))
 
     def render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -47,10 +47,14 @@
     try {
       const me = await api("GET", "/api/v1/me");
       $("whoami").textContent = `signed in as ${me.name} (${me.roles.join(", ")})`;
+      sessionStorage.setItem("pnyx-roles", me.roles.join(","));
+      window.dispatchEvent(new Event("pnyx-signed-in"));
       $("jobs-section").hidden = false;
       await refresh();
     } catch (e) {
       $("whoami").textContent = `not signed in: ${e.message}`;
+      sessionStorage.removeItem("pnyx-roles");
+      window.dispatchEvent(new Event("pnyx-signed-in"));
       $("jobs-section").hidden = true;
     }
   }
@@ -62,11 +66,12 @@
     const body = {
       project: form.get("project"), name: form.get("name") || "job",
       accelerators: Number(form.get("accelerators")), estimate_s: Number(form.get("estimate_s")),
-      checkpoint_s: Number(form.get("checkpoint_s") || 0), label: Number(form.get("label")),
+      checkpoint_s: Number(form.get("checkpoint_s") || 0),
       command: String(form.get("command")).split("\n").map((s) => s.trim()).filter((s) => s.length),
     };
     if (form.get("accelerator_type")) body.accelerator_type = form.get("accelerator_type");
     if (form.get("engine")) body.engine = form.get("engine");
+    if (form.get("label")) body.label = Number(form.get("label")); // none: the job runs at its project's level
     try {
       const job = await api("POST", "/api/v1/jobs", body);
       show(`submitted ${job.id} (${job.status})${job.reason ? ": " + job.reason : ""}`);
