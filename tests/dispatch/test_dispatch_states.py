@@ -12,8 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from pnyx.core.clock import FrozenClock
+from pnyx.core.errors import Conflict
+from pnyx.db.outbox import outbox
 from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.plan import QueueAhead
@@ -22,6 +25,7 @@ from pnyx.dispatch.report import BUSY_INTERVAL_S, BUSY_WINDOW_S, CycleReport, pa
 from pnyx.executors.fake import FakeExecutor
 from pnyx.inventory.model import Facility, Island, Node, Rack, Site
 from pnyx.inventory.rules import accelerator_type
+from pnyx.jobs.changes import Act
 from pnyx.jobs.model import EngineRef, EngineState, Grant, JobAction, JobRecord, JobSpec, JobStatus
 from pnyx.jobs.rules import engine_action, to_scheduler_job
 from pnyx.jobs.service import JobService, Submission
@@ -269,3 +273,28 @@ def test_jobs_held_for_safety_join_the_queue_in_the_cycle_after_their_project_is
     report = queue_rig.dispatcher.cycle()
     assert (report.released, report.started) == (1, 1)
     assert queue_rig.get(job_id).status is JobStatus.QUEUED
+
+
+def test_one_steps_changes_share_a_transaction_and_a_failing_one_fails_alone(
+    queue_rig: QueueRig, platform: Platform
+) -> None:
+    first, second = queue_rig.submit(), queue_rig.submit()
+    queue_rig.jobs.cancel(ADA, second)  # cancelled meanwhile: it cannot be dispatched any more
+    with platform.engine.connect() as conn:
+        logged = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+    placed = {"node_ids": ("n1",), "counts": (8,), "placed_type": "H100-SXM"}
+    done = queue_rig.jobs.act_each(
+        [
+            Act(first, JobAction.DISPATCH, placed, dispatch=True),
+            Act(second, JobAction.DISPATCH, placed, dispatch=True),
+        ]
+    )
+    assert isinstance(done[0], JobRecord)
+    assert done[0].status is JobStatus.DISPATCHING
+    assert isinstance(done[1], Conflict)
+    assert (queue_rig.get(first).status, queue_rig.get(second).status) == (
+        JobStatus.DISPATCHING,
+        JobStatus.CANCELLED,
+    )
+    with platform.engine.connect() as conn:  # the one change that held, and its one event
+        assert conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one() == logged + 1

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -45,11 +44,13 @@ from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, h
 from pnyx.dispatch.leadership import Leadership
 from pnyx.dispatch.outputs import OutputRecorder
 from pnyx.dispatch.plan import QueueAhead, plan
-from pnyx.dispatch.records import ref_of
-from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, next_pause
+from pnyx.dispatch.records import confirm_act, dispatch_act, ref_of, start_act, starting
+from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, cycle_until
 from pnyx.dispatch.usage import UsageRecorder, UsageSink
+from pnyx.jobs.changes import Act
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import (
+    EngineRef,
     EngineState,
     EngineStatus,
     EngineUnavailable,
@@ -126,9 +127,14 @@ class Dispatcher:
         self._poll(polled, report)
 
     def _poll(self, jobs: list[JobRecord], report: CycleReport) -> None:
-        """Ask each engine once for its jobs' states, and follow what it says."""
+        """Ask each engine once for its jobs' states, and follow what it says (the jobs that started
+        in one transaction)."""
         for engine, engine_jobs in by_engine(jobs).items():
-            for job, status in self._statuses(engine, engine_jobs, report):
+            pairs = self._statuses(engine, engine_jobs, report)
+            now = self.clock.now()
+            starts = [(job, start_act(job, status, now)) for job, status in pairs if starting(job, status)]
+            report.running += len(self._apply(starts, "start", report))
+            for job, status in (pair for pair in pairs if not starting(*pair)):
                 with self._guard(job, "close", report):
                     self._follow(job, status, report)
 
@@ -141,8 +147,9 @@ class Dispatcher:
             self._close(held, JobAction.FAIL, f"the {held.engine} engine is no longer configured", report)
             return None
         job: JobRecord | None = held
-        if held.engine_job_id is None:
-            job = self._hand_over(held, executor, lookup or executor.find, report, topology)
+        if held.engine_job_id is None:  # found, or submitted after all: the engine has it (QUEUED)
+            ref = self._submit(held, executor, lookup or executor.find, report, topology)
+            job = None if ref is None else self.jobs.confirm(held.id, ref.engine_job_id)
         if job is not None and job.cancel_requested and not self._cancel_at_engine(job, report):
             return None
         return job
@@ -183,16 +190,16 @@ class Dispatcher:
             pairs.append((job, status))
         return pairs
 
-    def _hand_over(
+    def _submit(
         self,
         job: JobRecord,
         executor: Executor,
         lookup: Lookup | None,
         report: CycleReport,
         topology: Topology,
-    ) -> JobRecord | None:
-        """Submit a placed job, unless ``lookup`` finds the submission an earlier cycle made (None: the
-        decision is this cycle's); the job is then QUEUED: its engine has it (and says when it starts)."""
+    ) -> EngineRef | None:
+        """Submit a placed job, unless ``lookup`` finds the submission an earlier cycle made (None:
+        the decision is this cycle's, its key new to every engine)."""
         try:
             ref = hand_over(executor, job, lookup, topology)
         except Exception as exc:
@@ -200,15 +207,11 @@ class Dispatcher:
             return None
         self._tally.answered.add(job.engine)
         report.submitted += 1
-        return self.jobs.confirm(job.id, ref.engine_job_id)
+        return ref
 
     def _follow(self, job: JobRecord, status: EngineStatus, report: CycleReport) -> None:
         action = engine_action(job.status, status.state)
-        if action is JobAction.START:
-            started_at, _ = clamp_engine_times(job, status.started_at, None, now=self.clock.now())
-            self.jobs.start(job.id, started_at=started_at or self.clock.now())
-            report.running += 1
-        elif action is not None:
+        if action is not None:
             self._finish(job, action, status, report)
         elif status.state is EngineState.QUEUED:
             report.queued += 1
@@ -255,9 +258,20 @@ class Dispatcher:
         try:
             yield
         except Exception as exc:
-            log.exception("dispatch: job %s: %s failed", job.id, step)
-            report.errors.append(f"job {job.id}: {step} failed: {describe(exc)}")
-            self._tally.failed[job.idempotency_key] = (job, None, describe(exc))
+            self._faulted(job, step, exc, report)
+
+    def _faulted(self, job: JobRecord, step: str, exc: Exception, report: CycleReport) -> None:
+        log.error("dispatch: job %s: %s failed", job.id, step, exc_info=exc)
+        report.errors.append(f"job {job.id}: {step} failed: {describe(exc)}")
+        self._tally.failed[job.idempotency_key] = (job, None, describe(exc))
+
+    def _apply(self, changes: list[tuple[JobRecord, Act]], step: str, report: CycleReport) -> list[JobRecord]:
+        """One step's changes in one transaction; a change that failed is that job's fault alone."""
+        done = self.jobs.act_each([a for _, a in changes])
+        for (job, _), result in zip(changes, done, strict=True):
+            if isinstance(result, Exception):
+                self._faulted(job, step, result, report)
+        return [result for result in done if not isinstance(result, Exception)]
 
     def _settle(self, report: CycleReport) -> None:
         """Count this cycle's failures per job attempt; give up on those failing too long."""
@@ -313,10 +327,8 @@ class Dispatcher:
             with self._guard(by_id[r.job_id], "reject", report):
                 self.jobs.reject(r.job_id, r.reason)
                 report.rejected += 1
-        handed: list[JobRecord] = []
-        for placement in (decided.decisions.starts + decided.ahead)[: self.max_starts]:
-            with self._guard(by_id[placement.job_id], "start", report):
-                handed.extend(self._start(placement, report, topology))
+        placements = list((decided.decisions.starts + decided.ahead)[: self.max_starts])
+        handed = self._start(placements, by_id, report, topology)
         self._poll(handed, report)  # engines that start at once say so now; the others say QUEUED
         report.waiting = sum(j.status is JobStatus.PENDING for j in active) - report.started - report.rejected
 
@@ -328,18 +340,24 @@ class Dispatcher:
         )
         report.preempted += 1
 
-    def _start(self, placement: Placement, report: CycleReport, topology: Topology) -> list[JobRecord]:
-        """Commit the decision, then hand it over without a lookup: its key is new this cycle."""
-        job = self.jobs.dispatch(
-            placement.job_id,
-            node_ids=placement.node_ids,
-            counts=placement.counts,
-            placed_type=placement.accelerator_type,
-        )
-        report.started += 1
-        executor = self.executors.get(job.engine)
-        handed = self._hand_over(job, executor, None, report, topology) if executor is not None else None
-        return [handed] if handed is not None else []
+    def _start(
+        self,
+        placements: list[Placement],
+        by_id: dict[str, JobRecord],
+        report: CycleReport,
+        topology: Topology,
+    ) -> list[JobRecord]:
+        """Commit the decisions (one transaction), hand each over without a lookup (its key is new this
+        cycle), confirm those the engines took (one transaction)."""
+        placed = self._apply([(by_id[p.job_id], dispatch_act(p)) for p in placements], "start", report)
+        report.started += len(placed)
+        taken = [
+            (job, ref)
+            for job in placed
+            if (executor := self.executors.get(job.engine)) is not None
+            and (ref := self._submit(job, executor, None, report, topology)) is not None
+        ]
+        return self._apply([(job, confirm_act(job, ref)) for job, ref in taken], "confirm", report)
 
     def _cancel_at_engine(self, job: JobRecord, report: CycleReport) -> bool:
         """Pass a cancel on. False: the engine broke on it, and the job failed instead."""
@@ -362,19 +380,9 @@ class Dispatcher:
     def run(
         self, stop: threading.Event, interval_s: float = 2.0, busy_interval_s: float = BUSY_INTERVAL_S
     ) -> None:
-        """Cycle until ``stop``: every ``interval_s``, sooner while jobs move; errors never end it."""
-        moved_at, paces = -math.inf, (interval_s, busy_interval_s)
+        """Cycle until ``stop`` (``report.cycle_until``), then let go of the lead."""
         try:
-            while not stop.is_set():
-                pause = interval_s
-                try:
-                    report = self.cycle()
-                    pause, moved_at = next_pause(report, moved_at, time.monotonic(), *paces)
-                    if report.errors:
-                        log.warning("dispatch cycle: %s", "; ".join(report.errors))
-                except Exception:
-                    log.exception("dispatch cycle failed; retrying")
-                stop.wait(pause)
+            cycle_until(stop, self.cycle, interval_s, busy_interval_s)
         finally:
             self.close()
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pnyx.jobs.model import EngineRef, Grant, JobRecord, JobSpec
-from pnyx.jobs.rules import placement_of, to_scheduler_job
+from pnyx.jobs.changes import Act
+from pnyx.jobs.model import EngineRef, EngineStatus, Grant, JobAction, JobRecord, JobSpec
+from pnyx.jobs.rules import clamp_engine_times, engine_action, placement_of, to_scheduler_job
 from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.fairshare import Usage
-from pnyx.scheduler.model import Running
+from pnyx.scheduler.model import Placement, Running
 from pnyx.scheduler.topology import Topology
 
 
@@ -66,3 +67,29 @@ def running_of(job: JobRecord, topology: Topology, now: datetime) -> Running:
         start_s=start,
         end_s=start + job.estimate_s,
     )
+
+
+def dispatch_act(placement: Placement) -> Act:
+    """The scheduler's start decision as the job's change: placed, its hand-over time stamped."""
+    fields = {
+        "node_ids": placement.node_ids,
+        "counts": placement.counts,
+        "placed_type": placement.accelerator_type,
+    }
+    return Act(placement.job_id, JobAction.DISPATCH, fields, dispatch=True)
+
+
+def confirm_act(job: JobRecord, ref: EngineRef) -> Act:
+    """The engine has the job (QUEUED until it says the job runs)."""
+    return Act(job.id, JobAction.CONFIRM, {"engine_job_id": ref.engine_job_id})
+
+
+def starting(job: JobRecord, status: EngineStatus) -> bool:
+    """The engine runs a job Pnyx holds as queued (QUEUED -> RUNNING)."""
+    return engine_action(job.status, status.state) is JobAction.START
+
+
+def start_act(job: JobRecord, status: EngineStatus, now: datetime) -> Act:
+    """The job runs since the engine says (bounded: ``clamp_engine_times``), else since now."""
+    started_at, _ = clamp_engine_times(job, status.started_at, None, now=now)
+    return Act(job.id, JobAction.START, {"started_at": started_at or now})

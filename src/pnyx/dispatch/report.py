@@ -1,11 +1,18 @@
-"""What one dispatch cycle did (``CycleReport``), how long to wait before the next (``pause_after``),
-and what a cycle counts per job for ``faults`` (``Tally``)."""
+"""What one dispatch cycle did (``CycleReport``), how long to wait before the next (``pause_after``,
+``cycle_until``), and what a cycle counts per job for ``faults`` (``Tally``)."""
 
 from __future__ import annotations
 
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pnyx.jobs.model import JobRecord
+
+log = logging.getLogger("pnyx.dispatch")
 
 
 @dataclass(slots=True)
@@ -55,6 +62,23 @@ def next_pause(
     """The pause after ``report`` (``pause_after``), and when jobs last moved (monotonic)."""
     moved_at = now if report.moved else moved_at
     return pause_after(report, interval_s, busy_interval_s, quiet_s=now - moved_at), moved_at
+
+
+def cycle_until(
+    stop: threading.Event, cycle: Callable[[], CycleReport], interval_s: float, busy_interval_s: float
+) -> None:
+    """Run ``cycle`` until ``stop``: every ``interval_s``, sooner while jobs move; errors never end it."""
+    moved_at, paces = -math.inf, (interval_s, busy_interval_s)
+    while not stop.is_set():
+        pause = interval_s
+        try:
+            report = cycle()
+            pause, moved_at = next_pause(report, moved_at, time.monotonic(), *paces)
+            if report.errors:
+                log.warning("dispatch cycle: %s", "; ".join(report.errors))
+        except Exception:
+            log.exception("dispatch cycle failed; retrying")
+        stop.wait(pause)
 
 
 @dataclass(slots=True)

@@ -4,11 +4,69 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+from pnyx.core.errors import NotFound
 from pnyx.db.unit_of_work import Transaction
 from pnyx.jobs.model import JobAction, JobRecord, JobStateChanged
 from pnyx.jobs.rules import transition
 from pnyx.jobs.store import JobRepository
+
+ENDING = frozenset({JobAction.SUCCEED, JobAction.FAIL, JobAction.CANCEL, JobAction.REJECT})
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """One job's change as the dispatcher asks for it: ``fields`` set with it (None: left as is);
+    ``dispatch`` stamps the hand-over time, ``requeue`` starts a new attempt."""
+
+    job_id: str
+    action: JobAction
+    fields: Mapping[str, object] = field(default_factory=dict)
+    dispatch: bool = False
+    requeue: bool = False
+
+
+REQUEUED: Mapping[str, object] = {
+    "node_ids": (),
+    "counts": (),
+    "placed_type": None,
+    "engine_job_id": None,
+    "started_at": None,
+    "dispatched_at": None,
+}
+
+
+def act(tx: Transaction, repo: JobRepository, a: Act) -> JobRecord:
+    """Apply ``a`` to the stored job, locked for the rest of the transaction."""
+    job = repo.get(a.job_id, for_update=True)
+    if job is None:
+        raise NotFound(f"no job {a.job_id!r}", field="job_id", code="job_not_found")
+    fields = {k: v for k, v in a.fields.items() if v is not None}
+    if a.dispatch:
+        fields["dispatched_at"] = tx.now
+    if a.requeue:
+        fields.update(REQUEUED, attempt=job.attempt + 1)
+    if a.action in ENDING:
+        fields.setdefault("ended_at", tx.now)
+    return change(tx, repo, job, a.action, **fields)
+
+
+def act_each(tx: Transaction, acts: Sequence[Act]) -> list[JobRecord | Exception]:
+    """Several jobs' changes in one transaction, each in its own savepoint: a change that fails (a
+    job cancelled meanwhile, a row the database refuses) is undone alone, its events with it, and
+    is returned in its place; the others commit together."""
+    repo, done = JobRepository(tx.conn), list[JobRecord | Exception]()
+    for a in acts:
+        emitted = len(tx.events)
+        try:
+            with tx.conn.begin_nested():
+                done.append(act(tx, repo, a))
+        except Exception as exc:  # that job's alone: the caller reports it as that job's fault
+            del tx.events[emitted:]
+            done.append(exc)
+    return done
 
 
 def change(

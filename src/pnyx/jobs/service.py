@@ -18,7 +18,7 @@ from pnyx.core.ids import new_id
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
 from pnyx.identity.rules import require_role
-from pnyx.jobs.changes import change
+from pnyx.jobs.changes import Act, act, act_each, change
 from pnyx.jobs.clearance import ProjectInfo, Projects, outputs_label
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.holds import SafetyHolds
@@ -330,23 +330,12 @@ class JobService:
         **changes: object,
     ) -> JobRecord:
         with self.uow.write() as tx:
-            repo = JobRepository(tx.conn)
-            job = repo.get(job_id, for_update=True)
-            if job is None:
-                raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
-            fields = {k: v for k, v in changes.items() if v is not None}
-            if dispatch:
-                fields["dispatched_at"] = tx.now
-            if requeue:
-                fields.update(
-                    attempt=job.attempt + 1,
-                    node_ids=(),
-                    counts=(),
-                    placed_type=None,
-                    engine_job_id=None,
-                    started_at=None,
-                    dispatched_at=None,
-                )
-            if action in (JobAction.SUCCEED, JobAction.FAIL, JobAction.CANCEL, JobAction.REJECT):
-                fields.setdefault("ended_at", tx.now)
-            return change(tx, repo, job, action, **fields)
+            return act(tx, JobRepository(tx.conn), Act(job_id, action, changes, dispatch, requeue))
+
+    def act_each(self, acts: Sequence[Act]) -> list[JobRecord | Exception]:
+        """The dispatcher's changes of one step, in one transaction; one failing change fails alone
+        (``changes.act_each``): its exception stands in its place."""
+        if not acts:
+            return []
+        with self.uow.write() as tx:
+            return act_each(tx, acts)
