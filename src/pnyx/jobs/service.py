@@ -289,10 +289,6 @@ class JobService:
     def confirm(self, job_id: str, engine_job_id: str, started_at: datetime | None = None) -> JobRecord:
         return self._act(job_id, JobAction.CONFIRM, engine_job_id=engine_job_id, started_at=started_at)
 
-    def start(self, job_id: str, started_at: datetime | None) -> JobRecord:
-        """The engine runs the job now (QUEUED -> RUNNING); ``started_at`` is the engine's start."""
-        return self._act(job_id, JobAction.START, started_at=started_at)
-
     def finish(
         self,
         job_id: str,
