@@ -26,10 +26,10 @@ from pnyx.executors.fake import FakeExecutor
 from pnyx.inventory.model import Facility, Island, Node, Rack, Site
 from pnyx.inventory.rules import accelerator_type
 from pnyx.jobs.changes import Act
-from pnyx.jobs.model import EngineRef, EngineState, Grant, JobAction, JobRecord, JobSpec, JobStatus
+from pnyx.jobs.model import Artifact, EngineRef, EngineState, Grant, JobAction, JobRecord, JobSpec, JobStatus
 from pnyx.jobs.rules import engine_action, to_scheduler_job
 from pnyx.jobs.service import JobService, Submission
-from pnyx.safety.model import SafetyLevel
+from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.admission import check_fits
 from pnyx.scheduler.policy import policy_named
 from pnyx.scheduler.topology import Topology, build_topology
@@ -298,3 +298,17 @@ def test_one_steps_changes_share_a_transaction_and_a_failing_one_fails_alone(
     )
     with platform.engine.connect() as conn:  # the one change that held, and its one event
         assert conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one() == logged + 1
+
+
+def test_outputs_of_a_job_whose_project_was_raised_while_it_ran_carry_the_new_level(
+    queue_rig: QueueRig,
+) -> None:
+    projects = queue_rig.jobs.projects
+    assert isinstance(projects, FakeProjects)
+    job_id = queue_rig.submit()
+    queue_rig.dispatcher.cycle()
+    assert queue_rig.get(job_id).level is SafetyLevel.L1  # placed and handed over at L1
+    before = projects.known["open-llm"]
+    projects.known["open-llm"] = replace(before, label=Label(level=SafetyLevel.L2))  # raised meanwhile
+    [recorded] = queue_rig.jobs.record_artifacts(job_id, [Artifact(path="w.bin", sha256="a" * 64, size=1)])
+    assert recorded.label == Label(level=SafetyLevel.L2, categories=frozenset({"project:open-llm"}))

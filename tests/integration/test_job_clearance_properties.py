@@ -26,11 +26,12 @@ from pnyx.db.engine import create_engine
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.executors.fake import FakeExecutor
 from pnyx.identity.model import Principal, Role
-from pnyx.jobs.clearance import ProjectInfo
+from pnyx.jobs.clearance import ProjectInfo, project_label
 from pnyx.jobs.model import Artifact, JobArtifact, JobStatus
 from pnyx.jobs.service import JobService, Submission
 from pnyx.safety.defaults import DEFAULT_POLICY
 from pnyx.safety.model import Label, Readers, SafetyLevel
+from pnyx.safety.rules import join
 
 STAFF = frozenset({Role.OPERATOR, Role.AUDITOR, Role.SAFETY_OFFICER})
 PEOPLE = {
@@ -134,8 +135,10 @@ class Reading(RuleBasedStateMachine):
     def finish(self, job_id: str, files: int) -> None:
         if job_id:
             outputs = [Artifact(path=f"out/{i}", sha256=f"{i:064x}", size=i) for i in range(files)]
+            job = self.service.reads.get(person("olga"), job_id)
+            now = project_label(self.projects.known[job.project])  # it may have been raised since
             for made in self.service.record_artifacts(job_id, outputs):
-                assert made.label == self.service.reads.get(person("olga"), job_id).label
+                assert made.label == join(job.label, now)  # never below the job, nor its project now
 
     @rule()
     def release(self) -> None:

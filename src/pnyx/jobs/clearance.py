@@ -71,10 +71,12 @@ def raised_to_project(label: Label, project: ProjectInfo) -> Label:
     return safety.join(label, project_label(project))
 
 
-def outputs_label(job: JobRecord, inputs: Iterable[Label] = ()) -> Label:
+def outputs_label(job: JobRecord, inputs: Iterable[Label] = (), project: Label | None = None) -> Label:
     """The one place outputs get their label: the job's label joined with its inputs' (no write
-    down). Jobs declare no inputs yet; when they do, their labels join here."""
-    return safety.output_label(job.label, inputs)
+    down), and with its project's label now (a project whose level rose while the job ran gets its
+    outputs at the new level). Jobs declare no inputs yet; when they do, their labels join here."""
+    ran_as = job.label if project is None else safety.join(job.label, project)
+    return safety.output_label(ran_as, inputs)
 
 
 def is_member(principal: Principal, project: ProjectInfo) -> bool:

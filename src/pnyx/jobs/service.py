@@ -19,7 +19,7 @@ from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
 from pnyx.identity.rules import require_role
 from pnyx.jobs.changes import Act, act, act_each, change
-from pnyx.jobs.clearance import ProjectInfo, Projects, outputs_label
+from pnyx.jobs.clearance import ProjectInfo, Projects, outputs_label, project_label
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.holds import SafetyHolds
 from pnyx.jobs.model import (
@@ -49,7 +49,7 @@ from pnyx.jobs.submission import (
     texts,
 )
 from pnyx.safety.defaults import DEFAULT_POLICY
-from pnyx.safety.model import SafetyPolicy
+from pnyx.safety.model import Label, SafetyPolicy
 
 __all__ = ["FitCheck", "JobService", "ProjectInfo", "Projects", "Submission"]
 
@@ -155,8 +155,16 @@ class JobService:
     ) -> list[JobRecord]:
         return self.reads.search(principal, status=status, mine=mine, limit=limit, offset=offset)
 
+    def _project_label(self, job_id: str) -> Label | None:
+        with self.uow.read() as conn:
+            job = JobRepository(conn).get(job_id)
+        project = self.projects.project(job.project) if job is not None else None
+        return project_label(project) if project is not None else None
+
     def record_artifacts(self, job_id: str, artifacts: Sequence[Artifact]) -> list[JobArtifact]:
-        """Record a finished attempt's outputs once, labelled ``clearance.outputs_label`` of the job."""
+        """Record a finished attempt's outputs once, labelled ``clearance.outputs_label`` of the job
+        and its project's label now (looked up first: that may classify the project, its own write)."""
+        project = self._project_label(job_id)
         with self.uow.write() as tx:
             job = JobRepository(tx.conn).get(job_id)
             if job is None:
@@ -164,7 +172,7 @@ class JobService:
             repo = ArtifactRepository(tx.conn)
             if not artifacts or repo.exists(job.id, job.attempt):  # nothing new to record or log
                 return []
-            label = outputs_label(job)
+            label = outputs_label(job, project=project)
             made = [
                 JobArtifact(
                     job_id=job.id,
