@@ -15,6 +15,7 @@ from pnyx.wiring import build_platform
 
 def main() -> None:
     platform = build_platform(Settings.from_env())
+    print("ready", flush=True)  # the test kills it at random moments from here on, not while it imports
     rng = random.Random(os.getpid())
     for round_ in itertools.count():
         for i in range(rng.randint(5, 60)):

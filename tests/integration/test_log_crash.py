@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pnyx.transparency.checkpoint import parse_checkpoint
 from pnyx.transparency.note import open_note
 from pnyx.transparency.signing import create_key_file
 from pnyx.transparency.store import log_checkpoints
-from pnyx.wiring import build_platform
+from pnyx.wiring import Platform, build_platform
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 
@@ -36,23 +37,40 @@ def test_kill_during_appends(database_url: str, tmp_path: Path) -> None:
         "PNYX_LOG_KEY_FILE": str(key_file),
         "PNYX_DATA_DIR": str(tmp_path),
     }
-    rng = random.Random(7)
     platform = build_platform(Settings.from_env(env), signer=signer)
+    try:
+        _kill_and_check(platform, env, tmp_path, random.Random(7))
+    finally:
+        platform.engine.dispose()  # closed even when a check fails: no connection left to a later test
+
+
+def _kill_and_check(platform: Platform, env: dict[str, str], tmp_path: Path, rng: random.Random) -> None:
     for _kill in range(6):
         log = tmp_path / "worker.log"
         with log.open("wb") as stderr:
-            worker = subprocess.Popen([sys.executable, str(WORKER)], env=env, stderr=stderr)
-        time.sleep(rng.uniform(0.8, 2.0))
+            worker = subprocess.Popen(
+                [sys.executable, str(WORKER)], env=env, stderr=stderr, stdout=subprocess.PIPE
+            )
+        _until_ready(worker, log)  # its start takes long on a loaded machine: kill it while it works
+        time.sleep(rng.uniform(0.3, 1.5))
         assert worker.poll() is None, log.read_text()
         worker.send_signal(signal.SIGKILL)
         worker.wait()
+        assert worker.stdout is not None
+        worker.stdout.close()
         _check_log(platform)  # consistent at every crash point, before any repair
     platform.log.drain()
     entries, registered = _check_log(platform)
     names = [json.loads(e)["data"]["name"] for e in entries]
     assert len(names) == len(set(names)) == len(registered) > 0  # nothing lost, nothing twice
     assert set(names) == registered
-    platform.engine.dispose()
+
+
+def _until_ready(worker: subprocess.Popen[bytes], log: Path, timeout_s: float = 120.0) -> None:
+    assert worker.stdout is not None
+    ready, _, _ = select.select([worker.stdout], [], [], timeout_s)
+    assert ready, f"the worker did not start in {timeout_s} s: {log.read_text()}"
+    assert worker.stdout.readline().strip() == b"ready", log.read_text()
 
 
 def _check_log(platform: object) -> tuple[list[bytes], set[str]]:
