@@ -10,11 +10,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
-
 from pnyx.accounting.model import Standing
 from pnyx.accounting.service import AccountingService
-from pnyx.accounting.store import usage_records
 from pnyx.allocation.award_service import AwardService
 from pnyx.allocation.conflicts import binding_team
 from pnyx.allocation.model import ProjectId, Proposal
@@ -73,23 +70,6 @@ class AwardedProposals:
         with self.uow.read() as conn:
             allocation = AllocationRepository(conn).require(ProjectId(project_id))
             return ProposalRepository(conn).require(allocation.proposal_id)
-
-
-class RecordedSeconds:
-    """Safety's metering input: a project's accelerator-seconds per type in accounting's records."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self.uow = uow
-
-    def __call__(self, project_id: str) -> dict[str, int]:
-        seconds = sa.func.sum(usage_records.c.accelerator_seconds)
-        query = (
-            sa.select(usage_records.c.accelerator_type, seconds)
-            .where(usage_records.c.project_id == project_id)
-            .group_by(usage_records.c.accelerator_type)
-        )
-        with self.uow.read() as conn:
-            return {kind: int(total) for kind, total in conn.execute(query)}
 
 
 def documented_peaks() -> dict[str, Decimal]:

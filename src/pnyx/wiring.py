@@ -23,7 +23,6 @@ from pnyx.adapters import (
     JobOutputs,
     ProjectMembers,
     ProjectTeam,
-    RecordedSeconds,
     documented_peaks,
 )
 from pnyx.allocation.award_service import AwardService
@@ -133,7 +132,7 @@ def build_platform(
         proposals=AwardedProposals(uow),
         thresholds=policies.safety_threshold,
         peaks=documented_peaks,
-        usage=RecordedSeconds(uow),
+        usage=accounting.seconds_by_type,
     )
     council = CouncilService(uow)
     projects = AllocationProjects(awards, accounting, safety)

@@ -141,6 +141,11 @@ class AccountingService:
             project_id=project_id, allocated_hours=allocated, used_hours=used, standing=state
         )
 
+    def seconds_by_type(self, project_id: str) -> dict[str, int]:
+        """All the accelerator-seconds recorded for the project, per accelerator type."""
+        with self.uow.read() as conn:
+            return UsageRepository(conn).project_seconds_by_type(project_id)
+
     def period(self, text: str) -> Period:
         return parse_period(text, self.uow.clock.now())
 

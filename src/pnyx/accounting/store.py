@@ -55,3 +55,13 @@ class UsageRepository:
             usage_records.c.project_id == project_id
         )
         return int(self.conn.execute(query).scalar_one())
+
+    def project_seconds_by_type(self, project_id: str) -> dict[str, int]:
+        """The project's accelerator-seconds per accelerator type (what safety meters FLOP from)."""
+        seconds = sa.func.sum(usage_records.c.accelerator_seconds)
+        query = (
+            sa.select(usage_records.c.accelerator_type, seconds)
+            .where(usage_records.c.project_id == project_id)
+            .group_by(usage_records.c.accelerator_type)
+        )
+        return {kind: int(total) for kind, total in self.conn.execute(query)}
