@@ -6,7 +6,7 @@ calling the owning domain's service, or reads its store where no service offers 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,7 @@ from pnyx.allocation.award_service import AwardService
 from pnyx.allocation.conflicts import binding_team
 from pnyx.allocation.model import ProjectId, Proposal
 from pnyx.allocation.store import AllocationRepository, ProposalRepository
-from pnyx.core.errors import NotFound
+from pnyx.core.errors import InvalidInput, NotFound
 from pnyx.core.ids import TokenId
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.governance.council_service import CouncilService
@@ -26,8 +26,10 @@ from pnyx.identity.model import Principal
 from pnyx.identity.service import IdentityService
 from pnyx.inventory.rules import CATALOGUE
 from pnyx.jobs import clearance
+from pnyx.jobs.inputs import ResolvedDataset
 from pnyx.jobs.service import JobService, ProjectInfo
 from pnyx.jobs.store import ArtifactRepository, JobRepository
+from pnyx.registry.service import DatasetService
 from pnyx.safety.model import Label
 from pnyx.safety.rules import project_label
 from pnyx.safety.service import SafetyService
@@ -202,3 +204,21 @@ class JobContainment:
 
     def restore_tokens(self, token_ids: Sequence[str]) -> list[TokenId]:
         return self.identity.restore_tokens(token_ids, by=self.ACTOR)
+
+
+class RegistryInputs:
+    """The jobs service's view of dataset versions (``jobs.inputs.DatasetInputs``): the registry's
+    version for the submitter, its directory (made by the registry if missing) and its label. A
+    version the registry does not show the submitter, or cannot name, is None: one answer for both.
+    ``registry`` is called at submission (the registry is built after the jobs service)."""
+
+    def __init__(self, registry: Callable[[], DatasetService]) -> None:
+        self.registry = registry
+
+    def resolve(self, principal: Principal, version: str) -> ResolvedDataset | None:
+        datasets = self.registry()
+        try:
+            found = datasets.version(principal, version)
+        except (NotFound, InvalidInput):
+            return None
+        return ResolvedDataset(path=datasets.version_dir(principal, version), label=found.label)

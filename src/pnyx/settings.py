@@ -10,7 +10,8 @@ from typing import Any
 
 from pnyx.core.errors import InvalidInput
 from pnyx.executors.engine_settings import load_engine_sections
-from pnyx.executors.sandbox import LocalSettings, positive_count
+from pnyx.executors.local_runtime import runtime_setting
+from pnyx.executors.sandbox import LocalSettings, Runtime, positive_count
 
 DEFAULT_JOB_ROOT = "/var/tmp/pnyx-jobs"  # noqa: S108 - outside the data dir; checked and 0711 at use
 
@@ -31,34 +32,49 @@ class Settings:
     sandbox: bool = True  # PNYX_SANDBOX=off: unsandboxed, L1 only, a warning at every start (development)
     job_uids: tuple[int, int] = (1_500_000_000, 65_536)  # first uid, count: one uid per running local job
     local: LocalSettings = field(default_factory=LocalSettings)  # PNYX_LOCAL_*, PNYX_JOB_RETENTION_S
+    # (PNYX_LOCAL_RUNTIME: off | server | DIR[:DIR...], executors/local_runtime.py)
     # the engines (Slurm, Ray, Kubernetes): PNYX_ENGINES_FILE's sections, the environment on top
     # (PNYX_SLURM_URL/_USER/_TOKEN/_WORKDIR/_LOGDIR, PNYX_RAY_URL, PNYX_KUBECONFIG); each executor
     # reads its own section (executors/engine_settings.py). No section: no such executor.
     engines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     max_body_bytes: int = 1024 * 1024  # larger request bodies are refused (413) before they are parsed
+    public_url: str = ""  # PNYX_PUBLIC_URL: the API's public address in registry metadata (not the Host)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("PNYX_DATA_DIR", "var")).expanduser()
         database_url = env.get("PNYX_DATABASE_URL") or f"sqlite:///{data_dir / 'pnyx.db'}"
+        log_key_file = Path(env.get("PNYX_LOG_KEY_FILE", str(data_dir / "log-signing.key")))
+        job_root = _job_root(env.get("PNYX_JOB_ROOT", DEFAULT_JOB_ROOT), data_dir)
+        hidden = {"the data directory": data_dir, "the job root": job_root, "the log key": log_key_file}
         return cls(
             data_dir=data_dir,
             database_url=normalise_database_url(database_url),
             log_origin=env.get("PNYX_LOG_ORIGIN", "pnyx.example/log"),
-            log_key_file=Path(env.get("PNYX_LOG_KEY_FILE", str(data_dir / "log-signing.key"))),
+            log_key_file=log_key_file,
             host=env.get("PNYX_HOST", "127.0.0.1"),
             port=_port(env.get("PNYX_PORT", "8000")),
             executor=env.get("PNYX_EXECUTOR", "local"),
             dispatch=_flag(env.get("PNYX_DISPATCH", "1"), "PNYX_DISPATCH"),
             local_executor=_flag(env.get("PNYX_LOCAL_EXECUTOR", "1"), "PNYX_LOCAL_EXECUTOR"),
-            job_root=_job_root(env.get("PNYX_JOB_ROOT", DEFAULT_JOB_ROOT), data_dir),
+            job_root=job_root,
             sandbox=_flag(env.get("PNYX_SANDBOX", "on"), "PNYX_SANDBOX"),
             job_uids=_uid_range(env.get("PNYX_JOB_UIDS", "1500000000-1500065535")),
-            local=LocalSettings.from_env(env),
+            local=LocalSettings.from_env(env, _runtime(env, hidden)),
             engines=load_engine_sections(env, _engine_defaults(data_dir)),
             max_body_bytes=positive_count(env.get("PNYX_MAX_BODY_BYTES", "1048576"), "PNYX_MAX_BODY_BYTES"),
+            public_url=_public_url(env.get("PNYX_PUBLIC_URL", "")),
         )
+
+
+def _public_url(text: str) -> str:
+    """An http(s) URL without a trailing slash; empty: http://PNYX_HOST:PNYX_PORT is used."""
+    if text and not (text.startswith(("http://", "https://")) and text.isprintable() and " " not in text):
+        raise InvalidInput(
+            f"PNYX_PUBLIC_URL must be an http:// or https:// URL, got {text!r}", field="PNYX_PUBLIC_URL"
+        )
+    return text.rstrip("/")
 
 
 def normalise_database_url(url: str) -> str:
@@ -77,6 +93,14 @@ def normalise_database_url(url: str) -> str:
 def _engine_defaults(data_dir: Path) -> dict[str, dict[str, Any]]:
     """Where Slurm jobs start and write their output, unless the engines file says."""
     return {"slurm": {"working_directory": str(data_dir / "slurm"), "log_directory": str(data_dir / "slurm")}}
+
+
+def _runtime(env: Mapping[str, str], hidden: Mapping[str, Path]) -> Runtime:
+    """PNYX_LOCAL_RUNTIME, refused where it would show jobs a secret (also a SQLite database)."""
+    database = env.get("PNYX_DATABASE_URL", "")
+    if database.startswith("sqlite:///"):
+        hidden = {**hidden, "the database": Path(database.removeprefix("sqlite:///"))}
+    return runtime_setting(env.get("PNYX_LOCAL_RUNTIME", "off"), hidden=hidden)
 
 
 def _port(text: str) -> int:

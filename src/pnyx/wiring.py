@@ -23,6 +23,7 @@ from pnyx.adapters import (
     JobOutputs,
     ProjectMembers,
     ProjectTeam,
+    RegistryInputs,
     documented_peaks,
 )
 from pnyx.allocation.award_service import AwardService
@@ -50,9 +51,12 @@ from pnyx.identity.service import IdentityService
 from pnyx.inventory.model import EngineInventory, InventorySource
 from pnyx.inventory.rules import accelerator_type
 from pnyx.inventory.service import InventoryService
-from pnyx.jobs.executor import Executor
+from pnyx.jobs.executor import Executor, OutputReader
 from pnyx.jobs.service import JobService
 from pnyx.jobs.topology import TopologyCache, fit_check
+from pnyx.registry.blobs import BlobStore
+from pnyx.registry.lineage_service import ModelArtifacts, ModelService, StoredDatasets
+from pnyx.registry.service import DatasetService
 from pnyx.safety.defaults import DEFAULT_POLICY
 from pnyx.safety.incident_service import FrozenSubjects, IncidentService
 from pnyx.safety.release_service import ReleaseService
@@ -101,6 +105,8 @@ class Platform:
     safety: SafetyService
     releases: ReleaseService
     incidents: IncidentService
+    models: ModelService  # model versions: training outputs taken in, lineage, checked downloads
+    datasets: DatasetService  # dataset versions: imports into shards, reads by clearance, takedowns
 
 
 def build_platform(
@@ -139,7 +145,7 @@ def build_platform(
     releases = ReleaseService(
         uow,
         policy=safety.policy,
-        artifacts=JobOutputs(uow),
+        artifacts=ModelArtifacts(uow, JobOutputs(uow)),  # a model version's files, or a job's outputs
         members=ProjectMembers(projects),  # who may ask: the jobs side's members and clearance
         motions=CouncilMotions(council),
     )
@@ -152,9 +158,30 @@ def build_platform(
         policy=DEFAULT_POLICY,  # who may read outputs at each level (thresholds play no part)
         freezes=FrozenSubjects(uow),  # what open incidents froze (the incident service writes it)
         releases=releases,  # released records of outputs, read under their lower labels
+        datasets=RegistryInputs(lambda: datasets),  # dataset versions as inputs (the registry, below)
     )
     identity = IdentityService(uow)
     containment = JobContainment(jobs, identity, ProjectTeam(uow))
+    log = LogService(uow, signer)
+    models = ModelService(
+        uow,
+        blobs=BlobStore(settings.data_dir / "registry"),
+        staging=settings.data_dir / "registry" / "incoming",
+        datasets=StoredDatasets(uow),
+        readers={name: e for name, e in executors.items() if isinstance(e, OutputReader)},
+        members=ProjectMembers(projects),
+        releases=releases,
+        log=log,
+        jobs=jobs,
+    )
+    datasets = DatasetService(
+        uow,
+        BlobStore(settings.data_dir / "registry"),
+        projects=ProjectMembers(projects),  # members import under their project's label, and read it
+        trained_on=models,  # the model versions a takedown names
+        policy=safety.policy,
+        public_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+    )
     return Platform(
         settings=settings,
         engine=engine,
@@ -166,7 +193,7 @@ def build_platform(
         council=council,
         votes=VoteService(uow),
         policies=policies,
-        log=LogService(uow, signer),
+        log=log,
         allocation=AllocationService(uow, pool_budget=PolicyPoolBudget(policies, inventory)),
         review=ReviewService(uow),
         awards=awards,
@@ -181,6 +208,8 @@ def build_platform(
         incidents=IncidentService(
             uow, projects=AwardedProjects(awards), artifacts=JobOutputs(uow), containment=containment
         ),
+        models=models,
+        datasets=datasets,
     )
 
 

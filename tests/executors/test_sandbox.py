@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from pnyx.core.errors import InvalidInput
+from pnyx.executors.local_seccomp import seccomp_filter
 from pnyx.executors.sandbox import (
     JOB_DIR,
     MISSING_BWRAP,
@@ -20,7 +21,6 @@ from pnyx.executors.sandbox import (
     limits_for,
     max_jobs,
     refusal,
-    seccomp_filter,
 )
 from pnyx.safety.model import SafetyLevel
 from tests.executors.conftest import GRANT, spec

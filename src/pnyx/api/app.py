@@ -14,6 +14,8 @@ from pnyx.api import problems
 from pnyx.api.headers import SecurityHeaders, content_security_policy, inline_hashes
 from pnyx.api.limits import BodyLimit
 from pnyx.api.routes import accounting, allocation, council, governance, identity, inventory, jobs, log
+from pnyx.api.routes import registry_datasets as dataset_routes
+from pnyx.api.routes import registry_models as model_routes
 from pnyx.api.routes import safety as safety_routes
 from pnyx.api.routes import safety_releases as release_routes
 from pnyx.wiring import Platform
@@ -43,6 +45,8 @@ def create_api(platform: Platform) -> FastAPI:
         app.include_router(router)
     app.include_router(safety_routes.router)
     app.include_router(release_routes.router)
+    app.include_router(dataset_routes.router)
+    app.include_router(model_routes.router)
     add_docs(app)
     health_threads = anyio.CapacityLimiter(HEALTH_THREADS)
 

@@ -43,6 +43,9 @@ def submit(
     engine: str | None = typer.Option(None, help="local | slurm | ray | kubernetes"),
     name: str = typer.Option("job"),
     wait: bool = typer.Option(False, "--wait", help="Wait until it ends (needs a running dispatcher)"),
+    datasets: list[str] = typer.Option(
+        [], "--dataset", help="A dataset version it reads, at /inputs/VERSION ($PNYX_INPUTS); repeat for more"
+    ),
 ) -> None:
     """Submit a job: pnyx job submit -p PROJECT --as USER -n 8 -- python train.py"""
     if label is not None and label not in (1, 2, 3, 4):
@@ -62,6 +65,7 @@ def submit(
                 label=None if label is None else SafetyLevel(label),
                 priority_class=priority,
                 engine=engine,
+                datasets=tuple(datasets),
             ),
         )
         said = f"({job.status}, {inert(str(job.label))}); {inert(job.reason)}".rstrip("; ")
@@ -136,6 +140,8 @@ def show(job_id: str, user: str = typer.Option(..., "--as")) -> None:
         "reason",
     ):
         console().print(f"[bold]{field:>16}[/] {inert(str(getattr(j, field)))}", highlight=False)
+    read = ", ".join(i.version for i in j.inputs) or "-"  # the versions, never where they lie
+    console().print(f"[bold]{'datasets':>16}[/] {inert(read)}", highlight=False)
 
 
 @jobs.command("logs")

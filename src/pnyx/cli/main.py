@@ -10,6 +10,7 @@ import typer
 
 from pnyx import __version__
 from pnyx.cli import allocation, council, db, governance, identity, inventory, jobs, log, report, simulate
+from pnyx.cli import registry as registry_commands
 from pnyx.cli import safety as safety_commands
 from pnyx.cli.context import console, errors, platform
 from pnyx.core.errors import ErrorKind, FacilityError
@@ -37,6 +38,7 @@ app.add_typer(report.app, name="report")
 app.add_typer(jobs.jobs, name="job")
 app.add_typer(jobs.dispatch, name="dispatch")
 app.add_typer(safety_commands.app, name="safety")
+app.add_typer(registry_commands.app, name="registry")
 app.command(name="simulate")(simulate.simulate)
 
 EXIT_CODES = {

@@ -42,7 +42,7 @@ from pnyx.dispatch.faults import (
 )
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
 from pnyx.dispatch.leadership import Leadership
-from pnyx.dispatch.outputs import OutputRecorder
+from pnyx.dispatch.outputs import ModelIntake, OutputRecorder
 from pnyx.dispatch.plan import QueueAhead, plan
 from pnyx.dispatch.records import confirm_act, dispatch_act, ref_of, start_act, starting
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, cycle_until
@@ -83,12 +83,13 @@ class Dispatcher:
         usage: UsageSink | None = None,
         max_starts: int = MAX_STARTS,
         queue_ahead: QueueAhead | None = None,
+        intake: ModelIntake | None = None,
     ) -> None:
         self.jobs, self.topology, self.executors = jobs, topology, executors
         self.shares, self.clock, self.policy = shares, clock, policy
         self.leadership, self.usage = leadership, UsageRecorder(usage)
         self.max_starts, self.ahead = max_starts, queue_ahead or QueueAhead()
-        self.outputs = OutputRecorder(jobs, executors)
+        self.outputs = OutputRecorder(jobs, executors, intake=intake)  # then the registry takes them in
         self._leading = False
         self._strikes: dict[str, int] = {}  # idempotency key -> consecutive failing cycles
         self._tally = Tally()

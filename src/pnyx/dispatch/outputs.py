@@ -6,6 +6,11 @@ owned by the dispatcher, records finished jobs in turn; the dispatcher closes it
 is logged with the job id, reported with the next cycle, and tried again in later cycles,
 ``OUTPUT_TRIES`` times in all per job attempt (counted in memory). ``record_artifacts`` records
 once per attempt, so a job handed over twice (recovery after a crash) is recorded once.
+
+Once recorded, the outputs go to the registry's intake (``ModelIntake``, optional): a training job's
+outputs become a model version there, or are refused with a reason that the next cycle reports. The
+intake takes each attempt in once; a leader's recovery also hands it the jobs whose outputs were
+recorded but not taken in (a crash between the two).
 """
 
 from __future__ import annotations
@@ -36,11 +41,30 @@ class Finished(Protocol):
     def completed_without_artifacts(self, *, since: datetime, limit: int) -> list[JobRecord]: ...
 
 
+class ModelIntake(Protocol):
+    """The registry's intake of a finished job's recorded outputs."""
+
+    def intake(self, job: JobRecord) -> str | None:
+        """Take in what the job's recorded outputs describe (a model version), once per attempt;
+        a refusal's message for the dispatcher's report, or None. Raises when it could not decide
+        (tried again like a failed recording)."""
+        ...
+
+    def untaken(self, *, since: datetime, limit: int) -> list[JobRecord]:
+        """Completed jobs whose outputs were recorded, holding what the intake takes, not taken in."""
+        ...
+
+
 class OutputRecorder:
     def __init__(
-        self, jobs: ArtifactSink, executors: Mapping[str, Executor], *, tries: int = OUTPUT_TRIES
+        self,
+        jobs: ArtifactSink,
+        executors: Mapping[str, Executor],
+        *,
+        tries: int = OUTPUT_TRIES,
+        intake: ModelIntake | None = None,
     ) -> None:
-        self._jobs, self._executors, self._tries = jobs, executors, tries
+        self._jobs, self._executors, self._tries, self._intake = jobs, executors, tries, intake
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pnyx-outputs")
         self._lock = threading.Lock()
         self._queued: dict[str, Future[None]] = {}  # idempotency key -> its recording
@@ -64,11 +88,17 @@ class OutputRecorder:
         try:
             for job in jobs.completed_without_artifacts(since=now - RECOVERY_WINDOW, limit=RECOVERY_LIMIT):
                 self.record(job)
+            for job in self._untaken(now - RECOVERY_WINDOW):
+                self.record(job)
         except Exception as exc:
             errors.append(f"outputs recovery failed, tried again next cycle: {describe(exc)}")
             log.warning("dispatch: %s", errors[-1], exc_info=exc)
             return False
         return True
+
+    def _untaken(self, since: datetime) -> list[JobRecord]:
+        """Jobs whose outputs were recorded but not taken in by the intake (a crash between)."""
+        return [] if self._intake is None else self._intake.untaken(since=since, limit=RECOVERY_LIMIT)
 
     def retry(self) -> None:
         """Queue again the recordings that failed and have tries left."""
@@ -101,6 +131,7 @@ class OutputRecorder:
             if executor is not None and job.engine_job_id is not None:
                 ref = EngineRef(engine=job.engine, engine_job_id=job.engine_job_id)
                 self._jobs.record_artifacts(job.id, executor.artifacts(ref))
+                self._take_in(job)
         except Exception as exc:  # a job's outputs are that job's problem alone
             self._failure(job, exc)
         else:
@@ -109,6 +140,13 @@ class OutputRecorder:
         finally:
             with self._lock:
                 self._queued.pop(key, None)
+
+    def _take_in(self, job: JobRecord) -> None:
+        refusal = None if self._intake is None else self._intake.intake(job)
+        if refusal is not None:
+            with self._lock:
+                self._errors.append(f"job {job.id}: outputs not registered as a model: {refusal}")
+            log.warning("dispatch: job %s: outputs not registered as a model: %s", job.id, refusal)
 
     def _failure(self, job: JobRecord, exc: Exception) -> None:
         with self._lock:

@@ -39,6 +39,7 @@ def spec_of(job: JobRecord) -> JobSpec:
         time_limit_s=job.estimate_s,
         command=job.command,
         image=job.image,
+        inputs=job.inputs,
     )
 
 

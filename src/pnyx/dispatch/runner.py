@@ -31,6 +31,7 @@ def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
         leadership=leadership_for(platform.engine, platform.settings.data_dir),
         usage=MeteredUsage(platform.accounting, platform.safety),  # usage, then safety meters it
         queue_ahead=QueueAhead.of({name: engine.ahead_depth() for name, engine in platform.engines.items()}),
+        intake=platform.models,  # finished training jobs' outputs become model versions
     )
 
 

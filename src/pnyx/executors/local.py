@@ -30,8 +30,9 @@ import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
-from pnyx.executors.local_outputs import OutputCaps, hash_outputs
+from pnyx.executors.local_outputs import OutputCaps, hash_outputs, open_output
 from pnyx.executors.local_state import (
     CorruptState,
     ExitRecord,
@@ -268,6 +269,9 @@ class LocalExecutor:
         if found.notes:
             self._note(key, found.notes)
         return found.artifacts
+
+    def open_output(self, ref: EngineRef, path: str, size: int) -> BinaryIO:
+        return open_output(self.layout.work(self._checked(ref.engine_job_id)), path, size)
 
     def _note(self, key: str, notes: list[str]) -> None:
         """Skipped outputs are named in the job's own log, where its owner reads them."""

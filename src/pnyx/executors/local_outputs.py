@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from pnyx.core.errors import InvalidInput
 from pnyx.jobs.model import Artifact
 
 GIB = 1 << 30
@@ -175,6 +176,49 @@ def _digest(f: BinaryIO, size: int, found: Hashed) -> tuple[str | None, int]:
         h.update(chunk)
         done += len(chunk)
     return h.hexdigest(), done
+
+
+def open_output(work_dir: Path, path: str, size: int) -> BinaryIO:
+    """``outputs/<path>`` of a job's work directory, opened for reading: every directory, then the
+    file, opened relative to its parent's descriptor with ``O_NOFOLLOW`` (a symlink anywhere, even a
+    parent swapped since the outputs were hashed, is refused), and the file a regular one of exactly
+    ``size`` bytes (the recorded artifact's). ``InvalidInput`` naming the path otherwise."""
+    parts = path.split("/")
+    if not path or any(p in {"", ".", ".."} or "\0" in p for p in parts):
+        raise InvalidInput(f"{path!r} is not a plain path under outputs/", field="path")
+    fd = _open_dir(work_dir, path, None)
+    try:
+        for name in ["outputs", *parts[:-1]]:
+            parent, fd = fd, _open_dir(name, path, fd)
+            os.close(parent)
+        ffd = _open_file(parts[-1], fd, path)
+    finally:
+        os.close(fd)
+    return _checked_size(ffd, path, size)
+
+
+def _open_dir(name: str | Path, path: str, dir_fd: int | None) -> int:
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        raise InvalidInput(f"outputs/{path}: cannot open {name} ({exc.strerror})", field="path") from None
+
+
+def _open_file(name: str, dir_fd: int, path: str) -> int:
+    try:
+        return os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        raise InvalidInput(f"outputs/{path}: {exc.strerror} (symlinks are refused)", field="path") from None
+
+
+def _checked_size(fd: int, path: str, size: int) -> BinaryIO:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        os.close(fd)
+        raise InvalidInput(
+            f"outputs/{path} is no longer the regular file of {size} bytes that was recorded", field="path"
+        )
+    return os.fdopen(fd, "rb")
 
 
 def printable(name: str) -> bool:

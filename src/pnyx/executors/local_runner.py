@@ -28,6 +28,7 @@ import zlib
 
 # The helpers it shares with the executor (standard library only). -I -S left the package off the path.
 sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from pnyx.executors.local_mounts import StageError, link_inputs, stage, with_data
 from pnyx.executors.local_state import proc_stat, sandbox_processes, take_slot, try_lock, wake_next
 
 TYPE_CHECKING = False
@@ -63,9 +64,13 @@ class Launch:
         self.uid_locks, self.slot_locks = str(raw["uid_locks"]), str(raw["slot_locks"])
         self.slots = max(1, int(raw["slots"]))
         self.seccomp = bytes(raw["seccomp"]) if raw["seccomp"] else None
+        self.hosts = bytes(raw.get("hosts") or b"")  # the sandbox's /etc/hosts
         self.rlimits = {str(k): int(v) for k, v in raw["rlimits"].items()}
         self.time_limit_s, self.grace_s = float(raw["time_limit_s"]), float(raw["grace_s"])
         self.log_bytes = int(raw["log_bytes"])
+        self.stage_root = str(raw.get("stage_root") or "")  # records older than inputs lack these
+        self.stage = [(str(s), str(at), str(d), bool(idmap)) for s, at, d, idmap in raw.get("stage") or ()]
+        self.links = [(str(target), str(name)) for target, name in raw.get("links") or ()]
 
 
 def main(argv: list[str]) -> int:
@@ -210,14 +215,14 @@ def _start(launch: Launch, uid: int | None) -> tuple[int, int]:
         os.makedirs(path, 0o700, exist_ok=True)
         if uid is not None:
             os.chown(path, uid, uid, follow_symlinks=False)
-    argv, seccomp = _with_seccomp(launch)
+    link_inputs(launch.work_dir, launch.links)
+    argv, passed = with_data(launch.argv, launch.seccomp, launch.hosts)
     (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
     pid = os.fork()
     if pid == 0:
-        _exec_job(launch, argv, uid, (out_w, err_w, seccomp))
-    for fd in (out_w, err_w, seccomp):
-        if fd >= 0:
-            os.close(fd)
+        _exec_job(launch, argv, uid, (out_w, err_w, passed))
+    for fd in (out_w, err_w, *passed):
+        os.close(fd)
     with os.fdopen(err_r, "rb") as errors:
         failure = errors.read(1024)
     if failure:
@@ -227,27 +232,19 @@ def _start(launch: Launch, uid: int | None) -> tuple[int, int]:
     return pid, out_r
 
 
-def _with_seccomp(launch: Launch) -> tuple[list[str], int]:
-    """bwrap's argv with ``--seccomp FD``: a pipe holding the filter (bwrap reads it to its end)."""
-    if launch.seccomp is None:
-        return launch.argv, -1
-    program, end = os.pipe()
-    os.write(end, launch.seccomp)  # a few hundred bytes: far less than a pipe holds
-    os.close(end)
-    return [launch.argv[0], "--seccomp", str(program), *launch.argv[1:]], program
-
-
-def _exec_job(launch: Launch, argv: list[str], uid: int | None, fds: tuple[int, int, int]) -> NoReturn:
+def _exec_job(launch: Launch, argv: list[str], uid: int | None, fds: tuple[int, int, list[int]]) -> NoReturn:
     """In the child: new session, stdio, drop to the job's uid, rlimits, default signals, exec."""
-    out, errors, seccomp = fds
+    out, errors, passed = fds
     try:
         os.setsid()
-        if seccomp >= 0:
-            os.set_inheritable(seccomp, True)
+        for fd in passed:  # bwrap's --seccomp and --ro-bind-data pipes
+            os.set_inheritable(fd, True)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.chdir("/" if launch.sandboxed else launch.work_dir)
+        if launch.stage:
+            stage(launch.stage_root, launch.stage, uid)
         if uid is not None:
             os.setgroups([])
             os.setresgid(uid, uid, uid)
@@ -261,7 +258,7 @@ def _exec_job(launch: Launch, argv: list[str], uid: int | None, fds: tuple[int, 
             signal.signal(sig, signal.SIG_DFL)
         os.execvpe(argv[0], argv, launch.env)  # noqa: S606 - an argv, never a shell
     except BaseException as exc:  # reported to the parent, then exit
-        os.write(errors, f"{argv[0]}: {exc}".encode())
+        os.write(errors, (str(exc) if isinstance(exc, StageError) else f"{argv[0]}: {exc}").encode())
     finally:
         os._exit(FAILED_TO_START_EXIT)
 

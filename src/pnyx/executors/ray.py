@@ -19,20 +19,29 @@ and this executor passes only granted sizes. Ray stamps ``start_time`` at submis
 reported start is when Ray took it, its end when the driver exited. A gang of several nodes reserves
 one node's share for the driver and tells the entrypoint the gang shape (``PNYX_GANG_NODES``,
 ``PNYX_ACCELERATORS_PER_NODE``) for its own placement group.
+
+With a ``working_directory`` (shared by the cluster's nodes), the entrypoint starts in the job's own
+directory there (``job_dirs``): its dataset inputs linked under ``$PNYX_INPUTS``, its outputs in
+``outputs/``, collected when the control plane sees that directory (``work_mount``). Without one, a
+job that reads datasets is refused and no outputs are collected. The entrypoint runs with Ray's own
+environment: a Python program names its interpreter by absolute path (Ray's venv has no torch).
 """
 
 from __future__ import annotations
 
+import logging
 import shlex
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
 
+from pnyx.executors import job_dirs
+from pnyx.executors.local_outputs import OutputCaps
 from pnyx.jobs.model import (
     Artifact,
     EngineRef,
@@ -46,6 +55,7 @@ from pnyx.jobs.model import (
 from pnyx.safety.model import SafetyLevel
 
 ENGINE = "ray"
+log = logging.getLogger(__name__)
 
 _STATES: Mapping[str, EngineState] = {
     "PENDING": EngineState.QUEUED,
@@ -67,6 +77,10 @@ class RayConfig:
     # one GET of a job costs about as much as this many entries of a listing (Ray 2.60, loaded 2-core
     # machine: 11 ms a GET, 0.4-1.1 s a listing of 1,100 jobs): fewer jobs than history / this: GETs
     listing_entries_per_get: float = 20.0
+    working_directory: str | None = None  # where jobs start (pnyx-<key>/), on every node; None: Ray's
+    work_mount: str | None = None  # the working directory as the control plane sees it; None: no outputs
+    dataset_mount: str | None = None  # where nodes see the registry's dataset versions; None: same path
+    outputs: OutputCaps = field(default_factory=OutputCaps)  # what collecting one job's outputs reads
 
 
 def build_submission(spec: JobSpec, grant: Grant, config: RayConfig) -> dict[str, Any]:
@@ -93,7 +107,7 @@ def build_submission(spec: JobSpec, grant: Grant, config: RayConfig) -> dict[str
     if spec.image:
         runtime_env["image_uri"] = spec.image
     body: dict[str, Any] = {
-        "entrypoint": shlex.join(spec.command),
+        "entrypoint": entrypoint(spec, config),
         "submission_id": spec.idempotency_key,
         "runtime_env": runtime_env,
         "entrypoint_num_cpus": config.driver_cpus,
@@ -108,6 +122,23 @@ def build_submission(spec: JobSpec, grant: Grant, config: RayConfig) -> dict[str
     if driver_share > 0:
         body["entrypoint_resources"] = {config.accelerator_resource: driver_share}
     return body
+
+
+def entrypoint(spec: JobSpec, config: RayConfig) -> str:
+    """The command, started in the job's own directory when the cluster has a working directory."""
+    command = shlex.join(spec.command)
+    if config.working_directory is None:
+        if spec.inputs:
+            raise EngineRejected(
+                "this Ray cluster has no working_directory, where a job finds its dataset inputs",
+                field="datasets",
+            )
+        return command
+    job_dir = f"{config.working_directory}/{job_dirs.job_dir_name(spec.idempotency_key)}"
+    if not job_dirs.PLAIN_PATH.match(job_dir):
+        raise EngineRejected(f"ray.working_directory {config.working_directory!r} is not a plain path")
+    lines = job_dirs.prelude(job_dir, spec.inputs, config.dataset_mount)
+    return " && ".join([*lines, f"exec {command}"])
 
 
 def engine_state(ray_status: str) -> EngineState:
@@ -189,9 +220,18 @@ class RayExecutor:
             raise EngineUnavailable(f"Ray did not stop {ref.engine_job_id}: {response.status_code}")
 
     def artifacts(self, ref: EngineRef) -> list[Artifact]:
-        """Outputs stay on the Ray side's storage. Collecting and hashing them needs storage the
-        control plane can read, which this executor does not have yet: it reports none."""
-        return []
+        """The job's ``outputs/``, hashed where the control plane sees the working directory
+        (``work_mount``; none without it). Ray's logs cannot take a note: skipped outputs are
+        counted in the server's log."""
+        found = job_dirs.collect(self.config.work_mount, ref.engine_job_id, self.config.outputs)
+        if found.notes:
+            skipped = len(found.notes)
+            log.warning("Ray job %s: %d outputs not recorded: %s", ref.engine_job_id, skipped, found.notes[0])
+        return found.artifacts
+
+    def open_output(self, ref: EngineRef, path: str, size: int) -> BinaryIO:
+        """``jobs.executor.OutputReader``: one recorded output, read through ``work_mount``."""
+        return job_dirs.open_file(self.config.work_mount, ref.engine_job_id, path, size, ENGINE)
 
     def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
         response = self._request("GET", f"/api/jobs/{quote(ref.engine_job_id, safe='')}/logs")

@@ -5,6 +5,9 @@
 url = "http://127.0.0.1:8265"        # or PNYX_RAY_URL
 accelerator_resource = "accelerator"  # the resource counting a node's accelerators ("GPU" on GPU nodes)
 safety_level = 1                      # the certification of the cluster's nodes; higher levels are refused
+working_directory = "/shared/pnyx/ray" # optional: jobs start in pnyx-<key>/ here (inputs, outputs)
+work_mount = "/shared/pnyx/ray"       # optional: the same, as the control plane sees it (outputs collected)
+dataset_mount = "/shared/pnyx/datasets"  # optional: where nodes see the registry's dataset versions
 [ray.types]                           # Ray's accelerator type (resource accelerator_type:X) -> Pnyx type;
 "*" = "H100-SXM"                      # "*": any node without one
 [ray.site]                            # id, name, member_state (required to import), city
@@ -31,6 +34,9 @@ KEYS = frozenset(
         "safety_level",
         "timeout_s",
         "cycle_listing_max_s",
+        "working_directory",
+        "work_mount",
+        "dataset_mount",
         "site",
         "types",
     }
@@ -53,6 +59,9 @@ class RaySettings:
             max_safety_level=es.safety_level(section.get("safety_level", 1), "ray.safety_level"),
             timeout_s=es.number(section, ENGINE, "timeout_s", 10.0),
             cycle_listing_max_s=es.number(section, ENGINE, "cycle_listing_max_s", 30.0),
+            working_directory=es.optional_text(section, ENGINE, "working_directory"),
+            work_mount=es.optional_text(section, ENGINE, "work_mount"),
+            dataset_mount=es.optional_text(section, ENGINE, "dataset_mount"),
         )
         return cls(config=config, types=es.type_map(section, ENGINE, "types"), section=section)
 

@@ -5,26 +5,32 @@ of /bin, /lib... are symlinks, an interpreter prefix outside /usr, its memory an
 once by the executor; everything else is a function of the job's spec, its grant and the
 installation's ``SandboxConfig`` (from ``LocalSettings``, the PNYX_LOCAL_* settings). The supervisor
 (``local_runner``) waits for one of ``max_jobs`` slots, applies ``Limits`` with setrlimit after it
-has dropped to the job's uid, and execs bwrap with the ``seccomp_filter`` program. See
+has dropped to the job's uid, and execs bwrap with the ``seccomp_filter`` program
+(``local_seccomp``). A job's runtime and inputs beyond its work directory are ``extra_binds``, which
+the supervisor stages where a job uid can reach them (``local_mounts``). See
 docs/adr/0007-local-sandbox.md.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pnyx.core.errors import InvalidInput
 from pnyx.executors.local_outputs import OutputCaps
+from pnyx.executors.local_seccomp import seccomp_filter
 from pnyx.jobs.model import Grant, JobSpec
 from pnyx.safety.model import SafetyLevel
 
 GIB = 1 << 30
 JOB_DIR = "/job"  # the job's work directory, as the job sees it (its cwd and HOME)
+INPUTS_DIR = "/inputs"  # the job's dataset versions, read-only: /inputs/<version>
+STAGE_DIR = "stage"  # under the job root: where the supervisor stages binds in the job's own mounts
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 SANDBOX_TMP = "/tmp"  # noqa: S108 - the sandbox's own tmpfs, not the host's
 SANDBOX_SHM = "/dev/shm"  # noqa: S108 - likewise
+HOSTNAME = "pnyx-job"
+HOSTS = f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{HOSTNAME}\n"  # the sandbox's own /etc/hosts
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = (  # a minimal /etc: no passwd, no shadow, no host names, no server configuration
     "/etc/alternatives",
@@ -46,6 +52,16 @@ MISSING_BWRAP = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Runtime:
+    """What a job may run beyond the system (PNYX_LOCAL_RUNTIME, ``local_runtime``): directories
+    bound read-only at their own paths (a Python environment, the directory holding ``pnyx``) and
+    the directories put first on its PATH. Empty: the system's and the base Python's only."""
+
+    binds: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SandboxConfig:
     """How local jobs are confined. ``enabled=False`` is the development switch (PNYX_SANDBOX=off)."""
 
@@ -62,6 +78,7 @@ class SandboxConfig:
     log_bytes: int = 64 << 20  # output.log and output.log.1 hold at most about this much: the newest
     grace_s: float = 10.0  # SIGTERM, then SIGKILL after this long
     seccomp: bool = True  # deny the syscalls in ``seccomp.DENIED`` (bwrap --seccomp)
+    runtime: Runtime = field(default_factory=Runtime)  # PNYX_LOCAL_RUNTIME
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,11 +90,13 @@ class LocalSettings:
     processes: int = JOB_PROCESSES  # PNYX_LOCAL_JOB_PROCESSES: RLIMIT_NPROC
     retention_s: int = RETENTION_S  # PNYX_JOB_RETENTION_S: an ended attempt's directories are kept this long
     outputs: OutputCaps = field(default_factory=OutputCaps)  # PNYX_LOCAL_OUTPUT_{FILE_BYTES,...}
+    runtime: Runtime = field(default_factory=Runtime)  # PNYX_LOCAL_RUNTIME, resolved by ``local_runtime``
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> LocalSettings:
+    def from_env(cls, env: Mapping[str, str], runtime: Runtime | None = None) -> LocalSettings:
         caps = OutputCaps()
         return cls(
+            runtime=runtime or Runtime(),
             max_jobs=_optional(env, "PNYX_LOCAL_MAX_JOBS", positive_count),
             job_memory=_optional(env, "PNYX_LOCAL_JOB_MEMORY", _bytes),
             processes=_setting(env, "PNYX_LOCAL_JOB_PROCESSES", positive_count, JOB_PROCESSES),
@@ -99,6 +118,7 @@ class LocalSettings:
             max_jobs=self.max_jobs,
             job_memory=self.job_memory,
             processes=self.processes,
+            runtime=self.runtime,
         )
 
 
@@ -217,17 +237,63 @@ def accelerator_env(spec: JobSpec, grant: Grant) -> dict[str, str]:
     }
 
 
-def job_env(spec: JobSpec, grant: Grant, *, home: str, host: HostFacts) -> dict[str, str]:
+def job_env(
+    spec: JobSpec,
+    grant: Grant,
+    *,
+    home: str,
+    host: HostFacts,
+    runtime: Runtime | None = None,
+    inputs: str = INPUTS_DIR,
+) -> dict[str, str]:
     """The job's whole environment: an allow-list, never the server's. The job's own ``spec.env``
-    comes first, so the platform's names always win."""
+    comes first, so the platform's names always win. ``runtime``'s directories lead its PATH;
+    ``inputs`` holds its dataset versions (``PNYX_INPUTS``, /inputs in the sandbox)."""
     prefix_bin = [f"{host.interpreter_prefix}/bin"] if host.interpreter_prefix else []
     fixed = {
-        "PATH": ":".join([*prefix_bin, JOB_PATH]),
+        "PATH": ":".join([*(runtime.path if runtime else ()), *prefix_bin, JOB_PATH]),
         "HOME": home,
         "TMPDIR": SANDBOX_TMP,
         "LANG": "C.UTF-8",
+        "PNYX_INPUTS": inputs,
     }
     return {**spec.env, **fixed, **accelerator_env(spec, grant)}
+
+
+def extra_binds(spec: JobSpec, config: SandboxConfig) -> tuple[tuple[str, str], ...]:
+    """(host directory, where the job sees it), read-only: the runtime at its own paths, each
+    dataset version at /inputs/<version>."""
+    inputs = tuple((i.path, f"{INPUTS_DIR}/{i.version}") for i in spec.inputs)
+    return (*((d, d) for d in config.runtime.binds), *inputs)
+
+
+def input_links(spec: JobSpec, *, sandboxed: bool) -> list[list[str]]:
+    """(target, name in the work directory): ``inputs/<version>`` finds each input from the job's
+    working directory on every engine (Slurm and Ray link them there too, ``job_dirs``)."""
+    if not spec.inputs:
+        return []
+    if sandboxed:
+        return [[INPUTS_DIR, "inputs"]]
+    return [[i.path, f"inputs/{i.version}"] for i in spec.inputs]
+
+
+def staged(
+    binds: Sequence[tuple[str, str]], stage: str | None
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str, bool], ...]]:
+    """bwrap's sources for ``binds``, and what the supervisor stages first (host directory, staged
+    path, where the job sees it, idmapped: the inputs, whose files are the server's).
+    Job uids (``stage``, the job root's stage directory) cannot bind what they cannot reach (the
+    0700 data directory, a Python under /root): the supervisor, still root, binds each into a
+    mount namespace of the job's own, at ``stage/N``, which the uid can reach. Not root: bwrap binds
+    the host directories themselves (the server's uid reaches them). ``local_mounts`` stages."""
+    if stage is None:
+        return tuple(binds), ()
+    places = [f"{stage}/{n}" for n in range(len(binds))]
+    sources = tuple((at, dst) for at, (_src, dst) in zip(places, binds, strict=True))
+    stages = tuple(
+        (src, at, dst, dst.startswith(f"{INPUTS_DIR}/")) for at, (src, dst) in zip(places, binds, strict=True)
+    )
+    return sources, stages
 
 
 def bwrap_argv(
@@ -238,10 +304,12 @@ def bwrap_argv(
     command: Sequence[str],
     devices: Sequence[int],
     tmpfs: int | None = None,
+    binds: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, ...]:
     """bwrap, run by the supervisor after it dropped to the job's uid (unprivileged user namespace).
-    ``tmpfs``: each of /tmp and /dev/shm (``Limits.tmpfs``; None: ``config.tmpfs_bytes``). The
-    supervisor adds ``--seccomp FD`` (a pipe holding ``seccomp_filter``) after ``argv[0]``."""
+    ``tmpfs``: each of /tmp and /dev/shm (``Limits.tmpfs``; None: ``config.tmpfs_bytes``). ``binds``:
+    (source, destination) bound read-only (``extra_binds``, as ``staged``). The supervisor adds
+    ``--seccomp FD`` (a pipe holding ``seccomp_filter``) after ``argv[0]``."""
     assert host.bwrap is not None
     tmpfs = config.tmpfs_bytes if tmpfs is None else tmpfs
     return (
@@ -251,6 +319,8 @@ def bwrap_argv(
         *_devices(devices, tmpfs),
         *("--size", str(tmpfs), "--tmpfs", SANDBOX_TMP),
         *("--bind", work_dir, JOB_DIR, "--chdir", JOB_DIR),
+        *("--dir", INPUTS_DIR),
+        *(arg for src, dst in binds for arg in ("--ro-bind", src, dst)),
         *("--remount-ro", "/dev", "--remount-ro", "/"),
         "--",
         *command,
@@ -265,21 +335,28 @@ def launch_record(
     sandboxed = config.enabled
     limits = limits_for(spec, config, host)
     command = spec.command
+    stage_root = f"{locks}/{STAGE_DIR}"
+    binds, stage = staged(extra_binds(spec, config), stage_root if host.is_root else None)
     if sandboxed:
         devices = slots(spec, grant)
         command = bwrap_argv(
-            host, config, work_dir=work_dir, command=command, devices=devices, tmpfs=limits.tmpfs
+            host, config, work_dir=work_dir, command=command, devices=devices, tmpfs=limits.tmpfs, binds=binds
         )
+    home, inputs = (JOB_DIR, INPUTS_DIR) if sandboxed else (work_dir, f"{work_dir}/inputs")
     return {
         "argv": list(command),
-        "env": job_env(spec, grant, home=JOB_DIR if sandboxed else work_dir, host=host),
+        "env": job_env(spec, grant, home=home, host=host, runtime=config.runtime, inputs=inputs),
         "work_dir": work_dir,
+        "stage_root": stage_root,
+        "stage": [list(triple) for triple in stage] if sandboxed else [],
+        "links": input_links(spec, sandboxed=sandboxed),
         "sandboxed": sandboxed,
         "uids": [config.uid_first, config.uid_count] if sandboxed and host.is_root else None,
         "uid_locks": f"{locks}/uids",
         "slot_locks": f"{locks}/slots",
         "slots": max_jobs(config, host),
         "seccomp": seccomp_filter(host.arch) if sandboxed and config.seccomp else None,
+        "hosts": HOSTS.encode() if sandboxed else b"",
         "rlimits": limits.as_rlimits(),
         "time_limit_s": spec.time_limit_s,
         "log_bytes": config.log_bytes,
@@ -296,7 +373,7 @@ def _namespaces() -> tuple[str, ...]:
         "--die-with-parent",
         "--new-session",
         "--hostname",
-        "pnyx-job",
+        HOSTNAME,
     )
 
 
@@ -313,46 +390,3 @@ def _devices(devices: Sequence[int], shm_bytes: int) -> tuple[str, ...]:
     paths = [*SHARED_DEVICES, *(f"/dev/nvidia{i}" for i in devices)]
     binds = tuple(arg for p in paths for arg in ("--dev-bind-try", p, p))
     return ("--proc", "/proc", "--dev", "/dev", *binds, "--size", str(shm_bytes), "--tmpfs", SANDBOX_SHM)
-
-
-# seccomp: EPERM for syscalls a job has no business with and that are the kernel's riskiest surface
-# (tracing other processes, loading kernels and modules, mounting, the keyring, eBPF, perf events,
-# userfaultfd, io_uring), and for every syscall made through another ABI (i386 int 0x80, x32), whose
-# numbers the list below would not catch. Numbers: the kernel's unistd_64.h and asm-generic/unistd.h.
-DENIED = {  # name: (x86_64, aarch64)
-    "ptrace": (101, 117), "process_vm_readv": (310, 270), "process_vm_writev": (311, 271),
-    "kexec_load": (246, 104), "kexec_file_load": (320, 294), "init_module": (175, 105),
-    "finit_module": (313, 273), "delete_module": (176, 106), "reboot": (169, 142),
-    "swapon": (167, 224), "swapoff": (168, 225), "acct": (163, 89), "syslog": (103, 116),
-    "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41), "open_tree": (428, 428),
-    "move_mount": (429, 429), "fsopen": (430, 430), "fsconfig": (431, 431), "fsmount": (432, 432),
-    "fspick": (433, 433), "mount_setattr": (442, 442), "quotactl": (179, 60), "quotactl_fd": (443, 443),
-    "open_by_handle_at": (304, 265), "name_to_handle_at": (303, 264), "fanotify_init": (300, 262),
-    "lookup_dcookie": (212, 18), "keyctl": (250, 219), "add_key": (248, 217), "request_key": (249, 218),
-    "bpf": (321, 280), "perf_event_open": (298, 241), "userfaultfd": (323, 282),
-    "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
-}  # fmt: skip
-AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
-X32_SYSCALL_BIT = 0x40000000
-LD_W_ABS, JEQ_K, JGE_K, RET_K = 0x20, 0x15, 0x35, 0x06  # classic BPF opcodes
-RET_ALLOW, RET_EPERM = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
-
-
-def seccomp_filter(arch: str) -> bytes | None:
-    """The classic-BPF program bwrap's ``--seccomp FD`` loads (``struct sock_filter[]``, native byte
-    order); None on an architecture without syscall numbers here (the job then runs unfiltered)."""
-    if arch not in AUDIT_ARCH:
-        return None
-    column = list(AUDIT_ARCH).index(arch)
-    denied = sorted({numbers[column] for numbers in DENIED.values()})
-    deny_at = 4 + len(denied) + 1  # after the checks and the ALLOW
-    program = [
-        (LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
-        (JEQ_K, 0, deny_at - 2, AUDIT_ARCH[arch]),
-        (LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
-        (JGE_K, deny_at - 4, 0, X32_SYSCALL_BIT),
-        *((JEQ_K, deny_at - 5 - i, 0, nr) for i, nr in enumerate(denied)),
-        (RET_K, 0, 0, RET_ALLOW),
-        (RET_K, 0, 0, RET_EPERM),
-    ]
-    return b"".join(struct.pack("=HBBI", *insn) for insn in program)

@@ -12,7 +12,12 @@ accounting (slurmdbd) is asked only about jobs the controller no longer holds, i
 does not ask accounting: a key the dispatcher has not just decided is looked up with ``find`` first.
 
 The batch step runs on the first node; a gang of several nodes runs its command once per node
-through ``srun`` (one task per node), as distributed training launchers expect.
+through ``srun`` (one task per node), as distributed training launchers expect: the batch script
+exports the first node and a port of the job's (``PNYX_MASTER_ADDR``, ``PNYX_MASTER_PORT``) and, for
+a gang, torchrun's own settings for a c10d rendezvous there (``PET_NNODES``, ``PET_RDZV_BACKEND``,
+``PET_RDZV_ENDPOINT``, ``PET_RDZV_ID``), so ``torchrun --nproc-per-node N -m ...`` needs nothing
+more. Each job starts in its own directory under the working directory (``job_dirs``: its inputs,
+its outputs, collected when the control plane sees that directory, ``work_mount``).
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
+from pnyx.executors import job_dirs
+from pnyx.executors.local_outputs import OutputCaps
 from pnyx.executors.slurm_accounts import AccountBook, AccountSetup
 from pnyx.executors.slurm_api import (
     ALREADY_DONE,
@@ -38,6 +46,7 @@ from pnyx.executors.slurm_api import (
 )
 from pnyx.executors.slurm_jobs import SlurmJobs, job_name
 from pnyx.executors.slurm_rest import SlurmRest, describe
+from pnyx.executors.slurm_script import batch_script
 from pnyx.jobs.model import (
     FINAL_ENGINE_STATES,
     Artifact,
@@ -147,6 +156,9 @@ class SlurmConfig:
     working_directory: str  # where batch scripts start, on every node
     log_directory: str  # where jobs write <job id>.out, as the cluster's nodes see it
     log_mount: str | None = None  # the same directory as the control plane sees it; None: same path
+    work_mount: str | None = None  # the working directory as the control plane sees it; None: no outputs
+    dataset_mount: str | None = None  # where nodes see the registry's dataset versions; None: same path
+    outputs: OutputCaps = field(default_factory=OutputCaps)  # what collecting one job's outputs reads
     path: str = "/usr/local/bin:/usr/bin:/bin"
     api_version: str | None = None  # None: the newest the server offers
     use_accounting: bool = True  # look in slurmdbd for jobs the controller has purged, and for accounts
@@ -197,7 +209,7 @@ def build_request(spec: JobSpec, grant: Grant, config: SlurmConfig) -> SlurmJobR
         gpus_per_node=spec.accelerators_per_node,
         gres_type=config.gres_type_for(spec.accelerator_type) if spec.accelerator_type else None,
         time_limit_min=max(1, math.ceil(spec.time_limit_s / 60)),
-        script=f"#!/bin/bash\nexec {command}\n",
+        script=batch_script(spec, command, dataset_mount=config.dataset_mount),
         working_directory=config.working_directory,
         standard_output=str(Path(config.log_directory) / "%j.out"),
         environment=_environment(spec, grant, config),
@@ -293,14 +305,27 @@ class SlurmExecutor:
             raise EngineUnavailable(f"Slurm did not cancel job {ref.engine_job_id}: {describe(errors)}")
 
     def artifacts(self, ref: EngineRef) -> list[Artifact]:
-        """Outputs stay on the Slurm side's storage. Collecting and hashing them needs storage the
-        control plane can read, which this executor does not have yet: it reports none."""
-        return []
+        """The job's ``outputs/``, hashed where the control plane sees the working directory
+        (``work_mount``; none without it); what was skipped is named in the job's log."""
+        found = job_dirs.collect(self.config.work_mount, str(int(ref.engine_job_id)), self.config.outputs)
+        if found.notes:
+            self._note(ref, found.notes)
+        return found.artifacts
+
+    def open_output(self, ref: EngineRef, path: str, size: int) -> BinaryIO:
+        """``jobs.executor.OutputReader``: one recorded output, read through ``work_mount``."""
+        return job_dirs.open_file(self.config.work_mount, str(int(ref.engine_job_id)), path, size, ENGINE)
+
+    def _note(self, ref: EngineRef, notes: list[str]) -> None:
+        job_dirs.append_notes(self._log_path(ref), notes, f"Slurm job {ref.engine_job_id}")
+
+    def _log_path(self, ref: EngineRef) -> Path:
+        return Path(self.config.log_mount or self.config.log_directory) / f"{int(ref.engine_job_id)}.out"
 
     def logs(self, ref: EngineRef, tail_lines: int = 200) -> str:
         """The job's standard output, read from the configured log directory (a shared filesystem
         in production)."""
-        path = Path(self.config.log_mount or self.config.log_directory) / f"{int(ref.engine_job_id)}.out"
+        path = self._log_path(ref)
         if not path.exists():
             return ""
         lines = path.read_text(errors="replace").splitlines()

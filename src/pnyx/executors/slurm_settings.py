@@ -6,6 +6,9 @@ url = "http://127.0.0.1:6820"      # or PNYX_SLURM_URL
 user = "pnyx"                      # or PNYX_SLURM_USER; the token: PNYX_SLURM_TOKEN or token_file
 fixed_account = "pnyx"             # optional: every project's jobs run under this account
 account_setup = "check"            # check | create | none: each project's account (slurm_accounts)
+work_mount = "/shared/pnyx/work"   # optional: the working directory as the control plane sees it;
+                                   # set, each job's outputs/ are collected from it (job_dirs)
+dataset_mount = "/shared/pnyx/datasets"  # optional: where nodes see the registry's dataset versions
 [slurm.gres]                       # the cluster's gres NAME:TYPE (or NAME) -> Pnyx accelerator type
 "gpu:h100" = "H100-SXM"
 [slurm.features]                   # node feature -> Pnyx type (GPUs typed by feature, gres untyped)
@@ -38,7 +41,7 @@ KEYS = frozenset(
     {
         "url", "user", "token", "token_file", "working_directory", "log_directory", "log_mount", "path",
         "api_version", "use_accounting", "timeout_s", "fixed_account", "account_setup", "cluster",
-        "pin_nodes", "queue_depth", "listing_ttl_s",
+        "pin_nodes", "queue_depth", "listing_ttl_s", "work_mount", "dataset_mount",
         "site", "gres", "features", "partitions", "accounts", "partition_accounts",
     }
 )  # fmt: skip
@@ -89,6 +92,8 @@ class SlurmSettings:
             working_directory=es.text(section, ENGINE, "working_directory"),
             log_directory=es.text(section, ENGINE, "log_directory"),
             log_mount=es.optional_text(section, ENGINE, "log_mount"),
+            work_mount=es.optional_text(section, ENGINE, "work_mount"),
+            dataset_mount=es.optional_text(section, ENGINE, "dataset_mount"),
             path=es.text(section, ENGINE, "path", "/usr/local/bin:/usr/bin:/bin"),
             api_version=es.optional_text(section, ENGINE, "api_version"),
             use_accounting=es.flag(section, ENGINE, "use_accounting", True),

@@ -72,11 +72,12 @@ def raised_to_project(label: Label, project: ProjectInfo) -> Label:
 
 
 def outputs_label(job: JobRecord, inputs: Iterable[Label] = (), project: Label | None = None) -> Label:
-    """The one place outputs get their label: the job's label joined with its inputs' (no write
-    down), and with its project's label now (a project whose level rose while the job ran gets its
-    outputs at the new level). Jobs declare no inputs yet; when they do, their labels join here."""
+    """The one place outputs (files and logs) get their label: the job's label joined with its
+    inputs' (the dataset versions it read, ``job.inputs``, and any ``inputs`` given: no write down),
+    and with its project's label now (a project whose level rose while the job ran gets its outputs
+    at the new level)."""
     ran_as = job.label if project is None else safety.join(job.label, project)
-    return safety.output_label(ran_as, inputs)
+    return safety.output_label(ran_as, [*(i.label for i in job.inputs), *inputs])
 
 
 def is_member(principal: Principal, project: ProjectInfo) -> bool:

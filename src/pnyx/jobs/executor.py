@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from pnyx.jobs.model import Artifact, EngineRef, EngineStatus, Grant, JobSpec
 
@@ -37,4 +37,17 @@ class Executor(Protocol):
 
     def artifacts(self, ref: EngineRef) -> list[Artifact]:
         """The files a finished job left in its output directory, with their SHA-256."""
+        ...
+
+
+@runtime_checkable
+class OutputReader(Protocol):
+    """An executor that hands back one output file of a finished job, for the registry to take in
+    (a training job's model). Optional: an engine whose outputs the control plane cannot read does
+    not implement it, and its jobs' models are refused with that reason."""
+
+    def open_output(self, ref: EngineRef, path: str, size: int) -> BinaryIO:
+        """The job's ``outputs/<path>`` opened for reading without following any symlink (not in
+        ``path``'s directories either): a regular file of exactly ``size`` bytes (the recorded
+        artifact's), else ``InvalidInput`` naming the path."""
         ...

@@ -31,6 +31,17 @@ FINAL_ENGINE_STATES = frozenset({EngineState.SUCCEEDED, EngineState.FAILED, Engi
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JobInput:
+    """A dataset version a job reads: its id (the name the job sees it by, ``/inputs/<version>``
+    in the local sandbox), the directory that holds it on the control plane's machine (private:
+    never logged, never shown), and its label (the job's outputs carry the join)."""
+
+    version: str
+    path: str
+    label: Label
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobSpec:
     """What to run. ``idempotency_key`` is unique per job attempt: submitting twice runs it once."""
 
@@ -48,6 +59,7 @@ class JobSpec:
     command: tuple[str, ...] = ()  # argv; empty when an image's entrypoint runs
     image: str | None = None  # container image reference (Kubernetes, or a Slurm container)
     env: Mapping[str, str] = field(default_factory=dict)
+    inputs: tuple[JobInput, ...] = ()  # dataset versions, bound read-only where the engine can
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +194,7 @@ class JobRecord:
     ended_at: datetime | None = None
     exit_code: int | None = None
     reason: str = ""
+    inputs: tuple[JobInput, ...] = ()  # the dataset versions it reads, resolved at submission
 
     @property
     def level(self) -> SafetyLevel:
@@ -210,6 +223,7 @@ class JobSubmitted(DomainEvent):
     engine: str
     status: str  # pending, or held_for_safety while its project's level awaits an officer
     note: str
+    datasets: tuple[str, ...] = ()  # the dataset versions it reads (ids only, never where they lie)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from pnyx.core.errors import Forbidden, InvalidInput, NotFound
+from pnyx.core.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from pnyx.core.ids import new_id
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
@@ -22,6 +22,7 @@ from pnyx.jobs.changes import Act, act, act_each, change
 from pnyx.jobs.clearance import ProjectInfo, Projects, outputs_label, project_label
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.holds import SafetyHolds
+from pnyx.jobs.inputs import DatasetInputs, NoDatasets, check_engine, check_level, check_versions, unknown
 from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
     HOLDING_STATUSES,
@@ -31,6 +32,7 @@ from pnyx.jobs.model import (
     JobAction,
     JobArtifact,
     JobCancelRequested,
+    JobInput,
     JobRecord,
     JobStatus,
     OutputsRecorded,
@@ -53,7 +55,7 @@ from pnyx.safety.model import Label, SafetyPolicy
 
 __all__ = ["FitCheck", "JobService", "ProjectInfo", "Projects", "Submission"]
 
-NO_FREEZES, NO_RELEASES = NoFreezes(), NoReleases()
+NO_FREEZES, NO_RELEASES, NO_DATASETS = NoFreezes(), NoReleases(), NoDatasets()
 
 
 class JobService:
@@ -68,17 +70,20 @@ class JobService:
         policy: SafetyPolicy = DEFAULT_POLICY,
         freezes: Freezes = NO_FREEZES,
         releases: Releases = NO_RELEASES,
+        datasets: DatasetInputs = NO_DATASETS,
     ) -> None:
         """``policy``: the safety controls in force (who may read outputs at each level);
         ``freezes``: open incidents' freezes (a frozen project takes no jobs, frozen outputs are
-        read by nobody); ``releases``: release decisions' lower-labelled records of outputs. Wiring
-        passes all three; a service built without them knows no freeze and no release."""
+        read by nobody); ``releases``: release decisions' lower-labelled records of outputs;
+        ``datasets``: the registry's dataset versions, as jobs' inputs. Wiring passes them all; a
+        service built without them knows no freeze, no release and no dataset."""
         self.uow = uow
         self.projects = projects
         self.fits = fits
         self.executors = executors
         self.default_engine = default_engine
         self.freezes = freezes
+        self.datasets = datasets
         self.holds = SafetyHolds(uow, projects=projects)
         self.reads = JobReads(
             uow, projects=projects, executors=executors, policy=policy, freezes=freezes, releases=releases
@@ -102,18 +107,40 @@ class JobService:
             texts=texts(s),
         )
         engine = self._engine(s.engine)
+        check_engine(engine, s.datasets)
         s = dataclasses.replace(s, priority_class=priority_class(principal, s.priority_class))
         project = self._project(principal, s.project)
         check_submittable(self.freezes, project.id)  # frozen by an incident: refused, naming it
         job = draft(
             principal, s, job_id=new_id("job"), engine=engine, project=project, now=self.uow.clock.now()
         )
+        job = dataclasses.replace(job, inputs=self._inputs(principal, s.datasets, job.label))
         self.fits(job)  # a job that can never fit is refused now, never left waiting for ever
         with self.uow.write() as tx:
             job = dataclasses.replace(job, submitted_at=tx.now)
             JobRepository(tx.conn).add(job)
             tx.emit(submitted(job))
         return job
+
+    def _inputs(self, principal: Principal, versions: Sequence[str], label: Label) -> tuple[JobInput, ...]:
+        """Each named version as the registry resolves it for ``principal`` (``jobs.inputs``)."""
+        return tuple(self._input(principal, version, label) for version in check_versions(versions))
+
+    def _input(self, principal: Principal, version: str, label: Label) -> JobInput:
+        """Not there and not readable answer alike; above the job's level refused; files gone from
+        this server unavailable (nothing is stored in any of these cases)."""
+        dataset = self.datasets.resolve(principal, version)
+        if dataset is None:
+            raise unknown(version)
+        check_level(label, version, dataset.label)
+        if not (dataset.path / "manifest.json").is_file():
+            raise Unavailable(
+                f"dataset version {version} is registered but its files are missing on this server; "
+                "an operator must restore them",
+                field="datasets",
+                code="dataset_files_missing",
+            )
+        return JobInput(version=version, path=str(dataset.path), label=dataset.label)
 
     def _engine(self, requested: str | None) -> str:
         engine = requested or self.default_engine

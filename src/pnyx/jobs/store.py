@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pnyx.db.metadata import UtcDateTime, metadata
-from pnyx.jobs.model import UNPLACED_STATUSES, JobArtifact, JobRecord, JobStatus
+from pnyx.jobs.model import UNPLACED_STATUSES, JobArtifact, JobInput, JobRecord, JobStatus
 from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
@@ -46,6 +46,8 @@ jobs = sa.Table(
     sa.Column("ended_at", UtcDateTime(), nullable=True),
     sa.Column("exit_code", sa.Integer(), nullable=True),
     sa.Column("reason", sa.Text(), nullable=False),
+    # the dataset versions it reads: a JSON list of {version, path, level, categories} (never shown)
+    sa.Column("inputs", sa.Text(), nullable=False, server_default="[]"),
 )
 
 job_artifacts = sa.Table(
@@ -153,6 +155,7 @@ def _row(job: JobRecord) -> dict[str, Any]:
     for column in JSON_COLUMNS:
         row[column] = json.dumps(list(row[column]))
     row.update(_label_columns(job.label))
+    row["inputs"] = json.dumps([_input_row(i) for i in job.inputs])
     row["status"] = job.status.value
     row["priority_class"] = job.priority_class.value
     return row
@@ -163,9 +166,18 @@ def _job(row: sa.RowMapping) -> JobRecord:
     for column in JSON_COLUMNS:
         values[column] = tuple(json.loads(values[column]))
     values["label"] = _label(values)
+    values["inputs"] = tuple(_input(i) for i in json.loads(values["inputs"]))
     values["status"] = JobStatus(values["status"])
     values["priority_class"] = PriorityClass(values["priority_class"])
     return JobRecord(**values)
+
+
+def _input_row(i: JobInput) -> dict[str, Any]:
+    return {"version": i.version, "path": i.path, **_label_columns(i.label)}
+
+
+def _input(values: dict[str, Any]) -> JobInput:
+    return JobInput(version=values["version"], path=values["path"], label=_label(values))
 
 
 def _artifact(row: sa.RowMapping) -> JobArtifact:

@@ -33,6 +33,7 @@ class Submission:
     priority_class: PriorityClass = PriorityClass.ENTITLED
     engine: str | None = None
     allow_cross_site: bool = False
+    datasets: tuple[str, ...] = ()  # dataset versions it reads (``jobs.inputs``)
 
 
 FitCheck = Callable[[JobRecord], None]  # raises when the job could never run on this facility
@@ -130,4 +131,5 @@ def submitted(job: JobRecord) -> JobSubmitted:
         engine=job.engine,
         status=job.status.value,
         note=job.reason,
+        datasets=tuple(i.version for i in job.inputs),
     )

@@ -128,6 +128,12 @@ class LogService:
             raise NotFound(f"no log entry {index}", field="index", code="entry_not_found")
         return found[0]
 
+    def find(self, event_type: str, data: bytes) -> int | None:
+        """Where an event's exact entry bytes were logged (a domain keeps the bytes of the entry it
+        emitted to find it again); None while the appender has not reached it."""
+        with self.uow.read() as conn:
+            return LogRepository(conn).find_entry(event_type, data)
+
     def entries(self, start: int, count: int) -> list[LogEntry]:
         if start < 0 or not 0 < count <= 1000:
             raise InvalidInput("start must be >= 0 and count 1..1000", field="count")

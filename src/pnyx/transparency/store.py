@@ -28,7 +28,7 @@ log_entries = sa.Table(
     "log_entries",
     metadata,
     sa.Column("idx", BIG, primary_key=True, autoincrement=False),
-    sa.Column("event_type", sa.String(120), nullable=False),
+    sa.Column("event_type", sa.String(120), nullable=False, index=True),  # finding an entry by its type
     sa.Column("data", sa.LargeBinary(), nullable=False),
     sa.Column("appended_at", UtcDateTime(), nullable=False),
 )
@@ -126,6 +126,17 @@ class LogRepository:
             sa.select(log_entries).where(log_entries.c.idx >= start).order_by(log_entries.c.idx).limit(count)
         )
         return [_entry(r) for r in self.conn.execute(query).mappings()]
+
+    def find_entry(self, event_type: str, data: bytes) -> int | None:
+        """The index of the entry of ``event_type`` whose bytes are exactly ``data`` (the first)."""
+        query = (
+            sa.select(log_entries.c.idx)
+            .where(log_entries.c.event_type == event_type, log_entries.c.data == data)
+            .order_by(log_entries.c.idx)
+            .limit(1)
+        )
+        found = self.conn.execute(query).scalar_one_or_none()
+        return None if found is None else int(found)
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
         query = sa.select(log_checkpoints).order_by(log_checkpoints.c.size.desc()).limit(1)

@@ -40,6 +40,7 @@ def submit(body: JobIn, caller: Caller, platform: PlatformDep) -> JobOut:
             priority_class=body.priority_class,
             engine=body.engine,
             allow_cross_site=body.allow_cross_site,
+            datasets=tuple(body.datasets),
         ),
     )
     return JobOut.of(job)

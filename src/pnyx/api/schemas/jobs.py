@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from pnyx.core.errors import InvalidInput
+from pnyx.jobs.inputs import MAX_DATASETS
 from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
 from pnyx.jobs.rules import (
     MAX_ACCELERATORS,
@@ -98,6 +99,14 @@ class JobIn(BaseModel):
     )
     engine: Text | None = Field(default=None, max_length=20)
     allow_cross_site: bool = False
+    datasets: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list,
+        max_length=MAX_DATASETS,
+        description="Dataset versions the job reads, each bound read-only at /inputs/<version> "
+        "($PNYX_INPUTS). One the caller may not read is unknown (404, field datasets), as is one that "
+        "does not exist; one labelled above the job's level is refused (400, field datasets). The "
+        "job's outputs carry the join of its label and its datasets' labels.",
+    )
 
 
 class JobOut(BaseModel):
@@ -128,6 +137,7 @@ class JobOut(BaseModel):
     exit_code: int | None
     node_ids: list[str]
     reason: str
+    datasets: list[str] = Field(description="The dataset versions it reads")
 
     @classmethod
     def of(cls, j: JobRecord) -> JobOut:
@@ -154,6 +164,7 @@ class JobOut(BaseModel):
             exit_code=j.exit_code,
             node_ids=list(j.node_ids),
             reason=j.reason,
+            datasets=[i.version for i in j.inputs],
         )
 
 

@@ -1,0 +1,75 @@
+"""Model registry events. They become PUBLIC log entries.
+
+A job chooses its file names and its model's name, so neither enters the log: files are named by
+their role (weights, data_order, metrics, manifest, card), each with its SHA-256 and size, and the
+registration entry is what a download is checked against (``lineage_rules.check_logged_file``). A
+refusal carries its stable error code, not its message (which may quote what the job wrote).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pnyx.core.canonical import canonical_json
+from pnyx.core.events import DomainEvent, format_time
+from pnyx.registry.lineage_model import ModelVersion
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelVersionRegistered(DomainEvent):
+    """A finished training job's outputs became a model version."""
+
+    event_type = "registry.model.registered"
+    version: str
+    job_id: str
+    attempt: int
+    code_digest: str
+    config_hash: str
+    datasets: tuple[str, ...]
+    shards_read: int  # distinct (dataset version, shard) pairs the data order read
+    steps: int
+    world_size: int
+    batch_size: int
+    seed: int
+    checkpoints: int
+    label: str  # str(Label)
+    files: dict[str, Any]  # role -> {"sha256": HEX, "size": BYTES}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelIntakeRefused(DomainEvent):
+    """A finished job's ``pnyx-model.json`` (or what it names) failed a check: nothing registered."""
+
+    event_type = "registry.model.refused"
+    job_id: str
+    attempt: int
+    code: str
+
+
+def entry_bytes(event: DomainEvent, now: datetime) -> bytes:
+    """The exact log entry the unit of work writes for ``event`` emitted at ``now``
+    (``db.unit_of_work.Transaction.emit``): what a version keeps to find its entry in the log."""
+    return canonical_json(
+        {"type": event.event_type, "occurred_at": format_time(now), "data": event.payload()}
+    )
+
+
+def registered(model: ModelVersion, shards: int, checkpoints: int) -> ModelVersionRegistered:
+    return ModelVersionRegistered(
+        version=model.version,
+        job_id=model.job_id,
+        attempt=model.attempt,
+        code_digest=model.code_digest,
+        config_hash=model.config_hash,
+        datasets=model.datasets,
+        shards_read=shards,
+        steps=model.steps,
+        world_size=model.world_size,
+        batch_size=model.batch_size,
+        seed=model.seed,
+        checkpoints=checkpoints,
+        label=str(model.label),
+        files={f.role.value: {"sha256": f.sha256, "size": f.size} for f in model.files},
+    )

@@ -1,0 +1,160 @@
+"""Fixtures for the training recipe: a tiny dataset version written in the registry's directory
+format (pnyx/registry/README.md), and a way to run the recipe through a real ``torchrun``.
+
+The builder here stands in for the registry's importer: deterministic WebDataset tars (members in
+sample order, mtime 0, uid/gid 0, no owner names), each sample as ``<sha256>.json`` then its payload,
+and the version id as the RFC 6962 Merkle root over the shards' SHA-256 digests in manifest order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pnyx.registry.model import MANIFEST_FORMAT, PAYLOAD_EXTENSION, Modality
+from pnyx.transparency.merkle import leaf_hash, root_from_leaf_hashes
+
+Sample = tuple[Modality, bytes]
+
+TEXTS = [
+    b"The council adopted the motion: every member state contributes compute in proportion.",
+    b"A public supercomputer trains open models; its log shows every decision to anyone.",
+    b"Datasets carry their licences, opt-outs and tombstones; models carry their data order.",
+    b"hello hello hello hello hello hello hello hello hello hello hello hello hello hello",
+]
+CODE = [
+    b"def add(a, b):\n    return a + b\n\nprint(add(2, 3))\n",
+    b"for i in range(10):\n    if i % 2 == 0:\n        print(i)\n",
+    b"class Point:\n    def __init__(self, x, y):\n        self.x, self.y = x, y\n",
+]
+
+
+def pgm(width: int, height: int, pixels: bytes, maxval: int = 255) -> bytes:
+    assert len(pixels) == width * height
+    return f"P5\n{width} {height}\n{maxval}\n".encode() + pixels
+
+
+def gradient(width: int, height: int, phase: int = 0) -> bytes:
+    return pgm(
+        width, height, bytes((x * 16 + y * 8 + phase) % 256 for y in range(height) for x in range(width))
+    )
+
+
+def wav(samples: Sequence[int], rate: int = 8000) -> bytes:
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+    return buffer.getvalue()
+
+
+def fixture_shards() -> list[list[Sample]]:
+    """Two shards mixing text, code, images and one sound: 7 + 6 samples."""
+    first: list[Sample] = [(Modality.TEXT, t) for t in TEXTS[:2]] + [(Modality.CODE, CODE[0])]
+    first += [(Modality.IMAGE, gradient(8, 8)), (Modality.TEXT, TEXTS[2]), (Modality.CODE, CODE[1])]
+    first += [(Modality.AUDIO, wav([(i * 997) % 20000 - 10000 for i in range(200)]))]
+    second: list[Sample] = [(Modality.TEXT, TEXTS[3]), (Modality.IMAGE, gradient(12, 6, phase=3))]
+    second += [(Modality.CODE, CODE[2]), (Modality.TEXT, TEXTS[0] + b" " + TEXTS[1])]
+    second += [(Modality.IMAGE, gradient(4, 4, phase=7)), (Modality.TEXT, TEXTS[2][::-1])]
+    return [first, second]
+
+
+def tar_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = (
+        len(data),
+        0,
+        0,
+        0,
+        "",
+        "",
+        0o644,
+    )
+    return info, io.BytesIO(data)
+
+
+def shard_bytes(samples: Sequence[Sample]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for modality, payload in samples:
+            key = hashlib.sha256(payload).hexdigest()
+            record = {"modality": modality.value, "sha256": key, "source": "fixture"}
+            tar.addfile(*tar_member(f"{key}.json", json.dumps(record, sort_keys=True).encode()))
+            tar.addfile(*tar_member(f"{key}.{PAYLOAD_EXTENSION[modality]}", payload))
+    return buffer.getvalue()
+
+
+def write_dataset(
+    directory: Path, shards: Sequence[Sequence[Sample]], name: str = "fixture"
+) -> dict[str, Any]:
+    """Write a dataset version directory; returns its manifest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for index, samples in enumerate(shards):
+        data = shard_bytes(samples)
+        shard_name = f"shard-{index:06d}.tar"
+        (directory / shard_name).write_bytes(data)
+        entries.append(
+            {
+                "index": index,
+                "name": shard_name,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "samples": len(samples),
+            }
+        )
+    root = root_from_leaf_hashes([leaf_hash(bytes.fromhex(e["sha256"])) for e in entries])  # type: ignore[arg-type]
+    manifest = {"format": MANIFEST_FORMAT, "dataset": name, "version": root.hex(), "shards": entries}
+    (directory / "manifest.json").write_text(json.dumps(manifest, sort_keys=True, indent=1))
+    return manifest
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    directory = tmp_path / "dataset"
+    write_dataset(directory, fixture_shards())
+    return directory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def torchrun(*args: str | Path, ranks: int = 2, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``torchrun -m pnyx.training.run ARGS`` on CPU, ``ranks`` processes of one thread each."""
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        str(ranks),
+        "--master-port",
+        str(free_port()),
+        "-m",
+        "pnyx.training.run",
+        *map(str, args),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
