@@ -16,6 +16,7 @@ from pnyx.jobs.model import ACTIVE_JOB_STATUSES, JobStatus
 from pnyx.portal.allocation import allocation_pages
 from pnyx.portal.council import council_pages
 from pnyx.portal.deps import PlatformDep, get_platform
+from pnyx.portal.registry import registry_pages
 from pnyx.portal.safety import safety_pages
 from pnyx.portal.usage import usage_pages
 from pnyx.transparency.checkpoint import parse_checkpoint
@@ -38,6 +39,7 @@ def create_portal() -> APIRouter:
     router.include_router(council_pages(templates))
     router.include_router(allocation_pages(templates))
     router.include_router(safety_pages(templates))
+    router.include_router(registry_pages(templates))
 
     def render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status_code)
