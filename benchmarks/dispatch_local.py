@@ -30,7 +30,8 @@ from pathlib import Path
 
 from benchmarks.common import fresh_platform, single_engine
 from pnyx.core.ids import UserId
-from pnyx.executors.local import LocalExecutor, probe_host
+from pnyx.executors.local import LocalExecutor
+from pnyx.executors.local_host import probe_host
 from pnyx.executors.sandbox import HostFacts, SandboxConfig, bwrap_argv, job_env, limits_for
 from pnyx.identity.model import Principal, Role
 from pnyx.jobs.model import Grant, JobSpec

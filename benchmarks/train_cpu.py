@@ -10,7 +10,10 @@ process with plain torch (no FSDP, no process group, ``--threads`` threads, R x 
 step, so both see the same global samples per step). Tokens/s counts every position processed; it
 is taken over the steps after ``--warmup`` from each one's own per-step timing (batch reading,
 forward, backward, optimizer step), so start-up is left out of both; wall-clock times are shown too.
-The dataset is synthetic text and code written in the registry's directory format.
+The dataset is the registry's demo samples (``pnyx.registry.samples``: text, code, PGM images, WAV
+audio; one source opts out), made into a version's directory by the registry's own importer
+(``pnyx.registry.importer.write_version``: opt-outs left out, deduplicated, sharded) in a temporary
+directory: the bytes an import of the same samples would register, with no database.
 """
 
 from __future__ import annotations
@@ -18,31 +21,41 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
-from pnyx.registry.model import Modality
+from pnyx.registry.importer import write_version
+from pnyx.registry.samples import SOURCES, write_samples
 from pnyx.training.config import TrainConfig
 from pnyx.training.data import DataReader
 from pnyx.training.network import Decoder, loss_sum
 from pnyx.training.shards import read_manifest
-from tests.training.conftest import CODE, TEXTS, free_port, write_dataset
+
+CONTRIBUTING = len(SOURCES) - 1  # the news source opts out: its samples are left out
 
 
-def synthetic_dataset(directory: Path, samples: int, shards: int) -> None:
-    """Text and code samples of about 1-3 KB, in ``shards`` shards."""
-    pieces = [(Modality.TEXT, t) for t in TEXTS] + [(Modality.CODE, c) for c in CODE]
-    made = []
-    for i in range(samples):
-        modality, base = pieces[i % len(pieces)]
-        made.append((modality, f"# sample {i}\n".encode() + base * (1 + i % 20)))
-    write_dataset(directory, [made[s::shards] for s in range(shards)], name="bench")
+def registry_dataset(root: Path, samples: int, shards: int) -> Path:
+    """About ``samples`` of the registry's demo samples in ``shards`` shards, imported by the
+    registry's importer under ``root``; the version's directory."""
+    per_source = min(1000, max(1, -(-samples // CONTRIBUTING)))
+    write_samples(root / "import", per_source=per_source)
+    per_shard = max(1, -(-per_source * CONTRIBUTING // shards))
+    now = datetime.now(UTC)
+    return write_version(root / "import", root / "registry", name="bench", now=now, shard_samples=per_shard)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def steady(metrics: list[dict[str, float]], warmup: int) -> float:
@@ -124,7 +137,7 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=4, help="samples per rank per step")
-    parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--samples", type=int, default=256, help="about this many (at most 4000)")
     args = parser.parse_args()
     config = TrainConfig(
         d_model=args.d_model,
@@ -138,14 +151,19 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        synthetic_dataset(root / "data", args.samples, shards=4)
+        data = registry_dataset(root, args.samples, shards=4)
+        sizes = read_manifest(data).sizes
         (root / "config.json").write_text(json.dumps(asdict(config)))
-        fsdp, fsdp_wall = fsdp_run(root / "data", root / "out", root / "config.json", args.ranks, args.steps)
-        plain, plain_wall = plain_run(root / "data", config, args.ranks, args.threads or args.ranks)
+        fsdp, fsdp_wall = fsdp_run(data, root / "out", root / "config.json", args.ranks, args.steps)
+        plain, plain_wall = plain_run(data, config, args.ranks, args.threads or args.ranks)
     rows = [
         (f"recipe: FSDP2, {args.ranks} ranks x 1 thread (torchrun)", fsdp, fsdp_wall),
         (f"peer: plain torch, 1 process x {args.threads or args.ranks} threads", plain, plain_wall),
     ]
+    print(
+        f"dataset: {sum(sizes)} of the registry's demo samples (text, code, images, audio) in "
+        f"{len(sizes)} shards"
+    )
     print(
         f"model: d_model {config.d_model}, {config.layers} layers, seq {config.seq_len}; "
         f"{args.ranks * config.batch_size} samples per step, {args.steps} steps ({args.warmup} warm-up)"

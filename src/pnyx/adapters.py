@@ -6,7 +6,7 @@ calling the owning domain's service, or reads its store where no service offers 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,7 @@ from pnyx.allocation.award_service import AwardService
 from pnyx.allocation.conflicts import binding_team
 from pnyx.allocation.model import ProjectId, Proposal
 from pnyx.allocation.store import AllocationRepository, ProposalRepository
-from pnyx.core.errors import InvalidInput, NotFound
+from pnyx.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from pnyx.core.ids import TokenId
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.governance.council_service import CouncilService
@@ -30,6 +30,7 @@ from pnyx.jobs.inputs import ResolvedDataset
 from pnyx.jobs.service import JobService, ProjectInfo
 from pnyx.jobs.store import ArtifactRepository, JobRepository
 from pnyx.registry.service import DatasetService
+from pnyx.registry.store import DatasetRepository
 from pnyx.safety.model import Label
 from pnyx.safety.rules import project_label
 from pnyx.safety.service import SafetyService
@@ -208,17 +209,32 @@ class JobContainment:
 
 class RegistryInputs:
     """The jobs service's view of dataset versions (``jobs.inputs.DatasetInputs``): the registry's
-    version for the submitter, its directory (made by the registry if missing) and its label. A
-    version the registry does not show the submitter, or cannot name, is None: one answer for both.
-    ``registry`` is called at submission (the registry is built after the jobs service)."""
+    version for a job of the submitter's under the job's label (``DatasetService.job_input``), its
+    directory (made by the registry if missing) and its label. A version the registry does not give
+    the job is None: one answer for none and not readable. The registry's other refusals keep their
+    kind and code and name ``datasets``, as the submission calls the field. ``registry`` is called at
+    submission (the registry is built after the jobs service)."""
 
     def __init__(self, registry: Callable[[], DatasetService]) -> None:
         self.registry = registry
 
-    def resolve(self, principal: Principal, version: str) -> ResolvedDataset | None:
-        datasets = self.registry()
+    def resolve(self, principal: Principal, version: str, job: Label) -> ResolvedDataset | None:
         try:
-            found = datasets.version(principal, version)
-        except (NotFound, InvalidInput):
+            found = self.registry().job_input(principal, version, job)
+        except NotFound:
             return None
-        return ResolvedDataset(path=datasets.version_dir(principal, version), label=found.label)
+        except (Conflict, InvalidInput, Unavailable) as exc:
+            raise type(exc)(exc.message, field="datasets", code=exc.code) from exc
+        return ResolvedDataset(path=found.path, label=found.version.label)
+
+
+class RegistryWithdrawals:
+    """The dispatcher's view of dataset versions (``dispatch.inputs.WithdrawnVersions``): which of
+    the versions its jobs read a takedown withdrew, with each one's successor, in one read."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def withdrawn(self, versions: Collection[str]) -> dict[str, str | None]:
+        with self.uow.read() as conn:
+            return DatasetRepository(conn).withdrawn(list(versions))

@@ -39,6 +39,7 @@ class Settings:
     engines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     max_body_bytes: int = 1024 * 1024  # larger request bodies are refused (413) before they are parsed
     public_url: str = ""  # PNYX_PUBLIC_URL: the API's public address in registry metadata (not the Host)
+    registry_project_bytes: int = 10 * 1024**3  # PNYX_REGISTRY_PROJECT_BYTES: dataset bytes per project
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +66,9 @@ class Settings:
             engines=load_engine_sections(env, _engine_defaults(data_dir)),
             max_body_bytes=positive_count(env.get("PNYX_MAX_BODY_BYTES", "1048576"), "PNYX_MAX_BODY_BYTES"),
             public_url=_public_url(env.get("PNYX_PUBLIC_URL", "")),
+            registry_project_bytes=positive_count(
+                env.get("PNYX_REGISTRY_PROJECT_BYTES", str(10 * 1024**3)), "PNYX_REGISTRY_PROJECT_BYTES"
+            ),
         )
 
 

@@ -166,7 +166,6 @@ def build_platform(
     models = ModelService(
         uow,
         blobs=BlobStore(settings.data_dir / "registry"),
-        staging=settings.data_dir / "registry" / "incoming",
         datasets=StoredDatasets(uow),
         readers={name: e for name, e in executors.items() if isinstance(e, OutputReader)},
         members=ProjectMembers(projects),
@@ -181,6 +180,7 @@ def build_platform(
         trained_on=models,  # the model versions a takedown names
         policy=safety.policy,
         public_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+        quota_bytes=settings.registry_project_bytes,
     )
     return Platform(
         settings=settings,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,8 +18,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pnyx.adapters import RegistryInputs
-from pnyx.core.errors import InvalidInput, NotFound
+from pnyx.adapters import ProjectMembers, RegistryInputs
+from pnyx.core.errors import InvalidInput, NotFound, Unavailable
 from pnyx.dispatch.records import spec_of
 from pnyx.executors.fake import FakeExecutor
 from pnyx.identity.model import Principal
@@ -26,7 +27,10 @@ from pnyx.jobs.inputs import MAX_DATASETS, ResolvedDataset
 from pnyx.jobs.model import Artifact, JobAction
 from pnyx.jobs.service import JobService, Submission
 from pnyx.jobs.topology import fit_check
+from pnyx.registry.blobs import BlobStore
+from pnyx.registry.model import DatasetVersion
 from pnyx.registry.samples import write_samples
+from pnyx.registry.service import DatasetService
 from pnyx.safety.defaults import DEFAULT_POLICY
 from pnyx.safety.model import Label, SafetyLevel
 from pnyx.server import create_app
@@ -57,7 +61,7 @@ class Shelf:
         self.versions[version] = (ResolvedDataset(path=path, label=label), readers)
         return path
 
-    def resolve(self, principal: Principal, version: str) -> ResolvedDataset | None:
+    def resolve(self, principal: Principal, version: str, job: Label) -> ResolvedDataset | None:
         found = self.versions.get(version)
         if found is None or (found[1] and principal.name not in found[1]):
             return None
@@ -139,7 +143,7 @@ def test_an_unknown_version_and_an_unreadable_one_get_the_same_answer(api: Api) 
     assert unknown.json()["code"] == unreadable.json()["code"] == "dataset_unknown"
     assert unknown.json()["detail"].replace("nope", "theirs") == unreadable.json()["detail"]
     assert api.nothing_stored()
-    assert api.shelf.resolve(api.platform.identity.principal_of("other"), "theirs") is not None
+    assert api.shelf.resolve(api.platform.identity.principal_of("other"), "theirs", PUBLIC) is not None
 
 
 def test_a_dataset_above_the_jobs_level_is_refused_until_the_job_runs_that_high(api: Api) -> None:
@@ -249,4 +253,76 @@ def test_an_engine_that_cannot_bind_datasets_refuses_them(api: Api) -> None:
     with pytest.raises(InvalidInput) as refused:
         jobs.submit(api.platform.identity.principal_of("researcher"), submission)
     assert (refused.value.field, refused.value.code) == ("datasets", "dataset_engine_unsupported")
+    assert api.nothing_stored()
+
+
+@pytest.fixture
+def level4(api: Api, tmp_path: Path) -> tuple[DatasetService, DatasetVersion]:
+    """p1 classified L4 (only jobs read its data), and a dataset its member imported into it, in a
+    real registry whose project clearances are the jobs side's (the wiring's adapter)."""
+    api.projects.classify("p1", SafetyLevel.L4)
+    registry = DatasetService(
+        api.platform.uow, BlobStore(tmp_path / "registry"), projects=ProjectMembers(api.projects)
+    )
+    write_samples(tmp_path / "import", per_source=2)
+    researcher = api.platform.identity.principal_of("researcher")
+    imported = registry.import_directory(researcher, tmp_path / "import", name="secret", project="p1")
+    return registry, imported.version
+
+
+def registry_jobs(api: Api, registry: DatasetService) -> JobService:
+    return JobService(
+        api.platform.uow,
+        projects=api.projects,
+        fits=fit_check(api.platform.topology),
+        executors={"fake": FakeExecutor()},
+        default_engine="fake",
+        datasets=RegistryInputs(lambda: registry),
+    )
+
+
+SUBMISSION = Submission(name="t", project="p1", accelerators=8, estimate_s=60, command=("true",))
+
+
+def test_a_members_job_reads_a_jobs_only_dataset_the_member_cannot_download(
+    api: Api, level4: tuple[DatasetService, DatasetVersion]
+) -> None:
+    registry, version = level4
+    jobs = registry_jobs(api, registry)
+    researcher = api.platform.identity.principal_of("researcher")
+
+    job = jobs.submit(researcher, dataclasses.replace(SUBMISSION, datasets=(version.version,)))
+
+    [found] = job.inputs
+    assert found.label == version.label == Label(level=SafetyLevel.L4, categories=frozenset({"project:p1"}))
+    assert json.loads((Path(found.path) / "manifest.json").read_text())["version"] == version.version
+    for download in (
+        lambda: registry.shard(researcher, version.version, 0),
+        lambda: registry.manifest(researcher, version.version),
+        lambda: registry.version(researcher, version.version),
+    ):
+        with pytest.raises(NotFound):
+            download()
+    other = api.platform.identity.principal_of("other")  # p2's member: not cleared for p1's data
+    with pytest.raises(NotFound) as refused:
+        jobs.submit(other, dataclasses.replace(SUBMISSION, project="p2", datasets=(version.version,)))
+    assert (refused.value.field, refused.value.code) == ("datasets", "dataset_unknown")
+    assert [j.id for j in jobs.search(api.platform.identity.principal_of("operator"))] == [job.id]
+
+
+def test_a_registered_dataset_whose_files_are_gone_is_unavailable_to_jobs(
+    api: Api, level4: tuple[DatasetService, DatasetVersion]
+) -> None:
+    registry, version = level4
+    shutil.rmtree(registry.writer.root / version.version)  # lost with the data directory
+    os.unlink(registry.blobs.path(version.shards[0].sha256))
+    jobs = registry_jobs(api, registry)
+    researcher = api.platform.identity.principal_of("researcher")
+
+    with pytest.raises(Unavailable) as refused:
+        jobs.submit(researcher, dataclasses.replace(SUBMISSION, datasets=(version.version,)))
+
+    assert (refused.value.field, refused.value.code) == ("datasets", "dataset_files_missing")
+    assert f"dataset version {version.version} (secret)" in refused.value.message
+    assert version.shards[0].name in refused.value.message
     assert api.nothing_stored()

@@ -160,3 +160,23 @@ def test_unknown_versions_and_bad_paths(client: TestClient) -> None:
     assert client.get(f"{BASE}/versions/{'0' * 64}").status_code == 404
     assert client.get(f"{BASE}/versions/not-hex").status_code == 422
     assert client.get(f"{BASE}/versions/{'0' * 64}/shards/-1").status_code == 422
+
+
+def test_who_may_import_is_checked_before_the_body_is_read(
+    client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    bomb = b"\x1f\x8b" + b"not even gzip" * 100  # never unpacked: the role is refused first
+    for who in ("researcher", "auditor"):
+        refused = post_import(client, tokens[who], bomb)
+        assert refused.status_code == 403, refused.text
+    write_samples(tmp_path / "demo", per_source=1)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:  # as `tar -C demo -czf x.tgz .` makes it
+        tar.add(tmp_path / "demo", arcname=".")
+    response = post_import(client, tokens["operator"], buffer.getvalue())
+    assert response.status_code == 201, response.text
+    taken = post_import(client, tokens["operator"], b"junk", name="demo", shard_samples=2)
+    assert taken.status_code == 400  # the operator may: the body is read, and refused
+    cut = post_import(client, tokens["operator"], buffer.getvalue()[:-12], name="other")
+    assert (cut.status_code, cut.json()["field"]) == (400, "body")
+    assert "pnyx-import" not in cut.text

@@ -96,11 +96,13 @@ def test_a_version_is_private_until_released_then_public_and_checked(
     registered: Registered,
 ) -> None:
     version, files = registered.model.version, registered.files
+    unknown = client.get(f"{API}/{'0' * 64}").json()
     for headers in ({}, {"Authorization": tokens["researcher"]}):
-        refused = client.get(f"{API}/{version}", headers=headers)
-        assert refused.status_code == 403
-        assert refused.json()["code"] == "clearance_insufficient"
-        assert "L1+project:p1" in refused.json()["detail"]
+        for path in ("", "/card", "/lineage", "/files/model.safetensors", "/proofs/model.safetensors"):
+            refused = client.get(f"{API}/{version}{path}", headers=headers)
+            assert refused.status_code == 404  # as for a version that does not exist: no oracle
+            assert refused.json()["code"] == unknown["code"] == "model_version_not_found"
+            assert "L1" not in refused.json()["detail"]
         assert client.get(API, headers=headers).json() == []
     (intake,) = client.get(f"{API}/intakes/job_train01", headers={"Authorization": ada}).json()
     assert (intake["outcome"], intake["version"]) == ("registered", version)

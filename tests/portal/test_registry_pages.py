@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,3 +304,26 @@ def test_the_card_is_split_into_blocks_and_nothing_else_of_markdown_is_read() ->
     assert blocks[4].rows == (head, row)  # the |---| line dropped
     assert blocks[5].text == '{"a": "```"}'
     assert spans("``") == ((False, "``"),)
+
+
+def test_the_licences_that_apply_are_those_of_sources_with_samples_as_written(
+    platform: Platform, tmp_path: Path, page: Page, errors: list[str]
+) -> None:
+    """An "or later" licence keeps its ``+``; the opted-out news source's licence does not apply."""
+    write_samples(tmp_path / "plus", per_source=1)
+    sources = json.loads((tmp_path / "plus" / "sources.json").read_text())
+    sources["audio"]["licence"] = "MPL-1.1+"
+    (tmp_path / "plus" / "sources.json").write_text(json.dumps(sources))
+    v = platform.datasets.import_directory(LOCAL_CONSOLE, tmp_path / "plus", name="plus").version
+    expected = "Apache-2.0, CC-BY-SA-4.0, CC0-1.0, MIT, MPL-1.1+"
+    with LiveServer(platform) as live:
+        page.goto(live.url + INDEX)
+        expect(page.locator("tr[data-dataset='plus'] td").nth(4)).to_have_text(expected)
+        page.goto(f"{live.url}{INDEX}/datasets/{v.version}")
+        summary = page.get_by_test_id("summary")
+        expect(
+            summary.locator("dt", has_text="Licences that apply").locator("xpath=following-sibling::dd[1]")
+        ).to_have_text(expected)
+        expect(summary).not_to_contain_text("news-syndication")
+        expect(page.locator("tr[data-source='news'] td").first).to_have_text("LicenseRef-news-syndication")
+    assert errors == []

@@ -1,9 +1,10 @@
 """Fixtures for the training recipe: a tiny dataset version written in the registry's directory
 format (pnyx/registry/README.md), and a way to run the recipe through a real ``torchrun``.
 
-The builder here stands in for the registry's importer: deterministic WebDataset tars (members in
-sample order, mtime 0, uid/gid 0, no owner names), each sample as ``<sha256>.json`` then its payload,
-and the version id as the RFC 6962 Merkle root over the shards' SHA-256 digests in manifest order.
+The version is written by the registry's own code, with the shards laid out as given here (the
+importer would order samples by hash): its shard writer (``registry.shards.write_shard``:
+deterministic WebDataset tars, each sample as ``<sha256>.json`` then its payload), its manifest
+bytes and its version id (``registry.rules``: the RFC 6962 Merkle root over the shard digests).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from typing import Any
 
 import pytest
 
-from pnyx.registry.model import MANIFEST_FORMAT, PAYLOAD_EXTENSION, Modality
-from pnyx.transparency.merkle import leaf_hash, root_from_leaf_hashes
+from pnyx.registry import rules
+from pnyx.registry.model import MANIFEST_NAME, Modality, Shard
+from pnyx.registry.model import Sample as Placed
+from pnyx.registry.shards import write_shard
 
 Sample = tuple[Modality, bytes]
 
@@ -89,40 +92,36 @@ def tar_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
     return info, io.BytesIO(data)
 
 
+def placed(modality: Modality, payload: bytes, position: int) -> Placed:
+    digest = hashlib.sha256(payload).hexdigest()
+    return Placed(sha256=digest, modality=modality, source="fixture", size=len(payload), position=position)
+
+
 def shard_bytes(samples: Sequence[Sample]) -> bytes:
+    """A shard tar of ``samples`` in the given order, as the registry writes it."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for modality, payload in samples:
-            key = hashlib.sha256(payload).hexdigest()
-            record = {"modality": modality.value, "sha256": key, "source": "fixture"}
-            tar.addfile(*tar_member(f"{key}.json", json.dumps(record, sort_keys=True).encode()))
-            tar.addfile(*tar_member(f"{key}.{PAYLOAD_EXTENSION[modality]}", payload))
+    write_shard(buffer, [(placed(m, p, i), p) for i, (m, p) in enumerate(samples)])
     return buffer.getvalue()
 
 
 def write_dataset(
     directory: Path, shards: Sequence[Sequence[Sample]], name: str = "fixture"
 ) -> dict[str, Any]:
-    """Write a dataset version directory; returns its manifest."""
+    """Write a dataset version directory (one shard per entry of ``shards``); returns its manifest."""
     directory.mkdir(parents=True, exist_ok=True)
-    entries = []
+    written = []
     for index, samples in enumerate(shards):
         data = shard_bytes(samples)
-        shard_name = f"shard-{index:06d}.tar"
+        shard_name = rules.shard_name(index)
         (directory / shard_name).write_bytes(data)
-        entries.append(
-            {
-                "index": index,
-                "name": shard_name,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-                "samples": len(samples),
-            }
+        digest = hashlib.sha256(data).hexdigest()
+        written.append(
+            Shard(index=index, name=shard_name, sha256=digest, size=len(data), samples=len(samples))
         )
-    root = root_from_leaf_hashes([leaf_hash(bytes.fromhex(e["sha256"])) for e in entries])  # type: ignore[arg-type]
-    manifest = {"format": MANIFEST_FORMAT, "dataset": name, "version": root.hex(), "shards": entries}
-    (directory / "manifest.json").write_text(json.dumps(manifest, sort_keys=True, indent=1))
-    return manifest
+    manifest = rules.manifest(name, rules.version_id([s.sha256 for s in written]), written)
+    (directory / MANIFEST_NAME).write_bytes(manifest)
+    found: dict[str, Any] = json.loads(manifest)
+    return found
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ class OneVersion:
 
     version: Version
 
-    def resolve(self, principal: Principal, version: str) -> ResolvedDataset | None:
+    def resolve(self, principal: Principal, version: str, job: Label) -> ResolvedDataset | None:
         return ResolvedDataset(path=self.version.path, label=LABEL) if version == self.version.id else None
 
 

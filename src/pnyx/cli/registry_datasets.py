@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pnyx.cli.context import console, inert, platform
+from pnyx.cli.context import console, full_id, inert, platform
 from pnyx.identity.model import LOCAL_CONSOLE, Principal
 from pnyx.registry import rules
 from pnyx.registry.model import DatasetVersion, Takedown
@@ -69,10 +69,10 @@ def list_versions(
 ) -> None:
     with platform() as p:
         found = p.datasets.versions(_as(p, user), dataset=dataset, current_only=not every)
-    table = Table("dataset", "version", "status", "label", "shards", "samples", "bytes", "created")
+    table = Table("dataset", full_id(), "status", "label", "shards", "samples", "bytes", "created")
     for v in found:
         table.add_row(
-            inert(v.dataset), v.version[:16], v.status.value, inert(str(v.label)), str(len(v.shards)),
+            inert(v.dataset), v.version, v.status.value, inert(str(v.label)), str(len(v.shards)),
             str(v.samples), str(v.size), v.created_at.strftime("%Y-%m-%d %H:%M"),
         )  # fmt: skip
     console().print(table)

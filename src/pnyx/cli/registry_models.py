@@ -4,7 +4,8 @@ registry made of a job's outputs, and download a file checked against the public
 Commands act as the local console (the facility's operator) unless ``--as USER`` names a user.
 ``download`` goes over HTTP to a server (``--server``) and trusts it for nothing: it keeps the bytes
 only if the version's registration entry is included in a checkpoint signed by the log's key
-(``--key``, else the key the server publishes, with a warning) and logs the digest the bytes hash to.
+(``--key``, else the key the server publishes, with a warning) and logs the digest the bytes hash to,
+for the role the version's own manifest (checked first, as the ``manifest`` role) gives the file.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from urllib.parse import quote
 
 import httpx
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
-from pnyx.cli.context import console, errors, inert, platform
+from pnyx.cli.context import console, errors, full_id, inert, platform
 from pnyx.core.errors import (
     FacilityError,
     Forbidden,
@@ -33,8 +34,9 @@ from pnyx.core.errors import (
     Unavailable,
 )
 from pnyx.identity.model import LOCAL_CONSOLE, Principal
-from pnyx.registry.lineage_model import Lineage, ModelVersion
-from pnyx.registry.model_downloads import check_download, parse_proof
+from pnyx.registry.lineage_model import MANIFEST_NAME, Checkpoint, FileRole, Lineage, ModelVersion
+from pnyx.registry.lineage_rules import MAX_MANIFEST_BYTES, role_of
+from pnyx.registry.model_downloads import DownloadProof, LoggedDigest, check_download, parse_proof
 from pnyx.transparency.note import NoteVerifier
 from pnyx.wiring import Platform
 
@@ -56,10 +58,10 @@ def list_models(name: str | None = typer.Option(None, "--name"), user: str | Non
     """The versions you may read, newest first."""
     with platform() as p:
         found = [(m, p.models.is_public(m)) for m in p.models.search(_as(p, user), name=name)]
-    table = Table("version", "name", "label", "public", "job", "steps", "created")
+    table = Table(full_id(), "name", "label", "public", Column("job", no_wrap=True), "steps", "created")
     for m, public in found:
         table.add_row(
-            m.version[:16], inert(m.name), str(m.label), "yes" if public else "no", m.job_id, str(m.steps),
+            m.version, inert(m.name), str(m.label), "yes" if public else "no", m.job_id, str(m.steps),
             m.created_at.strftime("%Y-%m-%d %H:%M"),
         )  # fmt: skip
     console().print(table)
@@ -124,13 +126,31 @@ def _lineage_lines(found: Lineage) -> list[str]:
 
 
 @app.command("checkpoints")
-def checkpoints(version: str = VERSION, user: str | None = AS) -> None:
+def checkpoints(
+    version: str | None = typer.Argument(None, help="A model version (64 hex digits)"),
+    job: str | None = typer.Option(
+        None, "--job", help="A job's instead: registered while it runs, and after"
+    ),
+    user: str | None = AS,
+) -> None:
+    """A model version's checkpoints, or a job's (``--job``, before its version exists)."""
     with platform() as p:
-        found = p.models.checkpoints(_as(p, user), version)
-    table = Table("step", "directory", "files", "bytes")
+        found = _checkpoints(p, _as(p, user), version, job)
+    table = Table("attempt", "step", "directory", "files", "bytes", "registered")
     for c in found:
-        table.add_row(str(c.step), inert(c.dir), str(len(c.files)), str(sum(f.size for f in c.files)))
+        table.add_row(
+            str(c.attempt), str(c.step), inert(c.dir), str(len(c.files)), str(sum(f.size for f in c.files)),
+            c.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )  # fmt: skip
     console().print(table)
+
+
+def _checkpoints(p: Platform, principal: Principal, version: str | None, job: str | None) -> list[Checkpoint]:
+    if version is not None and job is None:
+        return p.models.checkpoints(principal, version)
+    if job is not None and version is None:
+        return p.models.job_checkpoints(principal, job)
+    raise typer.BadParameter("give a model version or --job JOB, one of them", param_hint="VERSION")
 
 
 @app.command("intake")
@@ -154,27 +174,69 @@ def download(
     key: str | None = typer.Option(None, "--key", help="The log's verifier key (or a file holding it)"),
     token: str | None = typer.Option(None, "--token", envvar="PNYX_TOKEN", help="For versions not public"),
 ) -> None:
-    """Download a file of a model version; keep it only if it matches the digest in the signed log."""
+    """Download a file of a model version; keep it only if it matches the digest in the signed log.
+    The file's role (which logged digest it must match) comes from the version's manifest, downloaded
+    and checked first, never from the server's word."""
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     base = f"{server.rstrip('/')}/api/v1/registry/models/{quote(version)}"
     with httpx.Client(timeout=60.0, headers=headers) as client:
+        verifier = _verifier(key, client, server)
+        asked = Asked(client=client, base=base, version=version, verifier=verifier)
+        role = _role(asked, file)
         staged, digest = _fetch(client, f"{base}/files/{quote(file)}", out)
         try:
-            served = parse_proof(_json(client, f"{base}/proofs/{quote(file)}"))
-            proof = dataclasses.replace(served, version=version, path=file)  # what was asked, not said
-            logged = check_download(proof, digest, _verifier(key, client, server))
-            if logged.size != staged.stat().st_size:
-                raise IntegrityFailure(
-                    f"{file}: the log says {logged.size} bytes, {staged.stat().st_size} came"
-                )
+            proof, logged = _prove(asked, file, role, digest, staged.stat().st_size)
             os.replace(staged, out)
         finally:
             staged.unlink(missing_ok=True)
     console().print(
         f"[green]OK[/]: {inert(str(out))} ({logged.size} bytes, sha256 {logged.sha256}) is what log entry "
-        f"{proof.log_index} registers, included in the signed checkpoint of {proof.tree_size} entries",
+        f"{proof.log_index} registers as the {role} file, included in the signed checkpoint of "
+        f"{proof.tree_size} entries",
         highlight=False,
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Asked:
+    """One download's server, version and log key."""
+
+    client: httpx.Client
+    base: str
+    version: str
+    verifier: NoteVerifier
+
+
+def _role(asked: Asked, file: str) -> str:
+    """The file's role as the version's manifest names it, the manifest checked against the log as
+    the ``manifest`` role first (a server that serves another logged file under this name fails)."""
+    if file == MANIFEST_NAME:
+        return FileRole.MANIFEST.value
+    data = _fetch_bytes(asked.client, f"{asked.base}/files/{MANIFEST_NAME}", MAX_MANIFEST_BYTES)
+    _prove(asked, MANIFEST_NAME, FileRole.MANIFEST.value, hashlib.sha256(data).hexdigest(), len(data))
+    return role_of(data, asked.version, file)
+
+
+def _prove(asked: Asked, file: str, role: str, digest: str, size: int) -> tuple[DownloadProof, LoggedDigest]:
+    """The bytes' digest and size against what the signed log registers for the file's role."""
+    served = parse_proof(_json(asked.client, f"{asked.base}/proofs/{quote(file)}"))
+    proof = dataclasses.replace(served, version=asked.version, path=file, role=role)  # asked, not said
+    logged = check_download(proof, digest, asked.verifier)
+    if logged.size != size:
+        raise IntegrityFailure(f"{file}: the log says {logged.size} bytes, {size} came")
+    return proof, logged
+
+
+def _fetch_bytes(client: httpx.Client, url: str, cap: int) -> bytes:
+    """A small response body, at most ``cap`` bytes (IntegrityFailure past it)."""
+    data = bytearray()
+    with client.stream("GET", url) as response:
+        _check(response)
+        for chunk in response.iter_bytes(CHUNK):
+            data += chunk
+            if len(data) > cap:
+                raise IntegrityFailure(f"{url} sent more than {cap} bytes", field="manifest")
+    return bytes(data)
 
 
 def _fetch(client: httpx.Client, url: str, out: Path) -> tuple[Path, str]:

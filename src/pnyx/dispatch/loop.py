@@ -41,8 +41,9 @@ from pnyx.dispatch.faults import (
     over_limit,
 )
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
+from pnyx.dispatch.inputs import UNSTARTED, WAITING, InputGate, WithdrawnVersions
 from pnyx.dispatch.leadership import Leadership
-from pnyx.dispatch.outputs import ModelIntake, OutputRecorder
+from pnyx.dispatch.outputs import CHECKPOINT_EVERY_S, ModelIntake, OutputRecorder
 from pnyx.dispatch.plan import QueueAhead, plan
 from pnyx.dispatch.records import confirm_act, dispatch_act, ref_of, start_act, starting
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, cycle_until
@@ -84,15 +85,20 @@ class Dispatcher:
         max_starts: int = MAX_STARTS,
         queue_ahead: QueueAhead | None = None,
         intake: ModelIntake | None = None,
+        checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+        inputs: WithdrawnVersions | None = None,
     ) -> None:
         self.jobs, self.topology, self.executors = jobs, topology, executors
         self.shares, self.clock, self.policy = shares, clock, policy
         self.leadership, self.usage = leadership, UsageRecorder(usage)
         self.max_starts, self.ahead = max_starts, queue_ahead or QueueAhead()
-        self.outputs = OutputRecorder(jobs, executors, intake=intake)  # then the registry takes them in
+        self.outputs = OutputRecorder(  # then the registry takes them in (checkpoints while jobs run)
+            jobs, executors, intake=intake, checkpoint_every_s=checkpoint_every_s
+        )
         self._leading = False
         self._strikes: dict[str, int] = {}  # idempotency key -> consecutive failing cycles
         self._tally = Tally()
+        self.inputs = InputGate(inputs, executors, apply=self._apply, fault=self._engine_fault)
 
     def cycle(self) -> CycleReport:
         started = time.perf_counter()
@@ -118,7 +124,8 @@ class Dispatcher:
     # --- 2. reconcile ----------------------------------------------------------------------------
 
     def _reconcile(self, report: CycleReport, topology: Topology) -> None:
-        held = self.jobs.holding()
+        held = self.inputs.admit(self.jobs.holding(), UNSTARTED, report)
+        self.outputs.watch([j for j in held if j.status is JobStatus.RUNNING])  # checkpoints, off-thread
         found = lookups(self.executors, [j for j in held if j.engine_job_id is None], report.errors)
         polled: list[JobRecord] = []
         for job in held:
@@ -128,8 +135,7 @@ class Dispatcher:
         self._poll(polled, report)
 
     def _poll(self, jobs: list[JobRecord], report: CycleReport) -> None:
-        """Ask each engine once for its jobs' states, and follow what it says (the jobs that started
-        in one transaction)."""
+        """Ask each engine once for its jobs' states and follow its word (starts in one transaction)."""
         for engine, engine_jobs in by_engine(jobs).items():
             pairs = self._statuses(engine, engine_jobs, report)
             now = self.clock.now()
@@ -199,8 +205,7 @@ class Dispatcher:
         report: CycleReport,
         topology: Topology,
     ) -> EngineRef | None:
-        """Submit a placed job, unless ``lookup`` finds the submission an earlier cycle made (None:
-        the decision is this cycle's, its key new to every engine)."""
+        """Submit a placed job unless ``lookup`` finds an earlier cycle's submission (None: a new key)."""
         try:
             ref = hand_over(executor, job, lookup, topology)
         except Exception as exc:
@@ -312,7 +317,7 @@ class Dispatcher:
 
     def _schedule(self, report: CycleReport, topology: Topology) -> None:
         now = self.clock.now()
-        active = self.jobs.active()
+        active = self.inputs.admit(self.jobs.active(), WAITING, report)
         shares = {k: float(v) for k, v in self.shares(now).items()}
         decided = plan(topology, active, now=now, shares=shares, policy=self.policy, ahead=self.ahead)
         report.errors.extend(decided.errors)

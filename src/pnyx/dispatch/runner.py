@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from pnyx.adapters import MeteredUsage
+from pnyx.adapters import MeteredUsage, RegistryWithdrawals
 from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.plan import QueueAhead
@@ -32,6 +32,7 @@ def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
         usage=MeteredUsage(platform.accounting, platform.safety),  # usage, then safety meters it
         queue_ahead=QueueAhead.of({name: engine.ahead_depth() for name, engine in platform.engines.items()}),
         intake=platform.models,  # finished training jobs' outputs become model versions
+        inputs=RegistryWithdrawals(platform.uow),  # a job reading a withdrawn dataset never starts
     )
 
 

@@ -75,6 +75,12 @@ def hash_outputs(work_dir: Path, caps: OutputCaps, clock: Callable[[], float] = 
     return found
 
 
+def hash_directory(fd: int, prefix: str, depth: int, caps: OutputCaps, found: Hashed) -> None:
+    """Hash the directory open at ``fd`` (closed when done) into ``found`` as ``hash_outputs`` hashes
+    the outputs: its files named ``prefix`` + their path, ``depth`` levels below ``outputs/``."""
+    _walk(fd, prefix, depth, caps, found)
+
+
 def _walk(fd: int, prefix: str, depth: int, caps: OutputCaps, found: Hashed) -> None:
     """Close ``fd`` when done. Recursion is bounded by ``caps.depth``."""
     try:

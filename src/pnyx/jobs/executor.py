@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from pnyx.jobs.model import Artifact, EngineRef, EngineStatus, Grant, JobSpec
@@ -50,4 +50,19 @@ class OutputReader(Protocol):
         """The job's ``outputs/<path>`` opened for reading without following any symlink (not in
         ``path``'s directories either): a regular file of exactly ``size`` bytes (the recorded
         artifact's), else ``InvalidInput`` naming the path."""
+        ...
+
+
+@runtime_checkable
+class CheckpointReader(Protocol):
+    """An executor that hashes the checkpoints a job is writing while it runs, for the registry to
+    register them as they appear. Optional: the checkpoints of an engine that does not implement it
+    are registered when the job ends, from its manifest."""
+
+    def checkpoints(self, ref: EngineRef, skip: Collection[int]) -> list[tuple[int, list[Artifact]]]:
+        """The complete checkpoints the job has written so far (``outputs/checkpoints/step-NNNNNN``
+        holding its ``pnyx-checkpoint.json``), oldest first, less the steps in ``skip``: each step
+        with its files (paths under the outputs, SHA-256, size), hashed without following a symlink,
+        within the engine's caps per call (what did not fit is left for a later call, never half
+        hashed)."""
         ...

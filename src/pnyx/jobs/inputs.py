@@ -1,12 +1,15 @@
 """A job's inputs: the dataset versions it names at submission, resolved by the registry (pure rules
 and the Protocol wiring fills in; the service does the I/O).
 
-Each version is resolved for the submitter by ``DatasetInputs.resolve``: a version that does not
-exist and one the submitter may not read get the same answer, 404 naming ``datasets`` (no existence
-oracle). A job runs at or above the level of every dataset it reads: a lower one is refused, naming
-the version and both levels (the submitter asks for a higher ``label``). The job's outputs (files and
-logs) carry the join of its label and its inputs' labels (``clearance.outputs_label``): the categories
-of a dataset it read follow its outputs (no write down).
+Each version is resolved for the submitter and the job's label by ``DatasetInputs.resolve``: a
+version that does not exist and one the submitter's jobs may not read get the same answer, 404
+naming ``datasets`` (no existence oracle). A job reads what its submitter may read, and at a level
+whose data only jobs read (no person), what its submitter's project clearance covers, under a label
+that dominates the version's (the registry's ``readers`` decides). A job runs at or above the
+level of every dataset it reads: a lower one is refused, naming the version and both levels (the
+submitter asks for a higher ``label``). The job's outputs (files and logs) carry the join of its
+label and its inputs' labels (``clearance.outputs_label``): the categories of a dataset it read
+follow its outputs (no write down).
 """
 
 from __future__ import annotations
@@ -35,16 +38,18 @@ class ResolvedDataset:
 
 
 class DatasetInputs(Protocol):
-    """The registry's answer for a version ``principal`` names as a job's input: None when there is
-    no such version *or* ``principal`` may not read it (one answer for both)."""
+    """The registry's answer for a version ``principal`` names as the input of a job that runs under
+    label ``job``: None when there is no such version *or* the job may not read it (one answer for
+    both). Refusals that name the version to someone cleared for it (withdrawn, a label too low,
+    files missing on this server) are raised, naming ``datasets``."""
 
-    def resolve(self, principal: Principal, version: str) -> ResolvedDataset | None: ...
+    def resolve(self, principal: Principal, version: str, job: Label) -> ResolvedDataset | None: ...
 
 
 class NoDatasets:
     """No registry: every version is unknown (a service built without one: unit tests, tools)."""
 
-    def resolve(self, principal: Principal, version: str) -> ResolvedDataset | None:
+    def resolve(self, principal: Principal, version: str, job: Label) -> ResolvedDataset | None:
         return None
 
 

@@ -138,6 +138,7 @@ JOB_TRANSITIONS: dict[tuple[JobStatus, JobAction], JobStatus] = {
     (JobStatus.PENDING, JobAction.DISPATCH): JobStatus.DISPATCHING,
     (JobStatus.PENDING, JobAction.CANCEL): JobStatus.CANCELLED,
     (JobStatus.PENDING, JobAction.REJECT): JobStatus.REJECTED,
+    (JobStatus.PENDING, JobAction.FAIL): JobStatus.FAILED,  # it reads a dataset withdrawn since submission
     (JobStatus.DISPATCHING, JobAction.CONFIRM): JobStatus.QUEUED,
     (JobStatus.DISPATCHING, JobAction.SUCCEED): JobStatus.COMPLETED,
     (JobStatus.DISPATCHING, JobAction.FAIL): JobStatus.FAILED,

@@ -129,7 +129,7 @@ class JobService:
     def _input(self, principal: Principal, version: str, label: Label) -> JobInput:
         """Not there and not readable answer alike; above the job's level refused; files gone from
         this server unavailable (nothing is stored in any of these cases)."""
-        dataset = self.datasets.resolve(principal, version)
+        dataset = self.datasets.resolve(principal, version, label)
         if dataset is None:
             raise unknown(version)
         check_level(label, version, dataset.label)

@@ -29,7 +29,6 @@ from pnyx.registry.lineage_model import FileRelease, ModelVersion
 from pnyx.registry.model import DatasetVersion, VersionStatus
 from pnyx.wiring import Platform
 
-SPDX = "https://spdx.org/licenses/"  # how a Croissant document names a licence
 LISTED = 100  # model versions on one page
 Version = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]  # anything else: the 404 page
 Spans = tuple[tuple[bool, str], ...]  # (is code, text): a line of the card, backticks taken off
@@ -159,11 +158,9 @@ def _readable_models(platform: Platform, who: Principal, versions: Iterable[str]
 
 
 def _licences(platform: Platform, who: Principal, v: DatasetVersion) -> tuple[str, ...]:
-    """The licences that apply (those of the sources that contribute samples), as the version's
-    Croissant names them: SPDX ids (``LicenseRef-`` ids as they are)."""
-    found = platform.datasets.croissant(who, v.version)["license"]
-    assert isinstance(found, list)
-    return tuple(str(u).removeprefix(SPDX).removesuffix(".html") for u in found)
+    """The licences that apply: the SPDX ids of the sources that contribute samples, as they are
+    written (``GPL-2.0+``, ``LicenseRef-...``)."""
+    return tuple(rules.source_licences(platform.datasets.sources(who, v.version)))
 
 
 def _card(platform: Platform, who: Principal, version: str) -> tuple[list[Block], str | None]:

@@ -4,7 +4,11 @@ A blob is written to a temporary name in its fan-out directory, fsynced, checked
 it was asked for, and renamed into place: a reader never sees half a blob, and a write that fails
 (or a transaction that rolls back after it) leaves nothing but content that is harmless to keep.
 Directories are 0700 and blobs 0600 (as ``pnyx.db.files``); sources are opened without following
-symlinks.
+symlinks. ``put_stream`` takes what a reader hands over (a job's output read through its engine)
+in one pass: hashed as it is copied into the store, kept only if it is what was expected.
+``cached_sha256`` is what serving checks a blob with: a blob is re-hashed only when its file's
+(device, inode, size, mtime, ctime) changed since it was last hashed (remembered in memory for the
+``MAX_HASHED`` blobs served last), so a 1-byte range request does not re-read a 4 GiB blob.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +31,7 @@ from pnyx.core.errors import IntegrityFailure, InvalidInput, NotFound
 from pnyx.db.files import private_dir
 
 CHUNK = 1 << 20
+MAX_HASHED = 4096  # blobs whose digest is remembered by their file's identity and times
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -37,6 +44,9 @@ class Blob:
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.rehashes = 0  # full hashes ``cached_sha256`` has done (what the cache saves shows here)
+        self._hashed: OrderedDict[str, tuple[tuple[int, ...], str]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def put_file(
         self, source: Path, *, expected_sha256: str | None = None, max_bytes: int | None = None
@@ -48,6 +58,15 @@ class BlobStore:
 
     def put_bytes(self, data: bytes) -> Blob:
         return self._put_stream(io.BytesIO(data), "bytes", None, None)
+
+    def put_stream(
+        self, handle: BinaryIO, *, expected_sha256: str, max_bytes: int, name: str = "stream"
+    ) -> Blob:
+        """Copy what ``handle`` reads into the store in one pass, hashing as it copies into a
+        temporary file in the store: renamed into place only if it hashes to ``expected_sha256`` and
+        holds at most ``max_bytes`` (InvalidInput naming ``name`` otherwise; nothing is stored)."""
+        self._location(expected_sha256.lower())  # a malformed digest is refused before any read
+        return self._put_stream(handle, name, expected_sha256, max_bytes)
 
     def has(self, sha256: str) -> bool:
         return _HEX.fullmatch(sha256) is not None and self._location(sha256).is_file()
@@ -69,6 +88,31 @@ class BlobStore:
             raise IntegrityFailure(
                 f"blob {sha256} has been altered: its content hashes to {found}", field="sha256"
             )
+
+    def cached_sha256(self, sha256: str) -> str:
+        """What the stored blob's content hashes to now: re-hashed unless its file is the one hashed
+        last, unchanged (same device, inode, size, mtime and ctime: a write changes ctime)."""
+        path = self.path(sha256)
+        key = _identity(path)
+        with self._lock:
+            known = self._hashed.get(sha256)
+            if known is not None and known[0] == key:
+                self._hashed.move_to_end(sha256)
+                return known[1]
+        found = file_sha256(path)
+        self._remember(sha256, key, found, _identity(path))
+        return found
+
+    def _remember(self, sha256: str, before: tuple[int, ...], found: str, after: tuple[int, ...]) -> None:
+        with self._lock:
+            self.rehashes += 1
+            if before != after:  # changed while it was hashed: nothing to remember
+                self._hashed.pop(sha256, None)
+                return
+            self._hashed[sha256] = (before, found)
+            self._hashed.move_to_end(sha256)
+            while len(self._hashed) > MAX_HASHED:
+                self._hashed.popitem(last=False)
 
     def _put_stream(self, handle: BinaryIO, name: str, expected: str | None, max_bytes: int | None) -> Blob:
         staging = _private_dirs(self.root, "tmp")
@@ -102,6 +146,11 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    found = path.stat()
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
 
 def _private_dirs(root: Path, *parts: str) -> Path:
@@ -141,7 +190,9 @@ def _copy_hashing(handle: BinaryIO, descriptor: int, name: str, max_bytes: int |
 
 def _check_expected(name: str, expected: str | None, found: str) -> None:
     if expected is not None and expected.lower() != found:
-        raise InvalidInput(f"{name} hashes to {found}, not the expected {expected}", field=name)
+        raise InvalidInput(
+            f"{name} hashes to {found}, not the expected {expected}", field=name, code="digest_mismatch"
+        )
 
 
 def link_tree(store: BlobStore, target: Path, files: Mapping[str, str]) -> Path:

@@ -9,6 +9,7 @@ Every string in the front matter is written as a JSON string, which YAML reads a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 from pnyx.registry import rules as dataset_rules
@@ -88,7 +89,7 @@ def body(v: DatasetVersion, counts: Mapping[Modality, int], url: str) -> str:
         for s in v.sources
     )
     return (
-        f"# {v.dataset}\n\n{v.description or 'A dataset of the Pnyx registry.'}\n\n"
+        f"# {v.dataset}\n\n{_text(v.description) or 'A dataset of the Pnyx registry.'}\n\n"
         f"Version `{v.version}` ({v.status.value}), {v.samples} samples ({kinds}) in {len(v.shards)} "
         f"WebDataset shards, {v.size} bytes, labelled {v.label}.\n\n"
         f"## Sources\n\n| source | licence | origin | opt-out signals |\n|---|---|---|---|\n{rows}\n\n"
@@ -111,4 +112,14 @@ def _list(items: list[str]) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _text(text).replace("\n", " ")
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]()#!|])")
+
+
+def _text(text: str) -> str:
+    """Text shown as itself in Markdown and in the HTML it renders to: HTML's specials as
+    entities, Markdown's punctuation backslash-escaped (no raw tag, link or autolink survives)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return _MARKDOWN.sub(r"\\\1", escaped)

@@ -59,7 +59,8 @@ OPERATORS = ("AND", "OR", "WITH")
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """A licence (``+``: this version or later) with an optional exception."""
+    """A licence (``+``: this version or later; SPDX allows it after a licence id, not after a
+    LicenseRef nor an id ending in -only or -or-later) with an optional exception."""
 
     licence: str
     exception: str | None = None
@@ -167,10 +168,14 @@ class _Parser:
         plus = "+" if word.endswith("+") else ""
         name = word.removesuffix(plus)
         if _REF.fullmatch(name):
-            return name + plus
+            if plus:
+                self.fail(f"'+' may follow a licence id, not a LicenseRef ({name!r})")
+            return name
         known = _BY_FOLDED.get(name.casefold())
         if known is None:
             self.fail(f"unknown licence {name!r} (use an SPDX id, or LicenseRef-... for other terms)")
+        if plus and known.endswith(("-only", "-or-later")):
+            self.fail(f"'+' cannot follow {known!r}: it already says which versions")
         return f"{known}{plus}"
 
     def exception(self, token: str) -> str:

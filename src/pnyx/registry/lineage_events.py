@@ -3,18 +3,22 @@
 A job chooses its file names and its model's name, so neither enters the log: files are named by
 their role (weights, data_order, metrics, manifest, card), each with its SHA-256 and size, and the
 registration entry is what a download is checked against (``lineage_rules.check_logged_file``). A
-refusal carries its stable error code, not its message (which may quote what the job wrote).
+refusal carries its stable error code, not its message (which may quote what the job wrote). A
+checkpoint is logged by its step, counts and one digest over its files (``files_digest``), never
+their names.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pnyx.core.canonical import canonical_json
 from pnyx.core.events import DomainEvent, format_time
-from pnyx.registry.lineage_model import ModelVersion
+from pnyx.registry.lineage_model import Checkpoint, CheckpointFile, ModelVersion
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +52,22 @@ class ModelIntakeRefused(DomainEvent):
     code: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointRegistered(DomainEvent):
+    """A training job attempt's checkpoint was registered: while the job ran, as its engine found it
+    complete, or from the job's manifest when it ended."""
+
+    event_type = "registry.checkpoint.registered"
+    job_id: str
+    attempt: int
+    step: int
+    config_hash: str
+    dataset: str  # the dataset version its pnyx-checkpoint.json names
+    files: int
+    bytes: int
+    files_sha256: str  # files_digest: what the checkpoint listing (API, CLI) is checked against
+
+
 def entry_bytes(event: DomainEvent, now: datetime) -> bytes:
     """The exact log entry the unit of work writes for ``event`` emitted at ``now``
     (``db.unit_of_work.Transaction.emit``): what a version keeps to find its entry in the log."""
@@ -73,3 +93,16 @@ def registered(model: ModelVersion, shards: int, checkpoints: int) -> ModelVersi
         label=str(model.label),
         files={f.role.value: {"sha256": f.sha256, "size": f.size} for f in model.files},
     )
+
+
+def files_digest(files: Iterable[CheckpointFile]) -> str:
+    """SHA-256 over the canonical JSON (RFC 8785) of ``[[path, sha256, size], ...]``, by path."""
+    rows = [[f.path, f.sha256, f.size] for f in sorted(files, key=lambda f: f.path)]
+    return hashlib.sha256(canonical_json(rows)).hexdigest()
+
+
+def checkpoint_registered(c: Checkpoint) -> CheckpointRegistered:
+    return CheckpointRegistered(
+        job_id=c.job_id, attempt=c.attempt, step=c.step, config_hash=c.config_hash, dataset=c.dataset,
+        files=len(c.files), bytes=sum(f.size for f in c.files), files_sha256=files_digest(c.files),
+    )  # fmt: skip

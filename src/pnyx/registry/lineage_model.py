@@ -114,7 +114,8 @@ class CheckpointFile:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Checkpoint:
-    """A registered checkpoint of a job attempt: its step and its files by digest."""
+    """A registered checkpoint of a job attempt: its step and its files by digest (registered while
+    the job runs, as the engine finds it complete, or from the manifest when the job ends)."""
 
     job_id: str
     attempt: int
@@ -123,6 +124,7 @@ class Checkpoint:
     config_hash: str
     files: tuple[CheckpointFile, ...]
     recorded_at: datetime
+    dataset: str = ""  # the dataset version its pnyx-checkpoint.json names ("" if registered before 0017)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)

@@ -12,11 +12,11 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pnyx.core.canonical import canonical_json
-from pnyx.core.errors import InvalidInput
+from pnyx.core.errors import IntegrityFailure, InvalidInput, NotFound
 from pnyx.registry.lineage_model import (
     CARD_NAME,
     MANIFEST_NAME,
@@ -28,10 +28,9 @@ from pnyx.registry.lineage_model import (
     FileRelease,
     FileRole,
     Manifest,
+    ModelFile,
     ModelVersion,
-    ShardUse,
 )
-from pnyx.registry.order import OrderSpec, check_record, rank_ranges
 from pnyx.safety.model import Label, SafetyLevel, SafetyPolicy
 from pnyx.safety.rules import may_read
 
@@ -242,9 +241,16 @@ def _final(value: object) -> dict[str, float]:
         )
     _fields(value, FINAL_KEYS, "manifest.final")
     for key, number in value.items():
-        if type(number) not in (int, float) or not math.isfinite(number):
+        if not _finite(number):
             raise InvalidInput(f"manifest: final.{key} must be a finite number", field="manifest.final")
     return {k: float(v) for k, v in sorted(value.items())}
+
+
+def _finite(number: object) -> bool:
+    """A float that is finite, or an integer a float holds (``10**400`` is not: no OverflowError)."""
+    if type(number) is int:
+        return abs(number) <= 2**53
+    return type(number) is float and math.isfinite(number)
 
 
 def _check_paths(manifest: Manifest) -> None:
@@ -319,39 +325,32 @@ def checkpoint_files(ref: CheckpointRef, recorded: Iterable[str]) -> list[str]:
     return found
 
 
-# --- what the manifest names, and the data order -------------------------------------------------
+def role_of(manifest: bytes, version: str, path: str) -> str:
+    """The role of ``path`` in a version whose ``pnyx-model.json`` (checked against the log) is
+    ``manifest``: the card and the manifest by their fixed names, the others as the manifest names
+    them (NotFound for a path it does not name). What a downloader checks a file's digest by."""
+    fixed = {CARD_NAME: FileRole.CARD.value, MANIFEST_NAME: FileRole.MANIFEST.value}
+    if path in fixed:
+        return fixed[path]
+    try:
+        named = {p: role.value for role, p in parse_manifest(manifest).paths().items()}
+    except InvalidInput as exc:
+        raise IntegrityFailure(f"model version {version}'s manifest does not parse: {exc.message}",
+                               field="manifest") from None  # fmt: skip
+    if path not in named:
+        raise NotFound(f"model version {version} has no file {path[:200]!r}; its manifest names "
+                       f"{', '.join(sorted(named))}", field="file", code="model_file_not_found")  # fmt: skip
+    return named[path]
 
 
-def check_recorded(manifest: Manifest, recorded: Iterable[str]) -> None:
-    """Every file the manifest names is among the job's recorded outputs."""
-    have = set(recorded)
-    for role, path in manifest.paths().items():
-        if path not in have:
-            raise InvalidInput(
-                f"manifest: {role.value} names {path}, which is not among the job's recorded outputs",
-                field=f"manifest.{role.value}",
-            )
-
-
-def order_spec(manifest: Manifest, sizes: Sequence[int]) -> OrderSpec:
-    return OrderSpec(
-        sizes=tuple(sizes), seed=manifest.seed, world_size=manifest.world_size, batch_size=manifest.batch_size
-    )
-
-
-def check_order(spec: OrderSpec, lines: Iterable[str], steps: int) -> None:
-    """The data-order record equals the pure order for every (step, rank) (``order.check_record``)."""
-    check_record(spec, lines, steps)
-
-
-def shards_read(spec: OrderSpec, dataset: str, steps: int) -> tuple[ShardUse, ...]:
-    """The shards a run of ``steps`` steps read: all of them once it has gone through an epoch."""
-    if steps * spec.world_size * spec.batch_size >= sum(spec.sizes):
-        return tuple(ShardUse(dataset=dataset, shard=i) for i in range(len(spec.sizes)))
-    shards = {
-        r.shard for s in range(steps) for rank in range(spec.world_size) for r in rank_ranges(spec, s, rank)
-    }
-    return tuple(ShardUse(dataset=dataset, shard=i) for i in sorted(shards))
+def model_file(model: ModelVersion, path: str) -> ModelFile:
+    """The version's file at ``path`` (NotFound naming the files it has)."""
+    found = model.file(path)
+    if found is None:
+        names = ", ".join(f.path for f in model.files)
+        raise NotFound(f"model version {model.version} has no file {path!r}; it has {names}", field="file",
+                       code="model_file_not_found")  # fmt: skip
+    return found
 
 
 # --- ids -----------------------------------------------------------------------------------------

@@ -2,35 +2,53 @@
 
 ``intake`` is the dispatcher's hook (``dispatch.outputs.ModelIntake``): a completed job whose
 recorded outputs hold ``pnyx-model.json`` is checked and registered (``lineage_intake.prepare``, then
-one transaction that writes the version, its files, the shards it read, its checkpoints, the job's
-intake and the public ``registry.model.registered`` entry), or refused with the reason (the intake
-records it and the dispatcher reports it); each job attempt is taken in once.
+one transaction that writes the version, its files, the shards it read, the checkpoints not
+registered while it ran, the job's intake and the public ``registry.model.registered`` entry), or
+refused with the reason (the intake records it and the dispatcher reports it); each job attempt is
+taken in once. ``take_checkpoints`` is the dispatcher's other hook (``dispatch.outputs
+.CheckpointIntake``): a running job's checkpoints registered as they are written
+(``lineage_running``); the version links them by job and attempt.
 
-Reading: a version is public once its weights, card and data-order record have each been released
-to the public label (``lineage_rules.is_public``); until then only those whose clearance in its
-project covers its label read it (a refusal names the label). A file is served only after its blob
-is re-hashed and found equal to the digest the version's registration entry logs.
+An output that crashes a parser is refused like one that fails a check (``lineage_intake.decide``);
+an intake past its time (``intake_budget_s``) is refused. Reading: a version is public once its
+weights, card and data-order record have each been released to the public label; until then only
+those whose clearance in its project covers its label read it, and to anyone else it does not exist
+(NotFound). A file is served only if its blob hashes to the digest its registration entry logs
+(re-hashed whenever the blob's file changed: ``BlobStore.cached_sha256``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
-from pnyx.core.errors import Forbidden, IntegrityFailure, InvalidInput, NotFound, Unavailable
+from pnyx.core.errors import IntegrityFailure, InvalidInput, NotFound, Unavailable
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.identity.model import Principal
 from pnyx.jobs.clearance import is_staff
 from pnyx.jobs.executor import OutputReader
-from pnyx.jobs.model import EngineRef, JobArtifact, JobRecord, JobStatus
+from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
 from pnyx.jobs.store import ArtifactRepository
 from pnyx.jobs.subjects import Releases, artifact_id
-from pnyx.registry.blobs import BlobStore, file_sha256
-from pnyx.registry.lineage_events import ModelIntakeRefused, ModelVersionRegistered, entry_bytes, registered
-from pnyx.registry.lineage_intake import DatasetVersions, RecordedOutputs, Registration, prepare
+from pnyx.registry.blobs import BlobStore
+from pnyx.registry.lineage_events import (
+    ModelIntakeRefused,
+    ModelVersionRegistered,
+    checkpoint_registered,
+    entry_bytes,
+    registered,
+)
+from pnyx.registry.lineage_intake import (
+    Budget,
+    DatasetVersions,
+    RecordedOutputs,
+    Registration,
+    decide,
+    intake_row,
+    prepare,
+)
 from pnyx.registry.lineage_model import (
     CARD_NAME,
     MANIFEST_NAME,
@@ -45,48 +63,27 @@ from pnyx.registry.lineage_model import (
     ModelFile,
     ModelVersion,
 )
-from pnyx.registry.lineage_rules import is_public, may_read_model, model_artifact, parse_model_artifact
+from pnyx.registry.lineage_ports import Clearances, Jobs, LogIndex
+from pnyx.registry.lineage_rules import (
+    is_public,
+    may_read_model,
+    model_artifact,
+    model_file,
+    parse_model_artifact,
+)
+from pnyx.registry.lineage_running import RunningCheckpoints
 from pnyx.registry.lineage_store import ModelRepository
 from pnyx.registry.model import DatasetVersion
 from pnyx.registry.model_downloads import DownloadProof, check_digest, logged_file
+from pnyx.registry.rules import contributing
 from pnyx.registry.store import DatasetRepository
 from pnyx.safety.defaults import DEFAULT_POLICY
 from pnyx.safety.model import Label, SafetyLevel, SafetyPolicy
 from pnyx.safety.subjects import Artifacts, StoredArtifact
-from pnyx.transparency.model import SignedCheckpoint
 
-MAX_REASON = 2000
-SCAN = 5000  # versions looked at for one listing
-
-
-class Clearances(Protocol):
-    """The label ``principal`` holds as a member of a project; None for anyone else
-    (``adapters.ProjectMembers`` answers it)."""
-
-    def member_clearance(self, principal: Principal, project_id: str) -> Label | None: ...
-
-
-class InclusionHashes(Protocol):
-    @property
-    def hashes(self) -> list[bytes]: ...
-
-
-class LogIndex(Protocol):
-    """The public log as downloads are checked against it (``transparency.service.LogService``)."""
-
-    def find(self, event_type: str, data: bytes) -> int | None:
-        """Where an event's exact entry bytes were logged."""
-        ...
-
-    def checkpoint(self) -> SignedCheckpoint: ...
-
-    def inclusion_proof(self, index: int, size: int | None = None) -> InclusionHashes: ...
-
-
-class Jobs(Protocol):
-    """A job's record for whoever may see it (``jobs.service.JobService.get``)."""
-
-    def get(self, principal: Principal, job_id: str) -> JobRecord: ...
+PAGE = 500  # versions read at once for a listing
+MAX_SCAN = 50_000  # versions looked at for one listing, at most
+INTAKE_BUDGET_S = 60.0  # one job's intake; past it, refused (``lineage_intake.Budget``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,7 +109,6 @@ class ModelService:
         uow: UnitOfWork,
         *,
         blobs: BlobStore,
-        staging: Path,
         datasets: DatasetVersions,
         readers: Mapping[str, OutputReader],
         members: Clearances,
@@ -120,12 +116,16 @@ class ModelService:
         log: LogIndex,
         jobs: Jobs,
         policy: SafetyPolicy = DEFAULT_POLICY,
+        intake_budget_s: float = INTAKE_BUDGET_S,
     ) -> None:
-        """``readers``: the engines whose outputs the control plane can read; ``staging``: a private
-        directory outputs are copied through on their way into ``blobs``."""
-        self.uow, self.blobs, self.staging, self.datasets = uow, blobs, staging, datasets
+        """``readers``: the engines whose outputs the control plane can read (each output is streamed
+        into ``blobs`` once, checked against the digest recorded when the job ended);
+        ``intake_budget_s``: the time one job's intake may take before it is refused."""
+        self.uow, self.blobs, self.datasets = uow, blobs, datasets
         self.readers, self.members, self.releases = readers, members, releases
         self.log, self.jobs, self.policy = log, jobs, policy
+        self.intake_budget_s = intake_budget_s
+        self.running = RunningCheckpoints(uow, readers)
 
     # --- intake (the dispatcher's hook) ----------------------------------------------------------
 
@@ -135,12 +135,16 @@ class ModelService:
         recorded = self._untaken_outputs(job)
         if recorded is None:
             return None
-        try:
-            registration = prepare(job, self._outputs(job, recorded), self.datasets, self.uow.clock.now())
-        except InvalidInput as exc:
-            return self._refuse(job, exc)
-        self._register(job, registration)
+        found = decide(lambda: self._prepare(job, recorded))
+        if isinstance(found, InvalidInput):
+            return self._refuse(job, found)
+        self._register(job, found)
         return None
+
+    def take_checkpoints(self, job: JobRecord, refused: Collection[int]) -> dict[int, str]:
+        """Register the complete checkpoints a running job has written since (``lineage_running``);
+        those refused now, step -> why."""
+        return self.running.take(job, refused)
 
     def untaken(self, *, since: datetime, limit: int) -> list[JobRecord]:
         """Completed jobs with a recorded ``pnyx-model.json`` not yet taken in (a crash between)."""
@@ -156,17 +160,14 @@ class ModelService:
             recorded = [a for a in ArtifactRepository(conn).of_job(job.id) if a.attempt == job.attempt]
         return recorded if any(a.path == MANIFEST_NAME for a in recorded) else None
 
-    def _outputs(self, job: JobRecord, recorded: Sequence[JobArtifact]) -> RecordedOutputs:
-        reader = self.readers.get(job.engine)
-        if reader is None or job.engine_job_id is None:
-            raise InvalidInput(
-                f"the {job.engine} engine's outputs cannot be read by the control plane: no model is "
-                "registered from its jobs",
-                field="engine",
-                code="outputs_unreadable",
-            )
-        ref = EngineRef(engine=job.engine, engine_job_id=job.engine_job_id)
-        return RecordedOutputs(reader, ref, recorded, self.blobs, self.staging)
+    def _prepare(self, job: JobRecord, recorded: Sequence[JobArtifact]) -> Registration:
+        with self.uow.read() as conn:
+            earlier = ModelRepository(conn).checkpoints(job.id, job.attempt)  # registered while it ran
+        outputs, budget = (
+            RecordedOutputs.of(self.readers, job, recorded, self.blobs),
+            Budget.start(self.intake_budget_s),
+        )
+        return prepare(job, outputs, self.datasets, self.uow.clock.now(), earlier, budget)
 
     def _register(self, job: JobRecord, registration: Registration) -> None:
         with self.uow.write() as tx:
@@ -174,18 +175,22 @@ class ModelService:
             if repo.intake(job.id, job.attempt) is not None:
                 return
             model = replace(registration.model, created_at=tx.now)
-            event = registered(model, len(registration.shards), len(registration.checkpoints))
+            have = {k.step for k in repo.checkpoint_keys(job.id, job.attempt)}
+            fresh = [replace(c, recorded_at=tx.now) for c in registration.checkpoints if c.step not in have]
+            event = registered(model, len(registration.shards), len(have) + len(fresh))
             repo.add(model, registration.shards, entry_bytes(event, tx.now))
-            repo.add_checkpoints(replace(c, recorded_at=tx.now) for c in registration.checkpoints)
-            repo.add_intake(_intake(job, IntakeOutcome.REGISTERED, tx.now, version=model.version))
+            repo.add_checkpoints(fresh)
+            repo.add_intake(intake_row(job, IntakeOutcome.REGISTERED, tx.now, version=model.version))
             tx.emit(event)
+            for c in fresh:
+                tx.emit(checkpoint_registered(c))
 
     def _refuse(self, job: JobRecord, exc: InvalidInput) -> str:
         with self.uow.write() as tx:
             repo = ModelRepository(tx.conn)
             if repo.intake(job.id, job.attempt) is None:
                 repo.add_intake(
-                    _intake(job, IntakeOutcome.REFUSED, tx.now, reason=exc.message, code=exc.code)
+                    intake_row(job, IntakeOutcome.REFUSED, tx.now, reason=exc.message, code=exc.code)
                 )
                 tx.emit(ModelIntakeRefused(job_id=job.id, attempt=job.attempt, code=exc.code))
         return exc.message
@@ -201,20 +206,23 @@ class ModelService:
     def search(
         self, principal: Principal, *, name: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[ModelVersion]:
-        """The versions ``principal`` may read, newest first."""
-        with self.uow.read() as conn:
-            found = ModelRepository(conn).search(name=name, limit=SCAN)
-        return [m for m in found if self._may_read(principal, m)][offset : offset + limit]
+        """The versions ``principal`` may read, newest first: pages of the newest versions, filtered,
+        until ``offset + limit`` readable ones are found or ``MAX_SCAN`` versions were looked at."""
+        found: list[ModelVersion] = []
+        for start in range(0, MAX_SCAN, PAGE):
+            with self.uow.read() as conn:
+                page = ModelRepository(conn).search(name=name, limit=PAGE, offset=start)
+            found += [m for m in page if self._may_read(principal, m)]
+            if len(found) >= offset + limit or len(page) < PAGE:
+                break
+        return found[offset : offset + limit]
 
     def get(self, principal: Principal, version: str) -> ModelVersion:
+        """The version, if ``principal`` may read it; NotFound alike for one they may not read and
+        one that does not exist (no answer tells an outsider that an unreleased version exists)."""
         model = self._model(version)
         if not self._may_read(principal, model):
-            raise Forbidden(
-                f"model version {version} is labelled {model.label} and not released to the public: "
-                f"reading it needs clearance at or above {model.label}",
-                field="version",
-                code="clearance_insufficient",
-            )
+            raise _not_found(version)
         return model
 
     def is_public(self, model: ModelVersion) -> bool:
@@ -237,6 +245,13 @@ class ModelService:
             public=is_public(model, releases),
         )
 
+    def job_checkpoints(self, principal: Principal, job_id: str) -> list[Checkpoint]:
+        """A job's registered checkpoints, every attempt's, while it runs and after, for whoever may
+        see the job (before its model version exists, and if it never does)."""
+        self.jobs.get(principal, job_id)
+        with self.uow.read() as conn:
+            return ModelRepository(conn).job_checkpoints(job_id)
+
     def checkpoints(self, principal: Principal, version: str) -> list[Checkpoint]:
         model = self.get(principal, version)
         with self.uow.read() as conn:
@@ -258,7 +273,7 @@ class ModelService:
     def open_file(self, principal: Principal, version: str, path: str) -> ServedFile:
         """A file of the version, re-hashed and found equal to the digest its registration entry
         logs; IntegrityFailure naming the file and both digests otherwise."""
-        file = _file(self.get(principal, version), path)
+        file = model_file(self.get(principal, version), path)
         registration = self._registered(version)
         logged = logged_file(registration.entry, version, file.role.value, path)
         check_digest(path, version, file.sha256, logged.sha256, f"log entry {registration.log_index}")
@@ -266,13 +281,14 @@ class ModelService:
             raise IntegrityFailure(f"{path} of model version {version} is missing from the blob store",
                                    field="file", code="file_missing")  # fmt: skip
         blob = self.blobs.path(file.sha256)
-        check_digest(path, version, file_sha256(blob), logged.sha256, f"log entry {registration.log_index}")
+        found = self.blobs.cached_sha256(file.sha256)  # re-hashed when the blob's file changed
+        check_digest(path, version, found, logged.sha256, f"log entry {registration.log_index}")
         return ServedFile(file=file, path=blob, log_index=registration.log_index)
 
     def proof(self, principal: Principal, version: str, path: str) -> DownloadProof:
         """What a downloader checks a file against: the registration entry, its inclusion proof and
         the latest signed checkpoint (``model_downloads.check_download``)."""
-        file = _file(self.get(principal, version), path)
+        file = model_file(self.get(principal, version), path)
         registration = self._registered(version)
         signed = self.log.checkpoint()
         inclusion = self.log.inclusion_proof(registration.log_index, signed.size)
@@ -297,7 +313,7 @@ class ModelService:
         with self.uow.read() as conn:
             model = ModelRepository(conn).get(version)
         if model is None:
-            raise NotFound(f"no model version {version!r}", field="version", code="model_version_not_found")
+            raise _not_found(version)
         return model
 
     def _may_read(self, principal: Principal, model: ModelVersion) -> bool:
@@ -327,12 +343,9 @@ class ModelService:
             entry = ModelRepository(conn).log_entry(version)
         index = None if entry is None else self.log.find(ModelVersionRegistered.event_type, entry)
         if entry is None or index is None:
-            raise Unavailable(
-                f"model version {version}'s registration is not in the transparency log yet: its files "
-                "are served once it is (the log is appended every few seconds)",
-                field="version",
-                code="not_yet_logged",
-            )
+            raise Unavailable(f"model version {version}'s registration is not in the transparency log yet: "
+                              "its files are served once it is (the log is appended every few seconds)",
+                              field="version", code="not_yet_logged")  # fmt: skip
         return Registered(log_index=index, entry=entry)
 
     def _dataset_use(self, version: str, shards: Sequence[int]) -> DatasetUse:
@@ -342,14 +355,19 @@ class ModelService:
 
 class StoredDatasets:
     """Dataset versions as the registry stores them, without a reader's clearance: what the intake
-    checks a data-order record against (``lineage_intake.DatasetVersions``)."""
+    checks a data-order record against (``lineage_intake.DatasetVersions``). Each comes with only
+    the sources that contribute samples to it: a model trained on it owes nothing to a source whose
+    samples opt-outs or takedowns all left out, and its card names the licences of these alone."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
 
     def dataset_version(self, version: str) -> DatasetVersion | None:
         with self.uow.read() as conn:
-            return DatasetRepository(conn).version(version)
+            repo = DatasetRepository(conn)
+            found = repo.version(version)
+            used = frozenset() if found is None else repo.sources_used(version)
+        return None if found is None else replace(found, sources=contributing(found.sources, used))
 
 
 class ModelArtifacts:
@@ -372,20 +390,6 @@ class ModelArtifacts:
         return StoredArtifact(label=model.label, sha256=file.sha256, project=model.project)
 
 
-def _file(model: ModelVersion, path: str) -> ModelFile:
-    found = model.file(path)
-    if found is None:
-        names = ", ".join(f.path for f in model.files)
-        raise NotFound(f"model version {model.version} has no file {path!r}; it has {names}", field="file",
-                       code="model_file_not_found")  # fmt: skip
-    return found
-
-
-def _intake(
-    job: JobRecord, outcome: IntakeOutcome, at: datetime, *, version: str | None = None, reason: str = "",
-    code: str = "",
-) -> Intake:  # fmt: skip
-    return Intake(
-        job_id=job.id, attempt=job.attempt, outcome=outcome, version=version, reason=reason[:MAX_REASON],
-        code=code, at=at,
-    )  # fmt: skip
+def _not_found(version: str) -> NotFound:
+    message = f"no model version {version!r} that you may read"
+    return NotFound(message, field="version", code="model_version_not_found")

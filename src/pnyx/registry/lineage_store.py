@@ -1,10 +1,11 @@
 """Model registry tables and the one repository over them.
 
-A version's rows (its files, the shards its data order read, its checkpoints, the job's intake) are
-written together in the registration's transaction, and never updated. ``models_trained_on``
-answers the dataset takedown's question from the shards stored per version. Jobs whose recorded
-outputs hold a ``pnyx-model.json`` but no intake (a crash between recording and registering) are
-found by ``untaken`` over the jobs' own tables.
+A version's rows (its files, the shards its data order read, the checkpoints not registered before,
+the job's intake) are written together in the registration's transaction, and never updated; a
+running job's checkpoints are written as they are found (``lineage_running``), linked to the version
+by job and attempt. ``models_trained_on`` answers the dataset takedown's question from the shards
+stored per version. Jobs whose recorded outputs hold a ``pnyx-model.json`` but no intake (a crash
+between recording and registering) are found by ``untaken`` over the jobs' own tables.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from pnyx.db.metadata import UtcDateTime, metadata
 from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.store import JobRepository, job_artifacts, jobs
+from pnyx.registry.lineage_checkpoints import CheckpointKey
 from pnyx.registry.lineage_model import (
     Checkpoint,
     CheckpointFile,
@@ -90,6 +92,7 @@ model_checkpoints = sa.Table(
     sa.Column("config_hash", sa.String(HEX), nullable=False),
     sa.Column("files", sa.JSON(), nullable=False),  # [[path, sha256, size], ...]
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
+    sa.Column("dataset", sa.String(HEX), nullable=False, server_default=""),  # from its pnyx-checkpoint.json
 )
 
 model_intakes = sa.Table(
@@ -133,13 +136,13 @@ class ModelRepository:
         found = self._load(sa.select(model_versions).where(model_versions.c.version == version))
         return found[0] if found else None
 
-    def search(self, *, name: str | None, limit: int) -> list[ModelVersion]:
+    def search(self, *, name: str | None, limit: int, offset: int = 0) -> list[ModelVersion]:
         query = sa.select(model_versions).order_by(
             model_versions.c.created_at.desc(), model_versions.c.version
         )
         if name is not None:
             query = query.where(model_versions.c.name == name)
-        return self._load(query.limit(limit))
+        return self._load(query.limit(limit).offset(offset))
 
     def log_entry(self, version: str) -> bytes | None:
         query = sa.select(model_versions.c.log_entry).where(model_versions.c.version == version)
@@ -157,6 +160,22 @@ class ModelRepository:
             .where(model_checkpoints.c.job_id == job_id, model_checkpoints.c.attempt == attempt)
             .order_by(model_checkpoints.c.step)
         )
+        return [_checkpoint(r) for r in self.conn.execute(query).mappings()]
+
+    def checkpoint_keys(self, job_id: str, attempt: int) -> list[CheckpointKey]:
+        """The attempt's registered checkpoints without their files (what a new one is checked against)."""
+        c = model_checkpoints.c
+        query = sa.select(c.step, c.config_hash, c.dataset).where(c.job_id == job_id, c.attempt == attempt)
+        rows = self.conn.execute(query.order_by(c.step)).mappings()
+        return [
+            CheckpointKey(step=int(r["step"]), config_hash=r["config_hash"], dataset=r["dataset"])
+            for r in rows
+        ]
+
+    def job_checkpoints(self, job_id: str) -> list[Checkpoint]:
+        """Every attempt's registered checkpoints, by attempt and step."""
+        c = model_checkpoints.c
+        query = sa.select(model_checkpoints).where(c.job_id == job_id).order_by(c.attempt, c.step)
         return [_checkpoint(r) for r in self.conn.execute(query).mappings()]
 
     def intake(self, job_id: str, attempt: int) -> Intake | None:
@@ -266,7 +285,7 @@ def _checkpoint_row(c: Checkpoint) -> dict[str, Any]:
     files = [[f.path, f.sha256, f.size] for f in c.files]
     return {
         "job_id": c.job_id, "attempt": c.attempt, "step": c.step, "dir": c.dir,
-        "config_hash": c.config_hash, "files": files, "recorded_at": c.recorded_at,
+        "config_hash": c.config_hash, "files": files, "recorded_at": c.recorded_at, "dataset": c.dataset,
     }  # fmt: skip
 
 
@@ -274,7 +293,7 @@ def _checkpoint(row: sa.RowMapping) -> Checkpoint:
     files = tuple(CheckpointFile(path=p, sha256=s, size=int(n)) for p, s, n in row["files"])
     return Checkpoint(
         job_id=row["job_id"], attempt=row["attempt"], step=int(row["step"]), dir=row["dir"],
-        config_hash=row["config_hash"], files=files, recorded_at=row["recorded_at"],
+        config_hash=row["config_hash"], files=files, recorded_at=row["recorded_at"], dataset=row["dataset"],
     )  # fmt: skip
 
 

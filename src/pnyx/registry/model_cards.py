@@ -31,7 +31,7 @@ class CardDataset:
 
     name: str
     version: str
-    licences: tuple[str, ...]  # its sources' SPDX expressions
+    licences: tuple[str, ...]  # the SPDX expressions of its sources with samples in it
     shards_read: int
     shards: int
 

@@ -4,7 +4,9 @@ The version's registration entry in the public log (``registry.model.registered`
 file's SHA-256 by role. The server compares its stored blob with it before serving
 (``logged_file``); a downloader checks, without trusting the server, that the entry is included in a
 checkpoint signed by the log's key and that the bytes it received hash to the digest the entry
-gives (``check_download``). Any mismatch is an ``IntegrityFailure`` that names the file and both
+gives (``check_download``). The file's role, which picks the digest, is never the server's word: the
+downloader takes it from the version's manifest, itself checked first as the ``manifest`` role
+(``lineage_rules.role_of``). Any mismatch is an ``IntegrityFailure`` that names the file and both
 digests, or the proof step that failed.
 """
 

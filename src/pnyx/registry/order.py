@@ -83,19 +83,20 @@ def parse_line(line: str, number: int) -> tuple[int, int, tuple[SampleRange, ...
         found = json.loads(line)
         ranges = tuple(SampleRange(int(s), int(a), int(b)) for s, a, b in found["ranges"])
         return int(found["step"]), int(found["rank"]), ranges
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
         raise InvalidInput(f"data-order line {number} is not a record: {exc}", field="data_order") from exc
 
 
 def check_record(spec: OrderSpec, lines: Iterable[str], steps: int) -> int:
     """Check a ``data-order.jsonl`` against the pure order: exactly steps 0..steps-1, every rank once,
-    in order, each line equal to ``rank_ranges``. Returns the number of lines checked."""
+    in order, each line byte for byte the ``order_line`` of ``rank_ranges`` (no blank lines, no extra
+    keys, no other spelling of a number). Returns the number of lines checked."""
     expected = ((s, r) for s in range(steps) for r in range(spec.world_size))
     count = 0
-    for number, line in enumerate(_nonblank(lines), start=1):
-        step, rank, ranges = parse_line(line, number)
+    for number, line in enumerate(lines, start=1):
+        step, rank, _ranges = parse_line(line, number)
         want = next(expected, None)
-        if want != (step, rank) or ranges != rank_ranges(spec, step, rank):
+        if want != (step, rank) or line.rstrip("\n") != order_line(step, rank, rank_ranges(spec, step, rank)):
             raise InvalidInput(
                 f"data-order line {number} (step {step}, rank {rank}) differs from the order the "
                 f"dataset version, seed and world size give (expected step/rank {want})",
@@ -126,10 +127,6 @@ def _epoch(sizes: tuple[int, ...], seed: int, epoch: int) -> tuple[tuple[int, ..
     """The epoch's shard order and the running sample count at the end of each shard in it."""
     order = shard_order(len(sizes), seed, epoch)
     return order, tuple(accumulate(sizes[i] for i in order))
-
-
-def _nonblank(lines: Iterable[str]) -> Iterator[str]:
-    return (line for line in lines if line.strip())
 
 
 def _positive(value: int, name: str) -> None:

@@ -6,11 +6,9 @@ No I/O and no clock. Payload checks take bytes; the service reads them.
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import wave
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -36,9 +34,11 @@ MAX_SAMPLE_BYTES = 64 * 1024 * 1024
 MAX_SOURCES_BYTES = 1024 * 1024
 MAX_ORIGIN = 500
 MAX_REASON = 1000
+MAX_VERSIONS = 1000  # imported versions of one dataset
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
+SOURCE_KEYS = frozenset({"licence", "license", "origin", "opt_out"})
 
 TEXT = ("txt", "md")
 CODE: tuple[str, ...] = (
@@ -122,6 +122,28 @@ def check_version(version: str) -> str:
     return version
 
 
+def check_version_count(dataset: str, count: int) -> None:
+    """A dataset holds at most ``MAX_VERSIONS`` imported versions (takedowns may add more)."""
+    if count >= MAX_VERSIONS:
+        raise Conflict(
+            f"dataset {dataset} has {count} versions; the limit is {MAX_VERSIONS}: import under a new name",
+            field="name",
+            code="dataset_versions_limit",
+        )
+
+
+def check_quota(held: int, adding: int, quota: int, project: str | None) -> None:
+    """``held`` stored bytes plus ``adding`` stay within ``quota`` (Conflict naming the quota)."""
+    if held + adding > quota:
+        whose = f"project {project}'s datasets" if project else "the public datasets you imported"
+        raise Conflict(
+            f"storage quota: {whose} hold {held} bytes; adding {adding} would pass the quota of {quota} "
+            "bytes (PNYX_REGISTRY_PROJECT_BYTES); an operator may raise it",
+            field="quota",
+            code="quota_exceeded",
+        )
+
+
 def check_reason(reason: str) -> str:
     if not reason.strip() or len(reason) > MAX_REASON:
         raise InvalidInput(f"a takedown needs a reason of 1..{MAX_REASON} characters", field="reason")
@@ -148,20 +170,41 @@ def parse_sources(data: bytes) -> tuple[Source, ...]:
     if len(data) > MAX_SOURCES_BYTES:
         raise InvalidInput(f"{SOURCES_FILE} is larger than {MAX_SOURCES_BYTES} bytes", field=SOURCES_FILE)
     try:
-        found = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"{SOURCES_FILE} is not JSON: {exc}", field=SOURCES_FILE) from exc
+        found = json.loads(data, object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidInput(f"{SOURCES_FILE} is not JSON: {shorten(str(exc))}", field=SOURCES_FILE) from None
     if not isinstance(found, dict) or not found:
         raise InvalidInput(f"{SOURCES_FILE} must be an object naming at least one source", field=SOURCES_FILE)
     return tuple(source(name, found[name]) for name in sorted(found))
 
 
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"key {shorten(key, 80)!r} appears twice in one object")
+        found[key] = value
+    return found
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters (``...`` marks a cut): for hostile names in messages."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def source(name: str, entry: object) -> Source:
-    where = f"{SOURCES_FILE}:{name}"
+    where = f"{SOURCES_FILE}:{shorten(name, 80)}"
     if SOURCE_NAME.fullmatch(name) is None:
         raise InvalidInput(f"{where}: a source name is 1-64 of A-Z a-z 0-9 . _ -", field=where)
     if not isinstance(entry, dict):
         raise InvalidInput(f"{where} must be an object with licence, origin and opt_out", field=where)
+    unknown = sorted(set(entry) - SOURCE_KEYS)
+    if unknown or {"licence", "license"} <= set(entry):
+        what = f"unknown key {shorten(unknown[0], 80)!r}" if unknown else "both licence and license"
+        raise InvalidInput(
+            f"{where} has {what} (known: {', '.join(sorted(SOURCE_KEYS))})",
+            field=f"{where}.{shorten(unknown[0], 80) if unknown else 'licence'}",
+        )
     licence = entry.get("licence", entry.get("license"))
     if not isinstance(licence, str) or not licence.strip():
         raise InvalidInput(
@@ -194,8 +237,13 @@ def parse_signals(signals: Iterable[str], field: str) -> tuple[str, ...]:
 
 def source_licences(sources: Sequence[Source], used: frozenset[str] | None = None) -> list[str]:
     """Every licence named by the sources in ``used`` (all when None), sorted, each once."""
-    chosen = [s for s in sources if used is None or s.name in used]
+    chosen = sources if used is None else contributing(sources, used)
     return sorted({name for s in chosen for name in licences.licence_ids(licences.parse(s.licence))})
+
+
+def contributing(sources: Sequence[Source], used: Collection[str]) -> tuple[Source, ...]:
+    """The sources named in ``used`` (those with samples in a version), in their order."""
+    return tuple(s for s in sources if s.name in used)
 
 
 def reservation(source: Source) -> str | None:
@@ -217,62 +265,6 @@ def modality_of(path: str) -> Modality:
             f"{path}: unknown sample type {extension or '(none)'!r} (known: {known})", field=path
         )
     return found
-
-
-def check_payload(modality: Modality, data: bytes, name: str) -> None:
-    """A sample's bytes are what its modality says: UTF-8 text, a P5 8-bit PGM, a 16-bit mono WAV."""
-    if len(data) > MAX_SAMPLE_BYTES:
-        raise InvalidInput(f"{name} is larger than {MAX_SAMPLE_BYTES} bytes", field=name)
-    if modality in (Modality.TEXT, Modality.CODE):
-        _check_utf8(data, name)
-    elif modality is Modality.IMAGE:
-        check_pgm(data, name)
-    else:
-        check_wav(data, name)
-
-
-def _check_utf8(data: bytes, name: str) -> None:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{name} is not UTF-8 text (byte {exc.start})", field=name) from exc
-
-
-_PGM = re.compile(rb"P5(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)\s")
-
-
-def check_pgm(data: bytes, name: str) -> tuple[int, int]:
-    """(width, height) of a binary 8-bit PGM whose pixel bytes are exactly all there."""
-    header = _PGM.match(data)
-    if header is None:
-        raise InvalidInput(f"{name} is not a binary PGM image (P5 width height maxval)", field=name)
-    width, height, maxval = (int(v) for v in header.groups())
-    if not (0 < width <= 65535 and 0 < height <= 65535 and 0 < maxval <= 255):
-        raise InvalidInput(f"{name}: PGM of {width}x{height}, maxval {maxval}: need 8-bit grey", field=name)
-    pixels = len(data) - header.end()
-    if pixels != width * height:
-        raise InvalidInput(
-            f"{name}: PGM of {width}x{height} needs {width * height} pixel bytes, has {pixels}",
-            field=name,
-        )
-    return width, height
-
-
-def check_wav(data: bytes, name: str) -> tuple[int, int]:
-    """(sample rate, frames) of a 16-bit mono PCM WAV whose frames are all there."""
-    try:
-        with wave.open(io.BytesIO(data), "rb") as audio:
-            params = audio.getparams()
-            frames = audio.readframes(params.nframes)
-    except (wave.Error, EOFError, ValueError) as exc:
-        raise InvalidInput(f"{name} is not a WAV file: {exc}", field=name) from exc
-    if params.nchannels != 1 or params.sampwidth != 2 or params.comptype != "NONE":
-        raise InvalidInput(f"{name}: WAV must be 16-bit mono PCM", field=name)
-    if len(frames) != params.nframes * 2 or params.nframes == 0:
-        raise InvalidInput(
-            f"{name}: WAV declares {params.nframes} frames but holds {len(frames) // 2}", field=name
-        )
-    return params.framerate, params.nframes
 
 
 def deduplicate(samples: Iterable[Sample]) -> list[Sample]:
@@ -339,11 +331,16 @@ def removed_by(
 
 
 def taken_down(
-    samples: Sequence[Sample], sources: Sequence[Source], earlier: Sequence[Takedown]
+    samples: Sequence[Sample],
+    sources: Sequence[Source],
+    earlier: Sequence[Takedown],
+    removed: Mapping[str, str] = MappingProxyType({}),
 ) -> dict[str, Takedown]:
-    """Samples an earlier takedown of the dataset covers (by origin or hash), by hash: a new import
-    does not bring them back."""
-    hits: dict[str, Takedown] = {}
+    """Samples an earlier takedown of the dataset covers, by hash: every hash one removed
+    (``removed``: the takedown's id by hash, whatever the origin is called now), and those it
+    names by origin or hash. A new import does not bring them back."""
+    by_id = {t.id: t for t in earlier}
+    hits = {s.sha256: by_id[removed[s.sha256]] for s in samples if removed.get(s.sha256) in by_id}
     for takedown in earlier:
         for sample in removed_by(
             samples, sources, origin=takedown.origin, hashes=frozenset(takedown.samples)

@@ -5,8 +5,8 @@ source). Every file is opened without following symlinks; a symlink, a device, a
 declared source or of an unknown type is refused naming it. Shards are deterministic tars: per
 sample ``<key>.json`` then ``<key>.<ext>``, ustar, mtime 0, uid/gid 0, no owner names, mode 0644.
 
-``unpack`` opens an uploaded tar of an import directory (hostile input): regular files and
-directories only, no absolute or ``..`` names, capped in members and bytes.
+Error messages name files by their path inside the import directory, never by this server's path
+(``uploads`` unpacks an uploaded tar of one).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 from pnyx.core.errors import IntegrityFailure, InvalidInput
 from pnyx.db.files import private_dir
-from pnyx.registry import rules
+from pnyx.registry import payloads, rules
 from pnyx.registry.blobs import BlobStore
 from pnyx.registry.model import PAYLOAD_EXTENSION, Modality, Sample, Shard, Source
 
@@ -60,7 +60,7 @@ def scan(directory: Path, sources: Sequence[Source], progress: Progress | None =
 
 
 def _check_top_level(directory: Path, sources: set[str]) -> None:
-    entries = {entry.name: entry for entry in _entries(directory)}
+    entries = {entry.name: entry for entry in _entries(directory, directory)}
     for name, entry in sorted(entries.items()):
         if _printable(name) == rules.SOURCES_FILE:
             continue
@@ -72,20 +72,20 @@ def _check_top_level(directory: Path, sources: set[str]) -> None:
         raise InvalidInput(f"source {name} in {rules.SOURCES_FILE} has no directory", field=name)
 
 
-def _entries(directory: Path) -> list[os.DirEntry[str]]:
+def _entries(directory: Path, root: Path) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(directory) as entries:
             return sorted(entries, key=lambda e: e.name)
     except OSError as exc:
-        raise InvalidInput(
-            f"cannot read directory {directory}: {exc.strerror}", field=str(directory)
-        ) from exc
+        shown = rules.shorten(_printable(directory.relative_to(root).as_posix()))
+        raise InvalidInput(f"cannot read directory {shown}: {exc.strerror}", field=shown) from None
 
 
 def _files(directory: Path, root: Path, depth: int = 0) -> Iterator[Path]:
     if depth > MAX_DEPTH:
-        raise InvalidInput(f"{directory.relative_to(root)} is nested too deep", field=str(directory))
-    for entry in _entries(directory):
+        shown = rules.shorten(_printable(directory.relative_to(root).as_posix()))
+        raise InvalidInput(f"{shown} is nested too deep", field=shown)
+    for entry in _entries(directory, root):
         path = Path(entry.path)
         shown = _printable(path.relative_to(root).as_posix())
         if entry.is_symlink():
@@ -111,21 +111,22 @@ def _sample(path: Path, source: str, root: Path) -> Found:
     shown = path.relative_to(root).as_posix()
     modality = rules.modality_of(shown)
     data = read_plain(path, rules.MAX_SAMPLE_BYTES, shown)
-    rules.check_payload(modality, data, shown)
+    payloads.check_payload(modality, data, shown)
     digest = hashlib.sha256(data).hexdigest()
     return Found(Sample(sha256=digest, modality=modality, source=source, size=len(data)), path)
 
 
 def read_plain(path: Path, limit: int, shown: str | None = None) -> bytes:
     """A regular file's bytes, opened without following a symlink, at most ``limit`` bytes."""
-    name = shown or path.name
+    name = rules.shorten(shown or path.name)
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
-        raise InvalidInput(f"cannot read {name}: {exc.strerror} (symlinks are refused)", field=name) from exc
+        raise InvalidInput(f"cannot read {name}: {exc.strerror} (symlinks are refused)", field=name) from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise InvalidInput(f"{name} is not a regular file", field=name)
     with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise InvalidInput(f"{name} is not a regular file", field=name)
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise InvalidInput(f"{name} is larger than {limit} bytes", field=name)
@@ -228,65 +229,3 @@ def _json(data: bytes, name: str) -> dict[str, object]:
     if not isinstance(found, dict):
         raise IntegrityFailure(f"{name}: a sample record is not an object", field=name)
     return found
-
-
-# --- uploaded import directories -----------------------------------------------------------------
-
-
-def unpack(upload: BinaryIO, destination: Path, *, max_members: int, max_bytes: int) -> Path:
-    """Unpack a tar (plain or gzip) of an import directory into ``destination``; the import root
-    (``destination``, or its one top-level directory when ``sources.json`` lies inside it)."""
-    try:
-        with tarfile.open(fileobj=upload, mode="r:*") as tar:
-            _unpack_members(tar, destination, max_members, max_bytes)
-    except tarfile.TarError as exc:
-        raise InvalidInput(f"the upload is not a tar archive: {exc}", field="body") from exc
-    if (destination / rules.SOURCES_FILE).exists():
-        return destination
-    tops = list(destination.iterdir())
-    if len(tops) == 1 and tops[0].is_dir() and (tops[0] / rules.SOURCES_FILE).exists():
-        return tops[0]
-    raise InvalidInput(f"the archive holds no {rules.SOURCES_FILE} at its top", field=rules.SOURCES_FILE)
-
-
-def _unpack_members(tar: tarfile.TarFile, destination: Path, max_members: int, max_bytes: int) -> None:
-    total = 0
-    for count, member in enumerate(tar, start=1):
-        if count > max_members:
-            raise InvalidInput(f"the archive has more than {max_members} members", field="body")
-        target = destination.joinpath(*_safe_parts(member.name))
-        if member.isdir():
-            target.mkdir(mode=0o700, parents=True, exist_ok=True)
-            continue
-        if not member.isfile():
-            raise InvalidInput(
-                f"archive member {member.name} is not a regular file or directory", field=member.name
-            )
-        total += member.size
-        if total > max_bytes:
-            raise InvalidInput(f"the archive unpacks to more than {max_bytes} bytes", field="body")
-        _extract(tar, member, target)
-
-
-def _safe_parts(name: str) -> tuple[str, ...]:
-    rules.check_text(name, "body")  # a name that is not text (or holds control characters) is refused
-    parts = PurePosixPath(name).parts
-    if not parts or name.startswith("/") or "\\" in name or any(p in ("..", "") for p in parts):
-        raise InvalidInput(f"archive member {name!r} has an unsafe name", field=name)
-    if len(parts) > MAX_DEPTH:
-        raise InvalidInput(f"archive member {name!r} is nested too deep", field=name)
-    return tuple(p for p in parts if p != ".") or (".",)
-
-
-def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    source = tar.extractfile(member)
-    assert source is not None  # a regular member always has a file object
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    try:
-        descriptor = os.open(target, flags, 0o600)
-    except FileExistsError as exc:
-        raise InvalidInput(f"archive member {member.name} appears twice", field=member.name) from exc
-    with os.fdopen(descriptor, "wb") as out:
-        for chunk in iter(lambda: source.read(1 << 20), b""):
-            out.write(chunk)

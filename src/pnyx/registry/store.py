@@ -120,6 +120,13 @@ dataset_takedowns = sa.Table(
     sa.Column("affected_models", sa.JSON(), nullable=False),
 )
 
+dataset_takedown_samples = sa.Table(
+    "dataset_takedown_samples",
+    metadata,
+    sa.Column("takedown", sa.String(40), sa.ForeignKey("dataset_takedowns.id"), primary_key=True),
+    sa.Column("sha256", sa.String(HEX), primary_key=True),
+)
+
 
 class DatasetRepository:
     def __init__(self, conn: sa.Connection) -> None:
@@ -181,6 +188,17 @@ class DatasetRepository:
             dataset_versions.update().where(dataset_versions.c.version == version).values(**values)
         )
 
+    def withdrawn(self, versions: Sequence[str]) -> dict[str, str | None]:
+        """Which of ``versions`` a takedown withdrew, each with its successor (chunks of 500 ids: both
+        databases' bound-parameter limits)."""
+        names, t, found = sorted(set(versions)), dataset_versions.c, dict[str, str | None]()
+        for at in range(0, len(names), 500):
+            query = sa.select(t.version, t.successor).where(
+                t.version.in_(names[at : at + 500]), t.status == VersionStatus.WITHDRAWN.value
+            )
+            found.update({row.version: row.successor for row in self.conn.execute(query)})
+        return found
+
     def samples(self, version: str) -> list[Sample]:
         """The version's samples in shard order."""
         query = (
@@ -230,12 +248,49 @@ class DatasetRepository:
 
     # -- takedowns ---------------------------------------------------------------------------------
 
-    def add_takedown(self, t: Takedown) -> None:
+    def add_takedown(self, t: Takedown, removed: Sequence[str] = ()) -> None:
+        """The takedown, and the hashes of the samples it removed (``removed``)."""
         row = _plain(t)
         row.update(
             samples=list(t.samples), withdrawn=list(t.withdrawn), affected_models=list(t.affected_models)
         )
         self.conn.execute(dataset_takedowns.insert().values(**row))
+        self._insert(
+            dataset_takedown_samples, [{"takedown": t.id, "sha256": h} for h in sorted(set(removed))]
+        )
+
+    def removed_samples(self, dataset: str) -> dict[str, str]:
+        """Every sample hash a takedown of ``dataset`` removed: the (first) takedown's id, by hash."""
+        query = (
+            sa.select(dataset_takedown_samples.c.sha256, dataset_takedown_samples.c.takedown)
+            .join(dataset_takedowns, dataset_takedowns.c.id == dataset_takedown_samples.c.takedown)
+            .where(dataset_takedowns.c.dataset == dataset)
+            .order_by(dataset_takedowns.c.requested_at, dataset_takedowns.c.id)
+        )
+        found: dict[str, str] = {}
+        for sha256, takedown in self.conn.execute(query):
+            found.setdefault(sha256, takedown)
+        return found
+
+    def stored_bytes(self, project: str | None, created_by: str | None = None) -> int:
+        """Shard bytes of every version of ``project``'s datasets (public ones: None), optionally only
+        those ``created_by`` imported."""
+        query = (
+            sa.select(sa.func.coalesce(sa.func.sum(dataset_shards.c.size), 0))
+            .join(dataset_versions, dataset_versions.c.version == dataset_shards.c.version)
+            .where(
+                dataset_versions.c.project.is_(None)
+                if project is None
+                else dataset_versions.c.project == project
+            )
+        )
+        if created_by is not None:
+            query = query.where(dataset_versions.c.created_by == created_by)
+        return int(self.conn.execute(query).scalar_one())
+
+    def version_count(self, dataset: str) -> int:
+        query = sa.select(sa.func.count()).where(dataset_versions.c.dataset == dataset)
+        return int(self.conn.execute(query).scalar_one())
 
     def takedowns(self, dataset: str) -> list[Takedown]:
         query = (

@@ -3,15 +3,18 @@ without them (parent: the dataset's current one; their tombstones carry the reas
 id), withdraws every version of the dataset that held one (no new job reads it, its shards are no
 longer served), and names every model version trained on an affected shard (``TrainedOn``).
 
-Operators and safety officers take samples down from any dataset; a researcher from their own
-project's datasets. The new shards are written to the blob store before the one transaction that
-records the request, the new version and the withdrawals.
+Operators and safety officers take samples down from any dataset they may see; a researcher from
+their own project's datasets. A dataset the caller may not see answers as an unknown one (NotFound),
+so a takedown is no probe of what it holds. The new shards are written to the blob store before the
+one transaction that records the request, the hashes of every sample it covers (a later import of the
+dataset leaves them out, whatever their origin is called then), the new version and the withdrawals;
+after it commits, each withdrawn version's directory is removed (staging one then fails closed).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -38,9 +41,17 @@ from pnyx.registry.versions import VersionWriter, act, check_same_dataset, creat
 
 class Takedowns:
     def __init__(
-        self, uow: UnitOfWork, writer: VersionWriter, *, projects: ProjectClearance, trained_on: TrainedOn
+        self,
+        uow: UnitOfWork,
+        writer: VersionWriter,
+        *,
+        projects: ProjectClearance,
+        trained_on: TrainedOn,
+        visible: Callable[[Principal, DatasetVersion], bool] = lambda by, v: True,
     ) -> None:
+        """``visible``: whether a person may see a version (``DatasetService``'s read rule)."""
         self.uow = uow
+        self.visible = visible
         self.writer = writer
         self.blobs = writer.blobs
         self.projects = projects
@@ -71,6 +82,11 @@ class Takedowns:
         affected = rules.affected_shards(
             {v: (found.sources, s) for v, (found, s) in history.items()}, origin=origin, hashes=hashes
         )
+        covered = {
+            s.sha256
+            for found, held_then in history.values()
+            for s in rules.removed_by(held_then, found.sources, origin=origin, hashes=hashes)
+        }
         plan = _Plan(
             request=new_id("tdn"),
             reason=reason,
@@ -78,6 +94,7 @@ class Takedowns:
             hashes=hashes,
             removed=removed,
             affected=affected,
+            covered=frozenset(covered),
         )
         made, placed = self._derive(by, current, held, plan)
         return self._apply(by, current, made, placed, plan, self._models(affected))
@@ -87,17 +104,25 @@ class Takedowns:
         with self.uow.read() as conn:
             repo = DatasetRepository(conn)
             found = repo.dataset(dataset)
-            if found is None:
-                raise NotFound(f"no dataset {dataset!r}", field="dataset")
+            versions = [] if found is None else repo.versions(dataset)
+            if found is None or not self._may_see(by, found, versions):
+                raise NotFound(f"no dataset {dataset!r} that you may see", field="dataset")
             self._may_take_down(by, found)
             if found.current is None:
                 raise Conflict(f"dataset {dataset} has no current version left", field="dataset")
-            return {v.version: (v, repo.samples(v.version)) for v in repo.versions(dataset)}
+            return {v.version: (v, repo.samples(v.version)) for v in versions}
+
+    def _member(self, by: Principal, dataset: Dataset) -> bool:
+        return dataset.project is not None and self.projects.member_clearance(by, dataset.project) is not None
+
+    def _may_see(self, by: Principal, dataset: Dataset, versions: Iterable[DatasetVersion]) -> bool:
+        """A member sees their project's datasets; anyone else what the read rule lets them see."""
+        return self._member(by, dataset) or any(self.visible(by, v) for v in versions)
 
     def _may_take_down(self, by: Principal, dataset: Dataset) -> None:
         if by.roles & {Role.OPERATOR, Role.SAFETY_OFFICER}:
             return
-        if dataset.project is None or self.projects.member_clearance(by, dataset.project) is None:
+        if not self._member(by, dataset):
             raise Forbidden(
                 "operators and safety officers take samples down; researchers from their project's datasets",
                 field="dataset",
@@ -155,8 +180,10 @@ class Takedowns:
                     act(repo, version, VersionAction.WITHDRAW, to_version, skip=VersionStatus.WITHDRAWN)
             repo.set_current(current.dataset, to_version)
             done = _takedown(plan, current, to_version, by, tx.now, models)
-            repo.add_takedown(done)
-            tx.emit(_applied(done, plan))
+            repo.add_takedown(done, sorted(plan.covered))
+            tx.emit(_applied(done, plan, redact=current.project is not None))
+        for version in done.withdrawn:
+            self.writer.remove(version)
         if made is not None:
             self.writer.materialise(made)
         return done
@@ -190,6 +217,7 @@ class _Plan:
     hashes: frozenset[str]
     removed: Sequence[Sample]  # from the current version
     affected: dict[str, tuple[int, ...]]  # every version holding a removed sample: its shards that do
+    covered: frozenset[str]  # every sample hash the request covers in any version of the dataset
 
 
 def _check_unchanged(repo: DatasetRepository, current: DatasetVersion) -> None:
@@ -231,19 +259,30 @@ def _takedown(
     )
 
 
-def _applied(done: Takedown, plan: _Plan) -> DatasetTakedownApplied:
+def _applied(done: Takedown, plan: _Plan, *, redact: bool) -> DatasetTakedownApplied:
+    """The public entry: lists capped (``MAX_LISTED`` ids, the count, a digest over all), and a
+    project's dataset redacted (no name, no reason, no digest of the hashes named)."""
     named = "\n".join(sorted(plan.hashes))
     return DatasetTakedownApplied(
         request_id=done.id,
-        dataset=done.dataset,
+        dataset="" if redact else done.dataset,
         from_version=done.from_version,
         to_version=done.to_version,
         removed=done.removed,
-        reason=done.reason,
+        reason="" if redact else done.reason,
         by_origin=done.origin is not None,
-        samples_digest=hashlib.sha256(named.encode()).hexdigest() if named else "",
-        withdrawn=list(done.withdrawn),
+        samples_digest=_digest(sorted(plan.hashes)) if named and not redact else "",
+        withdrawn=list(done.withdrawn[:MAX_LISTED]),
+        withdrawn_count=len(done.withdrawn),
+        withdrawn_digest=_digest(done.withdrawn),
         affected_models=list(done.affected_models[:MAX_LISTED]),
         affected_model_count=len(done.affected_models),
+        affected_models_digest=_digest(done.affected_models),
         by=done.requested_by,
+        redacted=redact,
     )
+
+
+def _digest(ids: Sequence[str]) -> str:
+    """SHA-256 (hex) over ``ids``, sorted, joined by newlines."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()

@@ -78,7 +78,7 @@ def _tensor(name: str, value: object) -> tuple[int, int, str]:
     if not isinstance(value, Mapping) or set(value) != TENSOR_KEYS:
         raise _bad(f"tensor {name[:80]!r} must have exactly dtype, shape and data_offsets")
     dtype, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
-    if dtype not in DTYPE_BYTES:
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
         raise _bad(f"tensor {name[:80]!r} has an unknown dtype {str(dtype)[:20]!r}")
     if not isinstance(shape, list) or not all(_natural(d) for d in shape) or len(shape) > 16:
         raise _bad(f"tensor {name[:80]!r} has a shape that is not a list of sizes")

@@ -2,9 +2,12 @@
 
 ``out/checkpoints/step-NNNNNN/`` (NNNNNN = optimizer steps done) holds DCP's files and
 ``pnyx-checkpoint.json`` ``{"step", "config_hash", "dataset", "seed", "world_size", "config"}``. It is
-written under ``step-NNNNNN.partial`` and renamed once every rank's shards and the JSON are in place,
-so a directory with the final name is complete. A resume is refused when the checkpoint's dataset
-version, world size, seed or any trajectory field of the configuration differs (named in the error).
+written under ``step-NNNNNN.partial``, the JSON last (through a temporary name), and renamed once every
+rank's shards and the JSON are in place, so a directory with the final name is complete: the platform
+registers it as soon as it appears there (``registry.lineage_running``). A directory written again
+under the same name is moved aside before the new one takes the name, never deleted in place. A
+resume is refused when the checkpoint's dataset version, world size, seed or any trajectory field of
+the configuration differs (named in the error).
 """
 
 from __future__ import annotations
@@ -71,11 +74,28 @@ def save_checkpoint(
     save(_state(model, optimizer, meta.step), checkpoint_id=partial)
     dist.barrier()
     if dist.get_rank() == 0:
-        (partial / META_FILE).write_text(meta.to_json(), encoding="utf-8")
-        _remove(final)
-        os.replace(partial, final)
+        _write_last(partial / META_FILE, meta.to_json())
+        _swap(partial, final)
     dist.barrier()
     return final
+
+
+def _write_last(path: Path, text: str) -> None:
+    """Write ``path`` whole under a temporary name, then give it its name."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _swap(partial: Path, final: Path) -> None:
+    """Give ``partial`` the name ``final``; a directory there already is moved aside, then removed
+    (a reader never sees it half deleted under the final name)."""
+    old = final.with_name(final.name + ".old")
+    _remove(old)
+    if final.is_dir() and not final.is_symlink():
+        os.replace(final, old)
+    os.replace(partial, final)
+    _remove(old)
 
 
 def load_checkpoint(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:

@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from pnyx.core.canonical import canonical_json
 from pnyx.executors.local import LocalExecutor
 from pnyx.executors.local_outputs import OutputCaps, hash_outputs
 from pnyx.identity.model import LOCAL_CONSOLE
-from pnyx.jobs.model import JobRecord, JobStatus
+from pnyx.jobs.model import JobInput, JobRecord, JobStatus
 from pnyx.jobs.store import JobRepository
 from pnyx.registry import samples
 from pnyx.registry.model import DatasetVersion
@@ -182,9 +182,11 @@ def finished_job(
     job_id: str = "job_train01",
     project: str = "p1",
     level: SafetyLevel = SafetyLevel.L1,
+    inputs: Sequence[str] | None = None,
 ) -> JobRecord:
     """A job the local executor ran to completion, its outputs written and recorded (as the
-    dispatcher's output recorder records them)."""
+    dispatcher's output recorder records them). ``inputs``: the dataset versions it was given;
+    default: those its manifest claims (as a job submitted with them)."""
     key = f"{job_id}-a0"
     out = executor.layout.work(key) / "outputs"
     out.mkdir(parents=True)
@@ -195,8 +197,22 @@ def finished_job(
         accelerators=2, estimate_s=600, checkpoint_s=0, priority_class=PriorityClass.ENTITLED,
         label=Label(level=level, categories=frozenset({f"project:{project}"})), status=JobStatus.COMPLETED,
         submitted_at=when, command=("true",), engine_job_id=key, started_at=when, ended_at=when,
+        inputs=tuple(_input(v, level) for v in (claimed_datasets(files) if inputs is None else inputs)),
     )  # fmt: skip
     with platform.engine.begin() as conn:
         JobRepository(conn).add(job)
     platform.jobs.record_artifacts(job.id, hash_outputs(executor.layout.work(key), OutputCaps()).artifacts)
     return job
+
+
+def claimed_datasets(files: Mapping[str, bytes]) -> list[str]:
+    """The dataset versions the outputs' manifest names (none without a readable one)."""
+    try:
+        found = json.loads(files["pnyx-model.json"])["datasets"]
+    except (KeyError, TypeError, ValueError, RecursionError):
+        return []
+    return [v for v in found if isinstance(v, str)] if isinstance(found, list) else []
+
+
+def _input(version: str, level: SafetyLevel) -> JobInput:
+    return JobInput(version=version, path=f"/registry/datasets/{version}", label=Label(level=level))

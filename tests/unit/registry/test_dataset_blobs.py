@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 from pathlib import Path
@@ -97,3 +98,31 @@ def test_link_tree_makes_a_complete_directory_once(store: BlobStore) -> None:
         link_tree(store, store.root / "datasets" / "v2", {"gone": "f" * 64})
     assert not (store.root / "datasets" / "v2").exists()
     assert [p.name for p in (store.root / "datasets").iterdir()] == ["v1"]  # no staging left
+
+
+def test_put_stream_copies_once_and_keeps_only_what_was_expected(store: BlobStore) -> None:
+    data = bytes(range(256)) * 5000  # more than one copy chunk
+    digest = hashlib.sha256(data).hexdigest()
+    assert store.put_stream(io.BytesIO(data), expected_sha256=digest, max_bytes=len(data)) == Blob(
+        digest, len(data)
+    )
+    assert store.path(digest).read_bytes() == data
+    assert mode(store.path(digest)) == 0o600
+    again = store.put_stream(io.BytesIO(data), expected_sha256=digest.upper(), max_bytes=len(data))
+    assert again.sha256 == digest
+
+
+def test_put_stream_stores_nothing_on_a_mismatch_or_an_oversize_stream(store: BlobStore) -> None:
+    expected = hashlib.sha256(b"recorded").hexdigest()
+    with pytest.raises(InvalidInput, match=r"outputs/model\.safetensors hashes to") as mismatch:
+        store.put_stream(
+            io.BytesIO(b"swapped!"), expected_sha256=expected, max_bytes=8, name="outputs/model.safetensors"
+        )
+    assert (mismatch.value.field, mismatch.value.code) == ("outputs/model.safetensors", "digest_mismatch")
+    with pytest.raises(InvalidInput, match="larger than the limit of 8 bytes"):
+        store.put_stream(io.BytesIO(b"recorded, then grew"), expected_sha256=expected, max_bytes=8)
+    with pytest.raises(InvalidInput, match="not a SHA-256 hex digest"):
+        store.put_stream(io.BytesIO(b"recorded"), expected_sha256="../../x", max_bytes=8)
+    assert not store.has(hashlib.sha256(b"swapped!").hexdigest())
+    assert not (store.root / "sha256").exists() or not any((store.root / "sha256").iterdir())
+    assert list((store.root / "tmp").iterdir()) == []  # no temporary file is left behind

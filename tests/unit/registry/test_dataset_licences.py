@@ -49,6 +49,9 @@ def test_and_binds_tighter_than_or() -> None:
         ("AND MIT", "expected a licence"),
         ("MIT; rm -rf", "unexpected character"),
         ("LicenseRef-", "unknown licence"),
+        ("LicenseRef-a+", "not a LicenseRef"),
+        ("GPL-2.0-only+", "cannot follow 'GPL-2.0-only'"),
+        ("MIT OR lgpl-2.1-or-later+", "cannot follow 'LGPL-2.1-or-later'"),
         ("MIT OR " * 60 + "MIT", "longer than"),
     ],
 )

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pnyx.core.errors import Conflict, InvalidInput
-from pnyx.registry import rules, samples
+from pnyx.registry import payloads, rules, samples
 from pnyx.registry.model import Modality, Sample, Source, VersionAction, VersionStatus
 from pnyx.transparency.merkle import leaf_hash, node_hash
 
@@ -102,10 +102,10 @@ def test_an_unknown_extension_is_refused_naming_the_file(path: str) -> None:
 
 def test_generated_samples_pass_their_checks() -> None:
     rng = random.Random(1)
-    rules.check_payload(Modality.TEXT, samples.text(rng, 0), "t.txt")
-    rules.check_payload(Modality.CODE, samples.code(rng, 0), "c.py")
-    assert rules.check_pgm(samples.image(rng, 0), "i.pgm") == (16, 16)
-    assert rules.check_wav(samples.audio(rng, 0), "a.wav") == (8000, 800)
+    payloads.check_payload(Modality.TEXT, samples.text(rng, 0), "t.txt")
+    payloads.check_payload(Modality.CODE, samples.code(rng, 0), "c.py")
+    assert payloads.check_pgm(samples.image(rng, 0), "i.pgm") == (16, 16)
+    assert payloads.check_wav(samples.audio(rng, 0), "a.wav") == (8000, 800)
 
 
 @pytest.mark.parametrize(
@@ -122,22 +122,22 @@ def test_generated_samples_pass_their_checks() -> None:
 )
 def test_malformed_payloads_are_refused_naming_the_file(modality: Modality, data: bytes, why: str) -> None:
     with pytest.raises(InvalidInput, match=why) as info:
-        rules.check_payload(modality, data, "src/file")
+        payloads.check_payload(modality, data, "src/file")
     assert info.value.field == "src/file"
 
 
 def test_a_stereo_or_truncated_wav_is_refused() -> None:
     good = samples.audio(random.Random(0), 0)
     with pytest.raises(InvalidInput, match="declares 800 frames"):
-        rules.check_wav(good[:-10], "short.wav")
+        payloads.check_wav(good[:-10], "short.wav")
     stereo = bytearray(good)
     stereo[22] = 2  # channels
     with pytest.raises(InvalidInput):
-        rules.check_wav(bytes(stereo), "stereo.wav")
+        payloads.check_wav(bytes(stereo), "stereo.wav")
 
 
 def test_a_pgm_comment_is_allowed() -> None:
-    assert rules.check_pgm(b"P5\n# made by hand\n2 1\n255\n\x00\x01", "c.pgm") == (2, 1)
+    assert payloads.check_pgm(b"P5\n# made by hand\n2 1\n255\n\x00\x01", "c.pgm") == (2, 1)
 
 
 def sample(digest: str, source: str = "s") -> Sample:

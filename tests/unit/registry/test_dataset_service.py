@@ -136,9 +136,11 @@ def test_the_same_samples_give_the_same_version(service: DatasetService, demo: P
     assert (
         other.import_directory(OPERATOR, copy, name="demo", shard_samples=3).version.version == first.version
     )
-    with pytest.raises(Conflict, match=f"registered already: version {first.version}") as info:
+    with pytest.raises(Conflict, match="registered already under another dataset name") as info:
         service.import_directory(OPERATOR, copy, name="other", shard_samples=3)
-    assert info.value.field == "name"
+    assert (info.value.field, info.value.code) == ("name", "samples_registered")
+    assert first.version not in info.value.message
+    assert "demo" not in info.value.message
     assert (
         service.import_directory(OPERATOR, demo, name="demo", shard_samples=4).version.version
         != first.version
@@ -214,8 +216,15 @@ def test_who_imports_what_under_which_label(service: DatasetService, demo: Path)
     assert service.version(ALICE, mine.version) == mine
     with pytest.raises(NotFound):  # staff read a project's datasets at L1 only
         service.version(OFFICER, mine.version)
-    with pytest.raises(Conflict, match="belongs to project p1"):
+    with pytest.raises(Conflict, match="name mine is taken") as info:  # whose, it does not say
         service.import_directory(OPERATOR, demo, name="mine")
+    assert "p1" not in info.value.message
+    assert info.value.field == "name"
+    assert service.check_import(ALICE, name="mine", project="p1") == PROJECT_LABEL  # hers
+    with pytest.raises(Conflict, match="name mine is taken"):  # checked before any upload is read
+        service.check_import(OPERATOR, name="mine", project=None)
+    with pytest.raises(Forbidden):
+        service.check_import(BOB, name="mine", project="p1")
 
 
 def test_a_second_import_supersedes_the_first(service: DatasetService, demo: Path) -> None:
@@ -276,10 +285,13 @@ def test_a_takedown_by_hash_and_one_that_leaves_nothing(service: DatasetService,
     assert done.to_version is not None
     rest = service.version(ALICE, done.to_version)
     assert (rest.samples, rest.label, rest.project) == (7, PROJECT_LABEL, "p1")
-    last = service.takedown(OPERATOR, "mine", reason="all of it", samples=held[1:])
+    for staff in (OPERATOR, OFFICER):  # an L2 project dataset they may not see: as unknown
+        with pytest.raises(NotFound, match="no dataset 'mine' that you may see"):
+            service.takedown(staff, "mine", reason="probe", samples=held[1:2])
+    last = service.takedown(ALICE, "mine", reason="all of it", samples=held[1:])
     assert (last.to_version, last.removed) == (None, 7)
     with pytest.raises(Conflict, match="no current version left"):
-        service.takedown(OPERATOR, "mine", reason="again", samples=held[:1])
+        service.takedown(ALICE, "mine", reason="again", samples=held[:1])
 
 
 def test_takedowns_are_checked(service: DatasetService, demo: Path, engine: sa.Engine) -> None:

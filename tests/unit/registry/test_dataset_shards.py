@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pnyx.core.errors import IntegrityFailure, InvalidInput
-from pnyx.registry import rules, shards
+from pnyx.registry import rules, shards, uploads
 from pnyx.registry.blobs import BlobStore
 from pnyx.registry.model import Modality, Sample
 from pnyx.registry.samples import write_samples
@@ -146,7 +146,7 @@ def tar_of(*members: tarfile.TarInfo | tuple[str, bytes]) -> io.BytesIO:
 
 def unpack(upload: io.BytesIO, destination: Path, **caps: int) -> Path:
     limits = {"max_members": 100, "max_bytes": 1 << 20} | caps
-    return shards.unpack(upload, destination, **limits)
+    return uploads.unpack(upload, destination, **limits)
 
 
 def test_an_upload_unpacks_its_import_directory(tmp_path: Path) -> None:

@@ -23,10 +23,10 @@ from pnyx.registry.lineage_model import (
     ModelVersion,
     WeightsSummary,
 )
+from pnyx.registry.lineage_order import check_inputs, check_order, check_order_budget, shards_read
 from pnyx.registry.lineage_rules import (
     PUBLIC,
     check_checkpoint,
-    check_order,
     checkpoint_files,
     is_public,
     may_read_model,
@@ -34,10 +34,9 @@ from pnyx.registry.lineage_rules import (
     parse_checkpoint_manifest,
     parse_manifest,
     parse_model_artifact,
-    shards_read,
     version_id,
 )
-from pnyx.registry.order import OrderSpec, rank_ranges
+from pnyx.registry.order import OrderSpec, order_line, rank_ranges
 from pnyx.registry.weights import header_length, summarize
 from pnyx.safety.defaults import DEFAULT_POLICY
 from pnyx.safety.model import Label, SafetyLevel
@@ -166,6 +165,44 @@ def test_the_data_order_record_must_be_the_pure_order() -> None:
     forged = [*record[:3], record[3].replace('"rank":1', '"rank":0'), *record[4:]]
     with pytest.raises(InvalidInput, match=r"line 4 \(step 1, rank 0\) differs"):
         check_order(spec, forged, RUN.steps)
+
+
+def test_a_record_line_nested_past_the_recursion_limit_is_refused() -> None:
+    record = order_record(RUN).decode().splitlines(keepends=True)
+    with pytest.raises(InvalidInput, match="data-order line 2 is not a record"):
+        check_order(RUN.spec, [record[0], "[" * 5000 + "\n", *record[2:]], RUN.steps)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 30), min_size=1, max_size=12),
+    world_size=st.integers(1, 4),
+    batch_size=st.integers(1, 40),
+    steps=st.integers(1, 12),
+)
+def test_every_true_record_fits_its_budget_and_one_byte_more_does_not_always(
+    sizes: list[int], world_size: int, batch_size: int, steps: int
+) -> None:
+    spec = OrderSpec(sizes=tuple(sizes), seed=3, world_size=world_size, batch_size=batch_size)
+    lines = [order_line(s, r, rank_ranges(spec, s, r)) for s in range(steps) for r in range(world_size)]
+    check_order_budget(spec, steps, sum(len(line) + 1 for line in lines))
+    with pytest.raises(InvalidInput, match="a record of this run is at most"):
+        check_order_budget(spec, steps, 10**12)
+
+
+def test_a_run_too_costly_to_re_derive_is_refused_before_any_line_is_read() -> None:
+    spec = OrderSpec(sizes=(1,) * 3000, seed=1, world_size=1, batch_size=3000)  # the report's "heavy"
+    with pytest.raises(InvalidInput, match=r"1500 lines of up to 3000 ranges, 1501 epochs of 3000 shards"):
+        check_order_budget(spec, 1500, 0)
+    check_order_budget(spec, 1000, 0)  # 6M units: within the budget (the time budget bounds it)
+
+
+def test_the_dataset_claimed_must_be_among_the_jobs_inputs() -> None:
+    found = _parse()
+    check_inputs(found, [DATASET, "e" * 64])
+    for inputs, named in (([], "none"), (["e" * 64], "e" * 64)):
+        with pytest.raises(InvalidInput, match=f"not among the job's inputs \\(it was given: {named}\\)"):
+            check_inputs(found, inputs)
 
 
 def test_record_lines_are_bounded() -> None:

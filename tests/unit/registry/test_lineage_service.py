@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from pnyx.core.errors import Forbidden, IntegrityFailure, NotFound, Unavailable
+from pnyx.core.errors import IntegrityFailure, NotFound, Unavailable
 from pnyx.core.ids import UserId
 from pnyx.db.outbox import outbox
 from pnyx.executors.local import LocalExecutor
@@ -74,6 +74,11 @@ class World:
 
 @pytest.fixture
 def world(platform: Platform, tmp_path: Path) -> World:
+    return build_world(platform, tmp_path)
+
+
+def build_world(platform: Platform, tmp_path: Path) -> World:
+    """The model service as wired, over the platform's real stores, with the demo dataset imported."""
     members = FakeMembers(teams={"p1": {"ada"}}, labels={"p1": P1})
     artifacts = FakeArtifacts()
     releases = ReleaseService(
@@ -88,7 +93,6 @@ def world(platform: Platform, tmp_path: Path) -> World:
     models = ModelService(
         platform.uow,
         blobs=blobs,
-        staging=platform.settings.data_dir / "registry" / "incoming",
         datasets=StoredDatasets(platform.uow),
         readers={"local": executor},
         members=members,
@@ -254,12 +258,14 @@ def test_a_symlinked_output_is_refused(world: World, tmp_path: Path) -> None:
 def test_reads_need_clearance_until_the_files_are_released(world: World) -> None:
     model = world.register()
     for who in (BOB, ANONYMOUS):
-        with pytest.raises(Forbidden, match=r"labelled L1\+project:p1 and not released"):
+        with pytest.raises(NotFound) as hidden:  # as for a version that does not exist: no oracle
             world.models.get(who, model.version)
+        assert hidden.value.message == f"no model version {model.version!r} that you may read"
+        assert "L1" not in hidden.value.message
         assert world.models.search(who) == []
     world.release(model, FileRole.WEIGHTS)
     world.release(model, FileRole.CARD)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         world.models.get(ANONYMOUS, model.version)  # the data-order record is not released yet
     world.release(model, FileRole.DATA_ORDER)
     assert world.models.get(ANONYMOUS, model.version) == model
@@ -267,8 +273,9 @@ def test_reads_need_clearance_until_the_files_are_released(world: World) -> None
     lineage = world.models.lineage(ANONYMOUS, model.version)
     assert lineage.public
     assert {r.path for r in lineage.releases} == {"model.safetensors", "README.md", "data-order.jsonl"}
-    with pytest.raises(NotFound, match="no model version"):
+    with pytest.raises(NotFound, match="no model version") as unknown:
         world.models.get(ANONYMOUS, "0" * 64)
+    assert unknown.value.code == hidden.value.code == "model_version_not_found"
 
 
 def test_releases_of_the_jobs_own_outputs_count_for_the_same_content(world: World) -> None:
@@ -294,7 +301,7 @@ def test_staff_read_versions_at_l1_only(world: World) -> None:
     (intake,) = world.models.intakes(ADA, job.id)
     assert intake.version is not None
     for who in (auditor, ADA):  # ada holds p1's L1 clearance only
-        with pytest.raises(Forbidden, match=r"labelled L2\+project:p1"):
+        with pytest.raises(NotFound, match="no model version"):
             world.models.get(who, intake.version)
 
 
@@ -331,3 +338,16 @@ def test_recovery_finds_recorded_outputs_not_taken_in(world: World) -> None:
     assert world.models.intake(job) is None
     assert world.models.untaken(since=since, limit=10) == []
     assert _count(world.platform, model_intakes) == 1
+
+
+def test_the_card_names_the_licences_of_the_sources_with_samples_only(world: World) -> None:
+    """The demo's news source opts out of AI use: every sample of it is left out of the version, so
+    a model trained on the version owes it nothing and its card does not name its licence."""
+    assert {t.source for t in world.dataset.tombstones} == {"news"}
+    assert "LicenseRef-news-syndication" in {s.licence for s in world.dataset.sources}
+    model = world.register()
+    world.platform.log.drain()
+    text = world.models.card(ADA, model.version)
+    (row,) = [line for line in text.splitlines() if line.startswith(f"| `demo` | `{world.dataset.version}`")]
+    assert row.endswith("| Apache-2.0 OR MIT, CC-BY-4.0, CC-BY-SA-4.0, CC0-1.0 |")
+    assert "news-syndication" not in text

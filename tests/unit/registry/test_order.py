@@ -136,3 +136,31 @@ def test_a_rank_outside_the_world_or_a_negative_step_is_refused() -> None:
         rank_ranges(spec, 0, 2)
     with pytest.raises(InvalidInput, match="step must be 0 or more"):
         rank_ranges(spec, -1, 0)
+
+
+@pytest.mark.parametrize(
+    "spoof",
+    [
+        '{"ranges":[[0,0,2]],"rank":0,"step":"0"}',  # a string for a number
+        '{"ranges":[[0,0,2]],"rank":false,"step":0}',  # a boolean for a number
+        '{"ranges":[[0,0.0,2]],"rank":0,"step":0}',  # a float for a number
+        '{"note":"anything at all","ranges":[[0,0,2]],"rank":0,"step":0}',  # an extra key
+        '{"ranges": [[0, 0, 2]], "rank": 0, "step": 0}',  # another spelling
+    ],
+)
+def test_a_record_is_checked_byte_for_byte_not_by_meaning(spoof: str) -> None:
+    spec = OrderSpec(sizes=(4,), seed=0, world_size=1, batch_size=2)
+    assert order_line(0, 0, rank_ranges(spec, 0, 0)) == '{"ranges":[[0,0,2]],"rank":0,"step":0}'
+    with pytest.raises(InvalidInput, match="line 1"):
+        check_record(spec, [spoof, order_line(1, 0, rank_ranges(spec, 1, 0))], 2)
+
+
+def test_blank_lines_and_overflowing_numbers_are_refused() -> None:
+    spec = OrderSpec(sizes=(4,), seed=0, world_size=1, batch_size=2)
+    good = [order_line(s, 0, rank_ranges(spec, s, 0)) for s in range(2)]
+    with pytest.raises(InvalidInput, match="line 2"):
+        check_record(spec, [good[0], "", good[1]], 2)
+    with pytest.raises(InvalidInput, match="line 1 is not a record"):
+        parse_line('{"ranges":[[0,0,2]],"rank":0,"step":1e400}', 1)
+    with pytest.raises(InvalidInput, match="line 1 is not a record"):
+        parse_line("[" * 5000 + "]" * 5000, 1)

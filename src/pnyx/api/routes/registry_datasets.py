@@ -26,7 +26,7 @@ from pnyx.api.deps import PlatformDep
 from pnyx.api.schemas.registry_datasets import DatasetVersionOut, ImportOut, TakedownIn, TakedownOut
 from pnyx.core.errors import InvalidInput
 from pnyx.identity.model import Principal, Role
-from pnyx.registry import rules, shards
+from pnyx.registry import rules, uploads
 
 router = APIRouter(prefix="/api/v1/registry/datasets", tags=["dataset registry"])
 Caller = Annotated[Principal, Depends(authenticated)]
@@ -130,14 +130,16 @@ async def import_tar(
     shard_samples: Annotated[int, Query(ge=1, le=rules.MAX_SHARD_SAMPLES)] = rules.DEFAULT_SHARD_SAMPLES,
 ) -> ImportOut:
     """Import a tar of an import directory (``sources.json`` and a directory per source): operators
-    import public datasets, a project's researchers into it (``project``)."""
+    import public datasets, a project's researchers into it (``project``). Who may import, under
+    which name, is checked before the body is read."""
+    await anyio.to_thread.run_sync(lambda: platform.datasets.check_import(caller, name=name, project=project))
     with tempfile.TemporaryDirectory(prefix="pnyx-import-") as scratch:
         upload = FilePath(scratch) / "upload.tar"
         await _receive(request, upload)
 
         def run() -> ImportOut:
             with upload.open("rb") as handle:
-                root = shards.unpack(
+                root = uploads.unpack(
                     handle, FilePath(scratch) / "dir", max_members=MAX_MEMBERS, max_bytes=MAX_UNPACKED
                 )
             done = platform.datasets.import_directory(

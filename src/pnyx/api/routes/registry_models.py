@@ -2,7 +2,8 @@
 
 Public reads need no token: a model version becomes public once its weights, card and data-order
 record have each been released to the public label; until then only those cleared for its label
-read it (403 ``clearance_insufficient`` naming the label). A file is re-hashed before it is served
+read it, and to anyone else it answers 404 ``model_version_not_found`` exactly as a version that
+does not exist (no answer tells that an unreleased version exists). A file is re-hashed before it is served
 and compared with the digest the version's registration entry in the transparency log carries (500
 ``digest_mismatch`` naming the file and both digests otherwise; 503 ``not_yet_logged`` until the
 appender has reached the entry). Each download names that entry (``X-Pnyx-Log-Index``), and
@@ -47,6 +48,13 @@ JobId = Annotated[str, Path(min_length=1, max_length=100, pattern="^[A-Za-z0-9_-
 def intakes(job_id: JobId, caller: Caller, platform: PlatformDep) -> list[IntakeOut]:
     """What the registry made of each attempt of a job: registered (the version) or refused (why)."""
     return [IntakeOut.of(i) for i in platform.models.intakes(caller, job_id)]
+
+
+@router.get("/jobs/{job_id}/checkpoints")
+def job_checkpoints(job_id: JobId, caller: Caller, platform: PlatformDep) -> list[CheckpointOut]:
+    """A job's checkpoints, every attempt's, as they are registered: while it runs (before its model
+    version exists, if it ever does) and after; the model version's ``/checkpoints`` once it does."""
+    return [CheckpointOut.of(c) for c in platform.models.job_checkpoints(caller, job_id)]
 
 
 @router.get("")

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pnyx.registry.lineage_events import files_digest
 from pnyx.registry.lineage_model import (
     Checkpoint,
     DatasetUse,
@@ -101,7 +102,9 @@ class CheckpointOut(BaseModel):
     step: int
     dir: str
     config_hash: str
+    dataset: str  # "" for a checkpoint registered before the registry kept it
     files: list[CheckpointFileOut]
+    files_sha256: str  # what its registry.checkpoint.registered log entry carries
     recorded_at: datetime
 
     @classmethod
@@ -109,7 +112,7 @@ class CheckpointOut(BaseModel):
         files = [CheckpointFileOut(path=f.path, sha256=f.sha256, size=f.size) for f in c.files]
         return cls(
             job_id=c.job_id, attempt=c.attempt, step=c.step, dir=c.dir, config_hash=c.config_hash,
-            files=files, recorded_at=c.recorded_at,
+            dataset=c.dataset, files=files, files_sha256=files_digest(c.files), recorded_at=c.recorded_at,
         )  # fmt: skip
 
 
