@@ -75,6 +75,9 @@ def test_demo_seeds_once(env: dict[str, str]) -> None:
     queue = invoke(env, "safety", "queue")  # the officer confirmed one; the other waits for them
     assert (queue.count("proposed"), queue.count("prj_")) == (1, 1)
     assert "held_for_safety" in invoke(env, "job", "list", "--as", "sam", "--status", "held_for_safety")
+    assert "demo-multimodal" in invoke(env, "registry", "dataset", "list")  # a public dataset to train on
+    assert "(PI ada; confirmed: its jobs run)" in out  # what a first training job needs: project, dataset
+    assert "public dataset demo-multimodal, version " in out
     assert "nothing seeded" in invoke(env, "demo", "--accelerators", "2048")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pnyx.executors.local import LocalExecutor, wait_until_final
-from pnyx.executors.sandbox import SandboxConfig
+from pnyx.executors.sandbox import Runtime, SandboxConfig
 from pnyx.jobs.model import EngineRef, EngineRejected, EngineState
 from pnyx.safety.model import SafetyLevel
 from tests.executors.conftest import GRANT, py, spec
@@ -46,6 +46,18 @@ def test_missing_program(job_root: Path) -> None:
     status = wait_until_final(ex, ref)
     assert status.state is EngineState.FAILED
     assert "/no/such/program: No such file or directory" in ex.logs(ref)
+
+
+def test_a_command_not_on_the_jobs_path_is_refused_saying_what_to_do(job_root: Path) -> None:
+    ex = LocalExecutor(job_root)
+    with pytest.raises(
+        EngineRejected, match=r"'torchrun' is not on the job's PATH .*PNYX_LOCAL_RUNTIME=server"
+    ) as e:
+        ex.submit(spec("c3", "torchrun", "--nproc-per-node", "2"), GRANT)
+    assert e.value.field == "command"
+    lent = LocalExecutor(job_root, SandboxConfig(runtime=Runtime(binds=("/opt/x",), path=("/opt/x/bin",))))
+    with pytest.raises(EngineRejected, match="name it by a path under the job's directory"):
+        lent.submit(spec("c4", "no-such-tool-anywhere"), GRANT)
 
 
 def test_missing_program_unsandboxed(job_root: Path) -> None:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Column
 
 from pnyx.db.migrate import ensure_current
 from pnyx.settings import Settings
@@ -28,6 +29,11 @@ def inert(text: str, *, markup: bool = True) -> str:
     markup escaped when the text goes through ``Console.print``."""
     shown = text.translate(_UNSAFE)
     return escape(shown) if markup else shown
+
+
+def full_id(header: str = "version") -> Column:
+    """A table column for an id commands take back (a 64-hex version): whole, never cut to fit."""
+    return Column(header, no_wrap=True, min_width=64)
 
 
 def errors() -> Console:

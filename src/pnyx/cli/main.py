@@ -14,7 +14,7 @@ from pnyx.cli import registry as registry_commands
 from pnyx.cli import safety as safety_commands
 from pnyx.cli.context import console, errors, platform
 from pnyx.core.errors import ErrorKind, FacilityError
-from pnyx.demo.service import seed_demo
+from pnyx.demo.service import DEMO_DATASET, seed_demo
 from pnyx.settings import Settings
 
 app = typer.Typer(
@@ -96,6 +96,13 @@ def demo(
     console().print("demo API tokens (valid 30 days, shown once):", style="bold")
     for name, issued in result.tokens:
         console().print(f"  {name:<10} {issued.secret}", highlight=False)
+    for project, pi, runs in result.projects:
+        state = "confirmed: its jobs run" if runs else "waits for a safety officer: its jobs are held"
+        console().print(f"project {project} (PI {pi}; {state})", highlight=False)
+    if result.dataset:
+        console().print(
+            f"public dataset {DEMO_DATASET}, version {result.dataset}", highlight=False, soft_wrap=True
+        )
 
 
 def run() -> None:

@@ -11,9 +11,11 @@ stays proposed, its jobs held for safety, so the officer's queue has something t
 from __future__ import annotations
 
 import random
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from pnyx.allocation.model import (
     ApplicantType,
@@ -31,6 +33,7 @@ from pnyx.core.units import AcceleratorHours
 from pnyx.governance.policy import Pool
 from pnyx.identity.model import LOCAL_CONSOLE, IssuedToken, Principal
 from pnyx.jobs.service import Submission
+from pnyx.registry.samples import write_samples
 from pnyx.safety.model import SafetyLevel
 from pnyx.wiring import Platform, build_platform
 
@@ -56,6 +59,7 @@ USERS: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
     ("ravi", ("reviewer",), None),
     ("ruth", ("reviewer",), None),
     ("sam", ("safety-officer",), None),
+    ("sofia", ("safety-officer",), None),  # a release from L2 takes two officers' approvals
     ("aud", ("auditor",), None),
 )
 REVIEWERS = {"rhea": "ETH Zurich", "ravi": "Inria", "ruth": "KTH"}
@@ -68,6 +72,8 @@ class DemoResult:
     seeded: bool
     tokens: tuple[tuple[str, IssuedToken], ...]
     log_entries: int
+    projects: tuple[tuple[str, str, bool], ...] = ()  # (project id, its PI, confirmed: its jobs run)
+    dataset: str | None = None  # the public demo dataset's version
 
 
 def seed_demo(platform: Platform, *, accelerators: int = 100_000, seed: int = 0) -> DemoResult:
@@ -86,9 +92,16 @@ def seed_demo(platform: Platform, *, accelerators: int = 100_000, seed: int = 0)
         past.engine.dispose()
     names = [*(name for name, _r, _s in USERS), "del-de"]  # and one delegate, to try the council
     tokens = tuple((name, _demo_token(platform, name)) for name in names)
-    _safety_review(platform, projects)
+    confirmed = _safety_review(platform, projects)
     _jobs_now(platform, people, projects)
-    return DemoResult(seeded=True, tokens=tokens, log_entries=platform.log.drain())
+    dataset = _open_dataset(platform)
+    return DemoResult(
+        seeded=True,
+        tokens=tokens,
+        log_entries=platform.log.drain(),
+        projects=tuple((project, pi, project in confirmed) for project, pi in sorted(projects.items())),
+        dataset=dataset,
+    )
 
 
 def _demo_token(p: Platform, name: str) -> IssuedToken:
@@ -247,15 +260,20 @@ def _usage_history(p: Platform, clock: FrozenClock, projects: dict[str, str], rn
         )
 
 
-def _safety_review(p: Platform, projects: dict[str, str]) -> None:
+def _safety_review(p: Platform, projects: dict[str, str]) -> set[str]:
     """Every project is classified from its proposal; the safety officer confirms all but the last,
-    which waits in the officer's queue (its jobs held for safety until someone confirms it)."""
+    which waits in the officer's queue (its jobs held for safety until someone confirms it).
+    Returns the projects whose jobs run."""
     officer = p.identity.principal_of(SAFETY_OFFICER)
     ordered = sorted(projects, key=lambda project: projects[project])  # ada's, then benoit's
+    running = set()
     for project in ordered:
         waits = p.safety.ensure_classified(project).holds_jobs  # above L1: an officer must confirm
         if waits and project != ordered[-1]:
             p.safety.confirm(project, by=officer)
+        if not waits or project != ordered[-1]:
+            running.add(project)
+    return running
 
 
 def _jobs_now(p: Platform, people: dict[str, Principal], projects: dict[str, str]) -> None:
@@ -286,3 +304,22 @@ def _jobs_now(p: Platform, people: dict[str, Principal], projects: dict[str, str
                 command=(py, "-c", "import time\nfor s in range(60):\n print('step', s)\n time.sleep(5)"),
             ),
         )
+
+
+DEMO_DATASET = "demo-multimodal"
+
+
+def _open_dataset(p: Platform) -> str:
+    """A public multimodal dataset the operator imported (samples the project generates: text, code,
+    images, audio; nothing downloaded), for the registry pages and a first training job."""
+    operator = p.identity.principal_of("olga")
+    with tempfile.TemporaryDirectory(prefix="pnyx-demo-samples-") as directory:
+        write_samples(Path(directory), per_source=24)
+        imported = p.datasets.import_directory(
+            operator,
+            Path(directory),
+            name=DEMO_DATASET,
+            shard_samples=32,
+            description="Generated demo samples: text, code, PGM images and WAV audio, under open licences.",
+        )
+    return imported.version.version

@@ -18,21 +18,22 @@ from __future__ import annotations
 import logging
 import marshal
 import os
-import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from pnyx.executors.local_checkpoints import CheckpointCaps, hash_checkpoints
+from pnyx.executors.local_host import probe_host
 from pnyx.executors.local_outputs import OutputCaps, hash_outputs, open_output
+from pnyx.executors.local_runtime import missing_command
 from pnyx.executors.local_state import (
     CorruptState,
     ExitRecord,
@@ -45,14 +46,13 @@ from pnyx.executors.local_state import (
     supervisor_alive,
     sweep,
     tail,
-    unsearchable_ancestor,
     write_private,
 )
 from pnyx.executors.sandbox import (
     RETENTION_S,
-    SYSTEM_DIRS,
     HostFacts,
     SandboxConfig,
+    job_path,
     launch_record,
     max_jobs,
     refusal,
@@ -84,6 +84,7 @@ MESSAGES = {
 
 class LocalExecutor:
     engine = "local"
+    checkpoint_caps = CheckpointCaps()  # what one look at a running job's checkpoints may cost
 
     def __init__(
         self,
@@ -119,9 +120,19 @@ class LocalExecutor:
         problem = refusal(spec, self.config, self.host) or self._prepared_root()
         if problem:
             raise EngineRejected(problem, field="sandbox")
+        self._check_command(spec.command[0])
         state.mkdir(mode=0o700, exist_ok=True)
         self._launch(spec, grant, state)
         return ref
+
+    def _check_command(self, name: str) -> None:
+        """A sandboxed command named without a path must be on the job's PATH (else a refusal that
+        says what to do, not bwrap's bare ``execvp ...: No such file or directory`` in its log)."""
+        path = job_path(self.host, self.config.runtime)
+        if not self.config.enabled or "/" in name or any(os.access(Path(d, name), os.X_OK) for d in path):
+            return
+        lent = bool(self.config.runtime.path)
+        raise EngineRejected(missing_command(name, path, runtime_lent=lent), field="command")
 
     def _prepared_root(self) -> str | None:
         """Why the job root cannot hold jobs (checked until it can: an operator may fix it live)."""
@@ -273,6 +284,10 @@ class LocalExecutor:
     def open_output(self, ref: EngineRef, path: str, size: int) -> BinaryIO:
         return open_output(self.layout.work(self._checked(ref.engine_job_id)), path, size)
 
+    def checkpoints(self, ref: EngineRef, skip: Collection[int]) -> list[tuple[int, list[Artifact]]]:
+        work = self.layout.work(self._checked(ref.engine_job_id))
+        return hash_checkpoints(work, self.checkpoint_caps, skip)
+
     def _note(self, key: str, notes: list[str]) -> None:
         """Skipped outputs are named in the job's own log, where its owner reads them."""
         lines = [f"pnyx: {n} (not recorded)" for n in notes[:MAX_NOTES]]
@@ -346,32 +361,6 @@ class Spawner:
         except (BrokenPipeError, subprocess.TimeoutExpired):
             process.kill()  # the supervisors it forked are detached: they go on
             process.wait()
-
-
-def probe_host(config: SandboxConfig) -> HostFacts:
-    """What the sandbox needs to know about this machine (read once)."""
-    is_root = os.geteuid() == 0
-    return HostFacts(
-        bwrap=shutil.which(config.bwrap) if config.enabled else None,
-        is_root=is_root,
-        symlinks={d: os.readlink(d) for d in SYSTEM_DIRS if os.path.islink(d)},
-        system_dirs=tuple(d for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)),
-        interpreter_prefix=_interpreter_prefix(is_root),
-        memory=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-        cpus=len(os.sched_getaffinity(0)),
-        arch=platform.machine(),
-    )
-
-
-def _interpreter_prefix(is_root: bool) -> str | None:
-    """The Python installation jobs may use when it is outside /usr (pyenv, /opt, ...), if the job
-    uids can reach it (a prefix under /root, 0700, cannot be bound: jobs then use /usr's python3)."""
-    prefix = Path(sys.base_prefix).resolve()
-    if prefix.is_relative_to("/usr") or not prefix.is_dir():
-        return None
-    if is_root and unsearchable_ancestor(prefix / "bin") is not None:
-        return None
-    return str(prefix)
 
 
 def _final(ref: EngineRef, result: ExitRecord) -> EngineStatus:

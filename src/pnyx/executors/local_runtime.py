@@ -89,3 +89,14 @@ def check_hidden(binds: Sequence[Path], hidden: Mapping[str, Path]) -> None:
                     f"jobs run (or set {SETTING}=off)",
                     field=SETTING,
                 )
+
+
+def missing_command(name: str, path: Sequence[str], *, runtime_lent: bool) -> str:
+    """Why a job whose command is not on its PATH is refused, and what to do."""
+    hint = (
+        "name it by a path under the job's directory, or install it under /usr"
+        if runtime_lent
+        else "if it belongs to the server's Python environment (torchrun, python -m pnyx.training.run), "
+        "start the server with PNYX_LOCAL_RUNTIME=server to lend local jobs that environment read-only"
+    )
+    return f"{name!r} is not on the job's PATH ({':'.join(path)}): {hint}"

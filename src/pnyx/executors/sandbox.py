@@ -237,6 +237,12 @@ def accelerator_env(spec: JobSpec, grant: Grant) -> dict[str, str]:
     }
 
 
+def job_path(host: HostFacts, runtime: Runtime | None = None) -> tuple[str, ...]:
+    """The directories of a sandboxed job's PATH, in order (the same paths inside and outside)."""
+    prefix_bin = (f"{host.interpreter_prefix}/bin",) if host.interpreter_prefix else ()
+    return (*(runtime.path if runtime else ()), *prefix_bin, *JOB_PATH.split(":"))
+
+
 def job_env(
     spec: JobSpec,
     grant: Grant,
@@ -249,9 +255,8 @@ def job_env(
     """The job's whole environment: an allow-list, never the server's. The job's own ``spec.env``
     comes first, so the platform's names always win. ``runtime``'s directories lead its PATH;
     ``inputs`` holds its dataset versions (``PNYX_INPUTS``, /inputs in the sandbox)."""
-    prefix_bin = [f"{host.interpreter_prefix}/bin"] if host.interpreter_prefix else []
     fixed = {
-        "PATH": ":".join([*(runtime.path if runtime else ()), *prefix_bin, JOB_PATH]),
+        "PATH": ":".join(job_path(host, runtime)),
         "HOME": home,
         "TMPDIR": SANDBOX_TMP,
         "LANG": "C.UTF-8",
