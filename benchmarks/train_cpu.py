@@ -20,10 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -36,6 +32,7 @@ from pnyx.registry.importer import write_version
 from pnyx.registry.samples import SOURCES, write_samples
 from pnyx.training.config import TrainConfig
 from pnyx.training.data import DataReader
+from pnyx.training.launch import run_on_cpu
 from pnyx.training.network import Decoder, loss_sum
 from pnyx.training.shards import read_manifest
 
@@ -52,12 +49,6 @@ def registry_dataset(root: Path, samples: int, shards: int) -> Path:
     return write_version(root / "import", root / "registry", name="bench", now=now, shard_samples=per_shard)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def steady(metrics: list[dict[str, float]], warmup: int) -> float:
     kept = metrics[warmup:]
     return sum(m["tokens"] for m in kept) / sum(m["seconds"] for m in kept)
@@ -66,28 +57,9 @@ def steady(metrics: list[dict[str, float]], warmup: int) -> float:
 def fsdp_run(
     data: Path, out: Path, config: Path, ranks: int, steps: int
 ) -> tuple[list[dict[str, float]], float]:
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        str(ranks),
-        "--master-port",
-        str(free_port()),
-        "-m",
-        "pnyx.training.run",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--config",
-        str(config),
-        "--steps",
-        str(steps),
-    ]
+    args = ("--data", data, "--out", out, "--config", config, "--steps", str(steps))
     started = time.perf_counter()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    done = run_on_cpu(*args, ranks=ranks)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"torchrun failed:\n{done.stderr[-3000:]}")

@@ -12,11 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import socket
 import struct
 import subprocess
-import sys
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +25,7 @@ from pnyx.registry import rules
 from pnyx.registry.model import MANIFEST_NAME, Modality, Shard
 from pnyx.registry.model import Sample as Placed
 from pnyx.registry.shards import write_shard
+from pnyx.training.launch import run_on_cpu
 
 Sample = tuple[Modality, bytes]
 
@@ -131,28 +129,9 @@ def dataset(tmp_path: Path) -> Path:
     return directory
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def torchrun(*args: str | Path, ranks: int = 2, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``torchrun -m pnyx.training.run ARGS`` on CPU, ``ranks`` processes of one thread each."""
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        str(ranks),
-        "--master-port",
-        str(free_port()),
-        "-m",
-        "pnyx.training.run",
-        *map(str, args),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return run_on_cpu(*args, ranks=ranks, timeout=timeout)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
