@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
+from urllib.parse import urlsplit, urlunsplit
 
 from pnyx.core.errors import Conflict, InvalidInput
 from pnyx.registry import licences
@@ -326,7 +327,8 @@ def removed_by(
     samples: Iterable[Sample], sources: Sequence[Source], *, origin: str | None, hashes: frozenset[str]
 ) -> list[Sample]:
     """The samples a takedown leaves out: those from sources with ``origin``, and those named."""
-    from_origin = {s.name for s in sources if origin is not None and s.origin == origin}
+    wanted = None if origin is None else same_origin(origin)
+    from_origin = {s.name for s in sources if wanted is not None and same_origin(s.origin) == wanted}
     return [s for s in samples if s.source in from_origin or s.sha256 in hashes]
 
 
@@ -362,6 +364,22 @@ def affected_shards(
         for version, (sources, samples) in history.items()
     }
     return {version: hit for version, hit in found.items() if hit}
+
+
+def same_origin(origin: str) -> str:
+    """An origin as a takedown compares it: a URL's scheme and host lower-cased, its default port and
+    trailing slash dropped (``HTTPS://News.Example:443/`` is ``https://news.example``); other text as is."""
+    parts = urlsplit(origin.strip())
+    try:
+        given = parts.port
+    except ValueError:  # not a port: compared as written
+        return origin.strip()
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return origin.strip()
+    default = {"http": 80, "https": 443}[parts.scheme.lower()]
+    port = "" if given in (None, default) else f":{given}"
+    rest = urlunsplit(("", "", parts.path.rstrip("/"), parts.query, ""))
+    return f"{parts.scheme.lower()}://{parts.hostname}{port}{rest}"
 
 
 def check_takedown_target(origin: str | None, hashes: Sequence[str]) -> frozenset[str]:

@@ -82,17 +82,18 @@ def _decompressed(upload: BinaryIO) -> IO[bytes]:
 
 
 def _walk(stream: IO[bytes], max_members: int, max_bytes: int) -> None:
-    total, size_next = 0, None
+    total, size_next, pending = 0, None, set[bytes]()  # extension headers seen before the member
     for _ in range(3 * max_members + 1):  # a member may come with a long name and a pax header
         header = _exactly(stream, BLOCK)
         if header == bytes(BLOCK):
             return
         kind, size = _header(header)
         if kind in _LONG or kind in _PAX:
+            _once(kind, pending)
             data = _extension(stream, kind, size)
             size_next = _pax_size(data, kind) if kind in _PAX else size_next
             continue
-        size, size_next = (size if size_next is None else size_next), None
+        size, size_next, pending = (size if size_next is None else size_next), None, set()
         if kind == tarfile.GNUTYPE_SPARSE:
             raise InvalidInput("the archive holds a sparse member; send plain files", field="body")
         if kind in tarfile.REGULAR_TYPES or kind not in tarfile.SUPPORTED_TYPES:
@@ -101,6 +102,15 @@ def _walk(stream: IO[bytes], max_members: int, max_bytes: int) -> None:
                 raise InvalidInput(f"the archive unpacks to more than {max_bytes} bytes", field="body")
             _skip(stream, _padded(size))
     raise InvalidInput(f"the archive has more than {max_members} members", field="body")
+
+
+def _once(kind: bytes, pending: set[bytes]) -> None:
+    """At most one extension header of each kind before a member: with two, ``tarfile`` and this walk
+    would disagree on which one's size holds, so the walk could be led to skip what tarfile reads."""
+    key = tarfile.XHDTYPE if kind == tarfile.SOLARIS_XHDTYPE else kind  # two spellings of a pax header
+    if key in pending:
+        raise InvalidInput("the archive has two extension headers of one kind before a member", field="body")
+    pending.add(key)
 
 
 def _header(block: bytes) -> tuple[bytes, int]:

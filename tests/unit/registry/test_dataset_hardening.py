@@ -98,13 +98,14 @@ def test_a_takedown_by_origin_stays_applied_under_another_spelling(
     service.import_directory(OPERATOR, first, name="td")
     done = service.takedown(OPERATOR, "td", reason="legal request #1", origin="https://news.example/")
     assert (done.removed, done.to_version) == (2, None)
-    again = source_dir(tmp_path / "b", "https://news.example", files | {"new.txt": "new"})
-    made = service.import_directory(OPERATOR, again, name="td")
+    again = source_dir(tmp_path / "b", "HTTPS://News.Example:443", files | {"new.txt": "new"})
+    with pytest.raises(InvalidInput, match=r"no sample to import \(3 opted out or taken down\)"):
+        service.import_directory(OPERATOR, again, name="td")  # the origin, however it is spelled
+    moved = source_dir(tmp_path / "c", "https://mirror.example/", files | {"new.txt": "new"})
+    made = service.import_directory(OPERATOR, moved, name="td")  # the removed samples, from elsewhere
     assert (made.version.samples, made.left_out) == (1, 2)
     assert {t.request for t in made.version.tombstones} == {done.id}
     assert rows(engine, "dataset_takedown_samples") == 2
-    with pytest.raises(InvalidInput, match="no sample to import"):  # only what was taken down
-        service.import_directory(OPERATOR, source_dir(tmp_path / "c", "elsewhere", files), name="td")
 
 
 def test_a_private_dataset_leaves_no_name_reason_or_hash_digest_in_the_log(

@@ -255,3 +255,19 @@ def test_a_takedown_reason_is_checked(reason: str) -> None:
     with pytest.raises(InvalidInput) as info:
         rules.check_reason(reason)
     assert info.value.field == "reason"
+
+
+@pytest.mark.parametrize(
+    ("origin", "same"),
+    [
+        ("https://news.example/", "https://news.example"),
+        ("HTTPS://News.Example:443/", "https://news.example"),
+        ("http://news.example:80", "http://news.example"),
+        ("https://news.example:8443/a/", "https://news.example:8443/a"),
+        ("https://x.example:port/", "https://x.example:port/"),  # not a URL a port can be read from
+        ("a shop in Leeds ", "a shop in Leeds"),
+    ],
+)
+def test_a_takedown_by_origin_matches_other_spellings_of_the_same_url(origin: str, same: str) -> None:
+    """A re-attack imported a taken-down origin again as HTTPS://News.Example:443/: one origin."""
+    assert rules.same_origin(origin) == same

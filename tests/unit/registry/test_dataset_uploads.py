@@ -114,3 +114,26 @@ def test_hostile_media_headers_are_refused_not_crashed_on(data: bytes, match: st
     modality = rules.modality_of("x.pgm" if data.startswith(b"P5") else "x.wav")
     with pytest.raises(InvalidInput, match=match):
         payloads.check_payload(modality, data, "web/x")
+
+
+def pax_header(size: int, kind: bytes = tarfile.XHDTYPE) -> bytes:
+    """A pax extended header whose one record sets the next member's size."""
+    record = f" size={size}\n".encode()
+    length = len(record) + 1
+    while len(str(length)) + len(record) != length:
+        length += 1
+    body = str(length).encode() + record
+    info = tarfile.TarInfo("PaxHeader")
+    info.type, info.size = kind, len(body)
+    return info.tobuf(tarfile.USTAR_FORMAT) + body + bytes(-len(body) % 512)
+
+
+@pytest.mark.parametrize("second", [tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE])
+def test_two_pax_headers_before_one_member_are_refused(tmp_path: Path, second: bytes) -> None:
+    """tarfile applies the first pax header's size, a walk that kept the last would skip what tarfile
+    then reads as headers: a long-name bomb hidden there (a re-attack found it). Refused outright."""
+    hidden = long_header(tarfile.GNUTYPE_LONGNAME, 8192)[:-1024]
+    member = tarfile.TarInfo("s/a.txt").tobuf(tarfile.USTAR_FORMAT)
+    bomb = pax_header(0) + pax_header(len(hidden), second) + member + hidden + bytes(1024)
+    refused(bomb, tmp_path / "out", "two extension headers of one kind before a member")
+    refused(gzip.compress(bomb), tmp_path / "gz", "two extension headers")
