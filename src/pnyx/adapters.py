@@ -16,7 +16,7 @@ from pnyx.allocation.award_service import AwardService
 from pnyx.allocation.conflicts import binding_team
 from pnyx.allocation.model import ProjectId, Proposal
 from pnyx.allocation.store import AllocationRepository, ProposalRepository
-from pnyx.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from pnyx.core.errors import Conflict, IntegrityFailure, InvalidInput, NotFound, Unavailable
 from pnyx.core.ids import TokenId
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.governance.council_service import CouncilService
@@ -29,6 +29,7 @@ from pnyx.jobs import clearance
 from pnyx.jobs.inputs import ResolvedDataset
 from pnyx.jobs.service import JobService, ProjectInfo
 from pnyx.jobs.store import ArtifactRepository, JobRepository
+from pnyx.registry.lineage_service import ModelService
 from pnyx.registry.service import DatasetService
 from pnyx.registry.store import DatasetRepository
 from pnyx.safety.model import Label
@@ -226,6 +227,23 @@ class RegistryInputs:
         except (Conflict, InvalidInput, Unavailable) as exc:
             raise type(exc)(exc.message, field="datasets", code=exc.code) from exc
         return ResolvedDataset(path=found.path, label=found.version.label)
+
+
+class RegistryModels:
+    """The jobs service's view of model versions (``jobs.inputs.ModelInputs``), as
+    ``RegistryInputs`` is of dataset versions (``ModelService.job_input``); refusals name ``models``."""
+
+    def __init__(self, registry: Callable[[], ModelService]) -> None:
+        self.registry = registry
+
+    def resolve(self, principal: Principal, version: str, job: Label) -> ResolvedDataset | None:
+        try:
+            path, label = self.registry().job_input(principal, version, job)
+        except NotFound:
+            return None
+        except (Conflict, InvalidInput, Unavailable, IntegrityFailure) as exc:
+            raise type(exc)(exc.message, field="models", code=exc.code) from exc
+        return ResolvedDataset(path=path, label=label)
 
 
 class RegistryWithdrawals:

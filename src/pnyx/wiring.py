@@ -24,6 +24,7 @@ from pnyx.adapters import (
     ProjectMembers,
     ProjectTeam,
     RegistryInputs,
+    RegistryModels,
     documented_peaks,
 )
 from pnyx.allocation.award_service import AwardService
@@ -55,6 +56,7 @@ from pnyx.jobs.executor import Executor, OutputReader
 from pnyx.jobs.service import JobService
 from pnyx.jobs.topology import TopologyCache, fit_check
 from pnyx.registry.blobs import BlobStore
+from pnyx.registry.evaluation_service import EvaluationService
 from pnyx.registry.lineage_service import ModelArtifacts, ModelService, StoredDatasets
 from pnyx.registry.service import DatasetService
 from pnyx.safety.defaults import DEFAULT_POLICY
@@ -107,6 +109,7 @@ class Platform:
     incidents: IncidentService
     models: ModelService  # model versions: training outputs taken in, lineage, checked downloads
     datasets: DatasetService  # dataset versions: imports into shards, reads by clearance, takedowns
+    evaluations: EvaluationService  # evaluation results: signed by the facility, read as their model
 
 
 def build_platform(
@@ -159,6 +162,7 @@ def build_platform(
         freezes=FrozenSubjects(uow),  # what open incidents froze (the incident service writes it)
         releases=releases,  # released records of outputs, read under their lower labels
         datasets=RegistryInputs(lambda: datasets),  # dataset versions as inputs (the registry, below)
+        models=RegistryModels(lambda: models),  # model versions as inputs (an evaluation's model)
     )
     identity = IdentityService(uow)
     containment = JobContainment(jobs, identity, ProjectTeam(uow))
@@ -172,6 +176,13 @@ def build_platform(
         releases=releases,
         log=log,
         jobs=jobs,
+    )
+    evaluations = EvaluationService(
+        uow,
+        blobs=BlobStore(settings.data_dir / "registry"),
+        readers={name: e for name, e in executors.items() if isinstance(e, OutputReader)},
+        models=models,
+        signer=signer,  # the transparency log's key signs each result
     )
     datasets = DatasetService(
         uow,
@@ -210,6 +221,7 @@ def build_platform(
         ),
         models=models,
         datasets=datasets,
+        evaluations=evaluations,
     )
 
 

@@ -46,6 +46,9 @@ def submit(
     datasets: list[str] = typer.Option(
         [], "--dataset", help="A dataset version it reads, at /inputs/VERSION ($PNYX_INPUTS); repeat for more"
     ),
+    models: list[str] = typer.Option(
+        [], "--model", help="A model version it reads, at /inputs/VERSION (an evaluation's); repeat for more"
+    ),
 ) -> None:
     """Submit a job: pnyx job submit -p PROJECT --as USER -n 8 -- python train.py"""
     if label is not None and label not in (1, 2, 3, 4):
@@ -66,6 +69,7 @@ def submit(
                 priority_class=priority,
                 engine=engine,
                 datasets=tuple(datasets),
+                models=tuple(models),
             ),
         )
         said = f"({job.status}, {inert(str(job.label))}); {inert(job.reason)}".rstrip("; ")

@@ -36,12 +36,12 @@ class WithdrawnVersions(Protocol):
 
 def versions_of(jobs: Iterable[JobRecord]) -> frozenset[str]:
     """Every dataset version these jobs read, once."""
-    return frozenset(i.version for job in jobs for i in job.inputs)
+    return frozenset(version for job in jobs for version in job.datasets())
 
 
 def withdrawn_reason(job: JobRecord, withdrawn: Mapping[str, str | None]) -> str | None:
     """Why ``job`` may not run (its first withdrawn input, and how many more), or None: it may."""
-    gone = [i.version for i in job.inputs if i.version in withdrawn]
+    gone = [version for version in job.datasets() if version in withdrawn]
     if not gone:
         return None
     successor = withdrawn[gone[0]]
@@ -65,7 +65,7 @@ UNSTARTED = frozenset({JobStatus.DISPATCHING, JobStatus.QUEUED})  # checked whil
 
 def to_check(job: JobRecord, among: Collection[JobStatus]) -> bool:
     """A job in one of these states that reads datasets and is not being cancelled (that ends it)."""
-    return job.inputs != () and job.status in among and not job.cancel_requested
+    return job.datasets() != () and job.status in among and not job.cancel_requested
 
 
 @dataclass(slots=True)

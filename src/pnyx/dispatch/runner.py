@@ -9,6 +9,7 @@ from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.plan import QueueAhead
 from pnyx.jobs.topology import check_dispatch
+from pnyx.registry.evaluation_service import RegistryIntake
 from pnyx.scheduler.policy import policy_named
 from pnyx.wiring import Platform
 
@@ -31,7 +32,7 @@ def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
         leadership=leadership_for(platform.engine, platform.settings.data_dir),
         usage=MeteredUsage(platform.accounting, platform.safety),  # usage, then safety meters it
         queue_ahead=QueueAhead.of({name: engine.ahead_depth() for name, engine in platform.engines.items()}),
-        intake=platform.models,  # finished training jobs' outputs become model versions
+        intake=RegistryIntake(platform.models, platform.evaluations),  # model versions, evaluation results
         inputs=RegistryWithdrawals(platform.uow),  # a job reading a withdrawn dataset never starts
     )
 

@@ -1,5 +1,6 @@
-"""A job's inputs: the dataset versions it names at submission, resolved by the registry (pure rules
-and the Protocol wiring fills in; the service does the I/O).
+"""A job's inputs: the dataset and model versions it names at submission, resolved by the registry
+(pure rules and the Protocols wiring fills in; the service does the I/O). Model versions (an
+evaluation's model) follow the same rules as datasets, naming ``models``.
 
 Each version is resolved for the submitter and the job's label by ``DatasetInputs.resolve``: a
 version that does not exist and one the submitter's jobs may not read get the same answer, 404
@@ -22,9 +23,11 @@ from typing import Protocol
 
 from pnyx.core.errors import InvalidInput, NotFound
 from pnyx.identity.model import Principal
+from pnyx.jobs.model import InputKind
 from pnyx.safety.model import Label
 
 MAX_DATASETS = 16  # versions one job may read
+MAX_MODELS = 8  # model versions one job may read
 NO_INPUTS = frozenset({"kubernetes"})  # engines that cannot give a job its datasets yet (no shared volume)
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # one path component: /inputs/<version>
 
@@ -46,6 +49,14 @@ class DatasetInputs(Protocol):
     def resolve(self, principal: Principal, version: str, job: Label) -> ResolvedDataset | None: ...
 
 
+class ModelInputs(Protocol):
+    """The registry's answer for a model version (an evaluation's model), as ``DatasetInputs``'
+    for a dataset version: None for none and for one the job may not read; other refusals are
+    raised, naming ``models``."""
+
+    def resolve(self, principal: Principal, version: str, job: Label) -> ResolvedDataset | None: ...
+
+
 class NoDatasets:
     """No registry: every version is unknown (a service built without one: unit tests, tools)."""
 
@@ -53,43 +64,53 @@ class NoDatasets:
         return None
 
 
-def check_versions(versions: Sequence[str]) -> tuple[str, ...]:
+def check_versions(versions: Sequence[str], kind: InputKind = InputKind.DATASET) -> tuple[str, ...]:
     """The named versions, each once, each a plain name (it becomes a directory name in the job)."""
-    if len(versions) > MAX_DATASETS:
-        raise InvalidInput(f"a job reads at most {MAX_DATASETS} dataset versions", field="datasets")
+    field, most = _FIELDS[kind], MAX_MODELS if kind is InputKind.MODEL else MAX_DATASETS
+    if len(versions) > most:
+        raise InvalidInput(f"a job reads at most {most} {kind} versions", field=field)
     for version in versions:
         if not isinstance(version, str) or not VERSION.match(version):
             raise InvalidInput(
-                f"{version!r} is not a dataset version id (letters, digits, '.', '_', '-')",
-                field="datasets",
-                code="dataset_version_invalid",
+                f"{version!r} is not a {kind} version id (letters, digits, '.', '_', '-')",
+                field=field,
+                code=f"{kind}_version_invalid",
             )
     if len(set(versions)) != len(versions):
-        raise InvalidInput("a dataset version is named twice", field="datasets")
+        raise InvalidInput(f"a {kind} version is named twice", field=field)
     return tuple(versions)
 
 
-def check_engine(engine: str, versions: Sequence[str]) -> None:
+def check_distinct(datasets: Sequence[str], models: Sequence[str]) -> None:
+    """Each input is a directory ``/inputs/<version>``: a name given as both would clash."""
+    if set(datasets) & set(models):
+        raise InvalidInput("a version is named both as a dataset and as a model", field="models")
+
+
+def check_engine(engine: str, versions: Sequence[str], kind: InputKind = InputKind.DATASET) -> None:
     if versions and engine in NO_INPUTS:
         raise InvalidInput(
-            f"the {engine} engine cannot give a job dataset inputs yet; use local, slurm or ray",
-            field="datasets",
-            code="dataset_engine_unsupported",
+            f"the {engine} engine cannot give a job {kind} inputs yet; use local, slurm or ray",
+            field=_FIELDS[kind],
+            code=f"{kind}_engine_unsupported",
         )
 
 
-def unknown(version: str) -> NotFound:
+def unknown(version: str, kind: InputKind = InputKind.DATASET) -> NotFound:
     """Not there, or not readable by the submitter: the same words either way."""
-    return NotFound(f"unknown dataset version {version!r}", field="datasets", code="dataset_unknown")
+    return NotFound(f"unknown {kind} version {version!r}", field=_FIELDS[kind], code=f"{kind}_unknown")
 
 
-def check_level(job: Label, version: str, dataset: Label) -> None:
+def check_level(job: Label, version: str, dataset: Label, kind: InputKind = InputKind.DATASET) -> None:
     """A job runs at or above the level of what it reads (its categories join its outputs)."""
     if job.level < dataset.level:
         raise InvalidInput(
-            f"dataset version {version} is labelled {dataset.level.name}; a job reading it runs at "
+            f"{kind} version {version} is labelled {dataset.level.name}; a job reading it runs at "
             f"{dataset.level.name} or above, and this one runs at {job.level.name} (ask for label "
             f"{int(dataset.level)})",
-            field="datasets",
-            code="dataset_above_job_level",
+            field=_FIELDS[kind],
+            code=f"{kind}_above_job_level",
         )
+
+
+_FIELDS = {InputKind.DATASET: "datasets", InputKind.MODEL: "models"}  # the submission's fields

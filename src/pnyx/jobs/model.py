@@ -30,15 +30,21 @@ class EngineState(StrEnum):
 FINAL_ENGINE_STATES = frozenset({EngineState.SUCCEEDED, EngineState.FAILED, EngineState.CANCELLED})
 
 
+class InputKind(StrEnum):
+    DATASET = "dataset"
+    MODEL = "model"  # a model version (an evaluation's model, a fine-tuning's base)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobInput:
-    """A dataset version a job reads: its id (the name the job sees it by, ``/inputs/<version>``
-    in the local sandbox), the directory that holds it on the control plane's machine (private:
-    never logged, never shown), and its label (the job's outputs carry the join)."""
+    """A dataset or model version a job reads: its id (the name the job sees it by,
+    ``/inputs/<version>`` in the local sandbox), the directory that holds it on the control plane's
+    machine (private: never logged, never shown), and its label (the job's outputs carry the join)."""
 
     version: str
     path: str
     label: Label
+    kind: InputKind = InputKind.DATASET
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,7 +201,11 @@ class JobRecord:
     ended_at: datetime | None = None
     exit_code: int | None = None
     reason: str = ""
-    inputs: tuple[JobInput, ...] = ()  # the dataset versions it reads, resolved at submission
+    inputs: tuple[JobInput, ...] = ()  # the dataset and model versions it reads, resolved at submission
+
+    def datasets(self) -> tuple[str, ...]:
+        """The dataset versions among its inputs (model versions are inputs too, of another kind)."""
+        return tuple(i.version for i in self.inputs if i.kind is InputKind.DATASET)
 
     @property
     def level(self) -> SafetyLevel:
@@ -225,6 +235,7 @@ class JobSubmitted(DomainEvent):
     status: str  # pending, or held_for_safety while its project's level awaits an officer
     note: str
     datasets: tuple[str, ...] = ()  # the dataset versions it reads (ids only, never where they lie)
+    models: tuple[str, ...] = ()  # the model versions it reads (ids only)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

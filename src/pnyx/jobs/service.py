@@ -22,13 +22,23 @@ from pnyx.jobs.changes import Act, act, act_each, change
 from pnyx.jobs.clearance import ProjectInfo, Projects, outputs_label, project_label
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.holds import SafetyHolds
-from pnyx.jobs.inputs import DatasetInputs, NoDatasets, check_engine, check_level, check_versions, unknown
+from pnyx.jobs.inputs import (
+    DatasetInputs,
+    ModelInputs,
+    NoDatasets,
+    check_distinct,
+    check_engine,
+    check_level,
+    check_versions,
+    unknown,
+)
 from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
     HOLDING_STATUSES,
     OPEN_JOB_STATUSES,
     UNPLACED_STATUSES,
     Artifact,
+    InputKind,
     JobAction,
     JobArtifact,
     JobCancelRequested,
@@ -71,19 +81,20 @@ class JobService:
         freezes: Freezes = NO_FREEZES,
         releases: Releases = NO_RELEASES,
         datasets: DatasetInputs = NO_DATASETS,
+        models: ModelInputs = NO_DATASETS,
     ) -> None:
         """``policy``: the safety controls in force (who may read outputs at each level);
         ``freezes``: open incidents' freezes (a frozen project takes no jobs, frozen outputs are
         read by nobody); ``releases``: release decisions' lower-labelled records of outputs;
-        ``datasets``: the registry's dataset versions, as jobs' inputs. Wiring passes them all; a
-        service built without them knows no freeze, no release and no dataset."""
+        ``datasets``, ``models``: the registry's dataset and model versions, as jobs' inputs. Wiring
+        passes them all; a service built without them knows no freeze, no release and no version."""
         self.uow = uow
         self.projects = projects
         self.fits = fits
         self.executors = executors
         self.default_engine = default_engine
         self.freezes = freezes
-        self.datasets = datasets
+        self.datasets, self.models = datasets, models
         self.holds = SafetyHolds(uow, projects=projects)
         self.reads = JobReads(
             uow, projects=projects, executors=executors, policy=policy, freezes=freezes, releases=releases
@@ -108,13 +119,16 @@ class JobService:
         )
         engine = self._engine(s.engine)
         check_engine(engine, s.datasets)
+        check_engine(engine, s.models, InputKind.MODEL)
+        check_distinct(s.datasets, s.models)
         s = dataclasses.replace(s, priority_class=priority_class(principal, s.priority_class))
         project = self._project(principal, s.project)
         check_submittable(self.freezes, project.id)  # frozen by an incident: refused, naming it
         job = draft(
             principal, s, job_id=new_id("job"), engine=engine, project=project, now=self.uow.clock.now()
         )
-        job = dataclasses.replace(job, inputs=self._inputs(principal, s.datasets, job.label))
+        inputs = self._inputs(principal, s.datasets, job.label) + self._models(principal, s.models, job.label)
+        job = dataclasses.replace(job, inputs=inputs)
         self.fits(job)  # a job that can never fit is refused now, never left waiting for ever
         with self.uow.write() as tx:
             job = dataclasses.replace(job, submitted_at=tx.now)
@@ -141,6 +155,17 @@ class JobService:
                 code="dataset_files_missing",
             )
         return JobInput(version=version, path=str(dataset.path), label=dataset.label)
+
+    def _models(self, principal: Principal, versions: Sequence[str], label: Label) -> tuple[JobInput, ...]:
+        """Each named model version as the registry resolves it, as datasets are (``_input``)."""
+        return tuple(self._model(principal, v, label) for v in check_versions(versions, InputKind.MODEL))
+
+    def _model(self, principal: Principal, version: str, label: Label) -> JobInput:
+        model = self.models.resolve(principal, version, label)
+        if model is None:
+            raise unknown(version, InputKind.MODEL)
+        check_level(label, version, model.label, InputKind.MODEL)
+        return JobInput(version=version, path=str(model.path), label=model.label, kind=InputKind.MODEL)
 
     def _engine(self, requested: str | None) -> str:
         engine = requested or self.default_engine

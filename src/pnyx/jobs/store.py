@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pnyx.db.metadata import UtcDateTime, metadata
-from pnyx.jobs.model import UNPLACED_STATUSES, JobArtifact, JobInput, JobRecord, JobStatus
+from pnyx.jobs.model import UNPLACED_STATUSES, InputKind, JobArtifact, JobInput, JobRecord, JobStatus
 from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
@@ -173,11 +173,12 @@ def _job(row: sa.RowMapping) -> JobRecord:
 
 
 def _input_row(i: JobInput) -> dict[str, Any]:
-    return {"version": i.version, "path": i.path, **_label_columns(i.label)}
+    return {"version": i.version, "path": i.path, "kind": i.kind.value, **_label_columns(i.label)}
 
 
 def _input(values: dict[str, Any]) -> JobInput:
-    return JobInput(version=values["version"], path=values["path"], label=_label(values))
+    kind = InputKind(values.get("kind", InputKind.DATASET))  # rows from before model inputs: datasets
+    return JobInput(version=values["version"], path=values["path"], label=_label(values), kind=kind)
 
 
 def _artifact(row: sa.RowMapping) -> JobArtifact:

@@ -14,7 +14,7 @@ from datetime import datetime
 from pnyx.core.errors import Forbidden, InvalidInput
 from pnyx.identity.model import Principal, Role
 from pnyx.jobs.clearance import ProjectInfo, job_label
-from pnyx.jobs.model import JobRecord, JobStatus, JobSubmitted
+from pnyx.jobs.model import InputKind, JobRecord, JobStatus, JobSubmitted
 from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
@@ -34,6 +34,7 @@ class Submission:
     engine: str | None = None
     allow_cross_site: bool = False
     datasets: tuple[str, ...] = ()  # dataset versions it reads (``jobs.inputs``)
+    models: tuple[str, ...] = ()  # model versions it reads (``jobs.inputs``), at /inputs/<version> too
 
 
 FitCheck = Callable[[JobRecord], None]  # raises when the job could never run on this facility
@@ -131,5 +132,6 @@ def submitted(job: JobRecord) -> JobSubmitted:
         engine=job.engine,
         status=job.status.value,
         note=job.reason,
-        datasets=tuple(i.version for i in job.inputs),
+        datasets=tuple(i.version for i in job.inputs if i.kind is InputKind.DATASET),
+        models=tuple(i.version for i in job.inputs if i.kind is InputKind.MODEL),
     )

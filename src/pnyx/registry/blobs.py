@@ -204,6 +204,7 @@ def link_tree(store: BlobStore, target: Path, files: Mapping[str, str]) -> Path:
     staging = Path(tempfile.mkdtemp(dir=private_dir(target.parent), prefix=f".{target.name}-"))
     try:
         for name, sha256 in sorted(files.items()):
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)  # a name may hold folders
             _link_or_copy(store.path(sha256), staging / name)
         _rename_unless_there(staging, target)
     finally:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -65,6 +65,7 @@ from pnyx.registry.model_cards import CardDataset, model_card
 from pnyx.registry.weights import PREFIX_BYTES, header_length, summarize
 from pnyx.safety.rules import join_all
 
+T = TypeVar("T")
 MAX_REASON = 2000  # characters of a refusal's reason kept with its intake
 
 
@@ -178,7 +179,7 @@ def prepare(
     manifest_blob = outputs.store(MANIFEST_NAME, MAX_MANIFEST_BYTES)
     manifest = parse_manifest(_bytes(blobs, manifest_blob))
     check_recorded(manifest, outputs.recorded)
-    check_inputs(manifest, [i.version for i in job.inputs])
+    check_inputs(manifest, job.datasets())
     dataset = _dataset(datasets, manifest.datasets[0])
     spec = order_spec(manifest, [s.samples for s in sorted(dataset.shards, key=lambda s: s.index)])
     check_order_budget(spec, manifest.steps, outputs.artifact(manifest.data_order).size)
@@ -206,10 +207,11 @@ def prepare(
     return Registration(model=replace(model, files=with_card), shards=shards, checkpoints=new)
 
 
-def decide(attempt: Callable[[], Registration]) -> Registration | InvalidInput:
-    """The registration, or the refusal: a check's ``InvalidInput``, or any other exception parsing
-    the job's hostile outputs raised (OverflowError, RecursionError, TypeError ...). I/O, database
-    and the platform's other errors propagate: the intake could not decide, and is tried again."""
+def decide(attempt: Callable[[], T]) -> T | InvalidInput:
+    """The registration (or what ``attempt`` makes), or the refusal: a check's ``InvalidInput``, or
+    any other exception parsing the job's hostile outputs raised (OverflowError, RecursionError,
+    TypeError ...). I/O, database and the platform's other errors propagate: the intake could not
+    decide, and is tried again."""
     try:
         return attempt()
     except InvalidInput as exc:

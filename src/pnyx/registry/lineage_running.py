@@ -87,7 +87,7 @@ class RunningCheckpoints:
     ) -> Checkpoint:
         files = tuple(CheckpointFile(path=a.path, sha256=a.sha256, size=a.size) for a in artifacts)
         marker = parse_checkpoint_manifest(_read(reader, ref, marker_of(step, files)))
-        check_running(step, marker, earlier, {i.version for i in job.inputs})
+        check_running(step, marker, earlier, set(job.datasets()))
         return Checkpoint(
             job_id=job.id, attempt=job.attempt, step=step, dir=step_dir(step), config_hash=marker.config_hash,
             files=files, recorded_at=self.uow.clock.now(), dataset=marker.dataset,

@@ -75,6 +75,7 @@ from pnyx.registry.lineage_running import RunningCheckpoints
 from pnyx.registry.lineage_store import ModelRepository
 from pnyx.registry.model import DatasetVersion
 from pnyx.registry.model_downloads import DownloadProof, check_digest, logged_file
+from pnyx.registry.model_inputs import ModelInputs
 from pnyx.registry.rules import contributing
 from pnyx.registry.store import DatasetRepository
 from pnyx.safety.defaults import DEFAULT_POLICY
@@ -126,6 +127,7 @@ class ModelService:
         self.log, self.jobs, self.policy = log, jobs, policy
         self.intake_budget_s = intake_budget_s
         self.running = RunningCheckpoints(uow, readers)
+        self.inputs = ModelInputs(uow, blobs, members, policy, self.is_public)  # versions as jobs' inputs
 
     # --- intake (the dispatcher's hook) ----------------------------------------------------------
 
@@ -297,6 +299,9 @@ class ModelService:
             entry=registration.entry, tree_size=signed.size, proof=tuple(inclusion.hashes),
             checkpoint=signed.note,
         )  # fmt: skip
+
+    def job_input(self, principal: Principal, version: str, job: Label) -> tuple[Path, Label]:
+        return self.inputs.job_input(principal, version, job)
 
     def card(self, principal: Principal, version: str) -> str:
         return self.open_file(principal, version, CARD_NAME).path.read_text(encoding="utf-8")

@@ -41,6 +41,7 @@ def submit(body: JobIn, caller: Caller, platform: PlatformDep) -> JobOut:
             engine=body.engine,
             allow_cross_site=body.allow_cross_site,
             datasets=tuple(body.datasets),
+            models=tuple(body.models),
         ),
     )
     return JobOut.of(job)

@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from pnyx.core.errors import InvalidInput
-from pnyx.jobs.inputs import MAX_DATASETS
-from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
+from pnyx.jobs.inputs import MAX_DATASETS, MAX_MODELS
+from pnyx.jobs.model import InputKind, JobArtifact, JobRecord, JobStatus
 from pnyx.jobs.rules import (
     MAX_ACCELERATORS,
     MAX_ARG_BYTES,
@@ -107,6 +107,14 @@ class JobIn(BaseModel):
         "does not exist; one labelled above the job's level is refused (400, field datasets). The "
         "job's outputs carry the join of its label and its datasets' labels.",
     )
+    models: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list,
+        max_length=MAX_MODELS,
+        description="Model versions the job reads (an evaluation's model), each bound read-only at "
+        "/inputs/<version> with its files (model.safetensors, pnyx-model.json, README.md, ...). As "
+        "for datasets: unknown and unreadable alike are 404 (field models); the outputs carry the "
+        "join of the job's label and the models' labels.",
+    )
 
 
 class JobOut(BaseModel):
@@ -138,6 +146,7 @@ class JobOut(BaseModel):
     node_ids: list[str]
     reason: str
     datasets: list[str] = Field(description="The dataset versions it reads")
+    models: list[str] = Field(default_factory=list, description="The model versions it reads")
 
     @classmethod
     def of(cls, j: JobRecord) -> JobOut:
@@ -164,7 +173,8 @@ class JobOut(BaseModel):
             exit_code=j.exit_code,
             node_ids=list(j.node_ids),
             reason=j.reason,
-            datasets=[i.version for i in j.inputs],
+            datasets=[i.version for i in j.inputs if i.kind is InputKind.DATASET],
+            models=[i.version for i in j.inputs if i.kind is InputKind.MODEL],
         )
 
 
