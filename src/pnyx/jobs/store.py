@@ -216,3 +216,24 @@ def completed_without_artifacts(conn: sa.Connection, *, since: datetime, limit: 
         .limit(limit)
     )
     return [_job(r) for r in conn.execute(query).mappings()]
+
+
+def completed_with_output(
+    conn: sa.Connection, name: str, *, untaken: sa.Table, since: datetime, limit: int
+) -> list[JobRecord]:
+    """Completed jobs that ended since ``since`` (newest first) whose last attempt's recorded outputs
+    include ``name`` and which have no row in ``untaken`` (a table keyed by ``job_id``, ``attempt``:
+    what a consumer of those outputs took in). Leaders recover what a crash left untaken with it."""
+    recorded = sa.exists().where(
+        job_artifacts.c.job_id == jobs.c.id,
+        job_artifacts.c.attempt == jobs.c.attempt,
+        job_artifacts.c.path == name,
+    )
+    taken = sa.exists().where(untaken.c.job_id == jobs.c.id, untaken.c.attempt == jobs.c.attempt)
+    query = (
+        sa.select(jobs)
+        .where(jobs.c.status == JobStatus.COMPLETED.value, jobs.c.ended_at >= since, recorded, ~taken)
+        .order_by(jobs.c.ended_at.desc(), jobs.c.id)
+        .limit(limit)
+    )
+    return [_job(r) for r in conn.execute(query).mappings()]

@@ -13,8 +13,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from pnyx.db.metadata import UtcDateTime, metadata
-from pnyx.jobs.model import JobRecord, JobStatus
-from pnyx.jobs.store import JobRepository, job_artifacts, jobs
+from pnyx.jobs.model import JobRecord
+from pnyx.jobs.store import completed_with_output
 from pnyx.registry.evaluation import EvalResult
 from pnyx.registry.evaluation_records import StoredResult
 from pnyx.registry.lineage_model import Intake, IntakeOutcome
@@ -93,22 +93,7 @@ class EvaluationRepository:
     def untaken(self, *, since: datetime, limit: int, name: str) -> list[JobRecord]:
         """Completed jobs (ended since ``since``, newest first) whose last attempt's recorded outputs
         include ``name`` and which have no evaluation intake."""
-        recorded = sa.exists().where(
-            job_artifacts.c.job_id == jobs.c.id,
-            job_artifacts.c.attempt == jobs.c.attempt,
-            job_artifacts.c.path == name,
-        )
-        taken = sa.exists().where(
-            evaluation_intakes.c.job_id == jobs.c.id, evaluation_intakes.c.attempt == jobs.c.attempt
-        )
-        query = (
-            sa.select(jobs.c.id)
-            .where(jobs.c.status == JobStatus.COMPLETED.value, jobs.c.ended_at >= since, recorded, ~taken)
-            .order_by(jobs.c.ended_at.desc(), jobs.c.id)
-            .limit(limit)
-        )
-        repo = JobRepository(self.conn)
-        return [job for job_id in self.conn.execute(query).scalars() if (job := repo.get(job_id)) is not None]
+        return completed_with_output(self.conn, name, untaken=evaluation_intakes, since=since, limit=limit)
 
 
 def _stored(row: sa.RowMapping) -> StoredResult:

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from pnyx.db.metadata import UtcDateTime, metadata
-from pnyx.jobs.model import JobRecord, JobStatus
-from pnyx.jobs.store import JobRepository, job_artifacts, jobs
+from pnyx.jobs.model import JobRecord
+from pnyx.jobs.store import completed_with_output
 from pnyx.registry.lineage_checkpoints import CheckpointKey
 from pnyx.registry.lineage_model import (
     Checkpoint,
@@ -211,22 +211,7 @@ class ModelRepository:
     def untaken(self, *, since: datetime, limit: int, manifest: str) -> list[JobRecord]:
         """Completed jobs (ended since ``since``, newest first) whose last attempt's recorded outputs
         include ``manifest`` and which the registry has not taken in."""
-        recorded = sa.exists().where(
-            job_artifacts.c.job_id == jobs.c.id,
-            job_artifacts.c.attempt == jobs.c.attempt,
-            job_artifacts.c.path == manifest,
-        )
-        taken = sa.exists().where(
-            model_intakes.c.job_id == jobs.c.id, model_intakes.c.attempt == jobs.c.attempt
-        )
-        query = (
-            sa.select(jobs.c.id)
-            .where(jobs.c.status == JobStatus.COMPLETED.value, jobs.c.ended_at >= since, recorded, ~taken)
-            .order_by(jobs.c.ended_at.desc(), jobs.c.id)
-            .limit(limit)
-        )
-        repo = JobRepository(self.conn)
-        return [job for job_id in self.conn.execute(query).scalars() if (job := repo.get(job_id)) is not None]
+        return completed_with_output(self.conn, manifest, untaken=model_intakes, since=since, limit=limit)
 
     def _load(self, query: sa.Select[Any]) -> list[ModelVersion]:
         rows = list(self.conn.execute(query).mappings())
