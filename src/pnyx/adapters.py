@@ -6,6 +6,7 @@ calling the owning domain's service, or reads its store where no service offers 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,13 +23,17 @@ from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.governance.council_service import CouncilService
 from pnyx.governance.motion import MotionState
 from pnyx.governance.policy import ApproveRelease
-from pnyx.identity.model import Principal
+from pnyx.identity.model import Principal, Role
 from pnyx.identity.service import IdentityService
 from pnyx.inventory.rules import CATALOGUE
 from pnyx.jobs import clearance
 from pnyx.jobs.inputs import ResolvedDataset
+from pnyx.jobs.model import JobRecord
 from pnyx.jobs.service import JobService, ProjectInfo
 from pnyx.jobs.store import ArtifactRepository, JobRepository
+from pnyx.jobs.submission import Submission
+from pnyx.registry.evaluation_evidence import ReleaseEvidence
+from pnyx.registry.lineage_rules import parse_model_artifact
 from pnyx.registry.lineage_service import ModelService
 from pnyx.registry.service import DatasetService
 from pnyx.registry.store import DatasetRepository
@@ -256,3 +261,34 @@ class RegistryWithdrawals:
     def withdrawn(self, versions: Collection[str]) -> dict[str, str | None]:
         with self.uow.read() as conn:
             return DatasetRepository(conn).withdrawn(list(versions))
+
+
+class RegistryEvaluations:
+    """Safety's view of evaluation results (``release_service.EvaluationEvidence``): for a model
+    version's file, the registry's stored, signed, passing results of that version
+    (``registry.evaluation_evidence``); any other artifact's evaluations stay attested by name."""
+
+    def __init__(self, evidence: ReleaseEvidence) -> None:
+        self.evidence = evidence
+
+    def missing(self, artifact: str, name: str) -> str | None:
+        parsed = parse_model_artifact(artifact)
+        return None if parsed is None else self.evidence.missing(parsed[0], name)
+
+
+class ReproductionJobs:
+    """The evaluation reproductions' view of jobs (``evaluation_reproduce.ReproductionJobs``): the
+    jobs service's, where an auditor submits the reproduction job the registry built (its command
+    and inputs fixed) as a researcher submits one; membership of the project and clearance for the
+    inputs are checked as for anyone. Operators submit as themselves."""
+
+    def __init__(self, jobs: JobService) -> None:
+        self.jobs = jobs
+
+    def submit(self, principal: Principal, s: Submission) -> JobRecord:
+        if Role.OPERATOR not in principal.roles:
+            principal = dataclasses.replace(principal, roles=principal.roles | {Role.RESEARCHER})
+        return self.jobs.submit(principal, s)
+
+    def get(self, principal: Principal, job_id: str) -> JobRecord:
+        return self.jobs.get(principal, job_id)

@@ -4,7 +4,8 @@
 job whose recorded outputs hold ``pnyx-eval.json`` has it read through its engine's reader into the
 blob store, checked against the digest recorded when the job ended (``lineage_intake
 .RecordedOutputs``), parsed strictly (``evaluation.parse_result``), and checked against the model
-version it pins: the version must exist and its weights' SHA-256 equal the result's. The result is
+version it pins: the version must be one of the job's model inputs, exist, and its weights' SHA-256
+equal the result's. The result is
 then signed with the transparency log's key as a signed note (anyone verifies it with ``/log/key``)
 and stored with its public ``registry.evaluation.recorded`` entry in one transaction; or refused,
 the refusal recorded with its reason. Each job attempt is taken in once. Results are read as the
@@ -20,10 +21,11 @@ from pnyx.core.errors import InvalidInput, NotFound, Unavailable
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.identity.model import Principal
 from pnyx.jobs.executor import OutputReader
-from pnyx.jobs.model import JobArtifact, JobRecord, JobStatus
+from pnyx.jobs.model import InputKind, JobArtifact, JobRecord, JobStatus
 from pnyx.jobs.store import ArtifactRepository
 from pnyx.registry.blobs import BlobStore
 from pnyx.registry.evaluation import EVAL_FILE, RESULT_MAX_BYTES, EvalResult, parse_result, signing_text
+from pnyx.registry.evaluation_checks import Comparison, comparison
 from pnyx.registry.evaluation_records import (
     EvaluationRefused,
     StoredResult,
@@ -33,7 +35,7 @@ from pnyx.registry.evaluation_records import (
 )
 from pnyx.registry.evaluation_store import EvaluationRepository
 from pnyx.registry.lineage_intake import RecordedOutputs, decide, intake_row
-from pnyx.registry.lineage_model import FileRole, IntakeOutcome
+from pnyx.registry.lineage_model import FileRole, Intake, IntakeOutcome
 from pnyx.registry.lineage_service import ModelService
 from pnyx.registry.lineage_store import ModelRepository
 from pnyx.transparency.note import NoteSigner
@@ -91,6 +93,7 @@ class EvaluationService:
         blob = outputs.store(EVAL_FILE, RESULT_MAX_BYTES)
         with self.blobs.open(blob.sha256) as f:
             result = parse_result(f.read(RESULT_MAX_BYTES + 1))
+        _check_given(job, result)
         self._check_pinned(result)
         return result
 
@@ -158,8 +161,32 @@ class EvaluationService:
                 return found[1]
         except NotFound:
             pass
-        raise NotFound(f"no evaluation result {result_id!r} that you may read", field="result",
+        raise NotFound(f"no evaluation result {result_id!r} that you may read", field="result_id",
                        code="evaluation_not_found")  # fmt: skip
+
+    def comparison(self, principal: Principal, a: str, b: str) -> Comparison:
+        """Result ``b`` against result ``a`` (published): agreement within ``a``'s tolerance."""
+        return comparison(self.result(principal, a).parsed, self.result(principal, b).parsed)
+
+    def of_job(self, principal: Principal, job_id: str) -> StoredResult | Intake | None:
+        """What the intake made of the job's latest attempt taken in: its result (if ``principal``
+        may read it), the refusal, or None before it is taken in."""
+        with self.uow.read() as conn:
+            intake = EvaluationRepository(conn).last_intake(job_id)
+        if intake is None or intake.version is None:
+            return intake
+        return self.result(principal, intake.version)
+
+
+def _check_given(job: JobRecord, result: EvalResult) -> None:
+    """A result is of a model version the job was given as an input (``models: [VERSION]``)."""
+    given = [i.version for i in job.inputs if i.kind is InputKind.MODEL]
+    if result.model not in given:
+        raise InvalidInput(
+            f"{EVAL_FILE}: model version {result.model} is not among the job's model inputs "
+            f"({', '.join(given) or 'none'}): an evaluation job is given the model it scores",
+            field="model", code="model_not_an_input",
+        )  # fmt: skip
 
 
 class RegistryIntake:

@@ -90,6 +90,13 @@ class EvaluationRepository:
         ).mappings().first()  # fmt: skip
         return None if row is None else _intake(row)
 
+    def last_intake(self, job_id: str) -> Intake | None:
+        """The intake of the job's latest attempt taken in (a reproduction's outcome)."""
+        c = evaluation_intakes.c
+        query = sa.select(evaluation_intakes).where(c.job_id == job_id).order_by(c.attempt.desc()).limit(1)
+        row = self.conn.execute(query).mappings().first()
+        return None if row is None else _intake(row)
+
     def untaken(self, *, since: datetime, limit: int, name: str) -> list[JobRecord]:
         """Completed jobs (ended since ``since``, newest first) whose last attempt's recorded outputs
         include ``name`` and which have no evaluation intake."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pnyx.core.errors import Conflict, InvalidInput, NotFound
 from pnyx.identity.model import Principal, Role
@@ -106,3 +106,14 @@ def with_evaluation(release: Release, name: str) -> Release:
     if name in release.evaluations:
         raise Conflict(f"evaluation {name} is already attached", field="evaluations", code="duplicate")
     return dataclasses.replace(release, evaluations=(*release.evaluations, name))
+
+
+def check_evidence(missing: Mapping[str, str | None]) -> None:
+    """Each named evaluation backed by a result (``missing``: why not, by name; None where it is)."""
+    for name, reason in missing.items():
+        if reason is not None:
+            raise InvalidInput(
+                f"evaluation {name} cannot be attached: {reason}",
+                field="evaluations",
+                code="evaluation_result_missing",
+            )

@@ -11,8 +11,11 @@ Who may ask, and what a request must match, is ``release_checks``. Public entrie
 that is not released by its job and an opaque reference (``signing.public_artifact``); only the
 decision that releases it names its path.
 
-Evaluations a level requires are checked by name for now: ``attach_evaluation`` records that a
-result of that name is attached. The evaluation issue will supply real results and their checks.
+Evaluations a level requires are attached by name (at the request, or by ``attach_evaluation``),
+and a name is attached only when ``evidence`` shows a result backs it: for a model version's file,
+the registry's stored, signed, passing result of that evaluation for that very version
+(``registry.evaluation_evidence``); a name stays the requester's attestation for any other artifact,
+and wherever no evidence is wired (``AttestedByName``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from pnyx.safety.model import (
 )
 from pnyx.safety.release_checks import (
     ADOPTED,
+    check_evidence,
     check_motion,
     check_stored,
     check_target,
@@ -65,6 +69,22 @@ class OfficerKeys(Protocol):
     def key(self, key_id: str) -> OfficerKey | None: ...
 
 
+class EvaluationEvidence(Protocol):
+    """Whether stored results back an evaluation named for an artifact's release."""
+
+    def missing(self, artifact: str, name: str) -> str | None:
+        """Why no result of evaluation ``name`` backs releasing ``artifact``; None when one does (and
+        for an artifact whose evaluations are attested by name)."""
+        ...
+
+
+class AttestedByName:
+    """No registry of results: a named evaluation is the requester's attestation."""
+
+    def missing(self, artifact: str, name: str) -> str | None:
+        return None
+
+
 PolicyNow = Callable[[], SafetyPolicy]  # the controls in force (defaults, or what the council adopted)
 KeysOn = Callable[[sa.Connection], OfficerKeys]
 
@@ -79,8 +99,10 @@ class ReleaseService:
         members: Members,
         motions: Motions,
         keys: KeysOn = OfficerKeyRepository,
+        evidence: EvaluationEvidence | None = None,
     ) -> None:
         self.uow = uow
+        self.evidence: EvaluationEvidence = evidence or AttestedByName()
         self.policy = policy
         self.artifacts = artifacts
         self.members = members
@@ -104,8 +126,8 @@ class ReleaseService:
         Only a safety officer, or a member of the artifact's project cleared for its label, may ask
         (``release_checks.may_request``); anyone else is answered as for an unknown artifact. Where
         the gate needs the council (L3; a public release from L4, which its gate bars), the release
-        waits for the motion approving it, attached once adopted (``attach_motion``). Evaluations
-        are names of attached results (see the module)."""
+        waits for the motion approving it, attached once adopted (``attach_motion``). Each named
+        evaluation must be backed by a result (see the module), or the request is refused naming it."""
         require_role(principal, *REQUESTERS)
         names = evaluation_names(evaluations)
         stored = self.artifacts.artifact(artifact)
@@ -114,6 +136,7 @@ class ReleaseService:
         project = check_stored(
             artifact, stored, allowed=allowed, sha256=sha256, from_label=from_label
         ).project
+        check_evidence({name: self.evidence.missing(artifact, name) for name in names})
         policy = self.policy()
         check_target(from_label, to_label, policy.of(from_label.level).release)
         with self.uow.write() as tx:
@@ -136,8 +159,10 @@ class ReleaseService:
             return _settle(tx, release, policy, by=principal.name)
 
     def attach_evaluation(self, principal: Principal, release_id: str, name: str) -> Release:
-        """Record that the evaluation result ``name`` is attached (by name until the evaluation issue)."""
+        """Attach evaluation ``name``, once ``evidence`` shows a result backs it (see the module)."""
+        require_role(principal, *REQUESTERS)
         (checked,) = evaluation_names([name])
+        check_evidence({checked: self.evidence.missing(self.release(release_id).artifact, checked)})
         return self._attach(principal, release_id, lambda r: with_evaluation(r, checked))
 
     def attach_motion(self, principal: Principal, release_id: str, motion_id: str) -> Release:

@@ -20,7 +20,7 @@ from pnyx.core.canonical import canonical_json
 from pnyx.executors.local import LocalExecutor
 from pnyx.executors.local_outputs import OutputCaps, hash_outputs
 from pnyx.identity.model import LOCAL_CONSOLE
-from pnyx.jobs.model import JobInput, JobRecord, JobStatus
+from pnyx.jobs.model import InputKind, JobInput, JobRecord, JobStatus
 from pnyx.jobs.store import JobRepository
 from pnyx.registry import samples
 from pnyx.registry.model import DatasetVersion
@@ -183,10 +183,12 @@ def finished_job(
     project: str = "p1",
     level: SafetyLevel = SafetyLevel.L1,
     inputs: Sequence[str] | None = None,
+    models: Sequence[str] = (),
 ) -> JobRecord:
     """A job the local executor ran to completion, its outputs written and recorded (as the
     dispatcher's output recorder records them). ``inputs``: the dataset versions it was given;
-    default: those its manifest claims (as a job submitted with them)."""
+    default: those its manifest claims (as a job submitted with them); ``models``: the model
+    versions it was given (an evaluation's)."""
     key = f"{job_id}-a0"
     out = executor.layout.work(key) / "outputs"
     out.mkdir(parents=True)
@@ -197,7 +199,8 @@ def finished_job(
         accelerators=2, estimate_s=600, checkpoint_s=0, priority_class=PriorityClass.ENTITLED,
         label=Label(level=level, categories=frozenset({f"project:{project}"})), status=JobStatus.COMPLETED,
         submitted_at=when, command=("true",), engine_job_id=key, started_at=when, ended_at=when,
-        inputs=tuple(_input(v, level) for v in (claimed_datasets(files) if inputs is None else inputs)),
+        inputs=tuple(_input(v, level) for v in (claimed_datasets(files) if inputs is None else inputs))
+        + tuple(_input(v, level, InputKind.MODEL) for v in models),
     )  # fmt: skip
     with platform.engine.begin() as conn:
         JobRepository(conn).add(job)
@@ -214,5 +217,5 @@ def claimed_datasets(files: Mapping[str, bytes]) -> list[str]:
     return [v for v in found if isinstance(v, str)] if isinstance(found, list) else []
 
 
-def _input(version: str, level: SafetyLevel) -> JobInput:
-    return JobInput(version=version, path=f"/registry/datasets/{version}", label=Label(level=level))
+def _input(version: str, level: SafetyLevel, kind: InputKind = InputKind.DATASET) -> JobInput:
+    return JobInput(version=version, path=f"/registry/{kind}s/{version}", label=Label(level=level), kind=kind)

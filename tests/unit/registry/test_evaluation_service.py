@@ -52,7 +52,7 @@ def _result(model: ModelVersion, weights: str | None = None, loss: float = 2.25)
 
 def _eval_job(world: World, result: EvalResult, job_id: str = "job_eval01") -> JobRecord:
     files = {EVAL_FILE: json.dumps(result_json(result)).encode()}
-    return finished_job(world.platform, world.executor, files, job_id=job_id)
+    return finished_job(world.platform, world.executor, files, job_id=job_id, models=[result.model])
 
 
 def _rows(platform: Platform, table: sa.Table) -> list[dict[str, object]]:
@@ -108,7 +108,7 @@ def test_a_result_for_an_unknown_model_or_a_malformed_file_is_refused(world: Wor
     unknown = dataclasses.replace(_result(model), model="f" * 64)
     assert "not in the registry" in (service.intake(_eval_job(world, unknown)) or "")
     files = {EVAL_FILE: b"[" * 5000 + b"]" * 5000}
-    bad = finished_job(world.platform, world.executor, files, job_id="job_eval02")
+    bad = finished_job(world.platform, world.executor, files, job_id="job_eval02", models=[model.version])
     assert service.intake(bad) is not None
     assert _rows(world.platform, evaluation_results) == []
 
@@ -132,3 +132,15 @@ def test_the_registry_intake_takes_in_models_and_evaluations(world: World) -> No
     assert both.intake(job) is None
     assert both.untaken(since=job.submitted_at, limit=10) == []
     assert len(service.results(ADA, model.version)) == 1
+
+
+def test_a_result_for_a_model_the_job_was_not_given_is_refused(world: World) -> None:
+    model, service = world.register(), _service(world)
+    files = {EVAL_FILE: json.dumps(result_json(_result(model))).encode()}
+    job = finished_job(world.platform, world.executor, files, job_id="job_eval03")  # no model input
+    refusal = service.intake(job)
+    assert refusal is not None
+    assert f"model version {model.version} is not among the job's model inputs (none)" in refusal
+    assert _rows(world.platform, evaluation_results) == []
+    (intake,) = _rows(world.platform, evaluation_intakes)
+    assert (intake["outcome"], intake["code"]) == (IntakeOutcome.REFUSED.value, "model_not_an_input")
