@@ -1,13 +1,14 @@
 """The evaluation harness: one model version scored on one evaluation set, deterministically, on CPU.
 
-    python -m pnyx.training.evaluate --model DIR --data DIR --out DIR [--config FILE]
+    python -m pnyx.training.evaluate --model DIR --data DIR --out DIR [--config FILE | --config-json TEXT]
         [--weights-sha256 HEX] [--model-version ID]
 
 ``--model``: a model version's files as the recipe writes them (``pnyx-model.json`` and
 ``model.safetensors``). ``--data``: a dataset version's directory (the training data's format; its
 shards are checked against the manifest and the manifest's version id against the shards' Merkle
 root). ``--out``: where ``pnyx-eval.json`` is written (``pnyx.registry.evaluation``). ``--config``: a
-JSON object overriding ``EvalConfig``'s defaults. ``--weights-sha256``: the pinned digest of the
+JSON object overriding ``EvalConfig``'s defaults (``--config-json``: the object itself, as a
+reproduction job gives its pinned config). ``--weights-sha256``: the pinned digest of the
 weights; a file that does not match is refused. ``--model-version``: the registry's id of the version
 (recorded as ``model``; without it, the weights' SHA-256 is).
 
@@ -29,7 +30,6 @@ import json
 import math
 import os
 import re
-import stat
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -44,15 +44,14 @@ from safetensors.torch import load as load_tensors
 from pnyx.core.errors import FacilityError, InvalidInput
 from pnyx.registry import rules
 from pnyx.registry.evaluation import EVAL_FILE, EvalResult, config_digest, parse_result, result_json
-from pnyx.training.config import BYTES, IGNORE, TrainConfig, config_from_json, config_hash
+from pnyx.training.config import BYTES, IGNORE, TrainConfig, config_hash
 from pnyx.training.data import collate
+from pnyx.training.model_files import CARD_MAX_BYTES, read_model_files, read_regular
 from pnyx.training.network import Decoder
-from pnyx.training.provenance import MODEL_CARD, MODEL_FORMAT, WEIGHTS, code_digest
+from pnyx.training.provenance import WEIGHTS, code_digest
 from pnyx.training.samples import Row, encode
 from pnyx.training.shards import Manifest, index_shard, read_manifest, read_payload, verify_shard
 
-CARD_MAX_BYTES = 1 << 20
-WEIGHTS_MAX_BYTES = 8 << 30  # read whole, hashed and loaded from the same bytes
 BATCH_MAX = 4096
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 TOLERANCE = {"loss": 1e-6, "bits_per_byte": 1e-6, "accuracy": 0.0}
@@ -99,6 +98,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="the evaluation set's dataset version directory")
     p.add_argument("--out", type=Path, required=True, help=f"where {EVAL_FILE} is written")
     p.add_argument("--config", type=Path, help="JSON object of EvalConfig fields to override")
+    p.add_argument("--config-json", help="the same object given inline (a reproduction's pinned config)")
     p.add_argument("--weights-sha256", help="the pinned SHA-256 of the weights (refused if they differ)")
     p.add_argument("--model-version", help="the model version id to record (default: the weights' SHA-256)")
     return p
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def evaluate(options: Options) -> EvalResult:
     """Score the model on the set and write ``pnyx-eval.json``; returns what was written."""
     _refuse_existing(options.out)
-    config, raw = _read_model(options.model)
+    config, raw = read_model_files(options.model, "model")
     weights = hashlib.sha256(raw).hexdigest()
     _check_pin(options.weights_sha256, weights)
     model = load_model(config, raw)
@@ -255,46 +255,6 @@ def _verified_set(data: Path) -> Manifest:
     return manifest
 
 
-def _read_model(directory: Path) -> tuple[TrainConfig, bytes]:
-    """The card's config and the weights' bytes."""
-    card = _card(_read_regular(directory / MODEL_CARD, CARD_MAX_BYTES, MODEL_CARD))
-    return _card_config(card), _read_regular(directory / WEIGHTS, WEIGHTS_MAX_BYTES, WEIGHTS)
-
-
-def _card(raw: bytes) -> dict[str, Any]:
-    try:
-        found = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"{MODEL_CARD} is not JSON: {exc}", field="model") from exc
-    if not isinstance(found, dict) or found.get("format") != MODEL_FORMAT:
-        raise InvalidInput(f"{MODEL_CARD} is not a {MODEL_FORMAT} card", field="model")
-    if found.get("weights") != WEIGHTS:
-        raise InvalidInput(f"{MODEL_CARD}: weights must be {WEIGHTS!r}", field="model")
-    return found
-
-
-def _card_config(card: dict[str, Any]) -> TrainConfig:
-    config = card.get("config")
-    if not isinstance(config, dict):
-        raise InvalidInput(f"{MODEL_CARD}: config must be an object", field="model")
-    return config_from_json(json.dumps(config))
-
-
-def _read_regular(path: Path, limit: int, what: str, field: str = "model") -> bytes:
-    """A regular file's bytes, never through a symlink, at most ``limit``."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:
-        raise InvalidInput(f"cannot open {what}: {exc.strerror}", field=field) from exc
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise InvalidInput(f"{what} is not a regular file", field=field)
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise InvalidInput(f"{what} is over {limit} bytes", field=field)
-    return data
-
-
 def _refuse_existing(out: Path) -> None:
     if (out / EVAL_FILE).exists() or (out / EVAL_FILE).is_symlink():
         raise InvalidInput(f"{out} already holds {EVAL_FILE}; give an empty directory", field="out")
@@ -302,6 +262,8 @@ def _refuse_existing(out: Path) -> None:
 
 def _options(args: argparse.Namespace) -> Options:
     config = EvalConfig() if args.config is None else _config_from_file(args.config)
+    if args.config_json is not None:
+        config = _config_from_text(args.config_json.encode())
     return Options(
         model=args.model,
         data=args.data,
@@ -319,7 +281,12 @@ def _hex_option(value: str | None, field: str) -> str | None:
 
 
 def _config_from_file(path: Path) -> EvalConfig:
-    raw = _read_regular(path, CARD_MAX_BYTES, "the config file", field="config")
+    return _config_from_text(read_regular(path, CARD_MAX_BYTES, "the config file", field="config"))
+
+
+def _config_from_text(raw: bytes) -> EvalConfig:
+    if len(raw) > CARD_MAX_BYTES:
+        raise InvalidInput(f"the evaluation config is over {CARD_MAX_BYTES} bytes", field="config")
     try:
         found = json.loads(raw)
     except ValueError as exc:
