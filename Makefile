@@ -1,13 +1,14 @@
 # Pnyx: two commands on a fresh machine.
 #   make run   - create the environment, install, migrate SQLite, seed the demo on first start, serve :8000
 #   make test  - install with the test tools and run the whole suite (SQLite and, when reachable, PostgreSQL)
+#   make events - regenerate docs/events.md, the catalogue of the public log's entry types, from the code
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PNYX_DATA_DIR ?= var
 
-.PHONY: run install install-dev test test-fast lint bench clean check-sandbox
+.PHONY: run install install-dev test test-fast lint bench clean check-sandbox events
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,9 @@ test: install-dev check-sandbox
 
 test-fast: install-dev
 	$(BIN)/python -m pytest -x -q -m "not slow and not portal"
+
+events: install
+	$(BIN)/pnyx log catalogue --output docs/events.md
 
 bench: install-dev
 	$(BIN)/python -m benchmarks.log_append

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, ClassVar
 
+from pnyx.core.canonical import canonical_json
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DomainEvent:
@@ -22,6 +24,13 @@ class DomainEvent:
 
     def payload(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def entry_bytes(event: DomainEvent, occurred_at: datetime) -> bytes:
+    """The event's public log entry: RFC 8785 canonical JSON of ``{"type", "occurred_at", "data"}``."""
+    return canonical_json(
+        {"type": event.event_type, "occurred_at": format_time(occurred_at), "data": event.payload()}
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -9,10 +9,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from pnyx.core.canonical import canonical_json
 from pnyx.core.clock import Clock
 from pnyx.core.errors import InvalidInput
-from pnyx.core.events import DomainEvent, format_time
+from pnyx.core.events import DomainEvent, entry_bytes
 from pnyx.db.engine import WRITE_OPTION
 from pnyx.db.outbox import MAX_ENTRY_BYTES, outbox
 
@@ -26,9 +25,7 @@ class Transaction:
     events: list[DomainEvent] = field(default_factory=list)
 
     def emit(self, event: DomainEvent) -> None:
-        entry = canonical_json(
-            {"type": event.event_type, "occurred_at": format_time(self.now), "data": event.payload()}
-        )
+        entry = entry_bytes(event, self.now)
         if len(entry) > MAX_ENTRY_BYTES:
             raise InvalidInput(f"event {event.event_type} encodes to {len(entry)} bytes; the limit is 65535")
         self.conn.execute(

@@ -13,11 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pnyx.core.canonical import canonical_json
-from pnyx.core.events import DomainEvent, format_time
+from pnyx.core.events import DomainEvent
 from pnyx.registry.lineage_model import Checkpoint, CheckpointFile, ModelVersion
 
 
@@ -66,14 +65,6 @@ class CheckpointRegistered(DomainEvent):
     files: int
     bytes: int
     files_sha256: str  # files_digest: what the checkpoint listing (API, CLI) is checked against
-
-
-def entry_bytes(event: DomainEvent, now: datetime) -> bytes:
-    """The exact log entry the unit of work writes for ``event`` emitted at ``now``
-    (``db.unit_of_work.Transaction.emit``): what a version keeps to find its entry in the log."""
-    return canonical_json(
-        {"type": event.event_type, "occurred_at": format_time(now), "data": event.payload()}
-    )
 
 
 def registered(model: ModelVersion, shards: int, checkpoints: int) -> ModelVersionRegistered:

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pnyx.core.errors import IntegrityFailure, InvalidInput, NotFound, Unavailable
+from pnyx.core.events import entry_bytes
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.identity.model import Principal
 from pnyx.jobs.clearance import is_staff
@@ -37,7 +38,6 @@ from pnyx.registry.lineage_events import (
     ModelIntakeRefused,
     ModelVersionRegistered,
     checkpoint_registered,
-    entry_bytes,
     registered,
 )
 from pnyx.registry.lineage_intake import (
