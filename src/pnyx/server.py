@@ -11,15 +11,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
+import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pnyx.api.app import create_api
 from pnyx.db.engine import REQUEST_THREADS
-from pnyx.db.migrate import ensure_current
+from pnyx.db.migrate import ensure_current, require_database
 from pnyx.dispatch.runner import DispatcherThread
+from pnyx.portal.errors import install_error_pages
 from pnyx.portal.routes import STATIC_DIR, create_portal
 from pnyx.settings import Settings
+from pnyx.transparency.cosignature import CosignatureVerifier
+from pnyx.transparency.witness_client import Witness, WitnessCollector
 from pnyx.wiring import Platform, build_platform
 
 log = logging.getLogger("pnyx.server")
@@ -55,17 +59,58 @@ class LogAppender:
                 self.stopping.wait(backoff)
 
 
+class WitnessThread:
+    """Asks the witnesses (PNYX_WITNESSES) to cosign each new checkpoint, off the request path."""
+
+    def __init__(self, platform: Platform) -> None:
+        witnesses = [
+            Witness(url, CosignatureVerifier.from_vkey(vkey)) for url, vkey in platform.settings.witnesses
+        ]
+        self.client = httpx.Client(timeout=10.0)
+        self.collector = WitnessCollector(platform.log, witnesses, self.client)
+        self.interval = platform.settings.log_append_interval_s
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="witness-collector", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=15)
+        self.client.close()
+
+    def _run(self) -> None:
+        backoff = self.interval
+        while not self.stopping.is_set():
+            try:
+                done = self.collector.collect()
+                backoff = self.interval if done is None or not done.missing else min(backoff * 2, 30.0)
+            except Exception:
+                log.exception("collecting cosignatures failed; retrying in %.1f s", backoff)
+                backoff = min(backoff * 2, 30.0)
+            self.stopping.wait(backoff)
+
+
+def _platform_from_env() -> Platform:
+    """The platform of the environment's database, which must exist (``pnyx db upgrade`` makes it)."""
+    settings = Settings.from_env()
+    require_database(settings.database_url)
+    return build_platform(settings)
+
+
 def create_app(
     platform: Platform | None = None, *, run_appender: bool = True, run_dispatcher: bool | None = None
 ) -> FastAPI:
     """The served app. The log appender and the dispatch loop run in background threads unless turned off
     (``PNYX_DISPATCH=0`` for a server beside a separate ``pnyx dispatch run``)."""
-    platform = platform or build_platform(Settings.from_env())
+    platform = platform or _platform_from_env()
     ensure_current(platform.engine)
     appender = LogAppender(platform) if run_appender and platform.log.signer is not None else None
     if run_dispatcher is None:
         run_dispatcher = platform.settings.dispatch
     dispatcher = DispatcherThread(platform) if run_dispatcher else None
+    witnesses = WitnessThread(platform) if appender is not None and platform.settings.witnesses else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -80,7 +125,11 @@ def create_app(
             )
         if dispatcher is not None:
             dispatcher.start()
+        if witnesses is not None:
+            witnesses.start()
         yield
+        if witnesses is not None:
+            witnesses.stop()
         if dispatcher is not None:
             dispatcher.stop()
         if appender is not None:
@@ -89,5 +138,6 @@ def create_app(
     app = create_api(platform)
     app.router.lifespan_context = lifespan
     app.include_router(create_portal())
+    install_error_pages(app)  # a browser's 404 in the portal's look; API clients keep problem+json
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -9,15 +9,18 @@ import httpx
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pnyx.cli.catalogue import catalogue
 from pnyx.cli.context import console, errors, platform
 from pnyx.core.errors import InvalidInput, Unavailable
 from pnyx.db.files import private_dir
 from pnyx.settings import Settings
+from pnyx.transparency.cosignature import CosignatureVerifier
 from pnyx.transparency.monitor import MonitorState, audit
 from pnyx.transparency.note import NoteVerifier
 from pnyx.transparency.signing import create_key_file
 
 app = typer.Typer(help="The public transparency log.", no_args_is_help=True)
+app.command(name="catalogue")(catalogue)
 
 
 @app.command()
@@ -75,10 +78,24 @@ def verify(
     url: str = typer.Argument(..., help="The log's prefix, e.g. http://127.0.0.1:8000/log"),
     key: str | None = typer.Option(None, help="Verifier key (or a file holding it); pinned after first use"),
     state: Path | None = typer.Option(
-        None, help="State file; default ~/.local/state/pnyx/monitor-<url>.json"
+        None, help="State file; default ~/.local/state/pnyx/monitor-HASH.json, one per log URL"
+    ),
+    witness: list[str] = typer.Option(
+        [], "--witness", help="A witness's cosignature verifier key (or a file holding it); repeatable"
+    ),
+    min_witnesses: int | None = typer.Option(
+        None, "--min-witnesses", min=0, help="Known witnesses that must have cosigned (default: all given)"
     ),
 ) -> None:
-    """Audit a log independently: signature, every entry and tile hash, the root, and append-only growth."""
+    """Audit a log independently: signature, every entry and tile hash, the root, append-only growth,
+    and (with --witness) cosignatures by at least --min-witnesses of the known witnesses."""
+    witnesses = [CosignatureVerifier.from_vkey(_key_text(w)) for w in witness]
+    needed = len(witnesses) if min_witnesses is None else min_witnesses
+    if needed > len(witnesses):
+        raise InvalidInput(
+            f"--min-witnesses {needed} needs at least as many --witness keys (got {len(witnesses)})",
+            field="min_witnesses",
+        )
     base = url.rstrip("/") + "/"
     state_file = (
         state
@@ -104,6 +121,8 @@ def verify(
                 verifier,
                 previous,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                witnesses=witnesses,
+                min_witnesses=needed,
             )
     checkpoint = report.checkpoint
     assert checkpoint is not None
@@ -119,16 +138,21 @@ def verify(
         raise typer.Exit(1)
     MonitorState(vkey=verifier.vkey, size=checkpoint.size, root_hex=checkpoint.root.hex()).save(state_file)
     since = f" (extends the {previous.size}-entry checkpoint seen before)" if previous else ""
+    cosigned = f"; cosigned by {', '.join(report.cosigned_by)}" if report.cosigned_by else ""
     console().print(
         f"[green bold]OK[/]: {checkpoint.origin} has {checkpoint.size:,} entries, root "
-        f"{checkpoint.root.hex()}{since}; signature, entries, tiles and root all check out"
+        f"{checkpoint.root.hex()}{since}; signature, entries, tiles and root all check out{cosigned}"
     )
+
+
+def _key_text(key: str) -> str:
+    """A key given inline, or the path of a file holding it."""
+    return Path(key).read_text().strip() if Path(key).is_file() else key
 
 
 def _verifier(key: str | None, previous: MonitorState | None, client: httpx.Client) -> NoteVerifier:
     if key is not None:
-        text = Path(key).read_text().strip() if Path(key).is_file() else key
-        verifier = NoteVerifier.from_vkey(text)
+        verifier = NoteVerifier.from_vkey(_key_text(key))
         if previous is not None and previous.vkey != verifier.vkey:
             raise InvalidInput(
                 "this key differs from the one pinned in the state file; the log changed keys?", field="key"
@@ -138,6 +162,10 @@ def _verifier(key: str | None, previous: MonitorState | None, client: httpx.Clie
         return NoteVerifier.from_vkey(previous.vkey)
     response = client.get("key")
     if response.status_code != 200:
-        raise Unavailable("no --key given and the log publishes none at <url>/key", code="monitor_no_key")
+        raise Unavailable(
+            f"no --key given and the log publishes none at {response.request.url} "
+            f"(HTTP {response.status_code}); pass the log's verifier key with --key",
+            code="monitor_no_key",
+        )
     errors().print("[yellow]no --key given: trusting the key the log publishes now, and pinning it[/]")
     return NoteVerifier.from_vkey(response.text.strip())

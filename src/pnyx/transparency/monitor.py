@@ -19,6 +19,7 @@ from typing import Protocol
 
 from pnyx.transparency import merkle, tiles
 from pnyx.transparency.checkpoint import Checkpoint, parse_checkpoint
+from pnyx.transparency.cosignature import CosignatureVerifier, verify_cosignatures
 from pnyx.transparency.note import NoteVerifier, open_note
 
 
@@ -60,6 +61,7 @@ class Problem:
 class AuditReport:
     checkpoint: Checkpoint | None
     problems: tuple[Problem, ...] = field(default_factory=tuple)
+    cosigned_by: tuple[str, ...] = ()  # the known witnesses whose cosignatures verify
 
     @property
     def ok(self) -> bool:
@@ -79,11 +81,17 @@ def audit(
     verifier: NoteVerifier,
     previous: MonitorState | None = None,
     progress: Progress | None = None,
+    *,
+    witnesses: Sequence[CosignatureVerifier] = (),
+    min_witnesses: int = 0,
 ) -> AuditReport:
+    """Audit the log behind ``source``; with ``witnesses``, its checkpoint must carry valid
+    cosignatures (c2sp.org/tlog-cosignature) by at least ``min_witnesses`` of them."""
     note = source.get("checkpoint").decode()
     body, _names = open_note(note, [verifier])  # raises on a bad or missing signature
     checkpoint = parse_checkpoint(body)
-    problems: list[Problem] = []
+    cosigned = verify_cosignatures(note, witnesses)
+    problems = [Problem(index=None, message=m) for m in cosigned.problems(min_witnesses)]
     if checkpoint.origin != verifier.name:
         problems.append(
             Problem(
@@ -107,7 +115,11 @@ def audit(
         problems.append(Problem(index=None, message="the entries do not hash to the signed root"))
     if previous is not None:
         _check_extends(previous, checkpoint, leaves, problems)
-    return AuditReport(checkpoint=checkpoint, problems=tuple(sorted(problems, key=_order)))
+    return AuditReport(
+        checkpoint=checkpoint,
+        problems=tuple(sorted(problems, key=_order)),
+        cosigned_by=tuple(cosigned.cosigned),
+    )
 
 
 def _order(p: Problem) -> tuple[int, str]:

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pnyx.core.errors import IntegrityFailure, InvalidInput, NotFound, Unavailable
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.transparency import merkle, tiles
 from pnyx.transparency.checkpoint import Checkpoint
+from pnyx.transparency.cosignature import add_cosignatures, split_signatures
 from pnyx.transparency.model import AppendResult, LogEntry, SignedCheckpoint
 from pnyx.transparency.note import NoteSigner
 from pnyx.transparency.store import LogRepository
 
 DEFAULT_BATCH = 5000
+# Witnesses answer within moments; a checkpoint short of the quorum for longer than this is
+# served all the same (a witness outage must not stop the log), and verifiers see what is missing.
+WITNESS_GRACE = timedelta(seconds=60)
+WITNESS_LOOKBACK = 1000  # checkpoints searched for the newest one carrying the quorum
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,9 +47,10 @@ class ConsistencyProof:
 
 
 class LogService:
-    def __init__(self, uow: UnitOfWork, signer: NoteSigner | None) -> None:
+    def __init__(self, uow: UnitOfWork, signer: NoteSigner | None, *, witness_quorum: int = 0) -> None:
         self.uow = uow
         self.signer = signer
+        self.witness_quorum = witness_quorum  # cosignatures a checkpoint needs before it is served
 
     @property
     def origin(self) -> str:
@@ -107,14 +113,36 @@ class LogService:
         body = Checkpoint(origin=signer.name, size=size, root=root).body()
         return SignedCheckpoint(size=size, root=root, note=signer.sign(body), signed_at=now)
 
+    def add_cosignatures(self, size: int, lines: Sequence[str]) -> SignedCheckpoint:
+        """Append witnesses' cosignature lines (already verified) to the checkpoint of ``size``."""
+        with self.uow.write() as tx:
+            repo = LogRepository(tx.conn)
+            signed = repo.checkpoint_at(size)
+            if signed is None:
+                raise NotFound(f"no checkpoint of size {size}", field="size", code="checkpoint_not_found")
+            note = add_cosignatures(signed.note, lines)
+            repo.set_note(size, note)
+        return SignedCheckpoint(size=size, root=signed.root, note=note, signed_at=signed.signed_at)
+
     # --- reading ---------------------------------------------------------------------------------
 
-    def checkpoint(self) -> SignedCheckpoint:
+    def latest(self) -> SignedCheckpoint:
+        """The newest signed checkpoint, cosigned or not."""
         with self.uow.read() as conn:
             latest = LogRepository(conn).latest_checkpoint()
         if latest is None:
             raise NotFound("the log is empty: no checkpoint has been signed yet", code="log_empty")
         return latest
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """The checkpoint served: the newest carrying ``witness_quorum`` cosignatures, unless it lags
+        the newest signed one by more than ``WITNESS_GRACE`` (then the newest, as it stands)."""
+        latest = self.latest()
+        if self.witness_quorum == 0:
+            return latest
+        with self.uow.read() as conn:
+            recent = LogRepository(conn).checkpoints_since(latest.signed_at - WITNESS_GRACE, WITNESS_LOOKBACK)
+        return next((c for c in recent if _cosignatures(c.note) >= self.witness_quorum), latest)
 
     def size(self) -> int:
         with self.uow.read() as conn:
@@ -139,6 +167,15 @@ class LogService:
             raise InvalidInput("start must be >= 0 and count 1..1000", field="count")
         with self.uow.read() as conn:
             return LogRepository(conn).entries(start, count)
+
+    def entries_of(
+        self, kind: str, count: int, *, start: int | None = None, before: int | None = None
+    ) -> list[LogEntry]:
+        """Entries of one event type or domain, oldest first (``LogRepository.entries_of``)."""
+        if any(i is not None and i < 0 for i in (start, before)) or not 0 < count <= 1000:
+            raise InvalidInput("start and before must be >= 0 and count 1..1000", field="count")
+        with self.uow.read() as conn:
+            return LogRepository(conn).entries_of(kind, count, start=start, before=before)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
         with self.uow.read() as conn:
@@ -206,3 +243,8 @@ class LogService:
 def _entry_bundle(entries: Sequence[LogEntry]) -> bytes:
     """tlog-tiles entry bundle: each entry as a big-endian uint16 length and its bytes."""
     return b"".join(len(e.data).to_bytes(2, "big") + e.data for e in entries)
+
+
+def _cosignatures(note: str) -> int:
+    """Signature lines beyond the log's own (the service stores only verified cosignatures)."""
+    return len(split_signatures(note)[1]) - 1

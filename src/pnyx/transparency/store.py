@@ -8,6 +8,7 @@ slices of levels 0, 8, 16, ...; proofs read O(log n) rows in one query.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -99,6 +100,10 @@ class LogRepository:
             )
         )
 
+    def set_note(self, size: int, note: str) -> None:
+        """Replace a checkpoint's note (the same note with witnesses' cosignatures appended)."""
+        self.conn.execute(log_checkpoints.update().where(log_checkpoints.c.size == size).values(note=note))
+
     # --- the reader's side ---------------------------------------------------------------------
 
     def nodes(self, keys: Sequence[tuple[int, int]]) -> Sequence[bytes]:
@@ -127,6 +132,24 @@ class LogRepository:
         )
         return [_entry(r) for r in self.conn.execute(query).mappings()]
 
+    def entries_of(
+        self, kind: str, count: int, *, start: int | None = None, before: int | None = None
+    ) -> list[LogEntry]:
+        """Up to ``count`` entries of one type, or of a domain (``governance`` for ``governance.*``),
+        oldest first: from index ``start`` on, or else the newest before ``before`` (None: the newest)."""
+        of = (
+            log_entries.c.event_type == kind
+            if "." in kind
+            else log_entries.c.event_type.startswith(kind + ".", autoescape=True)
+        )
+        query = sa.select(log_entries).where(of).limit(count)
+        if start is not None:
+            query = query.where(log_entries.c.idx >= start).order_by(log_entries.c.idx)
+        else:
+            query = query.order_by(log_entries.c.idx.desc())
+            query = query if before is None else query.where(log_entries.c.idx < before)
+        return sorted((_entry(r) for r in self.conn.execute(query).mappings()), key=lambda e: e.index)
+
     def find_entry(self, event_type: str, data: bytes) -> int | None:
         """The index of the entry of ``event_type`` whose bytes are exactly ``data`` (the first)."""
         query = (
@@ -142,6 +165,16 @@ class LogRepository:
         query = sa.select(log_checkpoints).order_by(log_checkpoints.c.size.desc()).limit(1)
         row = self.conn.execute(query).mappings().first()
         return None if row is None else _checkpoint(row)
+
+    def checkpoints_since(self, signed_at: datetime, limit: int) -> list[SignedCheckpoint]:
+        """Up to ``limit`` checkpoints signed at or after ``signed_at``, newest first."""
+        query = (
+            sa.select(log_checkpoints)
+            .where(log_checkpoints.c.signed_at >= signed_at)
+            .order_by(log_checkpoints.c.size.desc())
+            .limit(limit)
+        )
+        return [_checkpoint(row) for row in self.conn.execute(query).mappings()]
 
     def checkpoint_at(self, size: int) -> SignedCheckpoint | None:
         row = (
