@@ -36,12 +36,13 @@ def _queued(ex: LocalExecutor, ref: EngineRef) -> None:
 def test_one_slot_runs_the_second_job_only_after_the_first(job_root: Path) -> None:
     ex = LocalExecutor(job_root, ONE_SLOT)
     first = ex.submit(spec("s1", "sleep", "60"), GRANT)  # ends when cancelled, however slow the machine
-    second = ex.submit(spec("s2", "echo", "second ran", limit=2), GRANT)  # 2 s from its start, not its wait
+    second = ex.submit(spec("s2", "echo", "second ran", limit=5), GRANT)  # 5 s from its start, not its wait
     _until(ex, first, EngineState.RUNNING)
     _queued(ex, second)
     waiting = ex.status([second])[0]
     assert waiting.state is EngineState.QUEUED
     assert waiting.message == "waiting for one of this machine's 1 local job slots"
+    time.sleep(6)  # the second waits longer than its time limit: the limit counts from its start
     assert ex.status([first])[0].state is EngineState.RUNNING
     ex.cancel(first)
     done = wait_until_final(ex, first, timeout_s=20)

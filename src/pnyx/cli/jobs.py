@@ -49,6 +49,12 @@ def submit(
     models: list[str] = typer.Option(
         [], "--model", help="A model version it reads, at /inputs/VERSION (an evaluation's); repeat for more"
     ),
+    workspace_objects: list[str] = typer.Option(
+        [],
+        "--workspace-object",
+        help="An object of the project's SME workspace it reads (decrypted in its sandbox only; the job "
+        "awaits keys until its SME runs pnyx sme authorize JOB); repeat for more",
+    ),
 ) -> None:
     """Submit a job: pnyx job submit -p PROJECT --as USER -n 8 -- python train.py"""
     if label is not None and label not in (1, 2, 3, 4):
@@ -70,6 +76,7 @@ def submit(
                 engine=engine,
                 datasets=tuple(datasets),
                 models=tuple(models),
+                workspace_objects=tuple(workspace_objects),
             ),
         )
         said = f"({job.status}, {inert(str(job.label))}); {inert(job.reason)}".rstrip("; ")
@@ -98,7 +105,8 @@ def list_jobs(
     limit: int = typer.Option(50),
 ) -> None:
     """List jobs (your own; operators, auditors and safety officers see all); --status held_for_safety
-    lists those waiting for an officer to confirm their project's level."""
+    lists those waiting for an officer to confirm their project's level, --status awaiting_keys the SME
+    workspace jobs waiting for their SME's authorisation."""
     with platform() as p:
         found = p.jobs.search(_as(p, user), status=status, limit=limit)
     table = Table("id", "name", "project", "user", "status", "label", "accelerators", "engine", "submitted")
@@ -118,7 +126,8 @@ def list_jobs(
 
 
 @jobs.command("show")
-def show(job_id: str, user: str = typer.Option(..., "--as")) -> None:
+def show(job_id: str, user: str = typer.Option(..., "--as", help="Act as this user")) -> None:
+    """Show a job: its state, placement, times, exit code and the dataset versions it reads."""
     with platform() as p:
         j = p.jobs.get(_as(p, user), job_id)
     for field in (
@@ -146,10 +155,18 @@ def show(job_id: str, user: str = typer.Option(..., "--as")) -> None:
         console().print(f"[bold]{field:>16}[/] {inert(str(getattr(j, field)))}", highlight=False)
     read = ", ".join(i.version for i in j.inputs) or "-"  # the versions, never where they lie
     console().print(f"[bold]{'datasets':>16}[/] {inert(read)}", highlight=False)
+    if j.workspace_id is not None:  # how many objects it reads, never which
+        sealed = f"{j.workspace_id} ({j.sealed_inputs} objects read; outputs sealed)"
+        console().print(f"[bold]{'workspace':>16}[/] {inert(sealed)}", highlight=False)
 
 
 @jobs.command("logs")
-def logs(job_id: str, user: str = typer.Option(..., "--as"), tail: int = typer.Option(200)) -> None:
+def logs(
+    job_id: str,
+    user: str = typer.Option(..., "--as", help="Act as this user"),
+    tail: int = typer.Option(200, help="How many of the last lines to print"),
+) -> None:
+    """Print the last lines of a job's log; control characters are shown as escapes."""
     with platform() as p:
         text = p.jobs.logs(_as(p, user), job_id, tail)
     typer.echo(inert(text, markup=False))  # a job's output cannot drive the reader's terminal
@@ -167,7 +184,8 @@ def artifacts(job_id: str, user: str = typer.Option(..., "--as")) -> None:
 
 
 @jobs.command("cancel")
-def cancel(job_id: str, user: str = typer.Option(..., "--as")) -> None:
+def cancel(job_id: str, user: str = typer.Option(..., "--as", help="Act as this user")) -> None:
+    """Cancel a job: a queued one at once; a running one is stopped by the dispatcher (logged)."""
     with platform() as p:
         j = p.jobs.cancel(_as(p, user), job_id)
     state = "cancelled" if j.status is JobStatus.CANCELLED else "cancel requested; the dispatcher stops it"

@@ -25,6 +25,7 @@ from pnyx.scheduler.topology import Topology
 MAX_STARTS = 200  # starts applied per cycle: about 1-2 s of hand-over on Slurm
 
 Lookup = Callable[[str], EngineRef | None]  # an earlier submission of this key, if any
+Specs = Callable[[JobRecord], JobSpec]  # what the engine runs (a workspace job's with its keys)
 
 
 @runtime_checkable
@@ -50,16 +51,21 @@ class NewSubmission(Protocol):
 
 
 def hand_over(
-    executor: Executor, job: JobRecord, lookup: Lookup | None, topology: Topology | None = None
+    executor: Executor,
+    job: JobRecord,
+    lookup: Lookup | None,
+    topology: Topology | None = None,
+    spec: Specs = spec_of,
 ) -> EngineRef:
     """The engine's ref for a placed job: an earlier submission ``lookup`` finds, or a new one.
-    ``lookup`` None: the decision is this cycle's and its key new to every engine."""
-    spec, grant = spec_of(job), grant_of(job, topology)
+    ``lookup`` None: the decision is this cycle's and its key new to every engine. The spec is made
+    only for a submission (a workspace job's keys are opened only then)."""
+    grant = grant_of(job, topology)
     if lookup is not None:
-        return lookup(job.idempotency_key) or executor.submit(spec, grant)
+        return lookup(job.idempotency_key) or executor.submit(spec(job), grant)
     if isinstance(executor, NewSubmission):
-        return executor.submit_new(spec, grant)
-    return executor.submit(spec, grant)
+        return executor.submit_new(spec(job), grant)
+    return executor.submit(spec(job), grant)
 
 
 def begin_cycle(executors: Iterable[Executor]) -> None:

@@ -82,6 +82,30 @@ class CheckpointIntake(Protocol):
         ...
 
 
+class JobIntakes:
+    """The dispatcher's intake, by job: a workspace job's sealed outputs go to its workspace
+    (``sealed``), any other job's to the registry (``registry``), which never reads a workspace job's
+    outputs, nor looks at its checkpoints (they are sealed)."""
+
+    def __init__(self, registry: ModelIntake | None, sealed: ModelIntake | None) -> None:
+        self.registry, self.sealed = registry, sealed
+
+    def intake(self, job: JobRecord) -> str | None:
+        taker = self.registry if job.workspace_id is None else self.sealed
+        return None if taker is None else taker.intake(job)
+
+    def untaken(self, *, since: datetime, limit: int) -> list[JobRecord]:
+        found = [] if self.registry is None else self.registry.untaken(since=since, limit=limit)
+        found = [j for j in found if j.workspace_id is None]
+        found += [] if self.sealed is None else self.sealed.untaken(since=since, limit=limit)
+        return found[:limit]
+
+    def take_checkpoints(self, job: JobRecord, refused: Collection[int]) -> dict[int, str]:
+        if job.workspace_id is not None or not isinstance(self.registry, CheckpointIntake):
+            return {}
+        return self.registry.take_checkpoints(job, refused)
+
+
 class OutputRecorder:
     def __init__(
         self,

@@ -7,9 +7,7 @@ idempotency key (``pnyx-<sha256 prefix>``), so a second create of the same key i
 API server with 409 and ``find`` is one read. Cancelling deletes the object (pods go with it):
 afterwards the engine reports UNKNOWN, and the platform's own record says why; a job that already
 ended is left alone (its record and logs stay). A failed job's exit code is its ``main``
-container's, read from its pods (none when they are gone).
-
-Needs the optional extra ``kubernetes`` (``pip install 'pnyx[kubernetes]'``).
+container's, read from its pods (none when they are gone). Needs the extra ``kubernetes``.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel
 
+from pnyx.jobs.executor import refuse_sealed
 from pnyx.jobs.model import (
     FINAL_ENGINE_STATES,
     Artifact,
@@ -106,6 +105,7 @@ def _metadata(spec: JobSpec, config: KubernetesConfig, *, queue_label: bool) -> 
 
 
 def _pod_template(spec: JobSpec, grant: Grant, config: KubernetesConfig) -> client.V1PodTemplateSpec:
+    refuse_sealed(spec, "Kubernetes")
     image = spec.image or config.default_image
     if image is None:
         raise EngineRejected("the Kubernetes executor needs a container image", field="image")

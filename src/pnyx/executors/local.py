@@ -10,7 +10,8 @@ output, enforces its time limit and records its exit; the granted accelerator sl
 as ``CUDA_VISIBLE_DEVICES``-style variables. Attempts older than ``retention_s`` are deleted by a
 sweep that ``status()`` starts at most once a minute. Without bwrap, jobs are refused with the
 reason; the development switch (``SandboxConfig(enabled=False)``, PNYX_SANDBOX=off) runs L1 jobs
-unsandboxed.
+unsandboxed. An SME workspace's job (``spec.sealed``) runs as ``local_sealed`` describes: its data
+keys reach its sandbox through memory and pipes only, its plaintext stays on tmpfs.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import marshal
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 import weakref
@@ -34,6 +33,8 @@ from pnyx.executors.local_checkpoints import CheckpointCaps, hash_checkpoints
 from pnyx.executors.local_host import probe_host
 from pnyx.executors.local_outputs import OutputCaps, hash_outputs, open_output
 from pnyx.executors.local_runtime import missing_command
+from pnyx.executors.local_sealed import KEYS_LOST, keys_document, sealed_launch, sealed_refusal
+from pnyx.executors.local_spawner import Spawner
 from pnyx.executors.local_state import (
     CorruptState,
     ExitRecord,
@@ -63,7 +64,6 @@ from pnyx.jobs.model import (
     EngineRejected,
     EngineState,
     EngineStatus,
-    EngineUnavailable,
     Grant,
     JobSpec,
 )
@@ -71,7 +71,6 @@ from pnyx.jobs.model import (
 log = logging.getLogger(__name__)
 LAUNCH = "launch.marshal"  # written by submit before it returns; the supervisor reads it once
 KEY = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
-RUNNER = Path(__file__).with_name("local_runner.py")
 MAX_NOTES = 20
 START_TIMEOUT_S = 60.0  # handed to the spawner but never claimed: the supervisor did not start
 SWEEP_INTERVAL_S = 60.0
@@ -79,7 +78,9 @@ MESSAGES = {
     "time-limit": "killed at its time limit",
     "failed-to-start": "the command could not start",
     "cancelled": "cancelled",
+    "keys-lost": KEYS_LOST,
 }
+SEALED = "sealed"  # in a sealed job's state directory: its outputs are sealed, its checkpoints unread
 
 
 class LocalExecutor:
@@ -120,6 +121,8 @@ class LocalExecutor:
         problem = refusal(spec, self.config, self.host) or self._prepared_root()
         if problem:
             raise EngineRejected(problem, field="sandbox")
+        if problem := sealed_refusal(spec, self.config):
+            raise EngineRejected(problem, field="sealed")
         self._check_command(spec.command[0])
         state.mkdir(mode=0o700, exist_ok=True)
         self._launch(spec, grant, state)
@@ -149,19 +152,18 @@ class LocalExecutor:
         if not self.config.enabled:
             log.warning("PNYX_SANDBOX=off: job %s runs unsandboxed, as uid %d", spec.job_id, os.geteuid())
         key = spec.idempotency_key
-        record = launch_record(
-            spec,
-            grant,
-            self.config,
-            self.host,
-            work_dir=str(self.layout.work(key)),
-            locks=str(self.layout.root),
-        )
+        where = {"work_dir": str(self.layout.work(key)), "locks": str(self.layout.root)}
+        if spec.sealed is None:
+            record = launch_record(spec, grant, self.config, self.host, **where)
+        else:
+            record = sealed_launch(spec, grant, self.config, self.host, outputs=self.outputs, **where)
+            write_private(state / SEALED, b"")
         write_private(state / LAUNCH, marshal.dumps(record))  # the supervisor's, read once
         # Not waited for: the supervisor claims the attempt itself with an exclusive create, so a
         # second launch for the same key (a dispatcher that crashed and retried) exits at once.
+        # A sealed job's keys go by the hand-over pipe, never a file; a relaunch has none.
         self._launched[key] = time.monotonic()
-        self._spawner.hand(state)
+        self._spawner.hand(state, keys_document(spec.sealed, self.outputs) if spec.sealed else None)
 
     def _relaunch(self, key: str, state: Path) -> None:
         """Hand a written launch to the spawner once more; its exclusive claim keeps the job single."""
@@ -285,6 +287,9 @@ class LocalExecutor:
         return open_output(self.layout.work(self._checked(ref.engine_job_id)), path, size)
 
     def checkpoints(self, ref: EngineRef, skip: Collection[int]) -> list[tuple[int, list[Artifact]]]:
+        """None for a sealed job: whatever it writes leaves its sandbox sealed, when it ends."""
+        if (self._state(ref.engine_job_id) / SEALED).exists():
+            return []
         work = self.layout.work(self._checked(ref.engine_job_id))
         return hash_checkpoints(work, self.checkpoint_caps, skip)
 
@@ -305,62 +310,6 @@ class LocalExecutor:
         if not KEY.match(key):
             raise EngineRejected(f"not a valid idempotency key: {key!r}", field="idempotency_key")
         return key
-
-
-class Spawner:
-    """``local_runner --serve``, a warm process that forks one detached supervisor per STATE_DIR line
-    it reads (forking it is much cheaper than starting Python per job). Started on first use,
-    restarted if it died; it ends when its input closes (this executor closed, or its process died),
-    and supervisors it forked live on without it."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.lock = threading.Lock()
-
-    def hand(self, state: Path) -> None:
-        with self.lock:
-            self._hand(f"{state}\n".encode())
-
-    def _hand(self, line: bytes) -> None:
-        for _attempt in range(2):
-            stdin = self._running().stdin
-            assert stdin is not None
-            try:
-                stdin.write(line)
-                stdin.flush()
-            except BrokenPipeError:
-                self.close()
-            else:
-                return
-        raise EngineUnavailable(f"the local supervisor spawner keeps dying: see {self.log}")
-
-    def _running(self) -> subprocess.Popen[bytes]:
-        if self.process is not None and self.process.poll() is not None:
-            self.close()  # it died: its pipe is closed and it is reaped before a new one starts
-        if self.process is None:
-            log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-            try:
-                self.process = subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(RUNNER), "--serve"],
-                    env={},
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
-            finally:
-                os.close(log)
-        return self.process
-
-    def close(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        try:
-            process.communicate(timeout=10)  # closes its input: it ends
-        except (BrokenPipeError, subprocess.TimeoutExpired):
-            process.kill()  # the supervisors it forked are detached: they go on
-            process.wait()
 
 
 def _final(ref: EngineRef, result: ExitRecord) -> EngineStatus:

@@ -13,6 +13,10 @@ nosuid, nodev; bwrap, run as the job's uid, then binds ``stage/N`` where the job
   and nothing else of the data directory.
 - A runtime directory (PNYX_LOCAL_RUNTIME) is a plain bind: it must be readable by other uids
   (checked, naming what is not), as any installed software is.
+- An SME workspace object's ciphertext (``/inputs/.sealed/<object id>``) is a file, idmapped as the
+  inputs are. Its data keys reach the in-sandbox runner on a pipe it inherits (``KEYS_FD``, which
+  bwrap passes on unread), and its real outputs directory as an open descriptor (``SEALED_FD``),
+  bound nowhere: see ``local_sealed``.
 
 mount(2) and unshare(2) through libc, open_tree(2), mount_setattr(2) and move_mount(2) by number
 (the same on x86_64 and aarch64): Python 3.11's ``os`` has none of them.
@@ -21,9 +25,11 @@ mount(2) and unshare(2) through libc, open_tree(2), mount_setattr(2) and move_mo
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import struct
-from stat import S_ISDIR, S_ISLNK
+from collections.abc import Sequence
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 0x1, 0x2, 0x4, 0x20
@@ -33,10 +39,34 @@ OPEN_TREE_CLONE, AT_RECURSIVE, AT_EMPTY_PATH, AT_FDCWD = 0x1, 0x8000, 0x1000, -1
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_IDMAP = 0x1, 0x2, 0x4, 0x100000
 STAGE_MAX_ENTRIES = 4096  # entries of a plainly bound directory checked for readability
+KEYS_FD = 62  # a sealed job's keys: a pipe its runner inherits and reads whole (bwrap never reads it)
+SEALED_FD = 63  # a sealed job's real outputs directory, inherited open by its runner (never a path)
+PIPE_MIN = 1 << 16
 
 
 class StageError(OSError):
     """What the job should see (its runtime, its inputs) could not be made visible to it."""
+
+
+def staged(
+    binds: Sequence[tuple[str, str]], stage: str | None, idmapped_under: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str, bool], ...]]:
+    """bwrap's sources for ``binds``, and what the supervisor stages first (host directory, staged
+    path, where the job sees it, idmapped: the inputs under ``idmapped_under``, whose files are the
+    server's).
+    Job uids (``stage``, the job root's stage directory) cannot bind what they cannot reach (the
+    0700 data directory, a Python under /root): the supervisor, still root, binds each into a
+    mount namespace of the job's own, at ``stage/N``, which the uid can reach. Not root: bwrap binds
+    the host directories themselves (the server's uid reaches them). ``local_mounts`` stages."""
+    if stage is None:
+        return tuple(binds), ()
+    places = [f"{stage}/{n}" for n in range(len(binds))]
+    sources = tuple((at, dst) for at, (_src, dst) in zip(places, binds, strict=True))
+    stages = tuple(
+        (src, at, dst, dst.startswith(f"{idmapped_under}/"))
+        for at, (src, dst) in zip(places, binds, strict=True)
+    )
+    return sources, stages
 
 
 def stage(root: str, binds: list[tuple[str, str, str, bool]], uid: int | None) -> None:
@@ -50,8 +80,7 @@ def stage(root: str, binds: list[tuple[str, str, str, bool]], uid: int | None) -
         os.makedirs(root, 0o711, exist_ok=True)
         _mount(libc, "pnyx-stage", root, "tmpfs", MS_NOSUID | MS_NODEV, "the stage", b"mode=0711,size=64k")
         for source, at, seen_as, idmap in binds:
-            _missing(source, seen_as)
-            os.mkdir(at, 0o711)
+            _mount_point(source, at, seen_as, file_ok=idmap)
             if idmap and userns is not None:
                 _idmapped(libc, source, at, userns, seen_as)
             else:
@@ -135,14 +164,19 @@ def _checked(result: int, what: str) -> int:
     return result
 
 
-def _missing(source: str, seen_as: str) -> None:
-    """Names only where the job sees it, never the host path (the job's log is the owner's)."""
+def _mount_point(source: str, at: str, seen_as: str, *, file_ok: bool) -> None:
+    """A directory at ``at`` (a file for an idmapped file: a sealed object's ciphertext). Names only
+    where the job sees it, never the host path (the job's log is the owner's)."""
     try:
         st = os.stat(source)
     except OSError as exc:
         raise StageError(f"{seen_as} is missing on this machine ({exc.strerror})") from None
-    if not S_ISDIR(st.st_mode):
-        raise StageError(f"{seen_as} is not a directory on this machine")
+    if S_ISDIR(st.st_mode):
+        os.mkdir(at, 0o711)
+    elif file_ok and S_ISREG(st.st_mode):
+        os.close(os.open(at, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    else:
+        raise StageError(f"{seen_as} is not a {'file' if file_ok else 'directory'} on this machine")
 
 
 def _check_readable(source: str, seen_as: str) -> None:
@@ -166,19 +200,23 @@ def _check_readable(source: str, seen_as: str) -> None:
 def with_data(argv: list[str], seccomp: bytes | None, hosts: bytes) -> tuple[list[str], list[int]]:
     """bwrap's argv with ``--seccomp FD`` (the filter) and ``--ro-bind-data FD /etc/hosts`` (the
     sandbox's own: localhost and its host name, so a job's processes find each other on its
-    loopback), each a pipe bwrap reads to its end; and those descriptors."""
+    loopback), each a pipe bwrap reads to its end; and those descriptors. Never a secret: whatever
+    bwrap reads stays in its heap (``KEYS_FD`` for a sealed job's keys)."""
     extra: list[str] = []
     fds: list[int] = []
-    for flag, data, dest in (("--seccomp", seccomp, ()), ("--ro-bind-data", hosts, ("/etc/hosts",))):
+    for flags, data, dest in ((("--seccomp",), seccomp, ()), (("--ro-bind-data",), hosts, ("/etc/hosts",))):
         if data:
-            fds.append(_pipe_holding(data))
-            extra += [flag, str(fds[-1]), *dest]
+            fds.append(pipe_holding(data))
+            extra += [*flags, str(fds[-1]), *dest]
     return [argv[0], *extra, *argv[1:]] if fds else argv, fds
 
 
-def _pipe_holding(data: bytes) -> int:
-    """The read end of a pipe holding ``data`` (a few hundred bytes: far less than a pipe holds)."""
+def pipe_holding(data: bytes) -> int:
+    """The read end of a pipe holding ``data`` (grown past the default 64 KiB when it must be: a
+    sealed job's keys; the executor bounds them)."""
     read, write = os.pipe()
+    if len(data) > PIPE_MIN:
+        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, len(data))
     os.write(write, data)
     os.close(write)
     return read

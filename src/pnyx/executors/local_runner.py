@@ -12,15 +12,21 @@ a pipe). Output comes through a pipe into STATE_DIR/output.log, capped. On the t
 from the start, not the wait) or SIGTERM (cancel) it sends SIGTERM to every process in the job's pid
 namespace, then SIGKILL to its init (the kernel kills the rest), and writes STATE_DIR/exit.json
 atomically: the result comes from this process alone, never from the job, and survives the
-dispatcher (nothing lost, nothing run twice).
+dispatcher (nothing lost, nothing run twice). ``local_job`` pumps, times and stops a started job.
+
+An SME workspace's job (``sealed`` in the launch, ``local_sealed``) gets its data keys on the
+hand-over line from the executor, in memory: they go on in a pipe its in-sandbox runner inherits at
+``KEYS_FD`` (bwrap passes it on unread), and the job's real outputs directory is passed open
+(``SEALED_FD``). A sealed launch handed without keys (relaunched after the executor restarted) ends
+at once, ``keys-lost``.
 """
 
 from __future__ import annotations
 
+import base64
 import marshal
 import os
 import resource
-import select
 import signal
 import sys
 import time
@@ -28,20 +34,24 @@ import zlib
 
 # The helpers it shares with the executor (standard library only). -I -S left the package off the path.
 sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from pnyx.executors.local_mounts import StageError, link_inputs, stage, with_data
-from pnyx.executors.local_state import proc_stat, sandbox_processes, take_slot, try_lock, wake_next
+from pnyx.executors.local_job import CANCELLED, LOG_FLAGS, Job
+from pnyx.executors.local_mounts import (
+    KEYS_FD,
+    SEALED_FD,
+    StageError,
+    link_inputs,
+    pipe_holding,
+    stage,
+    with_data,
+)
+from pnyx.executors.local_state import proc_stat, take_slot, try_lock, wake_next
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-TIME_LIMIT_EXIT = 124  # as timeout(1)
 FAILED_TO_START_EXIT = 127
 LAUNCH_MAX_BYTES = 1 << 20
-READ_CHUNK = 1 << 16
-DRAIN_S = 2.0
-LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
-CANCELLED: list[bool] = []  # set by the SIGTERM handler
 WAITING: list[bool] = []  # set while queued for a slot: SIGTERM then raises Cancelled
 
 
@@ -71,6 +81,8 @@ class Launch:
         self.stage_root = str(raw.get("stage_root") or "")  # records older than inputs lack these
         self.stage = [(str(s), str(at), str(d), bool(idmap)) for s, at, d, idmap in raw.get("stage") or ()]
         self.links = [(str(target), str(name)) for target, name in raw.get("links") or ()]
+        self.sealed = bool(raw.get("sealed"))  # an SME workspace's job: its keys come by the hand-over
+        self.keys: bytes | None = None  # its keys document, in memory only (``supervise``)
 
 
 def main(argv: list[str]) -> int:
@@ -82,21 +94,30 @@ def main(argv: list[str]) -> int:
     return supervise(argv[0])
 
 
-def supervise(state: str) -> int:
+def supervise(state: str, keys: bytes | None = None) -> int:
+    """``keys``: a sealed job's keys document, from the hand-over line (memory only). A sealed job
+    handed without them (relaunched after the executor restarted) fails without running."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     if not _claim(state):
         return 0  # another supervisor already runs this attempt: running it twice is never right
     _publish_pid(state, None)
     launch = _read_launch(state)
+    launch.keys = keys if launch.sealed else None
     held = [os.open(os.path.join(state, "output.log"), LOG_FLAGS, 0o600)]  # then the slot, the uid
     try:
-        started, exit_code, reason = _run_job(launch, state, held)
+        lost = launch.sealed and not keys
+        started, exit_code, reason = _keys_lost(held[0]) if lost else _run_job(launch, state, held)
         _finish(state, started, exit_code=exit_code, reason=reason)
     finally:
         for fd in held:
             os.close(fd)
         wake_next(launch.slot_locks)  # after exit.json: the next job starts after this one ended
     return 0
+
+
+def _keys_lost(log: int) -> tuple[float, int, str]:
+    os.write(log, b"pnyx: not started: the data keys of this SME workspace job were lost (memory only)\n")
+    return time.time(), FAILED_TO_START_EXIT, "keys-lost"
 
 
 def _on_sigterm(_signum: int, _frame: object) -> None:
@@ -106,15 +127,18 @@ def _on_sigterm(_signum: int, _frame: object) -> None:
 
 
 def serve() -> int:
-    """Fork a detached supervisor per STATE_DIR line on stdin (cheaper than starting Python per job;
-    the supervisors do not depend on this process). Ends at end of input."""
+    """Fork a detached supervisor per line on stdin, ``STATE_DIR`` or ``STATE_DIR<TAB>KEYS`` (a sealed
+    job's keys document, base64: it passes in memory, never a file), cheaper than starting Python per
+    job; the supervisors do not depend on this process. Ends at end of input."""
     for line in sys.stdin.buffer:
-        if state := line.rstrip(b"\n").decode():
-            _fork_supervisor(state)
+        state, _tab, keys = line.rstrip(b"\n").partition(b"\t")
+        if state:
+            _fork_supervisor(state.decode(), base64.b64decode(keys) if keys else None)
+        del line, keys
     return 0
 
 
-def _fork_supervisor(state: str) -> None:
+def _fork_supervisor(state: str, keys: bytes | None) -> None:
     """Fork twice: the supervisor, in a session of its own, belongs to no one and outlives the
     spawner and the dispatcher. Its errors go to STATE_DIR/runner.log."""
     log = os.open(os.path.join(state, "runner.log"), LOG_FLAGS | os.O_CLOEXEC, 0o600)
@@ -124,13 +148,13 @@ def _fork_supervisor(state: str) -> None:
         os.write(log, f"cannot fork a supervisor: {exc}\n".encode())
         pid = -1
     if pid == 0:
-        _supervisor_child(state, log)
+        _supervisor_child(state, log, keys)
     os.close(log)
     if pid > 0:
         os.waitpid(pid, 0)  # it exits as soon as the supervisor has forked
 
 
-def _supervisor_child(state: str, log: int) -> NoReturn:
+def _supervisor_child(state: str, log: int, keys: bytes | None) -> NoReturn:
     code = 1
     try:
         if os.fork() > 0:
@@ -139,7 +163,7 @@ def _supervisor_child(state: str, log: int) -> NoReturn:
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd, to in ((devnull, 0), (devnull, 1), (log, 2)):
             os.dup2(fd, to)
-        code = supervise(state)
+        code = supervise(state, keys)
     except BaseException as exc:  # never back into the spawner's loop
         os.write(2, f"supervisor: {exc!r}\n".encode())
     finally:
@@ -217,11 +241,13 @@ def _start(launch: Launch, uid: int | None) -> tuple[int, int]:
             os.chown(path, uid, uid, follow_symlinks=False)
     link_inputs(launch.work_dir, launch.links)
     argv, passed = with_data(launch.argv, launch.seccomp, launch.hosts)
+    sealed = _sealed_fds(launch)
+    launch.keys = None  # in the pipe now; nothing of them stays with the supervisor
     (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
     pid = os.fork()
     if pid == 0:
-        _exec_job(launch, argv, uid, (out_w, err_w, passed))
-    for fd in (out_w, err_w, *passed):
+        _exec_job(launch, argv, uid, (out_w, err_w, passed, sealed))
+    for fd in (out_w, err_w, *passed, *(fd for fd, _at in sealed)):
         os.close(fd)
     with os.fdopen(err_r, "rb") as errors:
         failure = errors.read(1024)
@@ -232,13 +258,30 @@ def _start(launch: Launch, uid: int | None) -> tuple[int, int]:
     return pid, out_r
 
 
-def _exec_job(launch: Launch, argv: list[str], uid: int | None, fds: tuple[int, int, list[int]]) -> NoReturn:
+def _sealed_fds(launch: Launch) -> list[tuple[int, int]]:
+    """A sealed job's descriptors for its runner, each with the number the runner's argv names: its
+    keys, a pipe the runner reads whole (no process of the sandbox that the command could read holds
+    them: bwrap passes the pipe on unread, ``local_sealed``), and its real outputs directory, open
+    (the runner writes the sealed outputs there; it is bound nowhere in the sandbox, so no plaintext
+    can be written to the disk)."""
+    if not launch.keys:  # not sealed (a sealed launch without keys never gets here: keys-lost)
+        return []
+    outputs = os.path.join(launch.work_dir, "outputs")
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    return [(pipe_holding(launch.keys), KEYS_FD), (os.open(outputs, flags), SEALED_FD)]
+
+
+def _exec_job(
+    launch: Launch, argv: list[str], uid: int | None, fds: tuple[int, int, list[int], list[tuple[int, int]]]
+) -> NoReturn:
     """In the child: new session, stdio, drop to the job's uid, rlimits, default signals, exec."""
-    out, errors, passed = fds
+    out, errors, passed, sealed = fds
     try:
         os.setsid()
         for fd in passed:  # bwrap's --seccomp and --ro-bind-data pipes
             os.set_inheritable(fd, True)
+        for fd, at in sealed:  # inheritable, at the numbers the runner's argv names
+            os.dup2(fd, at)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(out, 1)
         os.dup2(out, 2)
@@ -261,108 +304,6 @@ def _exec_job(launch: Launch, argv: list[str], uid: int | None, fds: tuple[int, 
         os.write(errors, (str(exc) if isinstance(exc, StageError) else f"{argv[0]}: {exc}").encode())
     finally:
         os._exit(FAILED_TO_START_EXIT)
-
-
-class Job:
-    """One started job: pump its output into the log, wait, stop it. The log rotates once it holds
-    half of ``log_bytes`` (output.log -> output.log.1): the newest output is kept, the disk bounded."""
-
-    def __init__(self, launch: Launch, log: tuple[int, str], pid: int, out: int) -> None:
-        self.pid, self.out, (self.log, self.log_path) = pid, out, log
-        self.sandboxed, self.grace = launch.sandboxed, launch.grace_s
-        self.rotate_at, self.written = max(1024, launch.log_bytes // 2), 0
-        self.deadline = time.monotonic() + launch.time_limit_s  # from the start, not the wait
-        self.status: int | None = None
-        self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wake_w)  # a SIGTERM wakes the poll at once
-        self.poller = select.poll()
-        for fd in (out, os.pidfd_open(pid), self.wake_r):
-            self.poller.register(fd, select.POLLIN)
-        self.open = True  # the output pipe has not reached end of file
-
-    def supervise(self) -> tuple[int, str]:
-        reason = self._wait()
-        if reason != "exited":
-            self._stop()
-        if not self.sandboxed:  # what it left in its process group dies with it
-            _kill(self.pid, signal.SIGKILL, group=True)
-        self._drain()
-        self._exited(block=True)
-        code = os.waitstatus_to_exitcode(self.status or 0)
-        return (TIME_LIMIT_EXIT if reason == "time-limit" else code), reason
-
-    def _wait(self) -> str:
-        while True:
-            if CANCELLED:
-                return "cancelled"
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                return "time-limit"
-            self._pump(min(remaining, 1.0))
-            if self._exited():
-                return "exited"
-
-    def _exited(self, *, block: bool = False) -> bool:
-        if self.status is None and (reaped := os.waitpid(self.pid, 0 if block else os.WNOHANG))[0]:
-            self.status = reaped[1]
-        return self.status is not None
-
-    def _pump(self, timeout: float) -> None:
-        for fd, _events in self.poller.poll(timeout * 1000):
-            if fd == self.out:
-                self._copy()
-            elif fd == self.wake_r:
-                os.read(fd, 64)
-
-    def _copy(self) -> bool:
-        """Move what the pipe holds into the log; False at end of file."""
-        data = os.read(self.out, min(READ_CHUNK, self.rotate_at))  # so each file <= rotate_at
-        if not data:
-            self.poller.unregister(self.out)
-            self.open = False
-            return False
-        if self.written and self.written + len(data) > self.rotate_at:
-            os.replace(self.log_path, self.log_path + ".1")
-            fresh = os.open(self.log_path, LOG_FLAGS, 0o600)
-            os.dup2(fresh, self.log, inheritable=False)
-            os.close(fresh)
-            self.written = 0
-        self.written += os.write(self.log, data)
-        return True
-
-    def _stop(self) -> None:
-        """SIGTERM to the job's processes; SIGKILL after the grace period."""
-        self._signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.grace
-        while not self._exited() and time.monotonic() < deadline:
-            self._pump(0.1)
-        if not self._exited():
-            self._signal(signal.SIGKILL)
-
-    def _signal(self, sig: int) -> None:
-        if not self.sandboxed:
-            _kill(self.pid, sig, group=True)
-            return
-        init, members = sandbox_processes(self.pid)
-        if sig == signal.SIGKILL:  # the namespace's init: the kernel kills everything in it
-            members = [init, self.pid] if init else [self.pid]
-        for pid in members:
-            _kill(pid, sig)
-
-    def _drain(self) -> None:
-        deadline = time.monotonic() + DRAIN_S
-        reader = select.poll()
-        reader.register(self.out, select.POLLIN)
-        while self.open and time.monotonic() < deadline:
-            if reader.poll(max(0.0, deadline - time.monotonic()) * 1000) and not self._copy():
-                return
-
-
-def _kill(pid: int, sig: int, *, group: bool = False) -> None:
-    try:  # noqa: SIM105 - no contextlib (see the module's docstring)
-        (os.killpg if group else os.kill)(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _finish(state: str, started: float, *, exit_code: int, reason: str) -> None:

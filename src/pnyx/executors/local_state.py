@@ -5,6 +5,7 @@ locks and /proc lookups the supervisor uses, and the sweep of old attempts.
 
     ROOT/             0711 root    (job uids must traverse it to reach their work directory)
       state/KEY/      0700 root    launch.marshal, claim, pid.json, exit.json, runner.log, output.log[.1]
+                               (+ sealed: an SME workspace job, whose keys are never written here)
       work/KEY/       0700 job uid the sandbox's cwd (/job), with outputs/
       uids/UID.lock   0600 root    flock'ed by the supervisor running as UID
       slots/N.lock    0600 root    flock'ed by the supervisor of a running job (N < max jobs)
@@ -33,7 +34,7 @@ STATE_MAX_BYTES = 64 << 10
 TAIL_BYTES_PER_LINE = 1024
 TAIL_MAX_BYTES = 1 << 20
 PID_MAX = 1 << 22  # the kernel's ceiling for pid_max
-REASONS = frozenset({"exited", "time-limit", "cancelled", "failed-to-start"})
+REASONS = frozenset({"exited", "time-limit", "cancelled", "failed-to-start", "keys-lost"})
 LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 SWEEP_LIMIT = 1000  # attempts removed per sweep at most (the next sweep goes on)
 SLOT_RECHECK_S = 2.0  # a supervisor killed outright frees its slot without ringing: look again anyway

@@ -42,6 +42,7 @@ import httpx
 
 from pnyx.executors import job_dirs
 from pnyx.executors.local_outputs import OutputCaps
+from pnyx.jobs.executor import refuse_sealed
 from pnyx.jobs.model import (
     Artifact,
     EngineRef,
@@ -85,6 +86,7 @@ class RayConfig:
 
 def build_submission(spec: JobSpec, grant: Grant, config: RayConfig) -> dict[str, Any]:
     """The Jobs API body for a platform job (pure: no network)."""
+    refuse_sealed(spec, "Ray")
     if not spec.command:
         raise EngineRejected("the Ray executor needs a command (its entrypoint)", field="command")
     if spec.safety_level > config.max_safety_level:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pnyx.core.errors import InvalidInput
+from pnyx.executors.local_mounts import staged
 from pnyx.executors.local_outputs import OutputCaps
 from pnyx.executors.local_seccomp import seccomp_filter
 from pnyx.jobs.model import Grant, JobSpec
@@ -25,6 +26,7 @@ from pnyx.safety.model import SafetyLevel
 GIB = 1 << 30
 JOB_DIR = "/job"  # the job's work directory, as the job sees it (its cwd and HOME)
 INPUTS_DIR = "/inputs"  # the job's dataset versions, read-only: /inputs/<version>
+SEALED_INPUTS = f"{INPUTS_DIR}/.sealed"  # an SME workspace job's ciphertexts: /inputs/.sealed/<object id>
 STAGE_DIR = "stage"  # under the job root: where the supervisor stages binds in the job's own mounts
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 SANDBOX_TMP = "/tmp"  # noqa: S108 - the sandbox's own tmpfs, not the host's
@@ -266,10 +268,13 @@ def job_env(
 
 
 def extra_binds(spec: JobSpec, config: SandboxConfig) -> tuple[tuple[str, str], ...]:
-    """(host directory, where the job sees it), read-only: the runtime at its own paths, each
-    dataset version at /inputs/<version>."""
+    """(host path, where the job sees it), read-only: the runtime at its own paths, each dataset
+    version at /inputs/<version>, each sealed object's ciphertext at /inputs/.sealed/<object id>."""
     inputs = tuple((i.path, f"{INPUTS_DIR}/{i.version}") for i in spec.inputs)
-    return (*((d, d) for d in config.runtime.binds), *inputs)
+    sealed = (
+        tuple((i.path, f"{SEALED_INPUTS}/{i.object_id}") for i in spec.sealed.inputs) if spec.sealed else ()
+    )
+    return (*((d, d) for d in config.runtime.binds), *inputs, *sealed)
 
 
 def input_links(spec: JobSpec, *, sandboxed: bool) -> list[list[str]]:
@@ -282,25 +287,6 @@ def input_links(spec: JobSpec, *, sandboxed: bool) -> list[list[str]]:
     return [[i.path, f"inputs/{i.version}"] for i in spec.inputs]
 
 
-def staged(
-    binds: Sequence[tuple[str, str]], stage: str | None
-) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str, bool], ...]]:
-    """bwrap's sources for ``binds``, and what the supervisor stages first (host directory, staged
-    path, where the job sees it, idmapped: the inputs, whose files are the server's).
-    Job uids (``stage``, the job root's stage directory) cannot bind what they cannot reach (the
-    0700 data directory, a Python under /root): the supervisor, still root, binds each into a
-    mount namespace of the job's own, at ``stage/N``, which the uid can reach. Not root: bwrap binds
-    the host directories themselves (the server's uid reaches them). ``local_mounts`` stages."""
-    if stage is None:
-        return tuple(binds), ()
-    places = [f"{stage}/{n}" for n in range(len(binds))]
-    sources = tuple((at, dst) for at, (_src, dst) in zip(places, binds, strict=True))
-    stages = tuple(
-        (src, at, dst, dst.startswith(f"{INPUTS_DIR}/")) for at, (src, dst) in zip(places, binds, strict=True)
-    )
-    return sources, stages
-
-
 def bwrap_argv(
     host: HostFacts,
     config: SandboxConfig,
@@ -310,10 +296,12 @@ def bwrap_argv(
     devices: Sequence[int],
     tmpfs: int | None = None,
     binds: Sequence[tuple[str, str]] = (),
+    work: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """bwrap, run by the supervisor after it dropped to the job's uid (unprivileged user namespace).
     ``tmpfs``: each of /tmp and /dev/shm (``Limits.tmpfs``; None: ``config.tmpfs_bytes``). ``binds``:
-    (source, destination) bound read-only (``extra_binds``, as ``staged``). The supervisor adds
+    (source, destination) bound read-only (``extra_binds``, as ``staged``). ``work``: what /job is
+    (empty: ``work_dir`` bound; a sealed job's tmpfs, ``local_sealed``). The supervisor adds
     ``--seccomp FD`` (a pipe holding ``seccomp_filter``) after ``argv[0]``."""
     assert host.bwrap is not None
     tmpfs = config.tmpfs_bytes if tmpfs is None else tmpfs
@@ -323,8 +311,8 @@ def bwrap_argv(
         *_system(host),
         *_devices(devices, tmpfs),
         *("--size", str(tmpfs), "--tmpfs", SANDBOX_TMP),
-        *("--bind", work_dir, JOB_DIR, "--chdir", JOB_DIR),
-        *("--dir", INPUTS_DIR),
+        *(work or ("--bind", work_dir, JOB_DIR)),
+        *("--chdir", JOB_DIR, "--dir", INPUTS_DIR),
         *(arg for src, dst in binds for arg in ("--ro-bind", src, dst)),
         *("--remount-ro", "/dev", "--remount-ro", "/"),
         "--",
@@ -333,19 +321,32 @@ def bwrap_argv(
 
 
 def launch_record(
-    spec: JobSpec, grant: Grant, config: SandboxConfig, host: HostFacts, *, work_dir: str, locks: str
+    spec: JobSpec,
+    grant: Grant,
+    config: SandboxConfig,
+    host: HostFacts,
+    *,
+    work_dir: str,
+    locks: str,
+    work: Sequence[str] = (),
 ) -> dict[str, object]:
     """Everything the supervisor needs, as data it can read with the standard library alone.
-    ``locks``: the job root, which holds ``uids/UID.lock`` and ``slots/N.lock``."""
+    ``locks``: the job root, which holds ``uids/UID.lock`` and ``slots/N.lock``; ``work``: /job."""
     sandboxed = config.enabled
     limits = limits_for(spec, config, host)
     command = spec.command
     stage_root = f"{locks}/{STAGE_DIR}"
-    binds, stage = staged(extra_binds(spec, config), stage_root if host.is_root else None)
+    binds, stage = staged(extra_binds(spec, config), stage_root if host.is_root else None, INPUTS_DIR)
     if sandboxed:
-        devices = slots(spec, grant)
         command = bwrap_argv(
-            host, config, work_dir=work_dir, command=command, devices=devices, tmpfs=limits.tmpfs, binds=binds
+            host,
+            config,
+            work_dir=work_dir,
+            command=command,
+            devices=slots(spec, grant),
+            tmpfs=limits.tmpfs,
+            binds=binds,
+            work=work,
         )
     home, inputs = (JOB_DIR, INPUTS_DIR) if sandboxed else (work_dir, f"{work_dir}/inputs")
     return {

@@ -47,6 +47,7 @@ from pnyx.executors.slurm_api import (
 from pnyx.executors.slurm_jobs import SlurmJobs, job_name
 from pnyx.executors.slurm_rest import SlurmRest, describe
 from pnyx.executors.slurm_script import batch_script
+from pnyx.jobs.executor import refuse_sealed
 from pnyx.jobs.model import (
     FINAL_ENGINE_STATES,
     Artifact,
@@ -190,6 +191,7 @@ def engine_state(slurm_state: str) -> EngineState:
 
 def build_request(spec: JobSpec, grant: Grant, config: SlurmConfig) -> SlurmJobRequest:
     """The Slurm job for a platform job (pure: no network)."""
+    refuse_sealed(spec, "Slurm")
     if not spec.command:
         raise EngineRejected(
             "the Slurm executor runs commands; this job names only an image", field="command"

@@ -1,5 +1,6 @@
 """The one way a stored job changes status: ``rules.transition``, the save, and its public
-``jobs.job.state_changed`` event, all in the caller's transaction."""
+``jobs.job.state_changed`` event, all in the caller's transaction. A workspace job's key bundle
+(``sealed_store``) goes with it when it ends or waits for keys again."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from dataclasses import dataclass, field
 
 from pnyx.core.errors import NotFound
 from pnyx.db.unit_of_work import Transaction
-from pnyx.jobs.model import JobAction, JobRecord, JobStateChanged
+from pnyx.jobs.model import OPEN_JOB_STATUSES, JobAction, JobRecord, JobStateChanged, JobStatus
 from pnyx.jobs.rules import transition
+from pnyx.jobs.sealed_store import SealedRepository
 from pnyx.jobs.store import JobRepository
 
 ENDING = frozenset({JobAction.SUCCEED, JobAction.FAIL, JobAction.CANCEL, JobAction.REJECT})
@@ -76,6 +78,10 @@ def change(
     status = transition(job.status, action)
     updated = dataclasses.replace(job, status=status, **fields)  # type: ignore[arg-type]
     repo.save(updated)
+    if updated.workspace_id is not None and (
+        status not in OPEN_JOB_STATUSES or status is JobStatus.AWAITING_KEYS
+    ):
+        SealedRepository(tx.conn).drop_bundles([job.id])  # its keys die with it
     tx.emit(
         JobStateChanged(
             job_id=job.id,

@@ -86,6 +86,12 @@ def is_member(principal: Principal, project: ProjectInfo) -> bool:
     return Role.RESEARCHER in principal.roles
 
 
+def in_team(principal: Principal, project: ProjectInfo) -> bool:
+    """One of the project's named team (no "any researcher" for a project without one): who may
+    use its SME workspace, and submit jobs that read it or write to it."""
+    return principal.user_id in project.members
+
+
 def is_staff(principal: Principal) -> bool:
     return bool(principal.roles & STAFF_ROLES)
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from pnyx.jobs.model import Artifact, EngineRef, EngineStatus, Grant, JobSpec
+from pnyx.jobs.model import Artifact, EngineRef, EngineRejected, EngineStatus, Grant, JobSpec
+
+
+def refuse_sealed(spec: JobSpec, engine: str) -> None:
+    """An engine that cannot keep an SME workspace job sealed (keys in memory, outputs sealed in the
+    sandbox: the local executor only) refuses it, naming itself."""
+    if spec.sealed is not None:
+        raise EngineRejected(
+            f"SME workspace jobs run on the local executor only: {engine} cannot keep them sealed",
+            field="sealed",
+        )
 
 
 class Executor(Protocol):

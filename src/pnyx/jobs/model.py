@@ -48,6 +48,31 @@ class JobInput:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SealedInput:
+    """One encrypted object of an SME workspace a job reads: the ciphertext on the control plane's
+    machine (private), its context (``<workspace>/<object>``, the associated data), its sealed
+    metadata (its name inside) and the data key the SME's authorisation delivered. The key lives in
+    memory only, for the hand-over to the sandbox: never stored, logged or shown (``repr`` hides it)."""
+
+    object_id: str
+    path: str
+    context: str
+    sealed_meta: bytes = field(repr=False)
+    data_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SealedWork:
+    """A job of a project with an SME workspace: it reads ``inputs`` decrypted inside its sandbox
+    only, and every file it writes under its outputs leaves the sandbox sealed to ``public_key``
+    (``workspaces.sandbox``); nothing of it reaches the machine's disk in plaintext."""
+
+    workspace_id: str
+    public_key: str  # x25519:<base64url>: the workspace's (the SME's KEK)
+    inputs: tuple[SealedInput, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobSpec:
     """What to run. ``idempotency_key`` is unique per job attempt: submitting twice runs it once."""
 
@@ -66,6 +91,7 @@ class JobSpec:
     image: str | None = None  # container image reference (Kubernetes, or a Slurm container)
     env: Mapping[str, str] = field(default_factory=dict)
     inputs: tuple[JobInput, ...] = ()  # dataset versions, bound read-only where the engine can
+    sealed: SealedWork | None = None  # an SME workspace's job: engines that cannot keep it sealed refuse it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +142,7 @@ class EngineRejected(InvalidInput):
 
 class JobStatus(StrEnum):
     HELD_FOR_SAFETY = "held_for_safety"  # its project's safety level awaits an officer: not scheduled
+    AWAITING_KEYS = "awaiting_keys"  # an SME workspace job waits for its SME to authorise it: not scheduled
     PENDING = "pending"  # waiting for the scheduler
     DISPATCHING = "dispatching"  # placed; the hand-over to the engine is in flight
     QUEUED = "queued"  # accepted by its engine, waiting there (it holds its accelerators)
@@ -136,11 +163,18 @@ class JobAction(StrEnum):
     REQUEUE = "requeue"  # preempted, or its hardware failed: back to the queue
     REJECT = "reject"
     RELEASE_HOLD = "release-hold"  # an officer confirmed the project's level: to the queue
+    AUTHORISE = (
+        "authorise"  # its SME delivered its inputs' data keys (sealed to the dispatcher): to the queue
+    )
+    KEYS_LOST = "keys-lost"  # the dispatcher cannot open its keys (it restarted): back to its SME
 
 
 JOB_TRANSITIONS: dict[tuple[JobStatus, JobAction], JobStatus] = {
     (JobStatus.HELD_FOR_SAFETY, JobAction.RELEASE_HOLD): JobStatus.PENDING,
     (JobStatus.HELD_FOR_SAFETY, JobAction.CANCEL): JobStatus.CANCELLED,
+    (JobStatus.AWAITING_KEYS, JobAction.AUTHORISE): JobStatus.PENDING,
+    (JobStatus.AWAITING_KEYS, JobAction.CANCEL): JobStatus.CANCELLED,
+    (JobStatus.PENDING, JobAction.KEYS_LOST): JobStatus.AWAITING_KEYS,
     (JobStatus.PENDING, JobAction.DISPATCH): JobStatus.DISPATCHING,
     (JobStatus.PENDING, JobAction.CANCEL): JobStatus.CANCELLED,
     (JobStatus.PENDING, JobAction.REJECT): JobStatus.REJECTED,
@@ -165,10 +199,10 @@ JOB_TRANSITIONS: dict[tuple[JobStatus, JobAction], JobStatus] = {
 HOLDING_STATUSES = frozenset({JobStatus.DISPATCHING, JobStatus.QUEUED, JobStatus.RUNNING})
 # what the scheduler sees: waiting for it, or holding accelerators (a held job is not its business)
 ACTIVE_JOB_STATUSES = frozenset({JobStatus.PENDING, *HOLDING_STATUSES})
-# not ended: active, or held for safety (a held job may still be cancelled, and will run)
-OPEN_JOB_STATUSES = frozenset({JobStatus.HELD_FOR_SAFETY, *ACTIVE_JOB_STATUSES})
+# not ended: active, held for safety or awaiting keys (such a job may still be cancelled, and will run)
+OPEN_JOB_STATUSES = frozenset({JobStatus.HELD_FOR_SAFETY, JobStatus.AWAITING_KEYS, *ACTIVE_JOB_STATUSES})
 # cancelled at once, without an engine to stop
-UNPLACED_STATUSES = frozenset({JobStatus.HELD_FOR_SAFETY, JobStatus.PENDING})
+UNPLACED_STATUSES = frozenset({JobStatus.HELD_FOR_SAFETY, JobStatus.AWAITING_KEYS, JobStatus.PENDING})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +236,8 @@ class JobRecord:
     exit_code: int | None = None
     reason: str = ""
     inputs: tuple[JobInput, ...] = ()  # the dataset and model versions it reads, resolved at submission
+    workspace_id: str | None = None  # its project's SME workspace at submission: its outputs leave sealed
+    sealed_inputs: int = 0  # how many of that workspace's objects it reads (their ids: ``jobs.sealed_store``)
 
     def datasets(self) -> tuple[str, ...]:
         """The dataset versions among its inputs (model versions are inputs too, of another kind)."""
@@ -236,6 +272,7 @@ class JobSubmitted(DomainEvent):
     note: str
     datasets: tuple[str, ...] = ()  # the dataset versions it reads (ids only, never where they lie)
     models: tuple[str, ...] = ()  # the model versions it reads (ids only)
+    sealed_inputs: int = 0  # how many objects of its SME workspace it reads (never their ids)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,15 +317,21 @@ class JobArtifact:
 class OutputsRecorded(DomainEvent):
     """One public entry per finished attempt: how many files, how many bytes, and the digest of their
     manifest (``rules.outputs_manifest``). File names stay off the log: a job chooses them, so they
-    may say anything, and one job must not flood the log with an entry per file."""
+    may say anything, and one job must not flood the log with an entry per file.
+
+    A job of an SME workspace (``sealed``) is logged with ``files``, ``bytes`` and
+    ``manifest_sha256`` null: the sizes and digests of its sealed files would tell about the SME's
+    data. The entry says only that the attempt's outputs were recorded; what they hold is logged
+    as salted commitments (``workspaces.objects.committed``) once they are taken in."""
 
     event_type = "jobs.outputs.recorded"
     job_id: str
     attempt: int
-    files: int
-    bytes: int
-    manifest_sha256: str
+    files: int | None
+    bytes: int | None
+    manifest_sha256: str | None
     label: str  # str(Label) of the outputs
+    sealed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -13,10 +14,12 @@ from pnyx.jobs.model import (
     EngineState,
     InvalidJobTransition,
     JobAction,
+    JobArtifact,
     JobRecord,
     JobStatus,
+    OutputsRecorded,
 )
-from pnyx.safety.model import SafetyLevel
+from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import Job, Placement
 from pnyx.scheduler.topology import Topology
 
@@ -196,3 +199,36 @@ def outputs_manifest(artifacts: Sequence[Artifact]) -> bytes:
 
 def _path(row: Mapping[str, object]) -> str:
     return str(row["path"])
+
+
+def recorded_artifacts(
+    job: JobRecord, artifacts: Sequence[Artifact], label: Label, at: datetime
+) -> list[JobArtifact]:
+    """A finished attempt's outputs as stored, each under the outputs' ``label``."""
+    return [
+        JobArtifact(
+            job_id=job.id,
+            attempt=job.attempt,
+            path=a.path,
+            sha256=a.sha256,
+            size=a.size,
+            label=label,
+            recorded_at=at,
+        )
+        for a in artifacts
+    ]
+
+
+def outputs_recorded(job: JobRecord, artifacts: Sequence[Artifact], label: Label) -> OutputsRecorded:
+    """The attempt's public entry: counts and the manifest's digest; none of them for a job of an SME
+    workspace (``sealed``: its files' sizes and digests stay off the log)."""
+    sealed = job.workspace_id is not None
+    return OutputsRecorded(
+        job_id=job.id,
+        attempt=job.attempt,
+        files=None if sealed else len(artifacts),
+        bytes=None if sealed else sum(a.size for a in artifacts),
+        manifest_sha256=None if sealed else hashlib.sha256(outputs_manifest(artifacts)).hexdigest(),
+        label=str(label),
+        sealed=sealed,
+    )

@@ -9,7 +9,6 @@ command line). Safety holds, and raising waiting jobs to their project's current
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -19,7 +18,7 @@ from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
 from pnyx.identity.rules import require_role
 from pnyx.jobs.changes import Act, act, act_each, change
-from pnyx.jobs.clearance import ProjectInfo, Projects, outputs_label, project_label
+from pnyx.jobs.clearance import ProjectInfo, Projects, in_team, outputs_label, project_label
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.holds import SafetyHolds
 from pnyx.jobs.inputs import (
@@ -45,16 +44,20 @@ from pnyx.jobs.model import (
     JobInput,
     JobRecord,
     JobStatus,
-    OutputsRecorded,
 )
 from pnyx.jobs.reads import JobReads
-from pnyx.jobs.rules import outputs_manifest, validate_submission
+from pnyx.jobs.rules import outputs_recorded, recorded_artifacts, validate_submission
+from pnyx.jobs.sealed_store import SealedRepository
 from pnyx.jobs.store import ArtifactRepository, JobRepository, completed_without_artifacts
 from pnyx.jobs.subjects import Freezes, NoFreezes, NoReleases, Releases, check_submittable
 from pnyx.jobs.submission import (
     FitCheck,
+    NoWorkspaces,
     Submission,
+    Workspaces,
+    check_held,
     check_member,
+    check_sealed,
     draft,
     priority_class,
     submitted,
@@ -65,7 +68,7 @@ from pnyx.safety.model import Label, SafetyPolicy
 
 __all__ = ["FitCheck", "JobService", "ProjectInfo", "Projects", "Submission"]
 
-NO_FREEZES, NO_RELEASES, NO_DATASETS = NoFreezes(), NoReleases(), NoDatasets()
+NO_FREEZES, NO_RELEASES, NO_DATASETS, NO_WORKSPACES = NoFreezes(), NoReleases(), NoDatasets(), NoWorkspaces()
 
 
 class JobService:
@@ -82,19 +85,21 @@ class JobService:
         releases: Releases = NO_RELEASES,
         datasets: DatasetInputs = NO_DATASETS,
         models: ModelInputs = NO_DATASETS,
+        workspaces: Workspaces = NO_WORKSPACES,
     ) -> None:
         """``policy``: the safety controls in force (who may read outputs at each level);
         ``freezes``: open incidents' freezes (a frozen project takes no jobs, frozen outputs are
         read by nobody); ``releases``: release decisions' lower-labelled records of outputs;
-        ``datasets``, ``models``: the registry's dataset and model versions, as jobs' inputs. Wiring
-        passes them all; a service built without them knows no freeze, no release and no version."""
+        ``datasets``, ``models``: the registry's dataset and model versions, as jobs' inputs;
+        ``workspaces``: SME workspaces (a project's, and the objects it holds). Wiring passes them
+        all; a service built without them knows no freeze, no release, no version, no workspace."""
         self.uow = uow
         self.projects = projects
         self.fits = fits
         self.executors = executors
         self.default_engine = default_engine
         self.freezes = freezes
-        self.datasets, self.models = datasets, models
+        self.datasets, self.models, self.workspaces = datasets, models, workspaces
         self.holds = SafetyHolds(uow, projects=projects)
         self.reads = JobReads(
             uow, projects=projects, executors=executors, policy=policy, freezes=freezes, releases=releases
@@ -124,8 +129,10 @@ class JobService:
         s = dataclasses.replace(s, priority_class=priority_class(principal, s.priority_class))
         project = self._project(principal, s.project)
         check_submittable(self.freezes, project.id)  # frozen by an incident: refused, naming it
+        workspace = self._workspace(principal, engine, project, s.workspace_objects)
+        now = self.uow.clock.now()
         job = draft(
-            principal, s, job_id=new_id("job"), engine=engine, project=project, now=self.uow.clock.now()
+            principal, s, job_id=new_id("job"), engine=engine, project=project, now=now, workspace=workspace
         )
         inputs = self._inputs(principal, s.datasets, job.label) + self._models(principal, s.models, job.label)
         job = dataclasses.replace(job, inputs=inputs)
@@ -133,8 +140,23 @@ class JobService:
         with self.uow.write() as tx:
             job = dataclasses.replace(job, submitted_at=tx.now)
             JobRepository(tx.conn).add(job)
+            SealedRepository(tx.conn).attach(job.id, s.workspace_objects)
             tx.emit(submitted(job))
         return job
+
+    def _workspace(
+        self, principal: Principal, engine: str, project: ProjectInfo, named: Sequence[str]
+    ) -> str | None:
+        """The project's active SME workspace, its objects checked and the submitter in its team."""
+        state = self.workspaces.of_project(project.id)  # shredded with none active: refused
+        sealed, workspace = check_sealed(engine, state, named), state.active
+        if workspace is not None and not in_team(principal, project):
+            raise Forbidden(
+                f"only the named team of project {project.id} runs jobs in its SME workspace", field="project"
+            )
+        if workspace is not None and sealed:
+            check_held(project.id, sealed, self.workspaces.held(workspace, sealed))
+        return workspace
 
     def _inputs(self, principal: Principal, versions: Sequence[str], label: Label) -> tuple[JobInput, ...]:
         """Each named version as the registry resolves it for ``principal`` (``jobs.inputs``)."""
@@ -225,29 +247,9 @@ class JobService:
             if not artifacts or repo.exists(job.id, job.attempt):  # nothing new to record or log
                 return []
             label = outputs_label(job, project=project)
-            made = [
-                JobArtifact(
-                    job_id=job.id,
-                    attempt=job.attempt,
-                    path=a.path,
-                    sha256=a.sha256,
-                    size=a.size,
-                    label=label,
-                    recorded_at=tx.now,
-                )
-                for a in artifacts
-            ]
+            made = recorded_artifacts(job, artifacts, label, tx.now)
             repo.add(made)
-            tx.emit(
-                OutputsRecorded(
-                    job_id=job.id,
-                    attempt=job.attempt,
-                    files=len(made),
-                    bytes=sum(a.size for a in made),
-                    manifest_sha256=hashlib.sha256(outputs_manifest(artifacts)).hexdigest(),
-                    label=str(label),
-                )
-            )
+            tx.emit(outputs_recorded(job, artifacts, label))  # a workspace job's: no sizes, no digests
             return made
 
     def cancel(self, principal: Principal, job_id: str) -> JobRecord:

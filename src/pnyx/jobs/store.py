@@ -48,6 +48,9 @@ jobs = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False),
     # the dataset versions it reads: a JSON list of {version, path, level, categories} (never shown)
     sa.Column("inputs", sa.Text(), nullable=False, server_default="[]"),
+    # an SME workspace's job: the workspace, and how many of its objects it reads (``sealed_store``)
+    sa.Column("workspace_id", sa.String(40), nullable=True, index=True),
+    sa.Column("sealed_inputs", sa.Integer(), nullable=False, server_default="0"),
 )
 
 job_artifacts = sa.Table(

@@ -42,6 +42,7 @@ def submit(body: JobIn, caller: Caller, platform: PlatformDep) -> JobOut:
             allow_cross_site=body.allow_cross_site,
             datasets=tuple(body.datasets),
             models=tuple(body.models),
+            workspace_objects=tuple(body.workspace_objects),
         ),
     )
     return JobOut.of(job)

@@ -19,6 +19,7 @@ from pnyx.jobs.rules import (
     check_command,
     check_text,
 )
+from pnyx.jobs.submission import MAX_WORKSPACE_OBJECTS
 from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
@@ -115,6 +116,15 @@ class JobIn(BaseModel):
         "for datasets: unknown and unreadable alike are 404 (field models); the outputs carry the "
         "join of the job's label and the models' labels.",
     )
+    workspace_objects: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=MAX_WORKSPACE_OBJECTS,
+        description="Objects of the project's SME workspace the job reads, decrypted inside its sandbox "
+        "only. A job of a project with a workspace is a workspace job: it runs on the local engine, its "
+        "outputs are sealed to the workspace's key, and one that reads objects waits in awaiting_keys "
+        "until its SME authorises it (pnyx sme authorize). An object not in that workspace is refused "
+        "(400, field workspace_objects), whether or not it exists elsewhere.",
+    )
 
 
 class JobOut(BaseModel):
@@ -125,7 +135,9 @@ class JobOut(BaseModel):
     engine: str
     status: JobStatus = Field(
         description="held_for_safety (its project's safety level awaits an officer; it will be queued, "
-        "or may be cancelled), pending (waiting for the scheduler), dispatching (placed; being handed to "
+        "or may be cancelled), awaiting_keys (an SME workspace job waiting for its SME to authorise it: "
+        "pnyx sme authorize; a dispatcher restart sends it back here), pending (waiting for the "
+        "scheduler), dispatching (placed; being handed to "
         "its engine), queued (its engine has it and queues it), running (its engine runs it), completed, "
         "failed, cancelled, rejected"
     )
@@ -147,6 +159,10 @@ class JobOut(BaseModel):
     reason: str
     datasets: list[str] = Field(description="The dataset versions it reads")
     models: list[str] = Field(default_factory=list, description="The model versions it reads")
+    workspace_id: str | None = Field(
+        default=None, description="Its project's SME workspace: its outputs are sealed to that key"
+    )
+    sealed_inputs: int = Field(default=0, description="How many of that workspace's objects it reads")
 
     @classmethod
     def of(cls, j: JobRecord) -> JobOut:
@@ -175,6 +191,8 @@ class JobOut(BaseModel):
             reason=j.reason,
             datasets=[i.version for i in j.inputs if i.kind is InputKind.DATASET],
             models=[i.version for i in j.inputs if i.kind is InputKind.MODEL],
+            workspace_id=j.workspace_id,
+            sealed_inputs=j.sealed_inputs,
         )
 
 
