@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -298,7 +299,7 @@ def test_locations_to_this_server_become_paths(location: str, expected: str) -> 
     assert relative(location, scope) == expected
 
 
-def _policy(response: httpx.Response) -> dict[str, str]:
+def _policy(response: httpx2.Response) -> dict[str, str]:
     header = response.headers["content-security-policy"]
     return dict(part.strip().split(" ", 1) for part in header.split(";"))
 

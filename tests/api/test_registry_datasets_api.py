@@ -42,9 +42,8 @@ def upload(tmp_path: Path) -> bytes:
 
 def post_import(client: TestClient, token: str | None, body: bytes, **query: Any) -> Any:
     headers = {"Content-Type": "application/octet-stream"} | ({"Authorization": token} if token else {})
-    return client.post(
-        f"{BASE}/imports", params={"name": "demo", "shard_samples": 3} | query, content=body, headers=headers
-    )
+    params: dict[str, str | int] = {"name": "demo", "shard_samples": 3, **query}
+    return client.post(f"{BASE}/imports", params=params, content=body, headers=headers)
 
 
 def test_an_operator_imports_and_anyone_reads(

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Column
 
-from pnyx.db.migrate import ensure_current
+from pnyx.db.migrate import ensure_current, require_database
 from pnyx.settings import Settings
-from pnyx.wiring import Platform, build_platform
+from pnyx.wiring import Platform, build_platform, engine_settings
+
+PIPED_WIDTH = 1000  # output to a pipe or a file: no terminal to fit, so lines are not cut at 80
 
 
 def console() -> Console:
     """Standard output, made per use so that width and colour follow the environment of the call."""
-    return Console()
+    return Console(width=_width(sys.stdout))
 
 
 _UNSAFE = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))}
@@ -37,16 +42,28 @@ def full_id(header: str = "version") -> Column:
 
 
 def errors() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, width=_width(sys.stderr))
+
+
+def _width(stream: TextIO) -> int | None:
+    """Rich's own width on a terminal or when COLUMNS says; PIPED_WIDTH when the output is piped."""
+    if os.environ.get("COLUMNS") or stream.isatty():
+        return None
+    return PIPED_WIDTH
 
 
 @contextmanager
-def platform(*, migrated: bool = True) -> Iterator[Platform]:
+def platform(*, migrated: bool = True, create: bool = False) -> Iterator[Platform]:
     """The platform from the environment, its connections closed at the end of the command.
 
-    By default it refuses an unmigrated database, with the message that says what to run.
+    By default it refuses an unmigrated database, with the message that says what to run. Only
+    ``create=True`` (``pnyx db upgrade``) may create a SQLite database that is not there yet.
     """
-    built = build_platform(Settings.from_env())
+    settings = Settings.from_env()
+    engine_settings(settings)  # a bad engines file is named first, as by every command
+    if not create:
+        require_database(settings.database_url)
+    built = build_platform(settings)
     try:
         if migrated:
             ensure_current(built.engine)

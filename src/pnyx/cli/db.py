@@ -12,8 +12,8 @@ app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=
 
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> None:
-    """Migrate the database to the newest schema (or REVISION)."""
-    with platform(migrated=False) as p:
+    """Migrate the database to the newest schema (or REVISION); the one command that creates it."""
+    with platform(migrated=False, create=True) as p:
         before = migrate.current_revision(p.engine)
         migrate.upgrade(p.engine, revision)
         after = migrate.current_revision(p.engine)

@@ -10,6 +10,7 @@ from rich.table import Table
 from pnyx.cli.context import console, platform
 from pnyx.core.errors import InvalidInput
 from pnyx.inventory.model import ImportReport, InventorySource, InventorySummary
+from pnyx.inventory.rules import generate_facility, summarise
 from pnyx.inventory.service import export_facility
 from pnyx.wiring import inventory_reader
 
@@ -24,9 +25,17 @@ def generate(
     accelerators: int = typer.Option(100_000, "--accelerators", "-n", help="Exact number, multiple of 4"),
     seed: int = typer.Option(0, help="Same seed, same facility"),
     replace: bool = typer.Option(False, "--replace", help="Replace an existing inventory"),
-    out: Path | None = typer.Option(None, help="Also write the inventory as JSON (for `pnyx simulate`)"),
+    out: Path | None = typer.Option(
+        None,
+        help="Write the facility as JSON (for `pnyx simulate --inventory`) and store nothing; "
+        "with --replace, store it as the inventory too",
+    ),
 ) -> None:
-    """Generate a realistic facility spread over the member states' sites."""
+    """Generate a realistic facility spread over the member states' sites, and store it as the inventory
+    (or, with --out alone, only write it to a file)."""
+    if out is not None and not replace:
+        export_only(accelerators, seed, out)
+        return
     with platform() as p, console().status(f"generating and storing {accelerators:,} accelerators…"):
         summary = p.inventory.generate(accelerators, seed=seed, replace=replace)
         if out is not None:
@@ -34,6 +43,17 @@ def generate(
     show_summary(summary)
     if out is not None:
         console().print(f"written to {out}")
+
+
+def export_only(accelerators: int, seed: int, out: Path) -> None:
+    """The generated facility written to OUT; the database is neither read nor changed."""
+    facility = generate_facility(accelerators, seed=seed)
+    export_facility(facility, out)
+    show_summary(summarise(facility.sites, facility.islands, facility.nodes))
+    console().print(
+        f"written to {out}; the stored inventory is unchanged (add --replace to store this one)",
+        highlight=False,
+    )
 
 
 @app.command("import")

@@ -34,6 +34,19 @@ def require_driver(url: str) -> None:
         ) from None
 
 
+def require_database(url: str) -> None:
+    """Only ``pnyx db upgrade`` creates a database: a SQLite file that is not there is refused, by its
+    path, before anything would create it (an empty one, say, under the wrong working directory)."""
+    if not url.startswith("sqlite"):
+        return
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:" and not Path(database).exists():
+        raise Unavailable(
+            f"no database at {Path(database).resolve()}: run `pnyx db upgrade` (or set PNYX_DATA_DIR)",
+            code="database_missing",
+        )
+
+
 def alembic_config(engine: sa.Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -26,7 +26,7 @@ def usage_pages(templates: Jinja2Templates) -> APIRouter:
             span = platform.accounting.period(period)
         except InvalidInput as exc:
             return templates.TemplateResponse(
-                request, "error.html", {"message": exc.message}, status_code=400
+                request, "error.html", invalid_period(exc.message), status_code=400
             )
         rows = platform.accounting.member_states(span)
         return templates.TemplateResponse(
@@ -41,6 +41,16 @@ def usage_pages(templates: Jinja2Templates) -> APIRouter:
         )
 
     return router
+
+
+def invalid_period(message: str) -> dict[str, str]:
+    """The 400 page for a period the accounting cannot read: what was wrong, and what it reads."""
+    return {
+        "title": "Invalid period",
+        "message": message,
+        "hint": "A period is a month (2026-11), a quarter (2026-Q4), a year (2026), a range of days "
+        "(2026-11-01..2026-11-30) or the last days up to now (last-30d, the default).",
+    }
 
 
 def chart_bars(rows: list[MemberStateUsage]) -> list[dict[str, object]]:
