@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from pnyx.allocation import funding, scoring, shares
+from pnyx.allocation.conflicts import binding_team
 from pnyx.allocation.events import (
     AllocationCreated,
     CallDecided,
@@ -38,7 +39,7 @@ from pnyx.allocation.review_store import ReviewRepository
 from pnyx.allocation.rules import IN_PLAY, transition_call, whole_hours
 from pnyx.allocation.store import AllocationRepository, CallRepository, ProposalRepository, RankingRepository
 from pnyx.core.errors import Conflict
-from pnyx.core.ids import new_id
+from pnyx.core.ids import UserId, new_id
 from pnyx.core.units import AcceleratorHours
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 
@@ -184,6 +185,21 @@ class AwardService:
     def allocation(self, project_id: str) -> Allocation:
         with self.uow.read() as conn:
             return AllocationRepository(conn).require(ProjectId(project_id))
+
+    def team(self, project_id: str) -> frozenset[UserId]:
+        """A project's team, as user ids: its allocation's PI and the members who confirmed their
+        membership of its proposal; none for a project that has no allocation."""
+        with self.uow.read() as conn:
+            allocation = AllocationRepository(conn).get(ProjectId(project_id))
+            if allocation is None:
+                return frozenset()
+            proposal = ProposalRepository(conn).require(allocation.proposal_id)
+        confirmed = {m.user_id for m in binding_team(proposal) if m.user_id is not None}
+        return frozenset({allocation.pi_user_id, *confirmed})
+
+    def projects_of(self, user_id: str | None) -> list[Allocation]:
+        """The allocations whose team ``user_id`` is on (its PI, or a member who confirmed)."""
+        return [a for a in self.allocations() if user_id is not None and user_id in self.team(a.project_id)]
 
     def active_allocations(self, at: datetime) -> list[Allocation]:
         return shares.active(self.allocations(), at)

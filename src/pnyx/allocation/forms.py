@@ -91,7 +91,10 @@ def _content(
 
 
 def _hours(value: Any, kind: str) -> AcceleratorHours:
-    amount = Decimal(str(value))
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:  # not a number at all ("ten"): said of the field, as any other bad amount
+        amount = Decimal("NaN")
     if not amount.is_finite() or amount <= 0 or amount != amount.to_integral_value():
         raise InvalidInput(
             f"requested hours for {kind} must be a whole number above zero; got {value}",

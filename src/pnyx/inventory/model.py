@@ -223,6 +223,18 @@ class InventoryNodeRemoved(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InventoryNodeStateSet(DomainEvent):
+    """An operator drained a node (no new work placed on it; what runs there finishes) or resumed it."""
+
+    event_type = "inventory.node.state_set"
+    node_id: str
+    before: str
+    state: str
+    by: str  # the operator's user name
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InventoryImported(DomainEvent):
     event_type = "inventory.imported"
     source: str

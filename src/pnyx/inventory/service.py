@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
-from pnyx.core.errors import Conflict, NotFound
+from pnyx.core.errors import Conflict, InvalidInput, NotFound
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
+from pnyx.identity.model import Principal, Role
+from pnyx.identity.rules import require_role
 from pnyx.inventory.events import import_events
 from pnyx.inventory.model import (
     EngineInventory,
@@ -15,13 +18,14 @@ from pnyx.inventory.model import (
     ImportPlan,
     ImportReport,
     InventoryGenerated,
+    InventoryNodeStateSet,
     InventorySource,
     InventorySummary,
     Node,
     Revision,
 )
 from pnyx.inventory.reconciliation import plan_import
-from pnyx.inventory.rules import generate_facility, summarise
+from pnyx.inventory.rules import NODE_ACTS, generate_facility, node_after, summarise
 from pnyx.inventory.store import FacilityRepository
 
 
@@ -72,6 +76,26 @@ class InventoryService:
             for event in import_events(plan, imported, replaced):
                 tx.emit(event)
         return _report(plan, imported)
+
+    def set_node(self, node_id: str, act: str, *, by: Principal, reason: str = "") -> Node:
+        """An operator drains a node (the scheduler places nothing new on it) or resumes it (``act``).
+        On an engine's inventory, drain it at the engine too: the next import takes the engine's word."""
+        require_role(by, Role.OPERATOR)
+        if act not in NODE_ACTS:
+            raise InvalidInput(f"a node is drained or resumed; got {act!r}", field="act")
+        with self.uow.write() as tx:
+            repo = FacilityRepository(tx.conn)
+            node = repo.node(node_id, for_update=True)
+            if node is None:
+                raise NotFound(f"no node {node_id} in the inventory", field="node_id")
+            after = node_after(node, act)
+            repo.set_state(node.id, after)
+            tx.emit(
+                InventoryNodeStateSet(
+                    node_id=node.id, before=node.state.value, state=after.value, by=by.name, reason=reason
+                )
+            )
+        return replace(node, state=after)
 
     def facility(self) -> Facility:
         with self.uow.read() as conn:

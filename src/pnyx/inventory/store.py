@@ -143,6 +143,14 @@ class FacilityRepository:
             query = query.where(nodes.c.site_id == site)
         return [_node(r) for r in self.conn.execute(query).mappings()]
 
+    def node(self, node_id: str, *, for_update: bool = False) -> Node | None:
+        query = sa.select(nodes).where(nodes.c.id == node_id)
+        row = self.conn.execute(query.with_for_update() if for_update else query).mappings().first()
+        return None if row is None else _node(row)
+
+    def set_state(self, node_id: str, state: NodeState) -> None:
+        self.conn.execute(nodes.update().where(nodes.c.id == node_id).values(state=state.value))
+
     def version(self) -> tuple[int, int, int]:
         """Changes whenever the inventory is generated or imported (cheap: two aggregate queries)."""
         up = sa.func.sum(sa.case((nodes.c.state == "up", 1), else_=0))

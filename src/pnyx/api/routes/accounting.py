@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from pnyx.accounting.model import Dimension
-from pnyx.api.auth import requires
+from pnyx.api.auth import CurrentPrincipal, requires
 from pnyx.api.deps import PlatformDep
 from pnyx.api.schemas.accounting import (
     MemberStateReportOut,
@@ -24,7 +24,6 @@ from pnyx.identity.model import Principal, Role
 
 router = APIRouter(prefix="/api/v1/accounting", tags=["accounting"])
 Operator = Annotated[Principal, Depends(requires(Role.OPERATOR))]
-Staff = Annotated[Principal, Depends(requires(Role.OPERATOR, Role.AUDITOR))]
 PeriodQuery = Annotated[
     str, Query(max_length=40, description="2026-11, 2026-Q4, 2026, 2026-11-01..2026-11-30, last-30d")
 ]
@@ -57,8 +56,10 @@ def usage(
 
 
 @router.get("/projects/{project_id}")
-def project_standing(project_id: Ref, _: Staff, platform: PlatformDep) -> StandingOut:
-    return StandingOut.of(platform.accounting.standing(project_id))
+def project_standing(project_id: Ref, principal: CurrentPrincipal, platform: PlatformDep) -> StandingOut:
+    """For the project's team (its PI and confirmed members), operators and auditors."""
+    team = platform.awards.team(project_id)
+    return StandingOut.of(platform.accounting.standing_for(principal, project_id, team))
 
 
 @router.post("/usage", status_code=status.HTTP_201_CREATED)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
+from pnyx.api.schemas.storable import Str
 from pnyx.inventory.model import InventorySummary, Node
+
+
+class NodeActIn(BaseModel):
+    """Why an operator drains or resumes a node (it goes into the public log)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Str = Field(default="", max_length=500)
 
 
 class InventorySummaryOut(BaseModel):
