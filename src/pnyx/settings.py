@@ -12,6 +12,7 @@ from pnyx.core.errors import InvalidInput
 from pnyx.executors.engine_settings import load_engine_sections
 from pnyx.executors.local_runtime import runtime_setting
 from pnyx.executors.sandbox import LocalSettings, Runtime, positive_count
+from pnyx.transparency.cosignature import CosignatureVerifier
 
 DEFAULT_JOB_ROOT = "/var/tmp/pnyx-jobs"  # noqa: S108 - outside the data dir; checked and 0711 at use
 
@@ -40,11 +41,16 @@ class Settings:
     max_body_bytes: int = 1024 * 1024  # larger request bodies are refused (413) before they are parsed
     public_url: str = ""  # PNYX_PUBLIC_URL: the API's public address in registry metadata (not the Host)
     registry_project_bytes: int = 10 * 1024**3  # PNYX_REGISTRY_PROJECT_BYTES: dataset bytes per project
+    # PNYX_WITNESSES: URL=VKEY,... (c2sp.org/tlog-witness); PNYX_WITNESS_QUORUM: cosignatures a checkpoint
+    # needs before it is served (default 1 with witnesses; docs/transparency.md)
+    witnesses: tuple[tuple[str, str], ...] = ()
+    witness_quorum: int = 0
+    workspace_object_bytes: int = 64 * 1024**3  # PNYX_WORKSPACE_OBJECT_BYTES: one SME object's ciphertext
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        data_dir = Path(env.get("PNYX_DATA_DIR", "var")).expanduser()
+        data_dir = resolve_data_dir(env)
         database_url = env.get("PNYX_DATABASE_URL") or f"sqlite:///{data_dir / 'pnyx.db'}"
         log_key_file = Path(env.get("PNYX_LOG_KEY_FILE", str(data_dir / "log-signing.key")))
         job_root = _job_root(env.get("PNYX_JOB_ROOT", DEFAULT_JOB_ROOT), data_dir)
@@ -69,7 +75,29 @@ class Settings:
             registry_project_bytes=positive_count(
                 env.get("PNYX_REGISTRY_PROJECT_BYTES", str(10 * 1024**3)), "PNYX_REGISTRY_PROJECT_BYTES"
             ),
+            **_witness_settings(env.get("PNYX_WITNESSES", ""), env.get("PNYX_WITNESS_QUORUM")),
+            workspace_object_bytes=positive_count(
+                env.get("PNYX_WORKSPACE_OBJECT_BYTES", str(64 * 1024**3)), "PNYX_WORKSPACE_OBJECT_BYTES"
+            ),
         )
+
+
+def resolve_data_dir(env: Mapping[str, str]) -> Path:
+    """Where the database and the log key live, resolved once to an absolute path, so that every
+    command finds the same one from any directory: PNYX_DATA_DIR (relative to the working directory);
+    unset, the source checkout's ``var/`` (an editable install), else ``$XDG_DATA_HOME/pnyx``."""
+    if given := env.get("PNYX_DATA_DIR"):
+        return Path(given).expanduser().resolve()
+    if (checkout := source_checkout()) is not None:
+        return checkout / "var"
+    share = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return (Path(share).expanduser() / "pnyx").resolve()
+
+
+def source_checkout() -> Path | None:
+    """The repository this package runs from (src/pnyx beside a pyproject.toml), if it runs from one."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "src" / "pnyx").is_dir() else None
 
 
 def _public_url(text: str) -> str:
@@ -79,6 +107,24 @@ def _public_url(text: str) -> str:
             f"PNYX_PUBLIC_URL must be an http:// or https:// URL, got {text!r}", field="PNYX_PUBLIC_URL"
         )
     return text.rstrip("/")
+
+
+def _witness_settings(text: str, quorum: str | None) -> dict[str, Any]:
+    """PNYX_WITNESSES (URL=VKEY, comma-separated) and PNYX_WITNESS_QUORUM (0..their number)."""
+    pairs = tuple(
+        (url.strip(), vkey.strip()) for url, _, vkey in (w.partition("=") for w in text.split(",") if w)
+    )
+    for url, vkey in pairs:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"PNYX_WITNESSES: {url!r} is not an http(s) URL", field="PNYX_WITNESSES")
+        CosignatureVerifier.from_vkey(vkey)  # a cosignature/v1 verifier key, or InvalidKey
+    needed = (1 if pairs else 0) if quorum is None else quorum
+    if not str(needed).isdigit() or int(needed) > len(pairs):
+        raise InvalidInput(
+            f"PNYX_WITNESS_QUORUM must be 0..{len(pairs)} (the number of witnesses), got {needed!r}",
+            field="PNYX_WITNESS_QUORUM",
+        )
+    return {"witnesses": pairs, "witness_quorum": int(needed)}
 
 
 def normalise_database_url(url: str) -> str:

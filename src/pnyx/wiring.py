@@ -23,8 +23,10 @@ from pnyx.adapters import (
     JobOutputs,
     ProjectMembers,
     ProjectTeam,
+    RegistryEvaluations,
     RegistryInputs,
     RegistryModels,
+    ReproductionJobs,
     documented_peaks,
 )
 from pnyx.allocation.award_service import AwardService
@@ -53,9 +55,13 @@ from pnyx.inventory.model import EngineInventory, InventorySource
 from pnyx.inventory.rules import accelerator_type
 from pnyx.inventory.service import InventoryService
 from pnyx.jobs.executor import Executor, OutputReader
+from pnyx.jobs.model import OPEN_JOB_STATUSES
 from pnyx.jobs.service import JobService
+from pnyx.jobs.store import JobRepository
 from pnyx.jobs.topology import TopologyCache, fit_check
 from pnyx.registry.blobs import BlobStore
+from pnyx.registry.evaluation_evidence import ReleaseEvidence
+from pnyx.registry.evaluation_reproduce import ReproductionService
 from pnyx.registry.evaluation_service import EvaluationService
 from pnyx.registry.lineage_service import ModelArtifacts, ModelService, StoredDatasets
 from pnyx.registry.service import DatasetService
@@ -63,10 +69,15 @@ from pnyx.safety.defaults import DEFAULT_POLICY
 from pnyx.safety.incident_service import FrozenSubjects, IncidentService
 from pnyx.safety.release_service import ReleaseService
 from pnyx.safety.service import SafetyService
+from pnyx.scheduler.fairshare import Span
 from pnyx.settings import Settings
 from pnyx.transparency.note import NoteSigner
 from pnyx.transparency.service import LogService
 from pnyx.transparency.signing import load_signer
+from pnyx.workspaces.authorisation import JobAuthorisations, ProjectWorkspaces
+from pnyx.workspaces.intake import SealedIntake
+from pnyx.workspaces.service import WorkspaceService
+from pnyx.workspaces.store import WorkspaceBlobs
 
 
 class EngineSettings(Protocol):
@@ -110,6 +121,10 @@ class Platform:
     models: ModelService  # model versions: training outputs taken in, lineage, checked downloads
     datasets: DatasetService  # dataset versions: imports into shards, reads by clearance, takedowns
     evaluations: EvaluationService  # evaluation results: signed by the facility, read as their model
+    reproductions: ReproductionService  # published evaluations re-run by auditors, and compared
+    workspaces: WorkspaceService  # SME workspaces: ciphertexts, wrapped keys, commitments, shredding
+    authorisations: JobAuthorisations  # SMEs deliver their jobs' data keys, sealed to the dispatcher
+    sealed_outputs: SealedIntake  # a workspace job's sealed outputs taken into its workspace
 
 
 def build_platform(
@@ -151,6 +166,7 @@ def build_platform(
         artifacts=ModelArtifacts(uow, JobOutputs(uow)),  # a model version's files, or a job's outputs
         members=ProjectMembers(projects),  # who may ask: the jobs side's members and clearance
         motions=CouncilMotions(council),
+        evidence=RegistryEvaluations(ReleaseEvidence(uow, signer)),  # evaluations backed by results
     )
     jobs = JobService(
         uow,
@@ -163,10 +179,11 @@ def build_platform(
         releases=releases,  # released records of outputs, read under their lower labels
         datasets=RegistryInputs(lambda: datasets),  # dataset versions as inputs (the registry, below)
         models=RegistryModels(lambda: models),  # model versions as inputs (an evaluation's model)
+        workspaces=ProjectWorkspaces(uow),  # a project's SME workspace and the objects its jobs read
     )
     identity = IdentityService(uow)
     containment = JobContainment(jobs, identity, ProjectTeam(uow))
-    log = LogService(uow, signer)
+    log = LogService(uow, signer, witness_quorum=settings.witness_quorum)
     models = ModelService(
         uow,
         blobs=BlobStore(settings.data_dir / "registry"),
@@ -222,7 +239,30 @@ def build_platform(
         models=models,
         datasets=datasets,
         evaluations=evaluations,
+        reproductions=ReproductionService(uow, evaluations=evaluations, jobs=ReproductionJobs(jobs)),
+        authorisations=JobAuthorisations(
+            uow, projects=projects, blobs=WorkspaceBlobs(settings.data_dir / "workspaces")
+        ),
+        sealed_outputs=SealedIntake(
+            uow,
+            readers={name: e for name, e in executors.items() if isinstance(e, OutputReader)},
+            blobs=WorkspaceBlobs(settings.data_dir / "workspaces"),
+            max_object_bytes=settings.workspace_object_bytes,
+        ),
+        workspaces=WorkspaceService(
+            uow,
+            projects=projects,
+            blobs=WorkspaceBlobs(settings.data_dir / "workspaces"),
+            open_jobs=partial(open_job_ids, uow),
+            max_object_bytes=settings.workspace_object_bytes,
+        ),
     )
+
+
+def open_job_ids(uow: UnitOfWork, project: str) -> list[str]:
+    """The project's jobs not yet ended (the jobs store): a workspace is not shredded under them."""
+    with uow.read() as conn:
+        return [job.id for job in JobRepository(conn).with_status(OPEN_JOB_STATUSES, project=project)]
 
 
 def build_executors(
@@ -304,3 +344,20 @@ class PolicyPoolBudget:
             member_state=member_state,
             member_shares=self.policies.member_shares(starts_at),
         )
+
+
+class FacilityLedger:
+    """Fair share's ledger (``dispatch.fair.UsageLedger``, and ``pnyx simulate --from-db``): finished
+    work from accounting, each member's projects weighted by their hours awarded and active."""
+
+    def __init__(self, accounting: AccountingService, awards: AwardService) -> None:
+        self.accounting, self.allocations = accounting, awards
+
+    def finished(self, ended_since: datetime | None) -> list[tuple[str, Span]]:
+        return self.accounting.finished(ended_since)
+
+    def awards(self, at: datetime) -> list[tuple[str, str, float]]:
+        return [
+            (s.member_state or "-", str(s.project_id), float(s.hours.value))
+            for s in self.allocations.project_shares(at)
+        ]

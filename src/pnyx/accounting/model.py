@@ -45,6 +45,7 @@ class UsageRecord:
     pool: str | None = None
     call_id: str | None = None
     discipline: str | None = None
+    user_id: str | None = None  # who ran it (the fair-share history is kept per user)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from pnyx.accounting.model import Dimension, MemberStateUsage, Period, UsageGroup, UsageRecord
-from pnyx.core.errors import InvalidInput
+from pnyx.core.errors import Forbidden, InvalidInput, Unauthenticated
+from pnyx.identity.model import Principal, Role
+from pnyx.scheduler.fairshare import Span
+
+STANDING_STAFF = frozenset({Role.OPERATOR, Role.AUDITOR})  # see every project's standing
 
 BOARD_WATTS = {"H100-SXM": 700, "H200": 700, "GB200": 1200, "MI300X": 750, "Gaudi3": 900}
 DEFAULT_WATTS = 700
@@ -33,6 +37,13 @@ _LAST = re.compile(r"^last-(\d{1,4})d$", re.ASCII)
 def energy_wh(accelerator_type: str, accelerator_seconds: int) -> int:
     watts = BOARD_WATTS.get(accelerator_type, DEFAULT_WATTS)
     return int(Decimal(watts) * PUE * Decimal(accelerator_seconds) / HOUR)
+
+
+def span_of(record: UsageRecord) -> Span:
+    """A finished job's use as fair share counts it: its user's accelerators over its run (the
+    scheduler's keys: a job without a member state is member "-"; a record without a user, "-")."""
+    key = (record.member_state or "-", record.project_id, record.user_id or "-")
+    return Span(key, record.accelerators, record.started_at.timestamp(), record.ended_at.timestamp())
 
 
 def parse_period(text: str, now: datetime) -> Period:
@@ -158,3 +169,16 @@ def compare_with_entitlements(
             )
         )
     return rows
+
+
+def check_may_see_standing(principal: Principal, team: Collection[str]) -> None:
+    """A project's standing is for its team (``team``: user ids, its PI among them), operators and
+    auditors; anyone else signed in is refused (Forbidden), the public asked for a token."""
+    if principal.roles & STANDING_STAFF or (principal.user_id is not None and principal.user_id in team):
+        return
+    if not principal.authenticated:
+        raise Unauthenticated("a project's standing needs an API token (Authorization: Bearer ...)")
+    raise Forbidden(
+        f"a project's standing is for its team, operators and auditors; {principal.name} is none of them",
+        field="project_id",
+    )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from pnyx.accounting.history import HistoryStep, steps, usage_history
 from pnyx.accounting.model import (
     Dimension,
     MemberStateUsage,
@@ -18,11 +19,21 @@ from pnyx.accounting.model import (
     UsageRecord,
     UsageRecorded,
 )
-from pnyx.accounting.rules import HOUR, compare_with_entitlements, energy_wh, group_usage, parse_period
+from pnyx.accounting.rules import (
+    HOUR,
+    check_may_see_standing,
+    compare_with_entitlements,
+    energy_wh,
+    group_usage,
+    parse_period,
+    span_of,
+)
 from pnyx.accounting.store import UsageRepository
 from pnyx.core.errors import Conflict, InvalidInput
 from pnyx.core.ids import new_id
 from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.identity.model import Principal
+from pnyx.scheduler.fairshare import Span
 
 
 class Budgets(Protocol):
@@ -72,6 +83,7 @@ class AccountingService:
         pool: str | None = None,
         call_id: str | None = None,
         discipline: str | None = None,
+        user_id: str | None = None,
     ) -> UsageRecord:
         """Record a finished (or stopped) job's use once, and charge it against its project's allocation."""
         if accelerators <= 0:
@@ -94,6 +106,7 @@ class AccountingService:
             pool=pool,
             call_id=call_id,
             discipline=discipline,
+            user_id=user_id,
         )
         with self.uow.write() as tx:
             repo = UsageRepository(tx.conn)
@@ -141,6 +154,19 @@ class AccountingService:
             project_id=project_id, allocated_hours=allocated, used_hours=used, standing=state
         )
 
+    def standing_for(self, by: Principal, project_id: str, team: Collection[str]) -> ProjectStanding:
+        """``standing`` for the project's team (``team``: its user ids, from the allocation domain),
+        operators and auditors (``rules.check_may_see_standing``)."""
+        check_may_see_standing(by, team)
+        return self.standing(project_id)
+
+    def finished(self, ended_since: datetime | None) -> list[tuple[str, Span]]:
+        """(record id, span) of the work that ended at or after ``ended_since`` (None: all): what the
+        dispatcher folds into its fair-share history (``dispatch.fair``)."""
+        with self.uow.read() as conn:
+            records = UsageRepository(conn).ended_since(ended_since)
+        return [(r.id, span_of(r)) for r in records]
+
     def seconds_by_type(self, project_id: str) -> dict[str, int]:
         """All the accelerator-seconds recorded for the project, per accelerator type."""
         with self.uow.read() as conn:
@@ -164,3 +190,11 @@ class AccountingService:
         used = sum((g.accelerator_hours for g in self.usage(period, Dimension.MEMBER_STATE)), Decimal(0))
         capacity = Decimal(self.capacity()) * period.hours
         return used / capacity if capacity else Decimal(0)
+
+    def history(self, period: Period) -> list[HistoryStep]:
+        """The period in steps (``history``): use, estimated energy, utilisation and each member
+        state's received share against the entitlement in force at each step's end."""
+        cuts = steps(period)
+        with self.uow.read() as conn:
+            records = UsageRepository(conn).overlapping(period.start, period.end)
+        return usage_history(records, cuts, [self.shares_at(c.end) for c in cuts], self.capacity())

@@ -26,6 +26,7 @@ usage_records = sa.Table(
     sa.Column("pool", sa.String(40), nullable=True),
     sa.Column("call_id", sa.String(80), nullable=True),
     sa.Column("discipline", sa.String(80), nullable=True),
+    sa.Column("user_id", sa.String(80), nullable=True),
 )
 
 
@@ -48,6 +49,13 @@ class UsageRepository:
         query = sa.select(usage_records).where(
             usage_records.c.ended_at > start, usage_records.c.started_at < end
         )
+        return [UsageRecord(**r) for r in self.conn.execute(query).mappings()]
+
+    def ended_since(self, since: datetime | None) -> list[UsageRecord]:
+        """Records of work that ended at or after ``since`` (None: every record), oldest end first."""
+        query = sa.select(usage_records).order_by(usage_records.c.ended_at, usage_records.c.id)
+        if since is not None:
+            query = query.where(usage_records.c.ended_at >= since)
         return [UsageRecord(**r) for r in self.conn.execute(query).mappings()]
 
     def project_seconds(self, project_id: str) -> int:

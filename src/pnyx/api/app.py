@@ -15,9 +15,12 @@ from pnyx.api.headers import SecurityHeaders, content_security_policy, inline_ha
 from pnyx.api.limits import BodyLimit
 from pnyx.api.routes import accounting, allocation, council, governance, identity, inventory, jobs, log
 from pnyx.api.routes import registry_datasets as dataset_routes
+from pnyx.api.routes import registry_evaluations as evaluation_routes
 from pnyx.api.routes import registry_models as model_routes
 from pnyx.api.routes import safety as safety_routes
 from pnyx.api.routes import safety_releases as release_routes
+from pnyx.api.routes import sme as sme_routes
+from pnyx.api.routes import sme_jobs as sme_job_routes
 from pnyx.wiring import Platform
 
 OPENAPI_URL = "/api/openapi.json"
@@ -37,7 +40,9 @@ def create_api(platform: Platform) -> FastAPI:
     app.state.platform = platform
     app.state.authenticator = platform.identity
     problems.install(app)
-    app.add_middleware(BodyLimit, max_bytes=platform.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=platform.settings.max_body_bytes, exempt=sme_routes.STREAMED
+    )  # an SME object's ciphertext: bounded by PNYX_WORKSPACE_OBJECT_BYTES in its route
     app.add_middleware(SecurityHeaders)  # outermost of the two: the 413 carries the headers too
     for router in (log.tiles, log.api, identity.router, governance.router, council.router):
         app.include_router(router)
@@ -47,6 +52,9 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(release_routes.router)
     app.include_router(dataset_routes.router)
     app.include_router(model_routes.router)
+    app.include_router(evaluation_routes.router)
+    app.include_router(sme_routes.router)
+    app.include_router(sme_job_routes.router)
     add_docs(app)
     health_threads = anyio.CapacityLimiter(HEALTH_THREADS)
 

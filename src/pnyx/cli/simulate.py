@@ -9,9 +9,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pnyx.cli import context
+from pnyx.cli.sim_state import parse_shares, read_state, simulate_state
 from pnyx.core.errors import InvalidInput
 from pnyx.inventory.rules import generate_facility
-from pnyx.sim.experiment import NO_FAILURES, Study, policy_list, run_study, write_outputs
+from pnyx.sim.engine import SimResult
+from pnyx.sim.experiment import NO_FAILURES, Study, mix_named, policy_list, run_study, write_outputs
 from pnyx.sim.failures import FailureModel
 
 app = typer.Typer(help="The digital twin: replay a workload against the real scheduler.")
@@ -28,6 +31,11 @@ def simulate(
     seed: int = typer.Option(0, help="Same inputs and seed, same metrics"),
     load: float = typer.Option(1.1, help="Synthetic offered load (work / capacity)"),
     failures: bool = typer.Option(True, "--failures/--no-failures", help="Llama 3 failure rate"),
+    mix: str = typer.Option("default", help="Synthetic size mix: default, or frontier (large gangs)"),
+    from_db: bool = typer.Option(
+        False, "--from-db", help="Start from the facility's own state: inventory, shares, queue, usage"
+    ),
+    shares: str | None = typer.Option(None, help="With --from-db: entitlements to try, DE=0.3,FR=0.2,..."),
     out: Path = typer.Option(..., help="Directory for metrics.json and report.html"),
 ) -> None:
     """Simulate the facility and write DIR/metrics.json and DIR/report.html."""
@@ -35,6 +43,17 @@ def simulate(
         raise InvalidInput(f"--days must be more than 0 and at most 3650, got {days:g}", field="days")
     if load <= 0:
         raise InvalidInput(f"--load must be positive, got {load:g}", field="load")
+    if shares is not None and not from_db:
+        raise InvalidInput("--shares asks about the facility's own queue: give --from-db too", field="shares")
+    model = FailureModel() if failures else NO_FAILURES
+    if from_db:
+        members = parse_shares(shares) if shares is not None else None
+        with context.platform() as p:
+            state = read_state(p, p.clock.now())
+        results = simulate_state(state, policy_list(policy), days=days, failures=model, members=members)
+        _report(results, out, f"Pnyx simulation: the facility's own state, {days:g} days")
+        return
+    mix_named(mix)  # refuses an unknown mix before any progress bar
     if inventory is None:
         generate_facility(accelerators, seed=seed)  # refuses a bad size before any progress bar
     console = Console()
@@ -47,7 +66,8 @@ def simulate(
         days=days,
         seed=seed,
         load=load,
-        failures=FailureModel() if failures else NO_FAILURES,
+        mix=mix,
+        failures=model,
     )
     columns = (
         TextColumn("{task.description}"),
@@ -62,7 +82,12 @@ def simulate(
             progress.update(tasks[name], completed=at, day=f"day {at / 86_400:.1f}")
 
         results = run_study(study, advance)
-    write_outputs(results, out, title=f"Pnyx simulation: {trace}, {days:g} days")
+    _report(results, out, f"Pnyx simulation: {trace}, {days:g} days")
+
+
+def _report(results: list[SimResult], out: Path, title: str) -> None:
+    write_outputs(results, out, title=title)
+    console = Console()
     table = Table("metric", *(r.policy for r in results))
     for key in ("utilization", "goodput", "jct_mean_s", "wait_mean_s", "share_deviation_max", "preemptions"):
         table.add_row(key, *(f"{r.metrics[key]:,.4g}" for r in results))

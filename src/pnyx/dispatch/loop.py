@@ -1,23 +1,19 @@
-"""The dispatch loop: reconcile with the engines, run one scheduling cycle, hand decisions over.
-
-One cycle:
+"""The dispatch loop: reconcile with the engines, run one scheduling cycle, hand decisions over. A cycle:
 1. lead      - act only while holding the leadership (one dispatcher per database).
 2. reconcile - every job holding accelerators is checked against its engine: a placed job the
                engine has not got yet is found (one batched lookup per engine where it offers one)
                or submitted (idempotent on the attempt's key, so a crash between decision and
                submission neither loses nor doubles a job); the engine's word moves jobs from queued
-               to running and closes finished ones (usage recorded); cancels are passed on.
-   Jobs held for safety whose project an officer has since confirmed join the queue.
+               to running and closes finished ones (usage recorded); cancels are passed on; jobs
+               held for safety whose project an officer has since confirmed join the queue.
 3. schedule  - a snapshot from the database goes through the very scheduler the simulator drives.
-4. apply     - preemptions (the engine stops the victim, which may checkpoint on SIGTERM; the victim
-               is requeued as a new attempt), rejections, then at most ``MAX_STARTS`` starts: the
-               decision is committed first (DISPATCHING), then submitted without a lookup (its key
-               is new), confirmed (QUEUED: the engine has it) and asked once for its state.
-The database stays authoritative: an engine's answer only moves a job through its transition table;
-a job is RUNNING only once its engine says so (``handover``). One job's fault is that job's alone
-(``faults``): what one job's engine call or handling raises retries or fails that job, with the
-error as its reason. Outputs are hashed on the dispatcher's own worker thread (``outputs``).
-"""
+4. apply     - preemptions (the victim, stopped by its engine, may checkpoint on SIGTERM, and is
+               requeued), rejections, then at most ``MAX_STARTS`` starts: committed (DISPATCHING),
+               submitted without a lookup (its key is new), confirmed (QUEUED) and asked its state.
+The database stays authoritative: an engine's answer only moves a job through its transition table
+(RUNNING once its engine says so: ``handover``); one job's fault is that job's alone (``faults``);
+outputs are hashed on the dispatcher's own worker thread (``outputs``). Each deciding cycle is
+recorded in the log before it is applied (``decision_log``)."""
 
 from __future__ import annotations
 
@@ -26,10 +22,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 from pnyx.core.clock import Clock
+from pnyx.dispatch.decision_log import DecisionRecorder
+from pnyx.dispatch.fair import FairShare, SharesAt
 from pnyx.dispatch.faults import (
     Fault,
     bounded,
@@ -47,6 +44,7 @@ from pnyx.dispatch.outputs import CHECKPOINT_EVERY_S, ModelIntake, OutputRecorde
 from pnyx.dispatch.plan import QueueAhead, plan
 from pnyx.dispatch.records import confirm_act, dispatch_act, ref_of, start_act, starting
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, cycle_until
+from pnyx.dispatch.sealed import KeyGate, KeysLost
 from pnyx.dispatch.usage import UsageRecorder, UsageSink
 from pnyx.jobs.changes import Act
 from pnyx.jobs.executor import Executor
@@ -77,7 +75,7 @@ class Dispatcher:
         jobs: JobService,
         topology: Callable[[], Topology],
         executors: Mapping[str, Executor],
-        shares: Callable[[datetime], Mapping[str, Decimal]],
+        shares: SharesAt | FairShare,  # entitlements in force; with history and awards: ``dispatch.fair``
         clock: Clock,
         policy: Policy,
         leadership: Leadership,
@@ -87,18 +85,21 @@ class Dispatcher:
         intake: ModelIntake | None = None,
         checkpoint_every_s: float = CHECKPOINT_EVERY_S,
         inputs: WithdrawnVersions | None = None,
+        keys: KeyGate | None = None,
+        decisions: DecisionRecorder | None = None,
     ) -> None:
         self.jobs, self.topology, self.executors = jobs, topology, executors
-        self.shares, self.clock, self.policy = shares, clock, policy
+        self.fair, self.clock, self.policy = FairShare.of(shares), clock, policy
         self.leadership, self.usage = leadership, UsageRecorder(usage)
         self.max_starts, self.ahead = max_starts, queue_ahead or QueueAhead()
         self.outputs = OutputRecorder(  # then the registry takes them in (checkpoints while jobs run)
             jobs, executors, intake=intake, checkpoint_every_s=checkpoint_every_s
         )
-        self._leading = False
+        self._leading, self._tally = False, Tally()
         self._strikes: dict[str, int] = {}  # idempotency key -> consecutive failing cycles
-        self._tally = Tally()
         self.inputs = InputGate(inputs, executors, apply=self._apply, fault=self._engine_fault)
+        self.keys = keys or KeyGate(None)  # its delivery key (memory only): workspace jobs need keys
+        self.decisions = decisions or DecisionRecorder(None)  # each cycle's decision record (issue 14)
 
     def cycle(self) -> CycleReport:
         started = time.perf_counter()
@@ -207,7 +208,7 @@ class Dispatcher:
     ) -> EngineRef | None:
         """Submit a placed job unless ``lookup`` finds an earlier cycle's submission (None: a new key)."""
         try:
-            ref = hand_over(executor, job, lookup, topology)
+            ref = hand_over(executor, job, lookup, topology, self.keys.spec)
         except Exception as exc:
             self._engine_fault(job, "start", exc, report)
             return None
@@ -248,15 +249,15 @@ class Dispatcher:
         self.jobs.finish(job.id, action, exit_code=None, reason=reason, started_at=None, ended_at=None)
         report.finished += 1
 
-    # --- one job's fault -------------------------------------------------------------------------
-
     def _engine_fault(self, job: JobRecord, verb: str, exc: Exception, report: CycleReport) -> None:
-        """A transient error: try again next cycle (counted); any other: the job fails."""
-        if fault_of(exc) is Fault.TRANSIENT:
+        """A transient error: try again next cycle (counted); lost keys: back to its SME; any other: fails."""
+        if isinstance(exc, KeysLost):  # requeued first if placed: never run without its keys
+            self.keys.lost(job, exc, report)
+        elif fault_of(exc) is Fault.TRANSIENT:
             report.errors.append(f"{job.engine}: job {job.id}: {describe(exc)}")
             self._tally.failed[job.idempotency_key] = (job, job.engine, describe(exc))
-            return
-        self._give_up(job, engine_reason(job.engine, verb, exc), report)
+        else:
+            self._give_up(job, engine_reason(job.engine, verb, exc), report)
 
     @contextlib.contextmanager
     def _guard(self, job: JobRecord, step: str, report: CycleReport) -> Iterator[None]:
@@ -317,9 +318,9 @@ class Dispatcher:
 
     def _schedule(self, report: CycleReport, topology: Topology) -> None:
         now = self.clock.now()
-        active = self.inputs.admit(self.jobs.active(), WAITING, report)
-        shares = {k: float(v) for k, v in self.shares(now).items()}
-        decided = plan(topology, active, now=now, shares=shares, policy=self.policy, ahead=self.ahead)
+        active = self.keys.admit(self.inputs.admit(self.jobs.active(), WAITING, report), report)
+        inputs = self.fair.inputs(topology, active, now, self.policy, self.ahead)  # the twin's fair share
+        decided = self.decisions.recorded(inputs, plan(inputs), report.errors)  # logged, then applied
         report.errors.extend(decided.errors)
         report.considered = decided.decisions.considered
         by_id = {j.id: j for j in active}
@@ -341,9 +342,9 @@ class Dispatcher:
     def _preempt(self, victim: JobRecord, by: str, lost_s: float, report: CycleReport) -> None:
         if victim.engine_job_id is not None and not self._cancel_at_engine(victim, report):
             return  # failed, not requeued: a new attempt might run beside one the engine did not stop
-        self.jobs.requeue(
-            victim.id, f"preempted by {by}; {lost_s:.0f} s of work since the last checkpoint lost"
-        )
+        reason = f"preempted by {by}; {lost_s:.0f} s of work since the last checkpoint lost"
+        self.jobs.requeue(victim.id, reason)
+        self.usage.stopped(victim, self.clock.now(), report.errors)  # the attempt's use, as the twin's
         report.preempted += 1
 
     def _start(
@@ -380,8 +381,6 @@ class Dispatcher:
             return False
         self._tally.answered.add(job.engine)
         return True
-
-    # --- running it ------------------------------------------------------------------------------
 
     def run(
         self, stop: threading.Event, interval_s: float = 2.0, busy_interval_s: float = BUSY_INTERVAL_S

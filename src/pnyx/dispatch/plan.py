@@ -1,4 +1,6 @@
-"""One cycle's plan from the stored jobs (pure): what starts now, what is queued ahead, what stops.
+"""One cycle's plan from the stored jobs (pure): the stored jobs as the scheduler sees them
+(``cycle_inputs``), decided by ``audit.rerun.decide``, the one implementation of the cycle that the
+decision records are replayed with:
 
 1. now    - the scheduler's cycle over the accelerators as they are: every job holding them, except
             those queued ahead at their engine (``scheduler.ahead``), which hold the next layer.
@@ -8,26 +10,26 @@
             engine's queue is deeper than two anywhere.
 3. cancel - queued-ahead jobs on the nodes of a job preempted now: they go back to the queue, so the
             preemptor gets what it was given.
+
+Fair share is the twin's: the history of finished work decayed to now (``PlanInputs.history``, kept
+by ``dispatch.fair``) plus every job holding accelerators now, folded by ``scheduler.fairshare.fold``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pnyx.audit.rerun import decide
+from pnyx.audit.wire import CycleInputs, Held
 from pnyx.dispatch.faults import describe
-from pnyx.dispatch.records import running_of, running_usage
+from pnyx.dispatch.records import running_of
 from pnyx.jobs.model import JobRecord, JobStatus
-from pnyx.jobs.rules import to_scheduler_job
-from pnyx.scheduler.ahead import Layers, layers, overlapping
-from pnyx.scheduler.cycle import schedule
-from pnyx.scheduler.fairshare import Shares
-from pnyx.scheduler.model import Decisions, Placement, Running
+from pnyx.jobs.rules import placed_at, to_scheduler_job
+from pnyx.scheduler.fairshare import Shares, Usage
+from pnyx.scheduler.model import Decisions, Placement
 from pnyx.scheduler.policy import Policy
-from pnyx.scheduler.queue import Queue
-from pnyx.scheduler.snapshot import build_snapshot
 from pnyx.scheduler.topology import Topology
 
 
@@ -47,72 +49,67 @@ class QueueAhead:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
+    decided_on: CycleInputs  # what the scheduler was given: the decision record's inputs
     decisions: Decisions  # the cycle over the hardware now
     ahead: tuple[Placement, ...] = ()  # queued ahead at their engine, pinned to these nodes
     requeue: tuple[str, ...] = ()  # queued-ahead jobs displaced by a preemption
     errors: tuple[str, ...] = field(default_factory=tuple)
 
 
-def plan(
-    topology: Topology,
-    active: list[JobRecord],
-    *,
-    now: datetime,
-    shares: Mapping[str, float],
-    policy: Policy,
-    ahead: QueueAhead = QueueAhead(),
-) -> Plan:
-    pending = [j for j in active if j.status is JobStatus.PENDING]
-    holding, errors = _holding(active, topology, now)
-    stack = layers(topology, holding[0], holding[1], ahead.depth)
-    usage = running_usage(list(stack.now + stack.queued + stack.deeper + stack.overlaid), now.timestamp())
-    share = Shares(members=dict(shares))
-    decisions = schedule(
-        build_snapshot(topology, stack.now, share, usage), _queue(pending), now.timestamp(), policy
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanInputs:
+    """Everything one cycle's plan reads, by value (what a decision record serialises)."""
+
+    topology: Topology
+    active: tuple[JobRecord, ...]  # pending and holding jobs, as stored
+    now: datetime
+    shares: Shares  # entitlements in force, award weights, the half-life
+    history: Usage  # finished work's decayed usage at ``now`` (work holding accelerators is added)
+    policy: Policy
+    ahead: QueueAhead = QueueAhead()
+
+
+def plan(inputs: PlanInputs) -> Plan:
+    given, errors = cycle_inputs(inputs)
+    out = decide(inputs.topology, given)
+    return Plan(
+        decided_on=given, decisions=out.decisions, ahead=out.ahead, requeue=out.requeue, errors=errors
     )
-    if not _may_queue_ahead(decisions, stack, ahead.engines):
-        return Plan(decisions=decisions, errors=errors)
-    rest = [j for j in pending if j.engine in ahead.engines and j.id not in _decided(decisions)]
-    quiet = dataclasses.replace(policy, preemption=False)
-    placed: list[Placement] = []
-    for layer in stack.ahead:  # the same scheduler over each next layer, for the jobs still waiting
-        later = schedule(build_snapshot(topology, layer, share, usage), _queue(rest), now.timestamp(), quiet)
-        placed += later.starts
-        rest = [j for j in rest if j.id not in {p.job_id for p in later.starts}]
-    victims = [r.placement for r in stack.now if r.job.id in {p.job_id for p in decisions.preemptions}]
-    displaced = tuple(r.job.id for r in overlapping(victims, stack.queued))
-    return Plan(decisions=decisions, ahead=tuple(placed), requeue=displaced, errors=errors)
+
+
+def cycle_inputs(given: PlanInputs) -> tuple[CycleInputs, tuple[str, ...]]:
+    """The stored jobs as the scheduler sees them, and an error for each job whose nodes left the
+    inventory: it is left out, never a reason to stop scheduling everyone else."""
+    pending = [j for j in given.active if j.status is JobStatus.PENDING]
+    holding, errors = _holding(given.topology, given.active, given.now)
+    inputs = CycleInputs(
+        now=given.now.timestamp(),
+        queue=tuple(to_scheduler_job(j) for j in pending),
+        engines={j.id: j.engine for j in pending},
+        holding=holding,
+        shares=given.shares,
+        policy=given.policy,
+        history=given.history,
+        ahead_engines=given.ahead.engines,
+        ahead_depth=given.ahead.depth,
+        order=tuple(h.running.job.id for h in holding),
+    )
+    return inputs, errors
 
 
 def _holding(
-    active: list[JobRecord], topology: Topology, now: datetime
-) -> tuple[tuple[list[Running], list[Running]], tuple[str, ...]]:
-    """(started, handed over but not started, in hand-over order); a job whose nodes left the
-    inventory is left out and reported, never a reason to stop scheduling everyone else."""
-    started: list[Running] = []
-    waiting: list[tuple[datetime, Running]] = []
+    topology: Topology, active: Sequence[JobRecord], now: datetime
+) -> tuple[tuple[Held, ...], tuple[str, ...]]:
+    """The jobs holding accelerators, in the order they were read (``audit.rerun.holding_order``
+    takes the started ones in this order, the others by hand-over time)."""
+    out: list[Held] = []
     errors: list[str] = []
     for job in (j for j in active if j.status is not JobStatus.PENDING):
         try:
-            r = running_of(job, topology, now)
+            running = running_of(job, topology, now)
         except (KeyError, IndexError) as exc:
             errors.append(f"job {job.id}: its nodes are not in the inventory ({describe(exc)})")
             continue
-        if job.status is JobStatus.RUNNING:
-            started.append(r)
-        else:
-            waiting.append((job.dispatched_at or job.submitted_at, r))
-    waiting.sort(key=lambda pair: pair[0])
-    return (started, [r for _, r in waiting]), tuple(errors)
-
-
-def _may_queue_ahead(decisions: Decisions, stack: Layers, ahead_engines: Collection[str]) -> bool:
-    return bool(ahead_engines) and not decisions.reservations and not stack.deeper
-
-
-def _decided(decisions: Decisions) -> set[str]:
-    return {p.job_id for p in decisions.starts} | {r.job_id for r in decisions.rejections}
-
-
-def _queue(jobs: list[JobRecord]) -> Queue:
-    return Queue([to_scheduler_job(j) for j in jobs])
+        started, handed_s = job.status is JobStatus.RUNNING, placed_at(job).timestamp()
+        out.append(Held(running=running, engine=job.engine, started=started, handed_s=handed_s))
+    return tuple(out), tuple(errors)

@@ -8,20 +8,9 @@ from pnyx.jobs.changes import Act
 from pnyx.jobs.model import EngineRef, EngineStatus, Grant, JobAction, JobRecord, JobSpec
 from pnyx.jobs.rules import clamp_engine_times, engine_action, placement_of, to_scheduler_job
 from pnyx.safety.model import SafetyLevel
-from pnyx.scheduler.fairshare import Usage
+from pnyx.scheduler.cycle import duration_s
 from pnyx.scheduler.model import Placement, Running
 from pnyx.scheduler.topology import Topology
-
-
-def running_usage(running: list[Running], now_s: float) -> Usage:
-    """Fair-share usage: accelerator-seconds of the work holding accelerators now, per user.
-
-    Finished work is not counted yet (see docs/adr/0006); the simulator carries decayed history."""
-    by_user: dict[tuple[str, str, str], float] = {}
-    for r in running:
-        key = (r.job.member, r.job.project, r.job.user)
-        by_user[key] = by_user.get(key, 0.0) + r.placement.accelerators * max(0.0, now_s - r.start_s)
-    return Usage(at=now_s, by_user=by_user)
 
 
 def spec_of(job: JobRecord) -> JobSpec:
@@ -61,13 +50,12 @@ def ref_of(job: JobRecord) -> EngineRef:
 
 
 def running_of(job: JobRecord, topology: Topology, now: datetime) -> Running:
+    """The stored job as running since it started (or was handed over), until its estimate runs out on
+    its pool (an untyped job's estimate scales with the pool's speed, as in the twin)."""
     start = (job.started_at or job.dispatched_at or now).timestamp()
-    return Running(
-        job=to_scheduler_job(job),
-        placement=placement_of(job, topology),
-        start_s=start,
-        end_s=start + job.estimate_s,
-    )
+    wanted, placement = to_scheduler_job(job), placement_of(job, topology)
+    speed = topology.pools[placement.pool].speed_factor
+    return Running(job=wanted, placement=placement, start_s=start, end_s=start + duration_s(wanted, speed))
 
 
 def dispatch_act(placement: Placement) -> Act:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import threading
 
 from pnyx.adapters import MeteredUsage, RegistryWithdrawals
+from pnyx.dispatch.decision_log import DecisionRecorder
+from pnyx.dispatch.fair import FairShare
 from pnyx.dispatch.leadership import leadership_for
 from pnyx.dispatch.loop import Dispatcher
+from pnyx.dispatch.outputs import JobIntakes
 from pnyx.dispatch.plan import QueueAhead
+from pnyx.dispatch.sealed import KeyGate
 from pnyx.jobs.topology import check_dispatch
 from pnyx.registry.evaluation_service import RegistryIntake
 from pnyx.scheduler.policy import policy_named
-from pnyx.wiring import Platform
+from pnyx.wiring import FacilityLedger, Platform
 
 
 def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
@@ -26,14 +30,18 @@ def build_dispatcher(platform: Platform, policy: str = "full") -> Dispatcher:
         jobs=platform.jobs,
         topology=platform.topology.topology,
         executors=platform.executors,
-        shares=platform.member_shares,
+        shares=FairShare(platform.member_shares, FacilityLedger(platform.accounting, platform.awards)),
         clock=platform.clock,
         policy=policy_named(policy),
         leadership=leadership_for(platform.engine, platform.settings.data_dir),
         usage=MeteredUsage(platform.accounting, platform.safety),  # usage, then safety meters it
         queue_ahead=QueueAhead.of({name: engine.ahead_depth() for name, engine in platform.engines.items()}),
-        intake=RegistryIntake(platform.models, platform.evaluations),  # model versions, evaluation results
+        intake=JobIntakes(  # model versions and evaluation results; a workspace job's sealed outputs
+            RegistryIntake(platform.models, platform.evaluations), platform.sealed_outputs
+        ),
         inputs=RegistryWithdrawals(platform.uow),  # a job reading a withdrawn dataset never starts
+        keys=KeyGate(platform.authorisations),  # its delivery key, made now, in memory only
+        decisions=DecisionRecorder(platform.uow),  # each deciding cycle's record in the log (docs/audit.md)
     )
 
 

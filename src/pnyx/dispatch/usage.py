@@ -7,6 +7,7 @@ dispatcher that stops meanwhile loses that record, see docs/adr/0006).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import Protocol
@@ -30,6 +31,7 @@ class UsageSink(Protocol):
         started_at: datetime,
         ended_at: datetime,
         member_state: str | None = None,
+        user_id: str | None = None,
     ) -> object: ...
 
 
@@ -51,6 +53,7 @@ class UsageRecorder:
                 started_at=job.started_at,
                 ended_at=job.ended_at,
                 member_state=job.member_state,
+                user_id=job.user,
             )
         except Conflict:  # already recorded by a cycle that crashed just after
             pass
@@ -58,6 +61,11 @@ class UsageRecorder:
             self._failed(job, exc, errors)
             return
         self._due.pop(job.id, None)
+
+    def stopped(self, job: JobRecord, at: datetime, errors: list[str]) -> None:
+        """Record a preempted attempt's use up to ``at`` (its key is the attempt's: the next one's
+        use is its own record); one never started used nothing."""
+        self.record(dataclasses.replace(job, ended_at=at), errors)
 
     def retry(self, errors: list[str]) -> None:
         for job, _tries in list(self._due.values()):

@@ -8,6 +8,11 @@ The generator is deterministic in its seed. Figures used:
 - MI300X: 8 per node (xGMI domain of 8). Gaudi 3: 8 per node.
 - Speed factors: dense bf16 peak against H100-SXM's 989 TFLOPS (GB200 2,500; MI300X 1,307; Gaudi 3
   1,835 quoted, derated to 0.9 for software maturity; H200 same peak, faster memory: 1.2).
+- The flagship (``FLAGSHIP``): where a site is big enough (Jülich from about 79,000 accelerators),
+  its GB200 partition grows to ``FLAGSHIP_ACCELERATORS`` (240 NVL72 racks: the mission's largest
+  gang, 16,384, as Llama 3 405B pre-trained on 16,384 H100 in one cluster, plus 896 spares for
+  failed trays), taken from the site's other types, and is never certified above L2: one pool, in
+  one site, holds the largest gang. See README.md, "The flagship site".
 """
 
 from __future__ import annotations
@@ -16,8 +21,17 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from pnyx.core.errors import InvalidInput
-from pnyx.inventory.model import AcceleratorType, Facility, InventorySummary, Island, Node, Rack, Site
+from pnyx.core.errors import Conflict, InvalidInput
+from pnyx.inventory.model import (
+    AcceleratorType,
+    Facility,
+    InventorySummary,
+    Island,
+    Node,
+    NodeState,
+    Rack,
+    Site,
+)
 from pnyx.safety.model import SafetyLevel
 
 CATALOGUE: tuple[AcceleratorType, ...] = (
@@ -90,6 +104,10 @@ SITE_PLAN: tuple[tuple[str, str, str, str, float, dict[str, float]], ...] = (
     ("au-can", "Canberra Sovereign AI", "AU", "Canberra", 0.06, {"H200": 0.5, "H100-SXM": 0.5}),
 )
 
+FLAGSHIP = ("de-jsc", "GB200")  # (site, type): one pool for the largest gang, kept whole at L2
+LARGEST_GANG = 16_384  # the mission's largest gang (Llama 3 405B's pre-training cluster)
+FLAGSHIP_ACCELERATORS = 240 * 72  # NVL72 racks: the largest gang and 896 spares
+
 # Share of islands per safety certification (taken from the end of each site's island list).
 L3_SHARE = 0.15
 L4_SHARE = 0.03
@@ -125,7 +143,7 @@ def generate_facility(accelerators: int, *, seed: int = 0) -> Facility:
             racks.extend(built[1])
             nodes.extend(built[2])
         islands.extend(site_islands)
-    nodes = _certify(nodes, islands)
+    nodes = _certify(nodes, islands, flagship=plan.get(FLAGSHIP, 0) >= LARGEST_GANG)
     levels = {n.island_id: n.safety_level for n in nodes}
     islands = [
         Island(id=i.id, site_id=i.site_id, accelerator_type=i.accelerator_type, safety_level=levels[i.id])
@@ -150,11 +168,27 @@ def _plan_counts(accelerators: int) -> dict[tuple[str, str], int]:
     leftover = units - sum(counts.values())
     for key in sorted(wants, key=lambda k: (counts[k] - wants[k], k))[:leftover]:
         counts[key] += 1
-    plan = {k: v * 8 for k, v in counts.items()}
+    plan = _flagship({k: v * 8 for k, v in counts.items()})
     if accelerators % 8:
         largest_gb200 = max((k for k in plan if k[1] == "GB200"), key=lambda k: (plan[k], k))
         plan[largest_gb200] += 4
     return plan
+
+
+def _flagship(plan: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """The flagship site's own type grown to ``FLAGSHIP_ACCELERATORS`` where the site has room,
+    taken from its other types, largest first; unchanged where it has not."""
+    site = FLAGSHIP[0]
+    others = sorted((k for k in plan if k[0] == site and k != FLAGSHIP), key=lambda k: (-plan[k], k))
+    short = FLAGSHIP_ACCELERATORS - plan.get(FLAGSHIP, 0)
+    if short <= 0 or sum(plan[k] for k in others) < short:
+        return plan
+    out = dict(plan)
+    out[FLAGSHIP] = FLAGSHIP_ACCELERATORS
+    for k in others:
+        taken = min(out[k], short)
+        out[k], short = out[k] - taken, short - taken
+    return out
 
 
 def _build_type(
@@ -196,14 +230,16 @@ def _build_type(
     return islands, racks, nodes
 
 
-def _certify(nodes: list[Node], islands: list[Island]) -> list[Node]:
-    """Certify whole islands (one fabric, one isolation boundary) for L3 and L4."""
+def _certify(nodes: list[Node], islands: list[Island], *, flagship: bool) -> list[Node]:
+    """Certify whole islands (one fabric, one isolation boundary) for L3 and L4; a ``flagship``'s
+    islands stay at L2, one pool for the largest gangs."""
     total = sum(n.accelerators for n in nodes)
     size = Counter[str]()
     for n in nodes:
         size[n.island_id] += n.accelerators
     level: dict[str, SafetyLevel] = {}
     l4_left, l3_left = round(total * L4_SHARE), round(total * L3_SHARE)
+    islands = [i for i in islands if not flagship or (i.site_id, i.accelerator_type) != FLAGSHIP]
     # Smallest islands first for the enclave: a dedicated, small, confidential-computing partition.
     for island in sorted(islands, key=lambda i: (size[i.id], i.id)):
         if l4_left > 0 and size[island.id] <= max(l4_left, 8):
@@ -261,3 +297,16 @@ def summarise(sites: Iterable[Site], islands: Iterable[Island], nodes: Iterable[
         by_safety_level=dict(sorted(by_level.items())),
         nvlink_domains=dict(sorted(domain_sizes.items())),
     )
+
+
+# An operator's acts on a node: the state each needs the node in, and the state it leaves it in.
+NODE_ACTS = {"drain": (NodeState.UP, NodeState.DRAINED), "resume": (NodeState.DRAINED, NodeState.UP)}
+
+
+def node_after(node: Node, act: str) -> NodeState:
+    """The state ``act`` (drain, resume) leaves ``node`` in; Conflict if the node is not in the state
+    it needs (a node that is down is the engine's to bring back: an import sets it)."""
+    needed, after = NODE_ACTS[act]
+    if node.state is not needed:
+        raise Conflict(f"node {node.id} is {node.state}; only a node {needed} can {act}", code="node_state")
+    return after

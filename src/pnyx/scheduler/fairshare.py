@@ -13,11 +13,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pnyx.scheduler.model import CLASS_RANK, PriorityClass
+from pnyx.scheduler.model import CLASS_RANK, PriorityClass, Running
 
 Group = tuple[PriorityClass, str, str, str]  # (class, member, project, user)
 UserKey = tuple[str, str, str]  # (member, project, user)
 DAY_S = 86_400.0
+HALF_LIFE_S = 7 * DAY_S  # Slurm's PriorityDecayHalfLife default
+FORGOTTEN = 1e-3  # decayed accelerator-seconds below this are dropped from the history
 UNKNOWN_SHARE = 1e-6  # a member without an entitlement only gets what nobody entitled wants
 
 
@@ -25,7 +27,7 @@ UNKNOWN_SHARE = 1e-6  # a member without an entitlement only gets what nobody en
 class Shares:
     members: Mapping[str, float]  # entitlement weights (any scale; normalised here)
     projects: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (member, project) -> award
-    half_life_s: float = 7 * DAY_S  # Slurm's PriorityDecayHalfLife default
+    half_life_s: float = HALF_LIFE_S
 
     def member_share(self, member: str) -> float:
         total = sum(self.members.values())
@@ -45,19 +47,68 @@ def decay(half_life_s: float, elapsed_s: float) -> float:
     return 0.5 ** (elapsed_s / half_life_s) if half_life_s > 0 else 0.0
 
 
-def advance(usage: Usage, now: float, held: Mapping[UserKey, int], half_life_s: float) -> Usage:
-    """Decay ``usage`` to ``now`` and add what ``held`` accelerators accrued meanwhile (exact integral)."""
-    dt = now - usage.at
-    if dt <= 0:
-        return usage
-    factor = decay(half_life_s, dt)
+@dataclass(frozen=True, slots=True)
+class Span:
+    """``accelerators`` held by one user from ``start_s`` until ``end_s`` (None: still held)."""
+
+    key: UserKey
+    accelerators: int
+    start_s: float
+    end_s: float | None = None
+
+
+def spans_of(running: Iterable[Running], end_s: float | None = None) -> list[Span]:
+    """The spans of these runs, still held (``end_s`` None) or stopped at ``end_s``."""
+    return [
+        Span((r.job.member, r.job.project, r.job.user), r.placement.accelerators, r.start_s, end_s)
+        for r in running
+    ]
+
+
+def accrued(span: Span, now: float, half_life_s: float) -> float:
+    """The span's accelerator-seconds up to ``now``, each decayed by its age (the exact integral)."""
+    end = now if span.end_s is None else min(span.end_s, now)
+    start = min(span.start_s, end)
     rate = math.log(2) / half_life_s
-    accrued = (1 - factor) / rate if rate > 0 else dt
-    out = {k: v * factor for k, v in usage.by_user.items() if v * factor > 1e-3}
-    for key, accelerators in held.items():
-        if accelerators:
-            out[key] = out.get(key, 0.0) + accelerators * accrued
+    return span.accelerators * (decay(half_life_s, now - end) - decay(half_life_s, now - start)) / rate
+
+
+def fold(usage: Usage, spans: Iterable[Span], now: float, half_life_s: float) -> Usage:
+    """``usage`` decayed to ``now`` plus each span's decayed accelerator-seconds up to ``now``.
+
+    The one rule the twin and the dispatcher share: both fold the work finished since the last cycle
+    into the history they keep, then fold the work still running into that cycle's usage. A span
+    must not be folded twice into the same history."""
+    factor = decay(half_life_s, max(0.0, now - usage.at))
+    out = {k: v * factor for k, v in usage.by_user.items() if v * factor > FORGOTTEN}
+    rate = math.log(2) / half_life_s
+    for span in spans:  # ``accrued``, inlined: this runs over every running job each cycle
+        end = now if span.end_s is None else min(span.end_s, now)
+        start = min(span.start_s, end)
+        added = span.accelerators * (decay(half_life_s, now - end) - decay(half_life_s, now - start)) / rate
+        if added > 0:
+            out[span.key] = out.get(span.key, 0.0) + added
     return Usage(at=now, by_user=out)
+
+
+def advance(usage: Usage, now: float, held: Mapping[UserKey, int], half_life_s: float) -> Usage:
+    """``fold`` of accelerators ``held`` since ``usage.at``, each user's as one span."""
+    return fold(usage, [Span(key, n, usage.at) for key, n in held.items() if n], now, half_life_s)
+
+
+def award_shares(
+    members: Mapping[str, float],
+    awards: Iterable[tuple[str, str, float]],
+    *,
+    half_life_s: float = HALF_LIFE_S,
+) -> Shares:
+    """The shares in force: members' entitlements and, inside each member, its projects weighted by
+    their awarded hours ((member, project, hours); a project without an award weighs 1 hour)."""
+    projects: dict[tuple[str, str], float] = {}
+    for member, project, hours in awards:
+        if hours > 0:
+            projects[member, project] = projects.get((member, project), 0.0) + hours
+    return Shares(members=dict(members), projects=projects, half_life_s=half_life_s)
 
 
 def order_groups(groups: Iterable[Group], shares: Shares, usage: Usage) -> list[Group]:

@@ -20,8 +20,8 @@ from pnyx.scheduler.admission import check_fits
 from pnyx.scheduler.backfill import ReservationMemo
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.cycle import duration_s, schedule
-from pnyx.scheduler.fairshare import Shares, Usage, UserKey, advance
-from pnyx.scheduler.model import JobDoesNotFit, Placement, Running
+from pnyx.scheduler.fairshare import Shares, Span, Usage, fold, spans_of
+from pnyx.scheduler.model import Decisions, JobDoesNotFit, Placement, Running
 from pnyx.scheduler.policy import Policy
 from pnyx.scheduler.queue import Queue
 from pnyx.scheduler.snapshot import Snapshot
@@ -45,6 +45,15 @@ class SimConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Start:
+    """A facility's state at time 0 (``pnyx simulate --from-db``): its finished work's decayed usage,
+    and the jobs running now (started at or before 0) with the seconds of run each has left."""
+
+    history: Usage = field(default_factory=Usage)
+    running: tuple[tuple[Running, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SimResult:
     policy: str
     metrics: dict[str, float | int]
@@ -60,8 +69,12 @@ class Simulation:
         trace: list[TraceJob],
         config: SimConfig,
         on_progress: Callable[[float], None] | None = None,
+        on_decisions: Callable[[float, Decisions], None] | None = None,
+        *,
+        start: Start | None = None,
     ) -> None:
         self.topology, self.config, self.on_progress = topology, config, on_progress
+        self.on_decisions = on_decisions  # each cycle's decisions (the twin-is-production test)
         self.horizon = config.days * 86_400
         self.rng = random.Random(config.seed)
         self.capacity = Capacity(topology)
@@ -72,23 +85,42 @@ class Simulation:
         self.started: set[str] = set()
         self.epoch: dict[str, int] = {}
         self.node_jobs: dict[int, dict[str, None]] = {}
-        self.held: dict[UserKey, int] = {}
+        self.history = Usage()  # finished work's decayed usage, as of the last cycle
+        self.finished: list[Span] = []  # work that stopped since the last cycle, folded in at the next
+        self.held: dict[str, Span] = {}  # each running job's span, made once at its start
         self.usage = Usage()
         self.memo = ReservationMemo()  # reservations carried across cycles (safe reuse, see backfill)
-        self.history = NodeHistory()
+        self.node_history = NodeHistory()
         self.rec = Recorder(accelerators=topology.accelerators, entitlements=dict(config.shares.members))
         self.events: list[tuple[float, int, int, str, int]] = []
         self.seq = itertools.count()
         self.dirty = False
         self.processed = 0
         self.cumulative = list(itertools.accumulate(topology.node_cap))
-        for t in trace:
+        for t in trace:  # jobs already waiting (submitted before 0) join the queue at 0
             if t.job.submit_s < self.horizon:
-                self.push(t.job.submit_s, SUBMIT, t.job.id)
+                self.push(max(0.0, t.job.submit_s), SUBMIT, t.job.id)
+        if start is not None:
+            self.resume(start)
         self.push(0.0, CYCLE)
         self.push(config.sample_s, SAMPLE)
         if config.failures.enabled:
             self.next_failure(0.0)
+
+    def resume(self, start: Start) -> None:
+        """Begin from a facility's state: its history, and its running jobs with the run they have left."""
+        self.history = start.history
+        for ran, left_s in start.running:
+            self.remaining[ran.job.id] = left_s
+            self.running[ran.job.id] = ran
+            self.held[ran.job.id] = spans_of([ran])[0]
+            self.capacity.take(ran.placement)
+            for n in ran.placement.nodes:
+                self.node_jobs.setdefault(n, {})[ran.job.id] = None
+            self.rec.busy += ran.placement.accelerators
+            self.started.add(ran.job.id)
+            self.epoch[ran.job.id] = 1
+            self.push(left_s, FINISH, ran.job.id, 1)
 
     def push(self, at: float, kind: int, key: str = "", epoch: int = 0) -> None:
         heapq.heappush(self.events, (at, kind, next(self.seq), key, epoch))
@@ -110,7 +142,7 @@ class Simulation:
             self.processed += 1
         self.rec.advance(self.horizon)
         for r in self.running.values():
-            self.rec.allocate(r.job.member, r.placement.accelerators, self.horizon - r.start_s)
+            self.rec.allocate(r.job.member, r.placement.accelerators, self.horizon - max(0.0, r.start_s))
         wall = time.perf_counter() - began
         return SimResult(
             policy=self.config.policy.name,
@@ -138,7 +170,7 @@ class Simulation:
         if not self.dirty:
             return
         self.dirty = False
-        self.usage = advance(self.usage, at, self.held, self.config.shares.half_life_s)
+        self.usage = self.fair_usage(at)
         snapshot = Snapshot(
             capacity=self.capacity,
             running=self.running,
@@ -147,6 +179,8 @@ class Simulation:
             memo=self.memo,
         )
         decisions = schedule(snapshot, self.queue, at, self.config.policy)
+        if self.on_decisions is not None:
+            self.on_decisions(at, decisions)
         for p in decisions.preemptions:
             self.rec.preemptions += 1
             self.stop(p.job_id, at, lost_s=p.lost_s, failed=False)
@@ -155,6 +189,13 @@ class Simulation:
             self.rec.rejected += 1
         for placement in decisions.starts:
             self.start(placement, at)
+
+    def fair_usage(self, at: float) -> Usage:
+        """The same fold as the dispatcher's (``scheduler.fairshare.fold``): the work finished since
+        the last cycle into the history, then the work running now into this cycle's usage."""
+        half_life = self.config.shares.half_life_s
+        self.history, self.finished = fold(self.history, self.finished, at, half_life), []
+        return fold(self.history, self.held.values(), at, half_life)
 
     def on_finish(self, at: float, key: str, epoch: int) -> None:
         if key not in self.running or self.epoch.get(key) != epoch:
@@ -177,7 +218,7 @@ class Simulation:
         self.capacity.fail(node)
         self.rec.failures += 1
         model = self.config.failures
-        drained = self.history.record(node, at, model)
+        drained = self.node_history.record(node, at, model)
         back = model.drain_s if drained else self.rng.expovariate(1 / model.repair_mean_s)
         self.push(at + back, REPAIR, str(node))
 
@@ -201,12 +242,11 @@ class Simulation:
         speed = self.topology.pools[placement.pool].speed_factor
         ran = Running(job=job, placement=placement, start_s=at, end_s=at + duration_s(job, speed))
         self.running[job.id] = ran
+        self.held[job.id] = spans_of([ran])[0]
         self.capacity.take(placement)
         for n in placement.nodes:
             self.node_jobs.setdefault(n, {})[job.id] = None
         self.rec.busy += placement.accelerators
-        key = (job.member, job.project, job.user)
-        self.held[key] = self.held.get(key, 0) + placement.accelerators
         if job.id not in self.started:
             self.started.add(job.id)
             self.rec.wait_s.append(at - job.submit_s)
@@ -220,18 +260,19 @@ class Simulation:
 
     def release(self, job_id: str, at: float) -> Running:
         ran = self.running.pop(job_id)
+        del self.held[job_id]
         self.capacity.give(ran.placement)
         for n in ran.placement.nodes:
             del self.node_jobs[n][job_id]
         accelerators = ran.placement.accelerators
         self.rec.busy -= accelerators
-        key = (ran.job.member, ran.job.project, ran.job.user)
-        self.held[key] -= accelerators
-        self.rec.allocate(ran.job.member, accelerators, at - ran.start_s)
+        self.finished += spans_of([ran], at)
+        self.rec.allocate(ran.job.member, accelerators, at - max(0.0, ran.start_s))
         return ran
 
     def stop(self, job_id: str, at: float, *, lost_s: float, failed: bool) -> None:
-        """Preempted or hit by a failure: keep the progress up to the last checkpoint, requeue."""
+        """Preempted or hit by a failure: keep the progress up to the last checkpoint, requeue (the
+        estimate stays the submitted one: the dispatcher does not know the progress either)."""
         ran = self.release(job_id, at)
         speed = (
             self.topology.pools[ran.placement.pool].speed_factor if ran.job.accelerator_type is None else 1.0
@@ -243,6 +284,5 @@ class Simulation:
             self.rec.lost_failures_acc_s += lost_acc_s
         else:
             self.rec.lost_preemptions_acc_s += lost_acc_s
-        estimate = max(self.remaining[job_id], ran.job.estimate_s - saved)
-        self.queue.add(replace(ran.job, estimate_s=estimate))
+        self.queue.add(ran.job)  # its estimate as submitted, as the dispatcher requeues it
         self.dirty = True

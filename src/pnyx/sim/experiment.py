@@ -19,7 +19,7 @@ from pnyx.sim.engine import SimConfig, SimResult, Simulation
 from pnyx.sim.failures import NO_FAILURES, FailureModel
 from pnyx.sim.formats import LOADERS
 from pnyx.sim.report import write_report
-from pnyx.sim.synthetic import Workload, generate
+from pnyx.sim.synthetic import MIXES, Mix, Workload, generate
 from pnyx.sim.traces import assign_members, load_csv
 
 
@@ -33,6 +33,7 @@ class Study:
     days: float = 30.0
     seed: int = 0
     load: float = 1.1
+    mix: str = "default"  # the synthetic workload's size mix (``sim.synthetic.MIXES``)
     failures: FailureModel = field(default_factory=FailureModel)
 
 
@@ -55,7 +56,9 @@ def run_study(study: Study, on_progress: Callable[[str, float], None] | None = N
     members = entitlements(facility)
     if study.trace == "synthetic":
         trace = generate(
-            topology, Workload(days=study.days, load=study.load, members=members), seed=study.seed
+            topology,
+            Workload(days=study.days, load=study.load, members=members, mix=mix_named(study.mix)),
+            seed=study.seed,
         )
     else:
         loader = load_csv if study.trace_format == "csv" else LOADERS.get(study.trace_format)
@@ -83,6 +86,12 @@ def write_outputs(results: Sequence[SimResult], out: Path, *, title: str) -> Non
     metrics["policies"] = {r.policy: r.metrics for r in results}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
     write_report(results, out / "report.html", title=title)
+
+
+def mix_named(name: str) -> Mix:
+    if name not in MIXES:
+        raise InvalidInput(f"unknown workload mix {name!r}; known: {', '.join(MIXES)}", field="mix")
+    return MIXES[name]
 
 
 def policy_list(name: str) -> list[str]:

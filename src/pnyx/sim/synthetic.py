@@ -7,6 +7,10 @@ or one node, that a small share of multi-node jobs holds most of the GPU time, a
 are heavy-tailed over seconds to days. Those traces come from clusters of 2,000-6,700 GPUs; a
 100,000-accelerator facility also runs frontier training gangs of thousands, so the size table
 below extends the tail up to 16,384 (Llama 3's gang size).
+
+The size mix is a parameter (``Mix``, named in ``MIXES``): ``default`` is the table below (0.2% of
+jobs at 4,096 or more); ``frontier`` leans to pre-training gangs: 0.7% of jobs at 4,096 or more, whose
+runs have a median of two days and last up to 14 (run it at ``load=1.05``).
 """
 
 from __future__ import annotations
@@ -42,6 +46,15 @@ SIZES: tuple[tuple[int, float], ...] = (
     (8192, 0.0006),
     (16384, 0.0003),
 )
+# The frontier mix: the same small jobs, a tail of gangs about four times as frequent.
+FRONTIER_SIZES: tuple[tuple[int, float], ...] = (
+    *((size, p) for size, p in SIZES if size < 4096),
+    (4096, 0.0041),
+    (8192, 0.0026),
+    (16384, 0.0015),
+)
+FRONTIER_GANG = 4096  # gangs this large or larger are pre-training runs in the frontier mix
+DAY_S = 86_400.0
 RUNTIME_MEDIAN_S = 1_800.0  # single-accelerator jobs; grows with log2(size), see runtime()
 RUNTIME_SIGMA = 1.4  # lognormal spread (natural log)
 RUNTIME_CAP_S = 7 * 86_400.0
@@ -59,6 +72,21 @@ CLASSES: tuple[tuple[PriorityClass, float], ...] = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Mix:
+    """Job sizes (by job count) and run times."""
+
+    sizes: tuple[tuple[int, float], ...] = SIZES
+    runtime_cap_s: float = RUNTIME_CAP_S
+    gang_median_s: float | None = None  # median run of gangs of FRONTIER_GANG or more (None: by size)
+
+
+MIXES: Mapping[str, Mix] = {
+    "default": Mix(),
+    "frontier": Mix(sizes=FRONTIER_SIZES, runtime_cap_s=14 * DAY_S, gang_median_s=2 * DAY_S),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Workload:
     days: float = 30.0
     load: float = 1.1  # offered accelerator-seconds over the facility's capacity
@@ -67,6 +95,7 @@ class Workload:
     projects_per_member: int = 10
     users_per_project: int = 4
     typed_share: float = 0.5  # jobs naming an accelerator type; the rest run on any type
+    mix: Mix = field(default_factory=Mix)
 
 
 def generate(topology: Topology, workload: Workload, *, seed: int = 0) -> list[TraceJob]:
@@ -129,9 +158,11 @@ def _pick(rng: random.Random, table: tuple[tuple[T, float], ...]) -> T:
     return table[-1][0]
 
 
-def runtime(rng: random.Random, size: int) -> float:
+def runtime(rng: random.Random, size: int, mix: Mix = Mix()) -> float:
     median = RUNTIME_MEDIAN_S * (1 + math.log2(size) / 2)
-    return min(RUNTIME_CAP_S, max(30.0, rng.lognormvariate(math.log(median), RUNTIME_SIGMA)))
+    if mix.gang_median_s is not None and size >= FRONTIER_GANG:
+        median = mix.gang_median_s
+    return min(mix.runtime_cap_s, max(30.0, rng.lognormvariate(math.log(median), RUNTIME_SIGMA)))
 
 
 def _job(
@@ -143,13 +174,13 @@ def _job(
     types: Mapping[str, int],
     index: int,
 ) -> TraceJob:
-    size = _pick(rng, SIZES)
+    size = _pick(rng, workload.mix.sizes)
     label = _pick(rng, LABELS)
     member = _pick(rng, tuple(demand.items()))
     project = f"{member.lower()}-p{rng.randrange(workload.projects_per_member):02d}"
     typed = rng.random() < workload.typed_share
     kind = _pick(rng, tuple((k, float(v)) for k, v in types.items())) if typed else None
-    run = runtime(rng, size)
+    run = runtime(rng, size, workload.mix)
     job = Job(
         id=f"j{index:07d}",
         accelerators=size,

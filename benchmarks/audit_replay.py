@@ -1,0 +1,142 @@
+"""Decision records from the twin, and their replay: log growth (bytes a day) and replay speed.
+
+python benchmarks/audit_replay.py                        # 100,000 accelerators, 2 simulated days
+python benchmarks/audit_replay.py --accelerators 10000 --days 1
+
+The simulator's state (queue, running jobs, usage history, failed nodes) goes each cycle through
+production's plan (``audit.rerun.decide``: ``dispatch.plan`` past the database read, a fresh
+snapshot, no reservation memory across cycles; the twin's own long-lived capacity breaks placement
+ties in another order, and production keeps no reservation memo). Each cycle that decides anything is
+recorded with the dispatcher's own builder (``dispatch.decisions``: the same events and log entry
+bytes) and the entries are replayed by ``pnyx.audit.replay`` on one core: every record must agree.
+The month figures are extrapolated from the days run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pnyx.sim.engine as sim_engine
+from pnyx.audit.ledger import Ledger
+from pnyx.audit.replay import replay
+from pnyx.audit.rerun import decide
+from pnyx.audit.version import scheduler_version
+from pnyx.audit.wire import CycleInputs, Held
+from pnyx.core.events import DomainEvent, entry_bytes
+from pnyx.dispatch.decisions import cycle_events, topology_events
+from pnyx.inventory.rules import generate_facility
+from pnyx.scheduler.fairshare import Shares
+from pnyx.scheduler.model import Decisions
+from pnyx.scheduler.policy import Policy, policy_named
+from pnyx.scheduler.queue import Queue
+from pnyx.scheduler.snapshot import Snapshot
+from pnyx.scheduler.topology import Topology, build_topology
+from pnyx.sim.engine import SimConfig, Simulation
+from pnyx.sim.experiment import entitlements
+from pnyx.sim.synthetic import Workload, generate
+
+EPOCH = 1_767_225_600.0  # 2026-01-01: simulated time 0 as the entries' occurred_at
+
+
+class Recorder:
+    """Wraps the simulator's ``schedule``: records each cycle that decides anything, as production."""
+
+    def __init__(self, topology: Topology, version: str) -> None:
+        self.topology, self.version = topology, version
+        parts = topology_events(topology)
+        self.digest = parts[0].digest
+        self.entries: list[bytes] = [self._entry(e, 0.0) for e in parts]
+        self.ledger: Ledger | None = None
+        self.sim: Simulation | None = None
+        self.record_s = 0.0
+
+    def schedule(self, snapshot: Snapshot, queue: Queue, now: float, policy: Policy) -> Decisions:
+        inputs = self._inputs(snapshot, queue, now, policy)
+        outputs = decide(self.topology, inputs)  # production's plan over the twin's state
+        decisions = outputs.decisions
+        if not outputs.empty:
+            began = time.perf_counter()
+            events, self.ledger = cycle_events(
+                self.ledger, inputs, outputs, scheduler=self.version, topology=self.digest
+            )
+            self.entries += [self._entry(e, now) for e in events]
+            self.record_s += time.perf_counter() - began
+        return decisions
+
+    def _inputs(self, snapshot: Snapshot, queue: Queue, now: float, policy: Policy) -> CycleInputs:
+        assert self.sim is not None
+        jobs = tuple(queue.in_submit_order())
+        down = snapshot.capacity.down
+        return CycleInputs(
+            now=now,
+            queue=jobs,
+            engines={j.id: "sim" for j in jobs},
+            holding=tuple(self._held(r) for r in snapshot.running.values()),
+            shares=snapshot.shares,
+            policy=policy,
+            history=self.sim.history,
+            down=frozenset(n for n, d in enumerate(down) if d and self.topology.node_up[n]),
+        )
+
+    def _held(self, r: Any) -> Held:
+        return Held(running=r, engine="sim", started=True, handed_s=r.start_s)
+
+    def _entry(self, event: DomainEvent, at: float) -> bytes:
+        return entry_bytes(event, datetime.fromtimestamp(EPOCH + at, tz=UTC))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accelerators", type=int, default=100_000)
+    parser.add_argument("--days", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    facility = generate_facility(args.accelerators, seed=args.seed)
+    topology = build_topology(facility)
+    members = entitlements(facility)
+    trace = generate(topology, Workload(days=args.days, members=members), seed=args.seed)
+    recorder = Recorder(topology, scheduler_version())
+    config = SimConfig(policy=policy_named("full"), shares=Shares(members=members), days=args.days)
+    sim_engine.schedule = recorder.schedule  # type: ignore[attr-defined]
+    recorder.sim = Simulation(topology, trace, config)
+    began = time.perf_counter()
+    recorder.sim.run()
+    sim_s = time.perf_counter() - began
+    print(json.dumps(_replayed(recorder, args, sim_s), indent=1))
+
+
+def _replayed(recorder: Recorder, args: argparse.Namespace, sim_s: float) -> dict[str, Any]:
+    """Replay the records; sizes are of the log entries themselves (RFC 8785 bytes)."""
+    cycle_bytes = sum(len(e) for e in recorder.entries if b'"scheduler.cycle.decided"' in e)
+    topology_bytes = sum(len(e) for e in recorder.entries) - cycle_bytes
+    began, cpu = time.perf_counter(), time.process_time()
+    report = replay(((i, json.loads(e)) for i, e in enumerate(recorder.entries)), {recorder.version})
+    replay_s, replay_cpu_s = time.perf_counter() - began, time.process_time() - cpu
+    per_s = report.cycles / replay_cpu_s if replay_cpu_s else 0.0  # one core's own time: a shared machine's
+    # wall clock counts what others ran meanwhile
+    month_cycles = report.cycles / args.days * 30
+    return {
+        "accelerators": args.accelerators,
+        "simulated_days": args.days,
+        "sim_wall_s": round(sim_s, 1),
+        "record_building_s": round(recorder.record_s, 1),
+        "entries": len(recorder.entries),
+        "cycle_records": report.cycles,
+        "topology_bytes": topology_bytes,
+        "decision_record_bytes_per_day": round(cycle_bytes / args.days),
+        "replay_wall_s": round(replay_s, 1),
+        "replay_cpu_s": round(replay_cpu_s, 1),
+        "cycles_per_cpu_s": round(per_s, 1),
+        "agreed": report.agreed,
+        "problems": [f"{p.index}: {p.message}"[:300] for p in report.problems[:5]],
+        "month_cycles_extrapolated": round(month_cycles),
+        "month_replay_min_extrapolated": round(month_cycles / per_s / 60, 1) if per_s else None,
+    }
+
+
+if __name__ == "__main__":
+    main()

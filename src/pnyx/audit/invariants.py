@@ -1,0 +1,93 @@
+"""What a decision record must satisfy whatever the scheduler's reasons (pure, no rerun needed).
+
+- a gang starts whole or not at all: its counts sum to the job's accelerators, one count per node,
+  none over the node's accelerators, no node twice;
+- it runs on nodes of one pool of its type, certified at or above its label;
+- from L2 up a job shares no node with another project's job (running, or started in the cycle);
+- only waiting jobs start; only holding jobs are preempted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+from pnyx.audit.wire import Json, job_in
+from pnyx.safety.model import SafetyLevel
+from pnyx.scheduler.model import Job
+from pnyx.scheduler.topology import Topology
+
+
+def check(
+    topology: Topology,
+    queue: Mapping[str, Sequence[Json]],
+    holding: Mapping[str, Sequence[Json]],
+    outputs: Mapping[str, Sequence[Sequence[Json]]],
+) -> list[str]:
+    """Every broken invariant of one record, as sentences naming the job."""
+    problems: list[str] = []
+    starts = list(outputs.get("starts", [])) + list(outputs.get("ahead", []))
+    for row in starts:
+        if row[0] not in queue:
+            problems.append(f"job {row[0]} starts but is not waiting")
+            continue
+        problems += [f"job {row[0]}: {p}" for p in placement_problems(topology, job_in(queue[row[0]]), row)]
+    for row in outputs.get("preemptions", []):
+        if row[0] not in holding:
+            problems.append(f"job {row[0]} is preempted but holds no accelerators")
+    problems += co_tenancy(topology, _occupants(queue, holding, outputs))
+    return problems
+
+
+def placement_problems(topology: Topology, job: Job, row: Sequence[Json]) -> list[str]:
+    _id, accelerator_type, nodes, counts = row
+    if not nodes or len(nodes) != len(counts) or len(set(nodes)) != len(nodes):
+        return [f"placement names {len(nodes)} nodes with {len(counts)} counts"]
+    if any(not 0 <= n < len(topology.node_ids) for n in nodes):
+        return ["placement names a node the topology does not have"]
+    out: list[str] = []
+    if sum(counts) != job.accelerators:
+        out.append(f"gang of {job.accelerators} given {sum(counts)} accelerators (all or nothing)")
+    if any(c <= 0 or c > topology.node_cap[n] for n, c in zip(nodes, counts, strict=True)):
+        out.append("a node is given more accelerators than it has, or none")
+    pools = {topology.node_pool[n] for n in nodes}
+    if len(pools) != 1:
+        out.append(f"placed across {len(pools)} pools")
+    for pool in (topology.pools[p] for p in pools):
+        if pool.level < job.label:
+            out.append(f"labelled {job.label.name} but placed on nodes certified {pool.level.name}")
+        if pool.accelerator_type != accelerator_type or job.accelerator_type not in (None, accelerator_type):
+            out.append(f"placed on {pool.accelerator_type} nodes as {accelerator_type}")
+    return out
+
+
+def _occupants(
+    queue: Mapping[str, Sequence[Json]],
+    holding: Mapping[str, Sequence[Json]],
+    outputs: Mapping[str, Sequence[Sequence[Json]]],
+) -> Iterable[tuple[str, str, bool, Sequence[int]]]:
+    """(job, project, exclusive, nodes) of what runs after the cycle: started holders not preempted,
+    and the cycle's starts (work queued ahead runs later, not beside them)."""
+    preempted = {row[0] for row in outputs.get("preemptions", [])}
+    for job_id, row in holding.items():
+        if row[13] and job_id not in preempted:
+            yield job_id, row[5], int(row[8]) >= SafetyLevel.L2, row[15][2]
+    for start in outputs.get("starts", []):
+        if start[0] in queue:
+            row = queue[start[0]]
+            yield start[0], row[5], int(row[8]) >= SafetyLevel.L2, start[2]
+
+
+def co_tenancy(topology: Topology, occupants: Iterable[tuple[str, str, bool, Sequence[int]]]) -> list[str]:
+    projects: dict[int, set[str]] = defaultdict(set)
+    exclusive: dict[int, str] = {}
+    for job_id, project, alone, nodes in occupants:
+        for n in nodes:
+            projects[n].add(project)
+            if alone:
+                exclusive[n] = job_id
+    return [
+        f"job {job_id} (L2 or above) shares node {topology.node_ids[n]} with another project"
+        for n, job_id in sorted(exclusive.items())
+        if len(projects[n]) > 1
+    ]

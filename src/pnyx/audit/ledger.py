@@ -1,0 +1,184 @@
+"""Decision records as changes of the scheduler's inputs, written and read back by one module (pure).
+
+A record is a change of the inputs since the record before it: jobs that joined or changed
+(``queue_set``, ``holding_set``), ids that left (``queue_drop``, ``holding_drop``), failed nodes,
+and the settings (``shares``, ``policy``, ``queue_ahead``, ``history``) where they changed. The first
+record a dispatcher writes (``reset``) holds everything. Each record names the one before by digest
+(``prev``) and counts on (``seq``), so a missing or altered record shows at the next one. A record too
+big for one entry is cut into parts (``part`` of ``parts``); lists are continued across parts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pnyx.audit.wire import (
+    OUTPUT_KEYS,
+    CycleInputs,
+    CycleOutputs,
+    Json,
+    digest,
+    held_out,
+    outputs_out,
+    policy_out,
+    queued_out,
+    shares_out,
+    usage_out,
+    usual_order,
+)
+
+PART_BUDGET = 56_000  # bytes of lists per entry, well under the log's 65,535 with the envelope
+SETTINGS = ("shares", "policy", "queue_ahead", "history")
+LISTS = ("queue_set", "queue_drop", "holding_set", "holding_drop", "down_set", "down_drop", *OUTPUT_KEYS)
+
+
+@dataclass(slots=True, kw_only=True)
+class Ledger:
+    """The inputs as the records so far leave them: what the next record is a change of."""
+
+    seq: int = 0
+    digest: str = ""  # of the last record, all its parts
+    queue: dict[str, list[Json]] = field(default_factory=dict)
+    holding: dict[str, list[Json]] = field(default_factory=dict)
+    down: set[int] = field(default_factory=set)
+    settings: dict[str, Json] = field(default_factory=dict)
+
+
+def state_of(inputs: CycleInputs) -> Ledger:
+    """The inputs in their recorded spelling (``seq`` and ``digest`` left for the record to set)."""
+    ahead = {"engines": sorted(inputs.ahead_engines), "depth": inputs.ahead_depth}
+    return Ledger(
+        queue={j.id: queued_out(j, inputs.engines[j.id]) for j in inputs.queue},
+        holding={h.running.job.id: held_out(h) for h in inputs.holding},
+        down=set(inputs.down),
+        settings={
+            "shares": shares_out(inputs.shares),
+            "policy": policy_out(inputs.policy),
+            "queue_ahead": ahead,
+            "history": usage_out(inputs.history),
+        },
+    )
+
+
+def record(
+    before: Ledger | None,
+    inputs: CycleInputs,
+    outputs: CycleOutputs,
+    *,
+    header: Mapping[str, Json],
+    budget: int = PART_BUDGET,
+) -> tuple[list[dict[str, Json]], Ledger]:
+    """The record's parts (entry payloads: ``header``, seq, part, parts, prev, body) and the ledger
+    after it. ``before`` None: a reset record holding every input."""
+    after = state_of(inputs)
+    base = before or Ledger()
+    body = _changes(base, after) | outputs_out(outputs)
+    scalars = {
+        k: after.settings[k] for k in SETTINGS if before is None or base.settings.get(k) != after.settings[k]
+    }
+    chunks: list[dict[str, Json]] = list(_cut({k: body[k] for k in LISTS if body[k]}, budget))
+    chunks[0] = {"reset": before is None, **scalars, **_order(inputs), **chunks[0]}
+    seq = 1 if before is None else base.seq + 1
+    prev = "" if before is None else base.digest
+    parts = [
+        {**header, "seq": seq, "part": i + 1, "parts": len(chunks), "prev": prev, "body": chunk}
+        for i, chunk in enumerate(chunks)
+    ]
+    after.seq, after.digest = seq, digest(parts)
+    return parts, after
+
+
+def _order(inputs: CycleInputs) -> dict[str, Json]:
+    """``holding_order``, only where plan read the holding jobs in another order than the usual one
+    (submit times that tie): the order decides which node a tie in placement goes to."""
+    usual = [h.running.job.id for h in usual_order(inputs.holding)]
+    return {"holding_order": list(inputs.order)} if inputs.order and list(inputs.order) != usual else {}
+
+
+def _changes(before: Ledger, after: Ledger) -> dict[str, list[Json]]:
+    return {
+        "queue_set": [row for k, row in after.queue.items() if before.queue.get(k) != row],
+        "queue_drop": sorted(k for k in before.queue if k not in after.queue),
+        "holding_set": [row for k, row in after.holding.items() if before.holding.get(k) != row],
+        "holding_drop": sorted(k for k in before.holding if k not in after.holding),
+        "down_set": sorted(after.down - before.down),
+        "down_drop": sorted(before.down - after.down),
+    }
+
+
+def _cut(lists: Mapping[str, Sequence[Json]], budget: int) -> list[dict[str, list[Json]]]:
+    """Lists packed in order into chunks of about ``budget`` bytes (an item is never split)."""
+    chunks: list[dict[str, list[Json]]] = [{}]
+    size = 0
+    for key, items in lists.items():
+        for item in items:
+            length = len(json.dumps(item, separators=(",", ":"))) + 1
+            if size + length > budget and size > 0:
+                chunks.append({})
+                size = 0
+            chunks[-1].setdefault(key, []).append(item)
+            size += length
+    return chunks
+
+
+# --- reading back --------------------------------------------------------------------------------
+
+
+class BadRecord(ValueError):
+    """A record that does not follow from the ones before it; the message says what differs."""
+
+
+def joined(parts: Sequence[Mapping[str, Json]]) -> dict[str, Json]:
+    """One record's body from its parts, in part order, lists continued."""
+    body: dict[str, Json] = {}
+    for part in parts:
+        for key, value in part["body"].items():
+            if key in LISTS:
+                body.setdefault(key, []).extend(value)
+            else:
+                body[key] = value
+    return body
+
+
+def follow(before: Ledger | None, parts: Sequence[Mapping[str, Json]]) -> Ledger:
+    """The ledger after a record; raises ``BadRecord`` when it does not follow from ``before``."""
+    head, body = parts[0], joined(parts)
+    if [p["part"] for p in parts] != list(range(1, int(head["parts"]) + 1)):
+        raise BadRecord(f"record {head['seq']} has parts {[p['part'] for p in parts]} of {head['parts']}")
+    if body.get("reset"):
+        before = Ledger()
+    elif before is None:
+        raise BadRecord(
+            f"record {head['seq']} changes inputs no earlier record set (no reset record before it)"
+        )
+    elif head["seq"] != before.seq + 1:
+        raise BadRecord(f"record {head['seq']} follows record {before.seq}: record(s) missing")
+    elif head["prev"] != before.digest:
+        raise BadRecord(
+            f"record {head['seq']} names {head['prev']} as the record before, not {before.digest}"
+        )
+    return _applied(before, body, int(head["seq"]), digest(list(parts)))
+
+
+def _applied(before: Ledger, body: Mapping[str, Json], seq: int, name: str) -> Ledger:
+    queue = _keyed(before.queue, body.get("queue_set", []), body.get("queue_drop", []), "queue")
+    holding = _keyed(before.holding, body.get("holding_set", []), body.get("holding_drop", []), "holding")
+    down = (before.down - set(body.get("down_drop", []))) | set(body.get("down_set", []))
+    settings = before.settings | {k: body[k] for k in SETTINGS if k in body}
+    missing = [k for k in SETTINGS if k not in settings]
+    if missing:
+        raise BadRecord(f"record {seq} leaves {', '.join(missing)} unset")
+    return Ledger(seq=seq, digest=name, queue=queue, holding=holding, down=down, settings=settings)
+
+
+def _keyed(
+    before: Mapping[str, list[Json]], rows: Sequence[list[Json]], drops: Sequence[str], what: str
+) -> dict[str, list[Json]]:
+    out = dict(before)
+    for job_id in drops:
+        if out.pop(job_id, None) is None:
+            raise BadRecord(f"drops job {job_id} from the {what}, where no earlier record put it")
+    out.update((row[0], row) for row in rows)
+    return out

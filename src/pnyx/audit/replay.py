@@ -1,0 +1,219 @@
+"""The replay of a log's decision records (pure): rebuild each cycle's inputs from the entries,
+decide it again with the same scheduler, and name the first record that differs.
+
+Entries come in log order as ``(index, parsed entry)``; only ``scheduler.topology.published`` and
+``scheduler.cycle.decided`` are read. For each record: the scheduler version must be one the auditor
+knows; the record must follow from the ones before (``ledger.follow``); its topology must have been
+published whole before it; its outputs must keep the invariants (``invariants``); and, rerun, the
+scheduler must decide exactly what it says. Member states' recorded use is summed over time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pnyx.audit import invariants
+from pnyx.audit.ledger import BadRecord, Ledger, follow, joined
+from pnyx.audit.rerun import decide
+from pnyx.audit.topology_wire import TopologyBook, TopologyPart
+from pnyx.audit.wire import (
+    OUTPUT_KEYS,
+    CycleInputs,
+    Held,
+    Json,
+    held_in,
+    job_in,
+    normal,
+    outputs_out,
+    policy_in,
+    shares_in,
+    usage_in,
+)
+from pnyx.scheduler.model import Job
+from pnyx.scheduler.topology import Topology
+
+CYCLE = "scheduler.cycle.decided"
+TOPOLOGY = "scheduler.topology.published"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class Finding:
+    index: int  # the log index of the record (its first part) or entry concerned
+    message: str
+
+
+@dataclass(slots=True, kw_only=True)
+class ReplayReport:
+    entries: int = 0
+    cycles: int = 0  # records read
+    agreed: int = 0  # records decided again, in agreement
+    problems: list[Finding] = field(default_factory=list)
+    used: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # member -> acc-s
+    entitled: dict[str, float] = field(default_factory=dict)  # member -> weight, latest in force
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Replay:
+    def __init__(self, known_versions: Collection[str], *, rerun: bool = True) -> None:
+        self.known, self.rerun = known_versions, rerun
+        self.book = TopologyBook()
+        self.ledger: Ledger | None = None
+        self.pending: list[tuple[int, Mapping[str, Json]]] = []
+        self.jobs: dict[str, tuple[Sequence[Json], Job]] = {}
+        self.held: dict[str, tuple[Sequence[Json], Held]] = {}
+        self.last_now: float | None = None
+        self.broken = False
+        self.report = ReplayReport()
+
+    def feed(self, index: int, entry: Mapping[str, Any]) -> None:
+        self.report.entries += 1
+        kind, data = entry.get("type"), entry.get("data", {})
+        try:
+            if kind == TOPOLOGY:
+                self._problem(index, self.book.add(TopologyPart(**data)))
+            elif kind == CYCLE:
+                self._part(index, data)
+        except (TypeError, KeyError, IndexError, ValueError) as exc:
+            self._problem(index, f"a malformed {kind} entry ({type(exc).__name__}: {exc})")
+
+    def finish(self) -> ReplayReport:
+        if self.pending:
+            head = self.pending[0][1]
+            self._problem(
+                self.pending[0][0],
+                f"record {head['seq']} ends after part {len(self.pending)} of {head['parts']}",
+            )
+        return self.report
+
+    def _problem(self, index: int, message: str | None) -> None:
+        if message is not None:
+            self.report.problems.append(Finding(index=index, message=message))
+
+    def _part(self, index: int, data: Mapping[str, Json]) -> None:
+        if self.pending and self.pending[0][1]["seq"] != data["seq"]:
+            self.finish()
+            self.pending = []
+        self.pending.append((index, data))
+        if data["part"] == data["parts"]:
+            first, parts = self.pending[0][0], [d for _, d in self.pending]
+            self.pending = []
+            self._record(first, parts)
+
+    def _record(self, index: int, parts: list[Mapping[str, Json]]) -> None:
+        self.report.cycles += 1
+        head = parts[0]
+        if self.broken and not joined(parts).get("reset"):
+            return  # after a record that does not follow, nothing does until the next reset
+        try:
+            self.ledger, self.broken = follow(self.ledger, parts), False
+        except BadRecord as exc:
+            self._problem(index, str(exc))
+            self.ledger, self.broken = None, True
+            return
+        topology = self.book.known.get(str(head["topology"]))
+        if topology is None:
+            self._problem(
+                index, f"record {head['seq']} names topology {head['topology']}, not published before it"
+            )
+            return
+        self._account(self.ledger, float(head["now"]))
+        recorded = {k: joined(parts).get(k, []) for k in OUTPUT_KEYS}
+        for message in invariants.check(topology, self.ledger.queue, self.ledger.holding, recorded):
+            self._problem(index, f"record {head['seq']}: {message}")
+        if head["scheduler"] not in self.known:
+            known = ", ".join(sorted(self.known)) or "none"
+            self._problem(
+                index,
+                f"record {head['seq']}: scheduler version {head['scheduler']} is unknown (known: {known})",
+            )
+        elif self.rerun:
+            self._again(index, head, topology, recorded, tuple(joined(parts).get("holding_order", ())))
+
+    def _again(
+        self,
+        index: int,
+        head: Mapping[str, Json],
+        topology: Topology,
+        recorded: Mapping[str, Json],
+        order: tuple[str, ...],
+    ) -> None:
+        assert self.ledger is not None
+        inputs = self._inputs(self.ledger, float(head["now"]), topology, order)
+        expected = normal(outputs_out(decide(topology, inputs)))
+        found = differences(expected, normal(dict(recorded)))
+        if found:
+            self._problem(index, f"record {head['seq']}: {found[0]}")
+        else:
+            self.report.agreed += 1
+
+    def _inputs(self, ledger: Ledger, now: float, topology: Topology, order: tuple[str, ...]) -> CycleInputs:
+        settings, ahead = ledger.settings, ledger.settings["queue_ahead"]
+        queue = tuple(self._job(row) for row in ledger.queue.values())
+        return CycleInputs(
+            now=now,
+            queue=queue,
+            engines={row[0]: row[12] for row in ledger.queue.values()},
+            holding=tuple(self._held(row, topology) for row in ledger.holding.values()),
+            shares=shares_in(settings["shares"]),
+            policy=policy_in(settings["policy"]),
+            history=usage_in(settings["history"]),
+            down=frozenset(ledger.down),
+            ahead_engines=frozenset(ahead["engines"]),
+            ahead_depth=int(ahead["depth"]),
+            order=order,
+        )
+
+    def _job(self, row: Sequence[Json]) -> Job:
+        cached = self.jobs.get(row[0])
+        if cached is None or cached[0] is not row:
+            cached = self.jobs[row[0]] = (row, job_in(row))
+        return cached[1]
+
+    def _held(self, row: Sequence[Json], topology: Topology) -> Held:
+        cached = self.held.get(row[0])
+        if cached is None or cached[0] is not row:
+            cached = self.held[row[0]] = (row, held_in(row, topology))
+        return cached[1]
+
+    def _account(self, ledger: Ledger, now: float) -> None:
+        """Accelerator-seconds each member state held since the record before (started jobs)."""
+        elapsed = 0.0 if self.last_now is None else max(0.0, now - self.last_now)
+        self.last_now = now
+        for row in ledger.holding.values():
+            if row[13]:
+                self.report.used[row[4]] += sum(row[15][3]) * elapsed
+        self.report.entitled = {m: float(w) for m, w in ledger.settings["shares"]["members"]}
+
+
+def differences(expected: Mapping[str, Json], recorded: Mapping[str, Json]) -> list[str]:
+    """What the record says that the scheduler does not decide, per kind and job, first first."""
+    out: list[str] = []
+    for kind in OUTPUT_KEYS:
+        want, got = _by_job(expected.get(kind, [])), _by_job(recorded.get(kind, []))
+        for job_id in [*got, *(j for j in want if j not in got)]:
+            if want.get(job_id) != got.get(job_id):
+                said, decided = got.get(job_id), want.get(job_id)
+                out.append(f"{kind} of job {job_id}: recorded {said}, the scheduler decides {decided}")
+        if not out and list(want) != list(got):
+            out.append(f"{kind}: recorded in the order {list(got)}, the scheduler decides {list(want)}")
+    return out
+
+
+def _by_job(rows: Iterable[Json]) -> dict[str, Json]:
+    return {(row if isinstance(row, str) else row[0]): row for row in rows}
+
+
+def replay(entries: Iterable[tuple[int, Mapping[str, Any]]], known_versions: Collection[str]) -> ReplayReport:
+    """Replay every decision record among ``entries``; the report lists what differs, first first."""
+    run = Replay(known_versions)
+    for index, entry in entries:
+        run.feed(index, entry)
+    report = run.finish()
+    report.problems.sort()
+    return report
