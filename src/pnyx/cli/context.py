@@ -42,7 +42,8 @@ def full_id(header: str = "version") -> Column:
 
 
 def errors() -> Console:
-    return Console(stderr=True, width=_width(sys.stderr))
+    """Errors are never broken into lines (the terminal wraps them): scripts match on whole messages."""
+    return Console(stderr=True, width=_width(sys.stderr), soft_wrap=True)
 
 
 def _width(stream: TextIO) -> int | None:

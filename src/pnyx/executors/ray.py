@@ -174,7 +174,11 @@ class RayExecutor:
 
     def __init__(self, config: RayConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
-        self._http = httpx.Client(base_url=config.base_url, timeout=config.timeout_s, transport=transport)
+        no_idle = httpx.Limits(max_keepalive_connections=0)  # no socket outlives its request (a dropped,
+        # unclosed executor leaves none open); a local connect costs far less than Ray's answer
+        self._http = httpx.Client(
+            base_url=config.base_url, timeout=config.timeout_s, transport=transport, limits=no_idle
+        )
         self._known: dict[str, Mapping[str, Any]] = {}  # this cycle's reads and submissions
         self._cycle_began: float | None = None  # monotonic; None: no dispatcher drives this executor
         self._listed = False  # this cycle's listing was taken
