@@ -79,8 +79,8 @@ class Options:
 def lm_eval() -> ModuleType:
     """The ``lm_eval`` package, or ``InvalidInput`` naming the extra that brings it."""
     try:
-        import lm_eval as found  # type: ignore[import-untyped]
-        import lm_eval.api.model  # type: ignore[import-untyped]
+        import lm_eval as found
+        import lm_eval.api.model
     except ImportError as exc:
         raise InvalidInput(EXTRA, field="harness") from exc
     return found  # type: ignore[no-any-return]
