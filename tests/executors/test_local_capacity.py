@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pnyx.executors.local import LocalExecutor, wait_until_final
 from pnyx.executors.sandbox import SandboxConfig
-from pnyx.jobs.model import EngineRef, EngineState, EngineStatus
+from pnyx.jobs.model import FINAL_ENGINE_STATES, EngineRef, EngineState, EngineStatus
 from tests.executors.conftest import GRANT, py, spec
 
 ONE_SLOT = SandboxConfig(max_jobs=1)
@@ -25,11 +25,13 @@ def _until(ex: LocalExecutor, ref: EngineRef, state: EngineState, timeout_s: flo
     return status
 
 
-def _queued(ex: LocalExecutor, ref: EngineRef) -> None:
-    """Until its supervisor waits for a slot (not merely handed over)."""
-    deadline = time.monotonic() + 15
-    while "slots" not in ex.status([ref])[0].message:
-        assert time.monotonic() < deadline
+def _queued(ex: LocalExecutor, ref: EngineRef, timeout_s: float = 45) -> None:
+    """Until its supervisor waits for a slot (not merely handed over); a job that ended instead, or
+    never got there, fails the test with what its engine last said."""
+    deadline = time.monotonic() + timeout_s
+    while "slots" not in (status := ex.status([ref])[0]).message:
+        assert status.state not in FINAL_ENGINE_STATES, status
+        assert time.monotonic() < deadline, (status, ex.logs(ref))
         time.sleep(0.05)
 
 
