@@ -34,7 +34,6 @@ import argparse
 import io
 import json
 import re
-import secrets
 import shutil
 import statistics
 import tempfile
@@ -71,7 +70,7 @@ from pnyx.training.config import TrainConfig
 from pnyx.workspaces import envelope
 from pnyx.workspaces.authorisation import JobAuthorisations, ProjectWorkspaces, seal_authorisation
 from pnyx.workspaces.intake import SealedIntake
-from pnyx.workspaces.model import OBJECT_ID_HEX, ObjectOrigin
+from pnyx.workspaces.model import ObjectOrigin
 from pnyx.workspaces.service import WorkspaceService
 from pnyx.workspaces.store import WorkspaceBlobs
 
@@ -194,28 +193,27 @@ def _built(
 
 def upload(workspaces: WorkspaceService, workspace: str, public_key: str, path: Path) -> str:
     """One file encrypted on the SME's side, as ``pnyx sme upload`` encrypts it; stored."""
-    object_id = secrets.token_hex(OBJECT_ID_HEX // 2)
-    context = envelope.context_of(workspace, object_id)
-    data_key, ciphertext = envelope.new_data_key(), io.BytesIO()
+    ciphertext = io.BytesIO()
     with path.open("rb") as src:
-        digest = envelope.encrypt_stream(src, ciphertext, data_key, context)
-    meta = envelope.ObjectMeta(
-        name=path.name,
-        plaintext_sha256=digest.plaintext_sha256,
-        size=digest.plaintext_size,
-        salt=envelope.new_salt(),
-    )
+        sealed = envelope.seal_object(
+            src,
+            ciphertext,
+            object_id=envelope.new_object_id(),
+            name=path.name,
+            public_key=public_key,
+            workspace_id=workspace,
+        )
     ciphertext.seek(0)
     workspaces.store_object(
         SME,
         workspace,
-        object_id=object_id,
-        wrapped_key=envelope.wrap_key(data_key, public_key, context),
-        sealed_meta=envelope.seal_meta(meta, data_key, context),
-        commitment=meta.commitment(),
+        object_id=sealed.object_id,
+        wrapped_key=sealed.wrapped_key,
+        sealed_meta=sealed.sealed_meta,
+        commitment=sealed.commitment,
         ciphertext=ciphertext,
     )
-    return object_id
+    return sealed.object_id
 
 
 def command(data: str, config: TrainConfig, ranks: int) -> tuple[str, ...]:

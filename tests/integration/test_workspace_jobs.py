@@ -167,27 +167,26 @@ def world(platform: Platform, tmp_path: Path) -> World:
 
 
 def _upload(workspaces: WorkspaceService, workspace: str, public_key: str, plaintext: bytes) -> str:
-    object_id = secrets.token_hex(16)
-    context = envelope.context_of(workspace, object_id)
-    data_key, out = envelope.new_data_key(), io.BytesIO()
-    digest = envelope.encrypt_stream(io.BytesIO(plaintext), out, data_key, context)
-    meta = envelope.ObjectMeta(
+    out = io.BytesIO()
+    sealed = envelope.seal_object(
+        io.BytesIO(plaintext),
+        out,
+        object_id=envelope.new_object_id(),
         name="data.txt",
-        plaintext_sha256=digest.plaintext_sha256,
-        size=len(plaintext),
-        salt=envelope.new_salt(),
+        public_key=public_key,
+        workspace_id=workspace,
     )
     out.seek(0)
     workspaces.store_object(
         SME,
         workspace,
-        object_id=object_id,
-        wrapped_key=envelope.wrap_key(data_key, public_key, context),
-        sealed_meta=envelope.seal_meta(meta, data_key, context),
-        commitment=meta.commitment(),
+        object_id=sealed.object_id,
+        wrapped_key=sealed.wrapped_key,
+        sealed_meta=sealed.sealed_meta,
+        commitment=sealed.commitment,
         ciphertext=out,
     )
-    return object_id
+    return sealed.object_id
 
 
 def sealed_outputs(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -27,7 +26,6 @@ from pnyx.cli.sme_client import RemoteObject, RemoteWorkspace, SmeClient, Upload
 from pnyx.cli.sme_jobs import authorize
 from pnyx.core.errors import Conflict, InvalidInput
 from pnyx.workspaces import envelope
-from pnyx.workspaces.model import OBJECT_ID_HEX
 
 app = typer.Typer(
     help="SME workspaces: keys, encrypted uploads, decryption, commitments.", no_args_is_help=True
@@ -210,25 +208,23 @@ def verify_commitment(
 
 
 def _upload_one(client: SmeClient, workspace: RemoteWorkspace, path: Path) -> RemoteObject:
-    object_id = secrets.token_hex(OBJECT_ID_HEX // 2)
-    context = envelope.context_of(workspace.id, object_id)
-    data_key = envelope.new_data_key()
     with path.open("rb") as src, tempfile.TemporaryFile() as ciphertext:
-        digest = envelope.encrypt_stream(src, ciphertext, data_key, context)
-        meta = envelope.ObjectMeta(
+        sealed = envelope.seal_object(
+            src,
+            ciphertext,
+            object_id=envelope.new_object_id(),
             name=path.name,
-            plaintext_sha256=digest.plaintext_sha256,
-            size=digest.plaintext_size,
-            salt=envelope.new_salt(),
+            public_key=workspace.public_key,
+            workspace_id=workspace.id,
         )
-        sealed = Upload(
-            object_id=object_id,
-            wrapped_key=envelope.wrap_key(data_key, workspace.public_key, context),
-            sealed_meta=envelope.seal_meta(meta, data_key, context),
-            commitment=meta.commitment(),
+        upload = Upload(
+            object_id=sealed.object_id,
+            wrapped_key=sealed.wrapped_key,
+            sealed_meta=sealed.sealed_meta,
+            commitment=sealed.commitment,
         )
         ciphertext.seek(0)
-        return client.upload(workspace.id, sealed, ciphertext)
+        return client.upload(workspace.id, upload, ciphertext)
 
 
 def _decrypt_to(

@@ -230,6 +230,50 @@ def decrypt_stream(src: BinaryIO, dst: BinaryIO, data_key: bytes, context: str) 
         block, index = following, index + 1
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SealedObject:
+    """One object sealed to a workspace: what the platform stores beside its ciphertext."""
+
+    object_id: str
+    wrapped_key: bytes
+    sealed_meta: bytes
+    commitment: str
+    digest: StreamDigest
+
+
+def new_object_id() -> str:
+    """128 random bits, hex (``workspaces.model.OBJECT_ID_HEX`` characters)."""
+    return os.urandom(16).hex()
+
+
+def seal_object(
+    src: BinaryIO,
+    dst: BinaryIO,
+    *,
+    object_id: str,
+    name: str,
+    public_key: str,
+    workspace_id: str,
+    chunk: int = CHUNK,
+) -> SealedObject:
+    """``src`` encrypted into ``dst`` under a fresh data key, the key wrapped to the workspace's
+    public key, its name, digest, size and a fresh salt sealed beside it: what ``pnyx sme upload``
+    and a workspace job's sandbox each do to one file."""
+    context = context_of(workspace_id, object_id)
+    data_key = new_data_key()
+    digest = encrypt_stream(src, dst, data_key, context, chunk)
+    meta = ObjectMeta(
+        name=name, plaintext_sha256=digest.plaintext_sha256, size=digest.plaintext_size, salt=new_salt()
+    )
+    return SealedObject(
+        object_id=object_id,
+        wrapped_key=wrap_key(data_key, public_key, context),
+        sealed_meta=seal_meta(meta, data_key, context),
+        commitment=meta.commitment(),
+        digest=digest,
+    )
+
+
 def seal_meta(meta: ObjectMeta, data_key: bytes, context: str) -> bytes:
     body = json.dumps(
         {"name": meta.name, "plaintext_sha256": meta.plaintext_sha256, "size": meta.size, "salt": meta.salt},

@@ -33,7 +33,6 @@ import contextlib
 import ctypes
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -43,14 +42,10 @@ from dataclasses import dataclass, replace
 from pnyx.workspaces.envelope import (
     ObjectMeta,
     Tampered,
-    context_of,
     decrypt_stream,
-    encrypt_stream,
-    new_data_key,
-    new_salt,
+    new_object_id,
     open_meta,
-    seal_meta,
-    wrap_key,
+    seal_object,
 )
 
 SEALED_INPUTS = "/inputs/.sealed"
@@ -296,28 +291,30 @@ def _files(top: str, result: Sealed) -> Iterator[tuple[str, str]]:
 
 def seal_file(path: str, name: str, sealed_fd: int, work: Work) -> dict[str, object]:
     """One output sealed as ``<object id>.pxo``: its manifest entry."""
-    object_id = secrets.token_hex(16)
-    context = context_of(work.workspace_id, object_id)
-    key = new_data_key()
+    object_id = new_object_id()
     file = f"{object_id}{SUFFIX}"
     fd = os.open(file, NEW, 0o600, dir_fd=sealed_fd)
     try:
         with open(path, "rb", opener=_no_follow) as src, os.fdopen(fd, "wb") as dst:
-            digest = encrypt_stream(src, dst, key, context)
+            sealed = seal_object(
+                src,
+                dst,
+                object_id=object_id,
+                name=name,
+                public_key=work.public_key,
+                workspace_id=work.workspace_id,
+            )
     except OSError:
         os.unlink(file, dir_fd=sealed_fd)
         raise
-    meta = ObjectMeta(
-        name=name, plaintext_sha256=digest.plaintext_sha256, size=digest.plaintext_size, salt=new_salt()
-    )
     return {
         "object_id": object_id,
         "file": file,
-        "wrapped_key": base64.b64encode(wrap_key(key, work.public_key, context)).decode(),
-        "sealed_meta": base64.b64encode(seal_meta(meta, key, context)).decode(),
-        "commitment": meta.commitment(),
-        "ciphertext_sha256": digest.ciphertext_sha256,
-        "ciphertext_size": digest.ciphertext_size,
+        "wrapped_key": base64.b64encode(sealed.wrapped_key).decode(),
+        "sealed_meta": base64.b64encode(sealed.sealed_meta).decode(),
+        "commitment": sealed.commitment,
+        "ciphertext_sha256": sealed.digest.ciphertext_sha256,
+        "ciphertext_size": sealed.digest.ciphertext_size,
     }
 
 
