@@ -27,6 +27,7 @@ from pnyx.core.errors import (
 )
 
 PREFIX = "/api/v1/sme/workspaces"
+JOBS = "/api/v1/sme/jobs"  # a workspace job's authorisation
 CHUNK = 1 << 20
 TIMEOUT_S = 300.0
 STATUS_ERRORS: dict[int, type[FacilityError]] = {
@@ -87,8 +88,8 @@ class SmeClient:
     def upload(self, workspace_id: str, upload: Upload, ciphertext: BinaryIO) -> RemoteObject:
         headers = {
             "X-Pnyx-Object-Id": upload.object_id,
-            "X-Pnyx-Wrapped-Key": _encode(upload.wrapped_key),
-            "X-Pnyx-Sealed-Meta": _encode(upload.sealed_meta),
+            "X-Pnyx-Wrapped-Key": encode(upload.wrapped_key),
+            "X-Pnyx-Sealed-Meta": encode(upload.sealed_meta),
             "X-Pnyx-Commitment": upload.commitment,
             "Content-Type": "application/octet-stream",
         }
@@ -113,8 +114,16 @@ class SmeClient:
     def shred(self, workspace_id: str, reason: str) -> RemoteWorkspace:
         return _workspace(self._json("POST", f"/{quote(workspace_id)}/shred", json={"reason": reason}))
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, PREFIX + path, **kwargs)
+    def authorisation_request(self, job: str) -> Any:
+        """The job's request: its objects' wrapped keys and the dispatcher's delivery key."""
+        return self._json("GET", f"/{quote(job, safe='')}/authorisation", prefix=JOBS)
+
+    def authorise(self, job: str, delivery_key_id: int, sealed: bytes) -> Any:
+        body = {"delivery_key_id": delivery_key_id, "sealed": encode(sealed)}
+        return self._json("POST", f"/{quote(job, safe='')}/authorisation", prefix=JOBS, json=body)
+
+    def _json(self, method: str, path: str, *, prefix: str = PREFIX, **kwargs: Any) -> Any:
+        response = self.http.request(method, prefix + path, **kwargs)
         _check(response)
         return response.json()
 
@@ -149,8 +158,8 @@ def _object(raw: Any) -> RemoteObject:
     return RemoteObject(
         id=str(raw["id"]),
         origin=str(raw["origin"]),
-        wrapped_key=_decode(raw["wrapped_key"]),
-        sealed_meta=_decode(raw["sealed_meta"]),
+        wrapped_key=None if raw["wrapped_key"] is None else decode(raw["wrapped_key"]),
+        sealed_meta=None if raw["sealed_meta"] is None else decode(raw["sealed_meta"]),
         commitment=str(raw["commitment"]),
         ciphertext_sha256=str(raw["ciphertext_sha256"]),
         ciphertext_size=int(raw["ciphertext_size"]),
@@ -158,13 +167,12 @@ def _object(raw: Any) -> RemoteObject:
     )
 
 
-def _encode(data: bytes) -> str:
+def encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _decode(text: object) -> bytes | None:
-    if text is None:
-        return None
+def decode(text: object) -> bytes:
+    """Bytes the server sent as base64url; ``IntegrityFailure`` for anything else."""
     try:
         return base64.urlsafe_b64decode(str(text) + "=" * (-len(str(text)) % 4))
     except (binascii.Error, ValueError) as exc:
