@@ -102,3 +102,27 @@ def test_over_budget_project_is_told(job_client: TestClient, tokens: dict[str, s
     )
     assert response.json()["priority_class"] == "preemptible"
     assert "opportunistically" in response.json()["reason"]
+
+
+def test_a_gang_too_large_for_one_site_is_told_the_field_that_lets_it_cross(
+    job_client: TestClient, tokens: dict[str, str]
+) -> None:
+    """The generated 64-accelerator facility: 8 at most at one site, 16 across sites."""
+    mine = {"Authorization": tokens["researcher"]}
+    refused = job_client.post("/api/v1/jobs", json={**JOB, "accelerators": 12}, headers=mine)
+    assert refused.status_code == 400, refused.json()
+    body = refused.json()
+    assert (body["code"], body["field"]) == ("job_too_large", "accelerators")
+    assert "it fits if allowed to cross sites: send it again with allow_cross_site: true" in body["detail"]
+    assert "--allow-cross-site" not in body["detail"]  # the API names its own field, not the CLI's flag
+    crossing = job_client.post(
+        "/api/v1/jobs", json={**JOB, "accelerators": 12, "allow_cross_site": True}, headers=mine
+    )
+    assert crossing.status_code == 201, crossing.json()
+    too_large = job_client.post("/api/v1/jobs", json={**JOB, "accelerators": 40}, headers=mine)
+    assert too_large.json()["code"] == "job_too_large"
+    assert "allow_cross_site" not in too_large.json()["detail"]  # crossing would not help: not offered
+    crossing_too_large = job_client.post(
+        "/api/v1/jobs", json={**JOB, "accelerators": 40, "allow_cross_site": True}, headers=mine
+    )
+    assert "cross" not in crossing_too_large.json()["detail"].split("allow is")[1]

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from pnyx.accounting.model import Dimension, Standing
-from pnyx.accounting.service import AccountingService
+from pnyx.accounting.service import AccountingService, NoBudgets
 from pnyx.core.errors import Conflict, InvalidInput
 from pnyx.wiring import Platform
 
@@ -96,7 +96,7 @@ def test_usage_is_recorded_once_and_validated(platform: Platform) -> None:
     assert platform.log.drain() == 1
 
 
-class FixedBudgets:
+class FixedBudgets(NoBudgets):
     def allocated_hours(self, project_id: str, at: datetime) -> Decimal | None:
         return Decimal(100) if project_id == "funded" else None
 

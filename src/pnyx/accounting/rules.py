@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from pnyx.accounting.model import Dimension, MemberStateUsage, Period, UsageGroup, UsageRecord
 from pnyx.core.errors import Forbidden, InvalidInput, Unauthenticated
@@ -44,6 +45,35 @@ def span_of(record: UsageRecord) -> Span:
     scheduler's keys: a job without a member state is member "-"; a record without a user, "-")."""
     key = (record.member_state or "-", record.project_id, record.user_id or "-")
     return Span(key, record.accelerators, record.started_at.timestamp(), record.ended_at.timestamp())
+
+
+class Funding(Protocol):
+    """An allocation as usage reads it (the allocation domain's ``Allocation`` is one)."""
+
+    @property
+    def pool(self) -> str: ...
+
+    @property
+    def call_id(self) -> str: ...
+
+
+def funding(
+    allocation: Funding | None, *, pool: str | None, call_id: str | None
+) -> tuple[str | None, str | None]:
+    """The (pool, call) a usage record is filed under: its project's allocation's, whatever the caller
+    says; without an allocation, the pool the caller names and no call (a call funds work only
+    through an allocation). A caller who names another pool or call than the allocation's is refused."""
+    if allocation is None:
+        if call_id is not None:
+            raise InvalidInput(
+                "a call funds work only through an allocation; this project has none", field="call_id"
+            )
+        return pool, None
+    if pool is not None and pool != allocation.pool:
+        raise InvalidInput(f"the project's allocation draws on the {allocation.pool} pool", field="pool")
+    if call_id is not None and call_id != allocation.call_id:
+        raise InvalidInput(f"the project was awarded by call {allocation.call_id}", field="call_id")
+    return str(allocation.pool), str(allocation.call_id)
 
 
 def parse_period(text: str, now: datetime) -> Period:

@@ -21,15 +21,17 @@ from pnyx.accounting.model import (
 )
 from pnyx.accounting.rules import (
     HOUR,
+    Funding,
     check_may_see_standing,
     compare_with_entitlements,
     energy_wh,
+    funding,
     group_usage,
     parse_period,
     span_of,
 )
 from pnyx.accounting.store import UsageRepository
-from pnyx.core.errors import Conflict, InvalidInput
+from pnyx.core.errors import Conflict, InvalidInput, NotFound
 from pnyx.core.ids import new_id
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.identity.model import Principal
@@ -41,12 +43,19 @@ class Budgets(Protocol):
 
     def allocated_hours(self, project_id: str, at: datetime) -> Decimal | None: ...
 
+    def allocation(self, project_id: str) -> Funding:
+        """The project's allocation; ``NotFound`` when it has none."""
+        ...
+
 
 class NoBudgets:
     """No allocation domain wired in: every project has no allocation."""
 
     def allocated_hours(self, project_id: str, at: datetime) -> Decimal | None:
         return None
+
+    def allocation(self, project_id: str) -> Funding:
+        raise NotFound(f"no allocation for project {project_id!r}", field="project_id")
 
 
 SharesAt = Callable[[datetime], Mapping[str, Decimal]]  # member-state entitlement shares in force at a time
@@ -85,7 +94,12 @@ class AccountingService:
         discipline: str | None = None,
         user_id: str | None = None,
     ) -> UsageRecord:
-        """Record a finished (or stopped) job's use once, and charge it against its project's allocation."""
+        """Record a finished (or stopped) job's use once, and charge it against its project's allocation.
+
+        The pool and the call are the allocation's (``rules.funding``): one source, so that usage summed
+        by pool and by call agrees. A caller's ``pool`` counts only for a project without an allocation
+        (member-pool work); a ``pool`` or ``call_id`` that contradicts the allocation is refused."""
+        pool, call_id = funding(self._funded(project_id), pool=pool, call_id=call_id)
         if accelerators <= 0:
             raise InvalidInput("accelerators must be positive", field="accelerators")
         if ended_at < started_at:
@@ -140,6 +154,12 @@ class AccountingService:
                     )
                 )
         return record
+
+    def _funded(self, project_id: str) -> Funding | None:
+        try:
+            return self.budgets.allocation(project_id)
+        except NotFound:  # no allocation: work of a member-state pool, or of no pool
+            return None
 
     def standing(self, project_id: str, at: datetime | None = None) -> ProjectStanding:
         """Over budget means the scheduler runs the project's new work at opportunistic priority."""

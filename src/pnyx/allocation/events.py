@@ -96,6 +96,15 @@ class ConflictDeclared(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConflictWithdrawn(DomainEvent):
+    """A reviewer withdrew the conflict they had declared (before reviewing): they may be assigned
+    to the proposal again. The reviewer stays unnamed, as in the declaration."""
+
+    event_type = "allocation.conflict.withdrawn"
+    proposal_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConflictWaived(DomainEvent):
     """An audited decision: who waived, which kinds, why. The reviewer stays unnamed here."""
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
-from pnyx.allocation import assignment, conflicts, scoring
+import sqlalchemy as sa
+
+from pnyx.allocation import assignment, conflicts, review_reads, scoring
 from pnyx.allocation.events import (
     CallTransitioned,
     ConflictDeclared,
     ConflictWaived,
+    ConflictWithdrawn,
     ProposalTransitioned,
     ReviewerRegistered,
     ReviewersAssigned,
@@ -43,6 +45,7 @@ from pnyx.allocation.model import (
     Waiver,
     WaiverId,
 )
+from pnyx.allocation.review_reads import ApplicantView
 from pnyx.allocation.review_store import ReviewerRepository, ReviewRepository
 from pnyx.allocation.rules import transition_call, transition_proposal
 from pnyx.allocation.store import CallRepository, ProposalRepository
@@ -52,17 +55,6 @@ from pnyx.core.ids import UserId, new_id
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
 from pnyx.identity.store import UserRepository
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApplicantView:
-    """A review as its applicant sees it: no reviewer identity."""
-
-    reviewer: str  # "technical reviewer 1", "scientific reviewer 2"
-    kind: ReviewKind
-    scores: dict[str, int]
-    comments: str
-    submitted_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,7 +212,7 @@ class ReviewService:
         if not reason.strip():
             raise InvalidInput("state the conflict", field="reason")
         with self.uow.write() as tx:
-            reviewer = _reviewer(tx, by)
+            reviewer = _reviewer(tx.conn, by)
             proposal = ProposalRepository(tx.conn).require(ProposalId(proposal_id))
             repo = ReviewRepository(tx.conn)
             pair = frozenset({proposal.id})
@@ -236,6 +228,37 @@ class ReviewService:
             )
             recused = repo.unassign(proposal.id, reviewer.user_id)
             tx.emit(ConflictDeclared(proposal_id=proposal.id, recused_assignments=recused))
+
+    def declared_conflicts(self, *, by: Principal) -> list[Declaration]:
+        """The conflicts the caller declared: theirs only (``review_reads``)."""
+        with self.uow.read() as conn:
+            return review_reads.declared(conn, _reviewer(conn, by).user_id)
+
+    def withdraw_conflict(self, proposal_id: str, *, by: Principal) -> None:
+        """The reviewer withdraws the conflict they declared ("I have no conflict after all"), while
+        the proposal is in review: the next ``assign_reviewers`` may assign them again. Only a declared
+        conflict is the reviewer's to withdraw; a detected one (institution, co-authorship) is lifted
+        only by an operator's audited waiver."""
+        with self.uow.write() as tx:
+            reviewer = _reviewer(tx.conn, by)
+            proposal = ProposalRepository(tx.conn).require(ProposalId(proposal_id))
+            if proposal.state is not ProposalState.UNDER_REVIEW:
+                raise ConflictError(
+                    f"the proposal is {proposal.state.value}; a declared conflict is withdrawn only "
+                    "while it is under review",
+                    field="proposal_id",
+                    code="proposal_state",
+                )
+            if not ReviewRepository(tx.conn).withdraw(proposal.id, reviewer.user_id):
+                raise NotFound(
+                    f"you declared no conflict on {proposal_id}", field="proposal_id", code="no_declaration"
+                )
+            tx.emit(ConflictWithdrawn(proposal_id=proposal.id))
+
+    def own_review(self, proposal_id: str, *, by: Principal) -> Review:
+        """The caller's own submitted review of a proposal assigned to them (``review_reads``)."""
+        with self.uow.read() as conn:
+            return review_reads.own_review(conn, ProposalId(proposal_id), _reviewer(conn, by).user_id)
 
     def waive(
         self, proposal_id: str, reviewer_name: str, kinds: Iterable[str], reason: str, *, by: Principal
@@ -300,7 +323,7 @@ class ReviewService:
                 or any(m.user_id == by.user_id for m in conflicts.binding_team(proposal))
             ):
                 raise Forbidden("nobody reviews their own proposal", field="proposal_id", code="own_proposal")
-            reviewer = _reviewer(tx, by)
+            reviewer = _reviewer(tx.conn, by)
             repo = ReviewRepository(tx.conn)
             pair = frozenset({proposal.id})
             found = conflicts.detect_conflicts(
@@ -354,32 +377,13 @@ class ReviewService:
     def reviews_for_applicant(self, proposal_id: str, *, by: Principal) -> list[ApplicantView]:
         """What the PI sees for the right of reply: scores and comments, reviewers anonymous."""
         with self.uow.read() as conn:
-            proposal = ProposalRepository(conn).require(ProposalId(proposal_id))
-            if by.user_id != proposal.pi_user_id:
-                raise Forbidden("only the proposal's PI sees its reviews", field="proposal_id", code="not_pi")
-            if proposal.state in {ProposalState.DRAFT, ProposalState.SUBMITTED, ProposalState.UNDER_REVIEW}:
-                return []
-            found = ReviewRepository(conn).reviews(frozenset({proposal.id}))
-        views = []
-        for kind in ReviewKind:
-            of_kind = sorted((r for r in found if r.kind is kind), key=lambda r: (r.submitted_at, r.id))
-            views += [
-                ApplicantView(
-                    reviewer=f"{kind.value} reviewer {i}",
-                    kind=kind,
-                    scores=r.scores,
-                    comments=r.comments,
-                    submitted_at=r.submitted_at,
-                )
-                for i, r in enumerate(of_kind, start=1)
-            ]
-        return views
+            return review_reads.for_applicant(conn, ProposalId(proposal_id), by)
 
 
-def _reviewer(tx: Transaction, by: Principal) -> ReviewerProfile:
+def _reviewer(conn: sa.Connection, by: Principal) -> ReviewerProfile:
     if by.user_id is None or Role.REVIEWER not in by.roles:
         raise Forbidden("this needs the reviewer role")
-    return ReviewerRepository(tx.conn).require(by.user_id)
+    return ReviewerRepository(conn).require(by.user_id)
 
 
 def _complete(call: Call, reviews: list[Review]) -> bool:

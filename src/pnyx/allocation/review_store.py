@@ -209,16 +209,23 @@ class ReviewRepository:
             )
         )
 
+    def withdraw(self, proposal_id: ProposalId, reviewer_id: UserId) -> int:
+        """Delete the reviewer's declaration on the proposal; how many rows went (0 or 1)."""
+        found = declarations.c.proposal_id == proposal_id, declarations.c.reviewer_id == reviewer_id
+        return self.conn.execute(declarations.delete().where(*found)).rowcount
+
+    def declared_by(self, reviewer_id: UserId) -> list[Declaration]:
+        """The conflicts one reviewer declared, oldest first."""
+        query = (
+            sa.select(declarations)
+            .where(declarations.c.reviewer_id == reviewer_id)
+            .order_by(declarations.c.declared_at, declarations.c.proposal_id)
+        )
+        return [_declaration(r) for r in self.conn.execute(query).mappings()]
+
     def declarations(self, proposal_ids: frozenset[ProposalId]) -> list[Declaration]:
         query = sa.select(declarations).where(declarations.c.proposal_id.in_(sorted(proposal_ids)))
-        return [
-            Declaration(
-                reviewer_id=UserId(r["reviewer_id"]),
-                proposal_id=ProposalId(r["proposal_id"]),
-                reason=r["reason"],
-            )
-            for r in self.conn.execute(query).mappings()
-        ]
+        return [_declaration(r) for r in self.conn.execute(query).mappings()]
 
     def waive(self, waiver: Waiver) -> None:
         self.conn.execute(waivers.insert().values(**codec.waiver_row(waiver)))
@@ -230,3 +237,11 @@ class ReviewRepository:
             .order_by(waivers.c.waived_at)
         )
         return [codec.waiver_of(r) for r in self.conn.execute(query).mappings()]
+
+
+def _declaration(row: sa.RowMapping) -> Declaration:
+    return Declaration(
+        reviewer_id=UserId(row["reviewer_id"]),
+        proposal_id=ProposalId(row["proposal_id"]),
+        reason=row["reason"],
+    )

@@ -13,7 +13,17 @@ from pnyx import __version__
 from pnyx.api import problems
 from pnyx.api.headers import SecurityHeaders, content_security_policy, inline_hashes
 from pnyx.api.limits import BodyLimit
-from pnyx.api.routes import accounting, allocation, council, governance, identity, inventory, jobs, log
+from pnyx.api.routes import (
+    accounting,
+    allocation,
+    council,
+    governance,
+    identity,
+    inventory,
+    jobs,
+    log,
+    review,
+)
 from pnyx.api.routes import registry_datasets as dataset_routes
 from pnyx.api.routes import registry_evaluations as evaluation_routes
 from pnyx.api.routes import registry_models as model_routes
@@ -46,7 +56,7 @@ def create_api(platform: Platform) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outermost of the two: the 413 carries the headers too
     for router in (log.tiles, log.api, identity.router, governance.router, council.router):
         app.include_router(router)
-    for router in (inventory.router, accounting.router, allocation.router, jobs.router):
+    for router in (inventory.router, accounting.router, allocation.router, review.router, jobs.router):
         app.include_router(router)
     app.include_router(safety_routes.router)
     app.include_router(release_routes.router)

@@ -1,4 +1,4 @@
-"""pnyx call / proposal / review / award.
+"""pnyx call / proposal / award (``pnyx review``: ``cli.review``).
 
 The CLI runs on the facility's own machine as its operator. Commands that a researcher or a
 reviewer performs take ``--as USER`` and act with that user's roles (for scripted intake and tests).
@@ -30,9 +30,6 @@ proposals = typer.Typer(
     help="Proposals: create from a JSON form, confirm membership, submit, reply, withdraw.",
     no_args_is_help=True,
 )
-reviews = typer.Typer(
-    help="Peer review: reviewers, assignments, scores, conflicts, waivers.", no_args_is_help=True
-)
 awards = typer.Typer(help="Awards and the allocations they became.", no_args_is_help=True)
 
 AS = typer.Option(..., "--as", help="The user on whose behalf the command acts")
@@ -48,7 +45,7 @@ def _when(text: str, field: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _as(p: Platform, name: str) -> Principal:
+def as_user(p: Platform, name: str) -> Principal:
     user = p.identity.user(name)
     return Principal(user_id=user.id, name=user.name, roles=user.roles)
 
@@ -219,7 +216,7 @@ def create_proposal(call_id: str, form: Path, user: str = AS) -> None:
     except (OSError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"cannot read the proposal form: {exc}", field="form") from None
     with platform() as p:
-        who = _as(p, user)
+        who = as_user(p, user)
         me = p.identity.user(user)
         ids = {n: p.identity.user(n).id for n in sorted(user_names(data))}
         content = proposal_content(data, pi_name=me.display_name, pi_id=me.id, user_ids=ids)
@@ -231,7 +228,7 @@ def create_proposal(call_id: str, form: Path, user: str = AS) -> None:
 def submit(proposal_id: str, user: str = AS) -> None:
     """Submit a draft (eligibility is checked now)."""
     with platform() as p:
-        made = p.allocation.submit(proposal_id, by=_as(p, user))
+        made = p.allocation.submit(proposal_id, by=as_user(p, user))
     console().print(f"proposal {made.id} is {made.state.value}")
 
 
@@ -239,7 +236,7 @@ def submit(proposal_id: str, user: str = AS) -> None:
 def confirm(proposal_id: str, user: str = AS) -> None:
     """Confirm you are on the team as named; only then do your conflicts of interest bind reviewers."""
     with platform() as p:
-        p.allocation.confirm_membership(proposal_id, by=_as(p, user))
+        p.allocation.confirm_membership(proposal_id, by=as_user(p, user))
     console().print(f"{user} confirmed as a team member of {proposal_id}")
 
 
@@ -247,7 +244,7 @@ def confirm(proposal_id: str, user: str = AS) -> None:
 def withdraw(proposal_id: str, user: str = AS) -> None:
     """Withdraw a proposal."""
     with platform() as p:
-        made = p.allocation.withdraw(proposal_id, by=_as(p, user))
+        made = p.allocation.withdraw(proposal_id, by=as_user(p, user))
     console().print(f"proposal {made.id} is {made.state.value}")
 
 
@@ -255,7 +252,7 @@ def withdraw(proposal_id: str, user: str = AS) -> None:
 def reply(proposal_id: str, text: str, user: str = AS) -> None:
     """The applicant's one reply to the reviews, before the panel."""
     with platform() as p:
-        p.allocation.reply(proposal_id, text, by=_as(p, user))
+        p.allocation.reply(proposal_id, text, by=as_user(p, user))
     console().print(f"reply recorded for {proposal_id}")
 
 
@@ -268,95 +265,6 @@ def list_proposals(call_id: str | None = typer.Option(None, "--call")) -> None:
     for x in found:
         table.add_row(x.id, x.call_id, x.content.title, x.state.value, f"{x.content.total_requested.value:,}")
     console().print(table)
-
-
-@reviews.command("reviewer-add")
-def add_reviewer(
-    user: str,
-    institution: str = typer.Option(...),
-    expertise: list[str] = typer.Option(..., help="Repeatable keyword"),
-    coauthor: list[str] = typer.Option([], help="NAME:YEAR, repeatable"),
-    max_load: int = typer.Option(6, help="Most proposals per call"),
-) -> None:
-    """Add a user holding the reviewer role to the reviewer pool (or update their profile)."""
-    pairs = []
-    for item in coauthor:
-        name, _, year = item.rpartition(":")
-        if not name or not year.isdigit():
-            raise InvalidInput(f"a co-author is NAME:YEAR, got {item!r}", field="coauthor")
-        pairs.append((name, int(year)))
-    with platform() as p:
-        p.review.register_reviewer(
-            user, institution=institution, expertise=expertise, coauthors=pairs, max_load=max_load
-        )
-    console().print(f"{user} is in the reviewer pool")
-
-
-@reviews.command("assignments")
-def assignments(user: str = AS) -> None:
-    """A reviewer's assignments."""
-    with platform() as p:
-        found = p.review.assignments(by=_as(p, user))
-    table = Table("proposal", "title", "kind", "reviewed")
-    for a, prop, done in found:
-        table.add_row(a.proposal_id, prop.content.title, a.kind.value, "yes" if done else "no")
-    console().print(table)
-
-
-@reviews.command("submit")
-def submit_review(
-    proposal_id: str,
-    user: str = AS,
-    score: list[str] = typer.Option(..., help="CRITERION=0..5, repeatable"),
-    comments: str = typer.Option(...),
-) -> None:
-    """Score an assigned proposal, 0-5 per criterion of the rubric."""
-    scores = {}
-    for item in score:
-        criterion, _, value = item.partition("=")
-        try:
-            scores[criterion] = int(value)
-        except ValueError:
-            raise InvalidInput(f"a score is CRITERION=0..5, got {item!r}", field="score") from None
-    with platform() as p:
-        made = p.review.submit_review(proposal_id, scores=scores, comments=comments, by=_as(p, user))
-    console().print(f"{made.kind.value} review of {proposal_id} recorded")
-
-
-@reviews.command("declare")
-def declare(proposal_id: str, user: str = AS, reason: str = typer.Option(...)) -> None:
-    """Declare a conflict of interest (and be recused)."""
-    with platform() as p:
-        p.review.declare_conflict(proposal_id, reason, by=_as(p, user))
-    console().print(f"conflict declared; {user} is recused from {proposal_id}")
-
-
-@reviews.command("conflicts")
-def list_conflicts(proposal_id: str) -> None:
-    """Conflicts of every pool reviewer with a proposal."""
-    with platform() as p:
-        found = p.review.conflicts(proposal_id)
-        names = {u.id: u.name for u in p.identity.list_users()}
-    table = Table("reviewer", "kind", "detail", "waived")
-    for s in found:
-        c = s.conflict
-        table.add_row(
-            names.get(c.reviewer_id, c.reviewer_id), c.kind.value, c.detail, "yes" if s.waived else "no"
-        )
-    console().print(table)
-
-
-@reviews.command("waive")
-def waive(
-    proposal_id: str,
-    reviewer: str,
-    kind: list[str] = typer.Option(..., help="Conflict kind to waive, repeatable"),
-    reason: str = typer.Option(..., help="Logged publicly: do not name the reviewer"),
-) -> None:
-    """Waive a reviewer's conflict with a proposal: an audited decision, logged with its reason."""
-    with platform() as p:
-        waiver = p.review.waive(proposal_id, reviewer, kind, reason, by=LOCAL_CONSOLE)
-    console().print(f"waiver {waiver.id} recorded")
 
 
 @awards.command("list")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -9,13 +10,17 @@ import typer
 from rich.table import Table
 
 from pnyx.cli.context import console, inert, platform
+from pnyx.cli.job_view import machine, readable, when
 from pnyx.dispatch.runner import build_dispatcher
 from pnyx.identity.model import Principal
 from pnyx.jobs.model import OPEN_JOB_STATUSES, JobRecord, JobStatus
 from pnyx.jobs.service import Submission
 from pnyx.safety.model import SafetyLevel
+from pnyx.scheduler.admission import remedies_named
 from pnyx.scheduler.model import PriorityClass
 from pnyx.wiring import Platform
+
+CLI_REMEDIES = {"allow_cross_site": "submit it again with --allow-cross-site (see --help for its cost)"}
 
 jobs = typer.Typer(help="Jobs: submit, list, show, logs, artifacts, cancel.", no_args_is_help=True)
 dispatch = typer.Typer(help="The dispatch loop that runs jobs on the engines.", no_args_is_help=True)
@@ -41,6 +46,13 @@ def submit(
     ),
     priority: PriorityClass = typer.Option(PriorityClass.ENTITLED, help="urgent is for operators"),
     engine: str | None = typer.Option(None, help="local | slurm | ray | kubernetes"),
+    allow_cross_site: bool = typer.Option(
+        False,
+        "--allow-cross-site",
+        help="Let the gang span sites, for more accelerators than one site holds. The cost: its nodes "
+        "talk over the slower links between sites (collectives, and so the run, slow down), and it may "
+        "wait longer for room at several sites at once",
+    ),
     name: str = typer.Option("job"),
     wait: bool = typer.Option(False, "--wait", help="Wait until it ends (needs a running dispatcher)"),
     datasets: list[str] = typer.Option(
@@ -59,7 +71,7 @@ def submit(
     """Submit a job: pnyx job submit -p PROJECT --as USER -n 8 -- python train.py"""
     if label is not None and label not in (1, 2, 3, 4):
         raise typer.BadParameter("the safety level is 1, 2, 3 or 4", param_hint="--label")
-    with platform() as p:
+    with platform() as p, remedies_named(CLI_REMEDIES):
         job = p.jobs.submit(
             _as(p, user),
             Submission(
@@ -74,6 +86,7 @@ def submit(
                 label=None if label is None else SafetyLevel(label),
                 priority_class=priority,
                 engine=engine,
+                allow_cross_site=allow_cross_site,
                 datasets=tuple(datasets),
                 models=tuple(models),
                 workspace_objects=tuple(workspace_objects),
@@ -100,16 +113,22 @@ def _wait(p: Platform, user: str, job_id: str) -> JobRecord:
 
 @jobs.command("list")
 def list_jobs(
-    user: str = typer.Option(..., "--as"),
+    user: str = typer.Option(..., "--as", help="Act as this user"),
     status: JobStatus | None = typer.Option(None),
-    limit: int = typer.Option(50),
+    limit: int = typer.Option(50, help="At most this many"),
+    as_json: bool = typer.Option(False, "--json", help="The machine form: the API's records, as JSON"),
 ) -> None:
     """List jobs (your own; operators, auditors and safety officers see all); --status held_for_safety
     lists those waiting for an officer to confirm their project's level, --status awaiting_keys the SME
     workspace jobs waiting for their SME's authorisation."""
     with platform() as p:
         found = p.jobs.search(_as(p, user), status=status, limit=limit)
-    table = Table("id", "name", "project", "user", "status", "label", "accelerators", "engine", "submitted")
+    if as_json:
+        typer.echo(json.dumps([machine(j) for j in found], indent=2))
+        return
+    table = Table(
+        "id", "name", "project", "user", "status", "label", "accelerators", "engine", "submitted (UTC)"
+    )
     for j in found:
         table.add_row(
             j.id,
@@ -120,44 +139,25 @@ def list_jobs(
             inert(str(j.label)),
             str(j.accelerators),
             j.engine,
-            f"{j.submitted_at:%Y-%m-%d %H:%M:%S}",
+            when(j.submitted_at),
         )
     console().print(table)
 
 
 @jobs.command("show")
-def show(job_id: str, user: str = typer.Option(..., "--as", help="Act as this user")) -> None:
-    """Show a job: its state, placement, times, exit code and the dataset versions it reads."""
+def show(
+    job_id: str,
+    user: str = typer.Option(..., "--as", help="Act as this user"),
+    as_json: bool = typer.Option(False, "--json", help="The machine form: the API's record, as JSON"),
+) -> None:
+    """Show a job: its state, placement, times (UTC), durations, exit code and the versions it reads."""
     with platform() as p:
         j = p.jobs.get(_as(p, user), job_id)
-    for field in (
-        "id",
-        "name",
-        "project",
-        "user",
-        "engine",
-        "status",
-        "accelerators",
-        "accelerator_type",
-        "placed_type",
-        "estimate_s",
-        "checkpoint_s",
-        "priority_class",
-        "label",
-        "attempt",
-        "submitted_at",
-        "started_at",
-        "ended_at",
-        "exit_code",
-        "node_ids",
-        "reason",
-    ):
-        console().print(f"[bold]{field:>16}[/] {inert(str(getattr(j, field)))}", highlight=False)
-    read = ", ".join(i.version for i in j.inputs) or "-"  # the versions, never where they lie
-    console().print(f"[bold]{'datasets':>16}[/] {inert(read)}", highlight=False)
-    if j.workspace_id is not None:  # how many objects it reads, never which
-        sealed = f"{j.workspace_id} ({j.sealed_inputs} objects read; outputs sealed)"
-        console().print(f"[bold]{'workspace':>16}[/] {inert(sealed)}", highlight=False)
+    if as_json:
+        typer.echo(json.dumps(machine(j), indent=2))  # ASCII: what a job wrote cannot drive the terminal
+        return
+    for name, value in readable(j):
+        console().print(f"[bold]{name:>14}[/] {inert(value)}", highlight=False)
 
 
 @jobs.command("logs")
@@ -173,7 +173,7 @@ def logs(
 
 
 @jobs.command("artifacts")
-def artifacts(job_id: str, user: str = typer.Option(..., "--as")) -> None:
+def artifacts(job_id: str, user: str = typer.Option(..., "--as", help="Act as this user")) -> None:
     """A job's outputs by content hash, with their labels: refused unless USER is cleared for them."""
     with platform() as p:
         found = p.jobs.artifacts(_as(p, user), job_id)

@@ -9,7 +9,19 @@ import sqlalchemy as sa
 import typer
 
 from pnyx import __version__
-from pnyx.cli import allocation, council, db, governance, identity, inventory, jobs, log, report, simulate
+from pnyx.cli import (
+    allocation,
+    council,
+    db,
+    governance,
+    identity,
+    inventory,
+    jobs,
+    log,
+    report,
+    review,
+    simulate,
+)
 from pnyx.cli import audit as audit_commands
 from pnyx.cli import demo as demo_command
 from pnyx.cli import evaluations as evaluation_commands
@@ -39,7 +51,7 @@ app.add_typer(log.app, name="log")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(allocation.calls, name="call")
 app.add_typer(allocation.proposals, name="proposal")
-app.add_typer(allocation.reviews, name="review")
+app.add_typer(review.reviews, name="review")
 app.add_typer(allocation.awards, name="award")
 app.add_typer(report.app, name="report")
 app.add_typer(jobs.jobs, name="job")

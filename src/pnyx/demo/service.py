@@ -62,6 +62,7 @@ USERS: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
     ("sofia", ("safety-officer",), None),  # a release from L2 takes two officers' approvals
     ("aud", ("auditor",), None),
 )
+HOME = {name: state for name, _roles, state in USERS}  # each demo user's member state
 REVIEWERS = {"rhea": "ETH Zurich", "ravi": "Inria", "ruth": "KTH"}
 SAFETY_OFFICER = "sam"
 HISTORY = timedelta(days=120)  # the replayed history starts this long ago
@@ -241,13 +242,16 @@ def _proposal(pi: Principal, title: str, hours: int) -> ProposalContent:
 
 
 def _usage_history(p: Platform, clock: FrozenClock, projects: dict[str, str], rng: random.Random) -> None:
-    """A month of finished work per member state (demo records, job ids ``demo-history-*``)."""
+    """A month of finished work per member state (demo records, job ids ``demo-history-*``): a state
+    whose researcher holds an award works in that project (its pool and call are the allocation's,
+    as accounting files them); the others in their member-state pool."""
     shares = p.policies.member_shares(clock.now())
+    awarded = {HOME[pi]: project for project, pi in projects.items()}
     start = clock.now()
     for i in range(240):
         state = rng.choices(list(shares), weights=[float(v) + 0.03 for v in shares.values()])[0]
         began: datetime = start + timedelta(hours=rng.uniform(0, 29 * 24))
-        project = next((pid for pid, who in projects.items() if (who == "ada") == (state == "DE")), None)
+        project = awarded.get(state)
         p.accounting.record_usage(
             job_id=f"demo-history-{i:04d}",
             project_id=project or f"demo-{state.lower()}-pool",
@@ -256,7 +260,7 @@ def _usage_history(p: Platform, clock: FrozenClock, projects: dict[str, str], rn
             started_at=began,
             ended_at=began + timedelta(hours=rng.uniform(2, 40)),
             member_state=state,
-            pool=(Pool.OPEN_CALLS if project else Pool.MEMBER_POOLS).value,
+            pool=None if project else Pool.MEMBER_POOLS.value,
         )
 
 

@@ -46,6 +46,8 @@ def act(tx: Transaction, repo: JobRepository, a: Act) -> JobRecord:
     if job is None:
         raise NotFound(f"no job {a.job_id!r}", field="job_id", code="job_not_found")
     fields = {k: v for k, v in a.fields.items() if v is not None}
+    if job.started_at is not None:  # an attempt starts once: its start is never rewritten
+        fields.pop("started_at", None)
     if a.dispatch:
         fields["dispatched_at"] = tx.now
     if a.requeue:

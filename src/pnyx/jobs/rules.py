@@ -174,11 +174,13 @@ def clamp_engine_times(
     """An engine's report of when a job started and ended, bounded before it is stored.
 
     A job (or an engine) may claim any time: the start is kept within [when the job was placed, now],
-    the end within [its start, now] (the start the engine reports, else the one already stored). A
-    time without a zone is read as UTC. ``None`` stays ``None``: the caller keeps what it has."""
+    the end within [its start, now]. The start is set once, when the attempt is first seen to start:
+    an attempt that already has one keeps it (the start returned is ``None``), whatever the engine
+    says later, at a cancel or at the end. A time without a zone is read as UTC. ``None`` stays
+    ``None``: the caller keeps what it has."""
     placed = min(_utc(placed_at(job)), now)
-    start = _within(started_at, placed, now)
-    end = _within(ended_at, start or job.started_at or placed, now)
+    start = None if job.started_at is not None else _within(started_at, placed, now)
+    end = _within(ended_at, job.started_at or start or placed, now)
     return start, end
 
 

@@ -34,6 +34,7 @@ TEMPLATES = {
     "allocation.call.transitioned": "call {call_id}: {action}, now {state}",
     "allocation.conflict.declared": "a conflict declared on proposal {proposal_id}; "
     "{recused_assignments:n} reviewers recused",
+    "allocation.conflict.withdrawn": "a conflict on proposal {proposal_id} withdrawn by its reviewer",
     "allocation.conflict.waived": "conflict on proposal {proposal_id} waived by {waived_by}: {reason}",
     "allocation.proposal.created": "proposal {proposal_id} started for call {call_id}",
     "allocation.proposal.edited": "proposal {proposal_id} edited",

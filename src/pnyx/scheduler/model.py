@@ -29,9 +29,18 @@ CLASS_RANK: dict[PriorityClass, int] = {
 
 
 class JobDoesNotFit(FacilityError):
-    """Rejected at submit: the job could never run on this facility, whatever else happens."""
+    """Rejected at submit: the job could never run on this facility, whatever else happens.
+
+    ``remedy``: the submission's field that, set, would let it fit (``allow_cross_site``), for each
+    edge to name in its own words (a CLI flag, an API field); None when none would."""
 
     code = "job_does_not_fit"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str | None = None, remedy: str | None = None
+    ) -> None:
+        super().__init__(message, field=field, code=code)
+        self.remedy = remedy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,7 +41,8 @@ def test_a_gang_that_fits_nowhere_is_refused_with_its_reason() -> None:
         check_fits(_gang(LARGEST_GANG, "H100-SXM"), topology)
     assert h100.value.code == "job_too_large"
     assert "the largest gang its type, label and site constraint allow is 8192" in h100.value.message
-    assert "allowing it to cross sites may help" in h100.value.message
+    assert "it fits if allowed to cross sites" in h100.value.message
+    assert h100.value.remedy == "allow_cross_site"
     with pytest.raises(JobDoesNotFit, match="is 17280"):
         check_fits(_gang(FLAGSHIP_ACCELERATORS + 4, FLAGSHIP[1]), topology)
 

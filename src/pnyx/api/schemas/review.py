@@ -13,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from pnyx.allocation.model import (
     Assignment,
     ConflictKind,
+    Declaration,
     Proposal,
     Review,
     ReviewerProfile,
     ReviewKind,
     Waiver,
 )
-from pnyx.allocation.review_service import ApplicantView, ConflictStatus
+from pnyx.allocation.review_reads import ApplicantView
+from pnyx.allocation.review_service import ConflictStatus
 from pnyx.api.schemas.storable import Int64, Str
 
 Text = Field(min_length=1, max_length=20_000)
@@ -168,3 +170,36 @@ class ConflictOut(BaseModel):
         return cls(
             reviewer_id=c.reviewer_id, kind=c.kind, detail=c.detail, waivable=c.waivable, waived=s.waived
         )
+
+
+class OwnReviewOut(BaseModel):
+    """The caller's own review, as they submitted it."""
+
+    id: str
+    proposal_id: str
+    kind: ReviewKind
+    scores: dict[str, int]
+    comments: str
+    submitted_at: datetime
+
+    @classmethod
+    def of(cls, r: Review) -> OwnReviewOut:
+        return cls(
+            id=r.id,
+            proposal_id=r.proposal_id,
+            kind=r.kind,
+            scores=r.scores,
+            comments=r.comments,
+            submitted_at=r.submitted_at,
+        )
+
+
+class DeclarationOut(BaseModel):
+    """A conflict the caller declared, with the reason they gave."""
+
+    proposal_id: str
+    reason: str
+
+    @classmethod
+    def of(cls, d: Declaration) -> DeclarationOut:
+        return cls(proposal_id=d.proposal_id, reason=d.reason)
