@@ -20,7 +20,9 @@ from pnyx.db.engine import REQUEST_THREADS
 from pnyx.db.migrate import ensure_current, require_database
 from pnyx.dispatch.runner import DispatcherThread
 from pnyx.portal.errors import install_error_pages
+from pnyx.portal.oidc import SignInProvider
 from pnyx.portal.routes import STATIC_DIR, create_portal
+from pnyx.portal.sessions import SessionStore
 from pnyx.settings import Settings
 from pnyx.transparency.cosignature import CosignatureVerifier
 from pnyx.transparency.witness_client import Witness, WitnessCollector
@@ -100,10 +102,15 @@ def _platform_from_env() -> Platform:
 
 
 def create_app(
-    platform: Platform | None = None, *, run_appender: bool = True, run_dispatcher: bool | None = None
+    platform: Platform | None = None,
+    *,
+    run_appender: bool = True,
+    run_dispatcher: bool | None = None,
+    sign_in_provider: SignInProvider | None = None,
 ) -> FastAPI:
     """The served app. The log appender and the dispatch loop run in background threads unless turned off
-    (``PNYX_DISPATCH=0`` for a server beside a separate ``pnyx dispatch run``)."""
+    (``PNYX_DISPATCH=0`` for a server beside a separate ``pnyx dispatch run``). The portal signs people
+    in with API tokens, and with ``sign_in_provider`` (an OpenID Connect issuer) where one is given."""
     platform = platform or _platform_from_env()
     ensure_current(platform.engine)
     appender = LogAppender(platform) if run_appender and platform.log.signer is not None else None
@@ -137,6 +144,8 @@ def create_app(
 
     app = create_api(platform)
     app.router.lifespan_context = lifespan
+    app.state.portal_sessions = SessionStore(platform.clock)  # the portal's sessions, this process's
+    app.state.sign_in_provider = sign_in_provider
     app.include_router(create_portal())
     install_error_pages(app)  # a browser's 404 in the portal's look; API clients keep problem+json
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -43,6 +43,14 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+@pytest.fixture
+def plain_page(browser: Browser) -> Iterator[Page]:
+    """A page with JavaScript off: every portal page must read and act without it."""
+    context = browser.new_context(java_script_enabled=False)
+    yield context.new_page()
+    context.close()
+
+
 @pytest.fixture(params=["sqlite"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """The portal is an edge: one backend is enough here; the stores are tested on both."""

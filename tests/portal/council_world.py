@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pnyx.governance.motion import Motion
 from pnyx.identity.model import LOCAL_CONSOLE, Principal
 from pnyx.wiring import Platform
+from tests.portal import signing_in
 
 STATES = {"DE": (400, 84), "FR": (300, 68), "IT": (200, 59), "NL": (100, 18)}
 
@@ -17,10 +18,10 @@ class Council:
     delegates: dict[str, Principal]
 
     def token(self, name: str) -> str:
-        return self.platform.identity.issue_token(name).secret
+        return signing_in.token(self.platform, name)
 
     def bearer(self, name: str) -> dict[str, str]:
-        return {"Authorization": "Bearer " + self.token(name)}
+        return signing_in.bearer(self.platform, name)
 
     def motion(self, title: str = "Open the archive", *, voting: bool = False) -> Motion:
         motion = self.platform.council.table(

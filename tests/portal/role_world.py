@@ -1,17 +1,11 @@
-"""The facility the researcher's, operator's and auditor's portal tests act in, and how they sign in
-(their screenshots: ``tests/portal/screens.py``)."""
+"""The facility the researcher's, operator's and auditor's portal tests act in (signing in:
+``tests/portal/signing_in.py``; screenshots: ``tests/portal/screens.py``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pnyx.wiring import Platform
 from tests.integration.test_safety_classification import Facility
-
-if TYPE_CHECKING:
-    from playwright.sync_api import Page
-
-    from tests.conftest import LiveServer
+from tests.portal import signing_in
 
 
 class Roles:
@@ -27,13 +21,7 @@ class Roles:
         platform.inventory.generate(64, seed=1)
 
     def token(self, name: str) -> str:
-        return self.platform.identity.issue_token(name).secret
+        return signing_in.token(self.platform, name)
 
     def bearer(self, name: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(name)}"}
-
-
-def sign_in(page: Page, server: LiveServer, path: str, token: str) -> None:
-    page.goto(server.url + path)
-    page.get_by_test_id("token").fill(token)
-    page.get_by_role("button", name="Use token").click()
+        return signing_in.bearer(self.platform, name)

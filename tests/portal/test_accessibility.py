@@ -1,6 +1,7 @@
 """axe-core (vendored, tests/portal/vendor) on every page of the portal in real Chromium: each GET
 page the portal's router has when the tests run, once as the public and once signed in with every
-role, and the simulator's report. Any serious or critical violation fails the page's test."""
+role (a portal session: the desks' panels rendered by the server), and the simulator's report. Any
+serious or critical violation fails the page's test."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.routing import APIRoute
@@ -28,7 +30,7 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(f"Chromium is required in CI and missing at {CHROMIUM}")
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page  # noqa: E402
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -94,7 +96,7 @@ def described(found: list[dict[str, Any]]) -> str:
 def check(browser: Browser, url: str, token: str | None, name: str) -> None:
     context = browser.new_context(bypass_csp=True)  # axe is injected as an inline script
     if token is not None:
-        context.add_init_script(f"sessionStorage.setItem('pnyx-token', {token!r})")
+        sign_in_session(context, url, token)
     page = context.new_page()
     try:
         response = page.goto(url)  # None for a file
@@ -108,6 +110,20 @@ def check(browser: Browser, url: str, token: str | None, name: str) -> None:
         assert not found, f"{url}:\n{described(found)}"
     finally:
         context.close()
+
+
+def sign_in_session(context: BrowserContext, url: str, token: str) -> None:
+    """A portal session for ``context`` (its cookie), signed in through the sign-in form's post: the
+    desks then render their panels on the server, as they are without JavaScript."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    form = context.request.get(origin + "/portal/sign-in").text()
+    value = re.search(r'name="sign_in" value="([^"]+)"', form)
+    assert value is not None, form
+    answer = context.request.post(
+        origin + "/portal/sign-in", form={"token": token, "sign_in": value[1]}, max_redirects=0
+    )
+    assert answer.status == 303, answer.text()
 
 
 def _name(path: str, who: str) -> str:

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from pnyx.portal.auditor_pages import months_up_to
+from pnyx.core.errors import Conflict
+from pnyx.portal.auditor_pages import Replays, months_up_to
 from pnyx.server import create_app
 from pnyx.wiring import Platform
 from tests.conftest import IN_CI, LiveServer
 from tests.portal.conftest import CHROMIUM
-from tests.portal.role_world import Roles, sign_in
+from tests.portal.role_world import Roles
 from tests.portal.screens import shot
+from tests.portal.signing_in import sign_in
 
 START = datetime(2026, 10, 3, 8, 0, tzinfo=UTC)
 
@@ -78,7 +80,7 @@ def test_an_auditor_reads_use_over_time_and_replays_the_log(
 ) -> None:
     appended = roles.platform.log.append_pending().appended
     assert appended > 0
-    sign_in(page, server, "/portal/audit", roles.token("aude"))
+    sign_in(page, server.url + "/portal/audit", roles.token("aude"))
     expect(page.get_by_role("link", name="Audit", exact=True)).to_be_visible()
     expect(page.get_by_test_id("usage").locator("tr[data-key='DE']")).to_contain_text("16.00")
     expect(page.get_by_test_id("no-tallies")).to_be_visible()
@@ -89,3 +91,28 @@ def test_an_auditor_reads_use_over_time_and_replays_the_log(
     page.goto(server.url + "/portal/audit?by=project")  # the filter travels to the panel
     expect(page.get_by_test_id("usage").locator(f"tr[data-key='{roles.project}']")).to_contain_text("16.00")
     shot(page, __name__, "auditor-by-project")
+
+
+def test_the_server_replays_one_at_a_time_and_keeps_the_last_report(roles: Roles) -> None:
+    platform = roles.platform
+    platform.log.append_pending()
+    replays = Replays()
+    first = replays.run(platform)
+    assert replays.run(platform) is first  # the log has not grown: the kept report
+    assert replays._running.acquire(blocking=False)  # a replay under way elsewhere
+    with pytest.raises(Conflict, match="running already"):
+        replays.run(platform)
+    replays._running.release()
+    platform.accounting.record_usage(
+        job_id="job_later",
+        project_id=roles.project,
+        accelerator_type="H100-SXM",
+        accelerators=8,
+        started_at=START + timedelta(hours=3),
+        ended_at=START + timedelta(hours=4),
+        member_state="DE",
+    )
+    assert platform.log.append_pending().appended > 0
+    again = replays.run(platform)
+    assert again is not first
+    assert again.entries == platform.log.size()

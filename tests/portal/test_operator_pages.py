@@ -19,8 +19,9 @@ from pnyx.server import create_app
 from pnyx.wiring import Platform
 from tests.conftest import IN_CI, LiveServer
 from tests.portal.conftest import CHROMIUM
-from tests.portal.role_world import Roles, sign_in
+from tests.portal.role_world import Roles
 from tests.portal.screens import shot
+from tests.portal.signing_in import sign_in
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -106,7 +107,7 @@ def test_an_operator_drains_and_resumes_a_node_and_closes_a_call(
     roles: Roles, server: LiveServer, page: Page
 ) -> None:
     node = roles.platform.inventory.nodes()[0].id
-    sign_in(page, server, "/portal/operator", roles.token("olga"))
+    sign_in(page, server.url + "/portal/operator", roles.token("olga"))
     expect(page.get_by_role("link", name="Operations")).to_be_visible()
     row = page.locator(f"tr[data-node='{node}']")
     row.get_by_label("Reason").fill("replacing a fan")
@@ -136,6 +137,6 @@ def test_an_operator_drains_and_resumes_a_node_and_closes_a_call(
 @pytest.mark.portal
 @pytest.mark.xdist_group("chromium")
 def test_a_researcher_is_refused_the_operators_page(roles: Roles, server: LiveServer, page: Page) -> None:
-    sign_in(page, server, "/portal/operator", roles.token("alice"))
+    sign_in(page, server.url + "/portal/operator", roles.token("alice"))
     expect(page.get_by_test_id("refusal")).to_contain_text("this needs the role operator")
     expect(page.get_by_role("link", name="Operations")).to_be_hidden()

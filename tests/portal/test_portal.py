@@ -12,6 +12,8 @@ from pnyx.wiring import Platform
 from tests.conftest import IN_CI, LiveServer
 from tests.executors.job_root import JOB_PYTHON, temporary_job_root
 from tests.portal.conftest import CHROMIUM
+from tests.portal.screens import shot
+from tests.portal.signing_in import sign_in
 
 pytestmark = [pytest.mark.portal, pytest.mark.xdist_group("chromium")]
 
@@ -78,11 +80,11 @@ def test_unknown_entry_is_404(live_server: LiveServer, page: Page) -> None:
     assert response.status == 404
 
 
-def test_a_researcher_submits_and_follows_a_job(platform: Platform, page: Page, tmp_path: Path) -> None:
-    """In the browser: sign in with a token, submit a job, watch the sandboxed local executor run it,
-    read its logs."""
+def test_a_researcher_submits_and_follows_a_job(platform: Platform, plain_page: Page, tmp_path: Path) -> None:
+    """In a browser without JavaScript: sign in with a token, submit a job, watch the sandboxed local
+    executor run it, read its log."""
     with contextlib.ExitStack() as stack:
-        _submit_and_follow(platform, page, tmp_path, stack)
+        _submit_and_follow(platform, plain_page, tmp_path, stack)
 
 
 def _submit_and_follow(platform: Platform, page: Page, tmp_path: Path, stack: contextlib.ExitStack) -> None:
@@ -120,28 +122,30 @@ def _submit_and_follow(platform: Platform, page: Page, tmp_path: Path, stack: co
         leadership=FileLeadership(tmp_path / "lock"),
     )
     with LiveServer(platform) as server:
-        page.goto(server.url + "/portal/jobs")
-        page.get_by_test_id("token").fill("wrong")
-        page.get_by_role("button", name="Use token").click()
-        expect(page.get_by_test_id("whoami")).to_contain_text("not signed in")
+        sign_in(page, server.url + "/portal/jobs", "wrong")
+        expect(page.get_by_test_id("error-token")).to_contain_text("unknown API token")
         page.get_by_test_id("token").fill(secret)
         page.get_by_role("button", name="Use token").click()
         expect(page.get_by_test_id("whoami")).to_contain_text("signed in as ada")
         page.get_by_test_id("project").fill("no-such-project")
         page.get_by_test_id("submit").click()
-        expect(page.get_by_test_id("message")).to_contain_text("unknown project")
+        expect(page.get_by_test_id("error-project")).to_contain_text("unknown project")
+        expect(page.get_by_test_id("project")).to_have_value("no-such-project")  # kept as typed
         page.get_by_test_id("project").fill("open-llm")
         page.get_by_test_id("command").fill(f"{JOB_PYTHON}\n-c\nprint('hello from the browser')")
         page.get_by_test_id("submit").click()
-        expect(page.get_by_test_id("message")).to_contain_text("submitted job_")
-        job_id = page.get_by_test_id("message").inner_text().split()[1]
+        expect(page.get_by_test_id("done")).to_contain_text("submitted job_")
+        job_id = page.get_by_test_id("done").inner_text().split()[1]
+        shot(page, __name__, "jobs-submitted")
         for _ in range(200):
             dispatcher.cycle()
             if jobs.get(platform.identity.principal_of("ada"), job_id).status.value == "completed":
                 break
             time.sleep(0.05)
         dispatcher.close()
+        page.reload()
         row = page.locator(f"tr[data-job='{job_id}']")
-        expect(row).to_contain_text("completed", timeout=10_000)
-        row.get_by_role("button", name="logs").click()
+        expect(row).to_contain_text("completed")
+        row.get_by_role("link", name="logs").click()
         expect(page.get_by_test_id("logs")).to_contain_text("hello from the browser")
+        shot(page, __name__, "jobs-log")

@@ -32,6 +32,17 @@ def test_a_missing_page_is_a_404_in_the_portals_look(live_server: LiveServer, pa
     assert weight == "700"  # the stylesheet applied
 
 
+@pytest.mark.parametrize("query", ["start=-1", "start=abc", "before=1e99"])
+def test_a_query_the_page_cannot_read_is_a_400_naming_the_field(
+    live_server: LiveServer, page: Page, query: str
+) -> None:
+    response = page.goto(live_server.url + "/portal/log?" + query)
+    assert response is not None
+    assert response.status == 400
+    expect(page.locator("h1")).to_have_text("Bad request")
+    expect(page.locator("main")).to_contain_text(query.split("=", maxsplit=1)[0] + ": ")
+
+
 def test_api_clients_still_get_problem_json(live_server: LiveServer, page: Page) -> None:
     answer = page.request.get(live_server.url + "/api/v1/no-such-thing")
     assert answer.status == 404

@@ -26,6 +26,7 @@ from pnyx.settings import Settings
 from pnyx.wiring import Platform
 from tests.conftest import IN_CI, LiveServer
 from tests.integration.test_safety_classification import Facility
+from tests.portal import signing_in
 from tests.portal.conftest import CHROMIUM
 from tests.unit.registry.lineage_outputs import finished_job, outputs, run_for
 
@@ -68,7 +69,7 @@ class Registry:
     hidden: ModelVersion
 
     def token(self, name: str) -> str:
-        return "Bearer " + self.platform.identity.issue_token(name).secret
+        return "Bearer " + signing_in.token(self.platform, name)
 
 
 @pytest.fixture

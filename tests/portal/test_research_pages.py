@@ -19,8 +19,9 @@ from pnyx.workspaces import envelope
 from tests.api.sme_world import seal
 from tests.conftest import IN_CI, LiveServer
 from tests.portal.conftest import CHROMIUM
-from tests.portal.role_world import Roles, sign_in
+from tests.portal.role_world import Roles
 from tests.portal.screens import shot
+from tests.portal.signing_in import sign_in
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PANEL = "/portal/research/panel"
@@ -112,7 +113,7 @@ def server(roles: Roles) -> Iterator[LiveServer]:
 def test_a_researcher_writes_and_submits_a_proposal_then_a_job(
     roles: Roles, server: LiveServer, page: Page
 ) -> None:
-    sign_in(page, server, "/portal/research", roles.token("alice"))
+    sign_in(page, server.url + "/portal/research", roles.token("alice"))
     expect(page.get_by_test_id("whoami")).to_contain_text("signed in as alice")
     expect(page.get_by_role("link", name="Research")).to_be_visible()
     expect(page.locator(f"tr[data-project='{roles.project}']")).to_be_visible()
@@ -143,7 +144,7 @@ def test_a_researcher_writes_and_submits_a_proposal_then_a_job(
     page.get_by_test_id("my-jobs").click()  # the same tab: the token comes along
     page.get_by_test_id("project").fill(roles.project)
     page.get_by_test_id("submit").click()
-    expect(page.get_by_test_id("message")).to_contain_text("submitted job_")
+    expect(page.get_by_test_id("done")).to_contain_text("submitted job_")
     (job,) = roles.platform.jobs.search(alice, mine=True)
     assert job.project == roles.project
     shot(page, __name__, "research-job")
@@ -154,10 +155,10 @@ def test_a_researcher_writes_and_submits_a_proposal_then_a_job(
 def test_an_expired_token_sends_the_researcher_back_to_sign_in(
     roles: Roles, server: LiveServer, page: Page
 ) -> None:
-    sign_in(page, server, "/portal/research", "pnyx_not_a_token")
+    sign_in(page, server.url + "/portal/research", "pnyx_not_a_token")
     expect(page.get_by_test_id("whoami")).to_have_text(
         "Your token has expired or is not valid: sign in again."
     )
     expect(page.get_by_test_id("refusal")).to_contain_text("Sign in")
-    sign_in(page, server, "/portal/research", roles.token("olga"))  # an operator: not for them
+    sign_in(page, server.url + "/portal/research", roles.token("olga"))  # an operator: not for them
     expect(page.get_by_test_id("refusal")).to_contain_text("this needs the role researcher")

@@ -27,7 +27,9 @@ from tests.integration.release_world import (
     FakeProjects,
 )
 from tests.integration.test_safety_classification import Facility
+from tests.portal import signing_in
 from tests.portal.conftest import CHROMIUM
+from tests.portal.signing_in import sign_in
 
 pytestmark = [pytest.mark.portal, pytest.mark.xdist_group("chromium")]
 
@@ -63,7 +65,7 @@ class Safety:
         return self.platform.identity.principal_of(name)
 
     def token(self, name: str) -> str:
-        return self.platform.identity.issue_token(name).secret
+        return signing_in.token(self.platform, name)
 
 
 @pytest.fixture
@@ -111,17 +113,11 @@ def server(safety: Safety) -> Iterator[LiveServer]:
         yield live
 
 
-def sign_in(page: Page, server: LiveServer, token: str) -> None:
-    page.goto(server.url + QUEUE)
-    page.get_by_test_id("token").fill(token)
-    page.get_by_role("button", name="Use token").click()
-
-
 def test_an_officer_confirms_a_proposed_classification_from_the_queue(
     safety: Safety, server: LiveServer, page: Page
 ) -> None:
     wide = safety.projects["wide"]
-    sign_in(page, server, safety.token("sofia"))
+    sign_in(page, server.url + QUEUE, safety.token("sofia"))
     expect(page.get_by_test_id("whoami")).to_contain_text("signed in as sofia")
     expect(page.get_by_role("link", name="Safety queue")).to_be_visible()
     row = page.locator(f"tr[data-project='{wide}']")
@@ -143,7 +139,7 @@ def test_an_officer_sees_what_a_release_lacks_signs_offline_and_lifts_an_inciden
 ) -> None:
     release = safety.release  # of an artifact of p1; the incident is on p2 (p1's artifacts stay unfrozen)
     incident = safety.platform.incidents.open(safety.who("omar"), "project", "p2", "Odd egress", True)
-    sign_in(page, server, safety.token("sofia"))
+    sign_in(page, server.url + QUEUE, safety.token("sofia"))
     card = page.locator(f"article[data-release='{release.id}']")
     expect(card.get_by_test_id("missing")).to_contain_text("approval")
     expect(card.get_by_test_id("message")).to_contain_text(f"release {release.id}")
@@ -166,7 +162,7 @@ def test_an_officer_sees_what_a_release_lacks_signs_offline_and_lifts_an_inciden
     )
     expect(row).to_contain_text("a second officer must agree")  # sofia cannot agree with herself
     assert safety.platform.incidents.incident(incident.id).lift_by == ("sofia",)
-    sign_in(page, server, safety.token("omar"))  # the second officer
+    sign_in(page, server.url + QUEUE, safety.token("omar"))  # the second officer
     page.locator(f"tr[data-incident='{incident.id}']").get_by_role("button", name="Agree to lift").click()
     expect(page.get_by_test_id("done")).to_have_text(f"{incident.id} lifted")
     expect(page.get_by_test_id("no-incidents")).to_be_visible()
@@ -175,10 +171,10 @@ def test_an_officer_sees_what_a_release_lacks_signs_offline_and_lifts_an_inciden
 def test_anyone_but_an_officer_is_refused_the_queue(safety: Safety, server: LiveServer, page: Page) -> None:
     wide = safety.projects["wide"]
     researcher = safety.token("alice")
-    sign_in(page, server, researcher)
+    sign_in(page, server.url + QUEUE, researcher)
     expect(page.get_by_test_id("whoami")).to_contain_text("signed in as alice")
     expect(page.get_by_test_id("refusal")).to_contain_text("this needs the role safety-officer")
-    expect(page.get_by_test_id("queue-panel")).not_to_contain_text(wide)
+    expect(page.get_by_test_id("desk-panel")).not_to_contain_text(wide)
     expect(page.get_by_role("link", name="Safety queue")).to_be_hidden()
     panel = server.url + QUEUE + "/panel"
     assert page.request.get(panel).status == 401

@@ -10,6 +10,7 @@ The replay here reads the server's own log; an auditor who trusts no server runs
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -18,10 +19,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
 
 from pnyx.accounting.model import Dimension
 from pnyx.audit.replay import ReplayReport, replay
 from pnyx.audit.version import scheduler_version
+from pnyx.core.errors import Conflict
 from pnyx.identity.model import Principal, Role
 from pnyx.portal.deps import PlatformDep
 from pnyx.portal.desk import Act, Desk, Posted
@@ -37,38 +40,59 @@ def auditor_pages(templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     desk = Desk(templates, Role.AUDITOR)
 
-    def render(
-        request: Request, platform: Platform, by: Dimension, *, replay_now: bool = False
-    ) -> HTMLResponse:
-        replayed: list[ReplayReport] = []  # filled by the replay act, shown by the panel
+    replays = Replays()  # this server's: one replay at a time, the last report kept
 
+    def render(request: Request, platform: Platform, by: Dimension, *, replay_now: bool = False) -> Response:
         def context(_who: Principal) -> Mapping[str, object]:
-            return {**_ledger(platform, by), "replay": replayed[0] if replayed else None}
+            return {**_ledger(platform, by), "replay": replays.last}
 
         def replaying(_who: Principal) -> str:
-            report = replay(_entries(platform), {scheduler_version()})
-            replayed.append(report)
-            return _verdict(report)
+            return _verdict(replays.run(platform))
 
         act: tuple[Act, Posted] | None = (replaying, Posted("replay")) if replay_now else None
-        return desk.panel(request, platform, "auditor_panel.html", context, act)
+        return desk.panel(request, platform, "auditor_panel.html", context, act, f"{AUDIT}?by={by.value}")
 
     @router.get(AUDIT, response_class=HTMLResponse)
-    def audit_page(request: Request) -> HTMLResponse:
+    def audit_page(request: Request, platform: PlatformDep, by: By = Dimension.MEMBER_STATE) -> Response:
         intro = "For auditors: use over time, the council's tallies and the audit replay."
-        return desk.shell(request, title="Audit", intro=intro, panel=AUDIT + "/panel")
+        return desk.shell(
+            request,
+            title="Audit",
+            intro=intro,
+            panel=AUDIT + "/panel",
+            inner=lambda: render(request, platform, by),
+        )
 
     @router.get(AUDIT + "/panel", response_class=HTMLResponse)
-    def audit_panel(request: Request, platform: PlatformDep, by: By = Dimension.MEMBER_STATE) -> HTMLResponse:
+    def audit_panel(request: Request, platform: PlatformDep, by: By = Dimension.MEMBER_STATE) -> Response:
         return render(request, platform, by)
 
     @router.post(AUDIT + "/replay", response_class=HTMLResponse)
-    def audit_replay(
-        request: Request, platform: PlatformDep, by: By = Dimension.MEMBER_STATE
-    ) -> HTMLResponse:
+    def audit_replay(request: Request, platform: PlatformDep, by: By = Dimension.MEMBER_STATE) -> Response:
         return render(request, platform, by, replay_now=True)
 
     return router
+
+
+class Replays:
+    """The server's replays of its own log: one at a time (a month of records takes CPU-minutes), and
+    the last report kept, reused while the log has not grown since."""
+
+    def __init__(self) -> None:
+        self._running = threading.Lock()
+        self.last: ReplayReport | None = None
+        self._size = -1
+
+    def run(self, platform: Platform) -> ReplayReport:
+        if not self._running.acquire(blocking=False):
+            raise Conflict("a replay of the log is running already; its report shows here when it ends")
+        try:
+            size = platform.log.size()
+            if self.last is None or size != self._size:
+                self.last, self._size = replay(_entries(platform, size), {scheduler_version()}), size
+            return self.last
+        finally:
+            self._running.release()
 
 
 def _ledger(platform: Platform, by: Dimension) -> Mapping[str, object]:
@@ -96,11 +120,10 @@ def usage_table(usage: Mapping[str, Any]) -> list[tuple[str, list[Decimal]]]:
     return [(k, [hours.get((m, k), Decimal(0)) for m in usage]) for k in keys]
 
 
-def _entries(platform: Platform) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(index, parsed entry) of the server's log, in order, a page at a time."""
-    size = platform.log.size()
+def _entries(platform: Platform, size: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, parsed entry) of the server's log up to ``size``, in order, a page at a time."""
     for start in range(0, size, LOG_PAGE):
-        for entry in platform.log.entries(start, LOG_PAGE):
+        for entry in platform.log.entries(start, min(LOG_PAGE, size - start)):
             yield entry.index, json.loads(entry.data)
 
 

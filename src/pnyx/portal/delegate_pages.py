@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
 
 from pnyx.core.errors import InvalidInput, NotFound
 from pnyx.governance.motion import Motion, MotionState
@@ -79,26 +80,39 @@ def delegate_pages(templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(prefix=HOME, include_in_schema=False)
     desk = Desk(templates, Role.DELEGATE)
 
-    def home(request: Request, platform: Platform, act: tuple[Act, Posted] | None = None) -> HTMLResponse:
-        return desk.panel(request, platform, "delegate_panel.html", lambda who: _desk(platform, who), act)
+    def home(request: Request, platform: Platform, act: tuple[Act, Posted] | None = None) -> Response:
+        return desk.panel(
+            request, platform, "delegate_panel.html", lambda who: _desk(platform, who), act, HOME
+        )
 
     def motion_panel(
         request: Request, platform: Platform, motion_id: str, act: tuple[Act, Posted] | None
-    ) -> HTMLResponse:
+    ) -> Response:
         return desk.panel(
-            request, platform, "delegate_motion.html", lambda who: _motion(platform, who, motion_id), act
+            request,
+            platform,
+            "delegate_motion.html",
+            lambda who: _motion(platform, who, motion_id),
+            act,
+            f"{HOME}/motions/{motion_id}",
         )
 
     @router.get("", response_class=HTMLResponse)
-    def desk_page(request: Request) -> HTMLResponse:
-        return desk.shell(request, title="Delegate's desk", panel=f"{HOME}/panel", template=PAGE)
+    def desk_page(request: Request, platform: PlatformDep) -> Response:
+        return desk.shell(
+            request,
+            title="Delegate's desk",
+            panel=f"{HOME}/panel",
+            template=PAGE,
+            inner=lambda: home(request, platform),
+        )
 
     @router.get("/panel", response_class=HTMLResponse)
-    def desk_panel(request: Request, platform: PlatformDep) -> HTMLResponse:
+    def desk_panel(request: Request, platform: PlatformDep) -> Response:
         return home(request, platform)
 
     @router.post("/motions", response_class=HTMLResponse)
-    def table(request: Request, form: FormFields, platform: PlatformDep) -> HTMLResponse:
+    def table(request: Request, form: FormFields, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             motion = platform.council.table(
                 title=form.get("title", ""),
@@ -114,7 +128,7 @@ def delegate_pages(templates: Jinja2Templates) -> APIRouter:
         return home(request, platform, (act, Posted("table", form, TABLE_FIELDS)))
 
     @router.get("/motions/{motion_id}", response_class=HTMLResponse)
-    def motion_page(request: Request, motion_id: PathRef, platform: PlatformDep) -> HTMLResponse:
+    def motion_page(request: Request, motion_id: PathRef, platform: PlatformDep) -> Response:
         try:
             tally = live_tally(platform, platform.council.motion(motion_id))
         except NotFound as exc:
@@ -127,6 +141,7 @@ def delegate_pages(templates: Jinja2Templates) -> APIRouter:
             panel=f"{HOME}/motions/{motion_id}/panel",
             template=PAGE,
             live=f"{HOME}/motions/{motion_id}/tally",
+            inner=lambda: motion_panel(request, platform, motion_id, None),
             **tally,
         )
 
@@ -140,14 +155,14 @@ def delegate_pages(templates: Jinja2Templates) -> APIRouter:
         return templates.TemplateResponse(request, "delegate_tally.html", context, headers=LIVE)
 
     @router.get("/motions/{motion_id}/panel", response_class=HTMLResponse)
-    def panel(request: Request, motion_id: PathRef, platform: PlatformDep) -> HTMLResponse:
+    def panel(request: Request, motion_id: PathRef, platform: PlatformDep) -> Response:
         return motion_panel(request, platform, motion_id, None)
 
     router.include_router(_motion_acts(motion_panel))
     return router
 
 
-MotionPanel = Callable[[Request, Platform, str, tuple[Act, Posted] | None], HTMLResponse]
+MotionPanel = Callable[[Request, Platform, str, tuple[Act, Posted] | None], Response]
 
 
 def _motion_acts(motion_panel: MotionPanel) -> APIRouter:
@@ -156,7 +171,7 @@ def _motion_acts(motion_panel: MotionPanel) -> APIRouter:
     router = APIRouter(prefix="/motions/{motion_id}", include_in_schema=False)
 
     @router.post("/amendments", response_class=HTMLResponse)
-    def amend(request: Request, motion_id: PathRef, form: FormFields, platform: PlatformDep) -> HTMLResponse:
+    def amend(request: Request, motion_id: PathRef, form: FormFields, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             parent = platform.council.motion(motion_id)
             amendment = platform.council.table(
@@ -172,9 +187,7 @@ def _motion_acts(motion_panel: MotionPanel) -> APIRouter:
         return motion_panel(request, platform, motion_id, (act, Posted("amend", form, AMEND_FIELDS)))
 
     @router.post("/comments", response_class=HTMLResponse)
-    def comment(
-        request: Request, motion_id: PathRef, form: FormFields, platform: PlatformDep
-    ) -> HTMLResponse:
+    def comment(request: Request, motion_id: PathRef, form: FormFields, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             return f"comment {platform.council.comment(motion_id, form.get('text', ''), by=by).id} posted"
 
@@ -183,7 +196,7 @@ def _motion_acts(motion_panel: MotionPanel) -> APIRouter:
     @router.post("/ballot/{how}", response_class=HTMLResponse)
     def ballot(
         request: Request, motion_id: PathRef, how: PathRef, form: FormFields, platform: PlatformDep
-    ) -> HTMLResponse:
+    ) -> Response:
         def act(by: Principal) -> str:
             if how not in ("cast", "change"):
                 raise NotFound(f"no such ballot action {how!r}: cast or change")
@@ -196,14 +209,14 @@ def _motion_acts(motion_panel: MotionPanel) -> APIRouter:
         )
 
     @router.post("/submit", response_class=HTMLResponse)
-    def submit(request: Request, motion_id: PathRef, platform: PlatformDep) -> HTMLResponse:
+    def submit(request: Request, motion_id: PathRef, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             return f"{motion_id} is now {platform.council.submit(motion_id, by=by).state.value}"
 
         return motion_panel(request, platform, motion_id, (act, Posted("draft")))
 
     @router.post("/withdraw", response_class=HTMLResponse)
-    def withdraw(request: Request, motion_id: PathRef, platform: PlatformDep) -> HTMLResponse:
+    def withdraw(request: Request, motion_id: PathRef, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             return f"{motion_id} is now {platform.council.withdraw(motion_id, by=by).state.value}"
 

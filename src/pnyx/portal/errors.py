@@ -55,11 +55,22 @@ def _http_page(templates: Jinja2Templates, api: Handler) -> Handler:
 
 def _query_page(templates: Jinja2Templates, api: Handler) -> Handler:
     async def handle(request: Request, exc: Exception) -> Response:
-        if wants_page(request):  # a page's path or query it cannot read: as if there were no such page
+        if not wants_page(request):
+            return await _call(api, request, exc)
+        named = unreadable_fields(exc)
+        if not named:  # a path it cannot read: as if there were no such page
             return error_page(templates, request, 404, "There is no such page here.")
-        return await _call(api, request, exc)
+        return error_page(templates, request, 400, named)
 
     return handle
+
+
+def unreadable_fields(exc: Exception) -> str:
+    """The query or form fields a page could not read, each with why ("start: ..."); empty when only
+    the path was unreadable."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    said = [f"{e['loc'][-1]}: {e['msg']}" for e in errors if e.get("loc", ("path",))[0] in ("query", "body")]
+    return "; ".join(said)
 
 
 async def _call(handler: Handler, request: Request, exc: Exception) -> Response:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
 
 from pnyx.core.errors import NotFound
 from pnyx.dispatch.health import engine_health, last_cycle
@@ -39,21 +41,29 @@ def operator_pages(templates: Jinja2Templates) -> APIRouter:
         site: str | None,
         offset: int,
         act: tuple[Act, Posted] | None = None,
-    ) -> HTMLResponse:
+    ) -> Response:
         def context(_who: Principal) -> Mapping[str, object]:
             return _console(platform, site, offset)
 
-        return desk.panel(request, platform, "operator_panel.html", context, act)
+        return desk.panel(request, platform, "operator_panel.html", context, act, _page(site, offset))
 
     @router.get(OPERATOR, response_class=HTMLResponse)
-    def operator_page(request: Request) -> HTMLResponse:
+    def operator_page(
+        request: Request, platform: PlatformDep, site: Site = None, offset: Offset = 0
+    ) -> Response:
         intro = "For operators: the inventory, the engines' health and the calls."
-        return desk.shell(request, title="Operations", intro=intro, panel=OPERATOR + "/panel")
+        return desk.shell(
+            request,
+            title="Operations",
+            intro=intro,
+            panel=OPERATOR + "/panel",
+            inner=lambda: render(request, platform, site, offset),
+        )
 
     @router.get(OPERATOR + "/panel", response_class=HTMLResponse)
     def operator_panel(
         request: Request, platform: PlatformDep, site: Site = None, offset: Offset = 0
-    ) -> HTMLResponse:
+    ) -> Response:
         return render(request, platform, site, offset)
 
     @router.post(OPERATOR + "/nodes/{node_id}/{act}", response_class=HTMLResponse)
@@ -65,7 +75,7 @@ def operator_pages(templates: Jinja2Templates) -> APIRouter:
         platform: PlatformDep,
         site: Site = None,
         offset: Offset = 0,
-    ) -> HTMLResponse:
+    ) -> Response:
         def do(by: Principal) -> str:
             node = platform.inventory.set_node(node_id, act, by=by, reason=form.get("reason", "").strip())
             return f"node {node.id} is {node.state.value}"
@@ -74,20 +84,26 @@ def operator_pages(templates: Jinja2Templates) -> APIRouter:
         return render(request, platform, site, offset, (do, posted))
 
     @router.post(OPERATOR + "/calls/{call_id}/open", response_class=HTMLResponse)
-    def open_call(request: Request, call_id: PathRef, platform: PlatformDep) -> HTMLResponse:
+    def open_call(request: Request, call_id: PathRef, platform: PlatformDep) -> Response:
         def do(_by: Principal) -> str:
             return f"call {platform.allocation.open_call(call_id).id} is open"
 
         return render(request, platform, None, 0, (do, Posted(f"call:{call_id}")))
 
     @router.post(OPERATOR + "/calls/{call_id}/close", response_class=HTMLResponse)
-    def close_call(request: Request, call_id: PathRef, platform: PlatformDep) -> HTMLResponse:
+    def close_call(request: Request, call_id: PathRef, platform: PlatformDep) -> Response:
         def do(_by: Principal) -> str:
             return f"call {platform.allocation.close_call(call_id).id} is closed"
 
         return render(request, platform, None, 0, (do, Posted(f"call:{call_id}")))
 
     return router
+
+
+def _page(site: str | None, offset: int) -> str:
+    """The operator's page with the filters a form was posted from."""
+    query = urlencode({k: v for k, v in (("site", site), ("offset", offset)) if v})
+    return f"{OPERATOR}?{query}" if query else OPERATOR
 
 
 def _console(platform: Platform, site: str | None, offset: int) -> Mapping[str, object]:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
 
 from pnyx.accounting.rules import HOUR
 from pnyx.allocation.forms import proposal_content
@@ -44,20 +45,28 @@ def research_pages(templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     desk = Desk(templates, Role.RESEARCHER)
 
-    def panel(request: Request, platform: Platform, act: tuple[Act, Posted] | None = None) -> HTMLResponse:
-        return desk.panel(request, platform, "research_panel.html", lambda who: _desk(platform, who), act)
+    def panel(request: Request, platform: Platform, act: tuple[Act, Posted] | None = None) -> Response:
+        return desk.panel(
+            request, platform, "research_panel.html", lambda who: _desk(platform, who), act, RESEARCH
+        )
 
     @router.get(RESEARCH, response_class=HTMLResponse)
-    def research_page(request: Request) -> HTMLResponse:
+    def research_page(request: Request, platform: PlatformDep) -> Response:
         intro = "For researchers and SMEs: your proposals, projects, jobs and models."
-        return desk.shell(request, title="Research", intro=intro, panel=RESEARCH + "/panel")
+        return desk.shell(
+            request,
+            title="Research",
+            intro=intro,
+            panel=RESEARCH + "/panel",
+            inner=lambda: panel(request, platform),
+        )
 
     @router.get(RESEARCH + "/panel", response_class=HTMLResponse)
-    def research_panel(request: Request, platform: PlatformDep) -> HTMLResponse:
+    def research_panel(request: Request, platform: PlatformDep) -> Response:
         return panel(request, platform)
 
     @router.post(RESEARCH + "/proposals", response_class=HTMLResponse)
-    def create(request: Request, form: FormFields, platform: PlatformDep) -> HTMLResponse:
+    def create(request: Request, form: FormFields, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             content = _content(platform, by, form)
             p = platform.allocation.create_proposal(form.get("call_id", ""), content, by=by)
@@ -66,16 +75,14 @@ def research_pages(templates: Jinja2Templates) -> APIRouter:
         return panel(request, platform, (act, Posted("proposal", form, PROPOSAL_FIELDS, RENAMED)))
 
     @router.post(RESEARCH + "/proposals/{proposal_id}/submit", response_class=HTMLResponse)
-    def submit(request: Request, proposal_id: PathRef, platform: PlatformDep) -> HTMLResponse:
+    def submit(request: Request, proposal_id: PathRef, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             return f"proposal {platform.allocation.submit(proposal_id, by=by).id} submitted"
 
         return panel(request, platform, (act, Posted(f"submit:{proposal_id}")))
 
     @router.post(RESEARCH + "/proposals/{proposal_id}/reply", response_class=HTMLResponse)
-    def reply(
-        request: Request, proposal_id: PathRef, form: FormFields, platform: PlatformDep
-    ) -> HTMLResponse:
+    def reply(request: Request, proposal_id: PathRef, form: FormFields, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             p = platform.allocation.reply(proposal_id, form.get("reply", ""), by=by)
             return f"your reply to the reviews of {p.id} is recorded"
@@ -91,15 +98,16 @@ def workspace_pages(desk: Desk) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get(RESEARCH + "/workspaces/{workspace_id}", response_class=HTMLResponse)
-    def workspace_page(request: Request, workspace_id: PathRef) -> HTMLResponse:
+    def workspace_page(request: Request, workspace_id: PathRef, platform: PlatformDep) -> Response:
         intro = (
             "Your SME workspace: what the facility holds, encrypted. Decryption happens only on your machine."
         )
         panel = f"{RESEARCH}/workspaces/{workspace_id}/panel"
-        return desk.shell(request, title="Workspace", intro=intro, panel=panel)
+        inner = lambda: workspace_panel(request, workspace_id, platform)  # noqa: E731
+        return desk.shell(request, title="Workspace", intro=intro, panel=panel, inner=inner)
 
     @router.get(RESEARCH + "/workspaces/{workspace_id}/panel", response_class=HTMLResponse)
-    def workspace_panel(request: Request, workspace_id: PathRef, platform: PlatformDep) -> HTMLResponse:
+    def workspace_panel(request: Request, workspace_id: PathRef, platform: PlatformDep) -> Response:
         def context(who: Principal) -> Mapping[str, object]:
             return _workspace(platform, who, workspace_id, str(request.base_url).rstrip("/"))
 

@@ -2,7 +2,9 @@
 where each proposal stands in the right of reply, through ``ReviewService`` as the API does.
 
 ``/portal/review`` lists the caller's assignments, each with a form to declare a conflict (the
-reviewer is recused). ``/portal/review/proposals/<id>`` shows an assigned proposal, the rubric of the
+reviewer is recused), and the conflicts they declared, each with a form to withdraw it while the
+proposal is under review. A proposal they reviewed shows their review back (theirs only).
+``/portal/review/proposals/<id>`` shows an assigned proposal, the rubric of the
 assignment's kind and the scoring form; scoring asks the reviewer to state that they have no conflict
 (the other answer is a declaration). The right of reply, as the review process defines it: once every
 review is in, the applicant reads them anonymised ("scientific reviewer 1") and may reply once before
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
 
 from pnyx.allocation.model import Assignment, Proposal
 from pnyx.allocation.scoring import MAX_SCORE, MIN_SCORE, RUBRIC, TIE_BREAKS
@@ -51,30 +54,29 @@ def review_pages(templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(prefix=HOME, include_in_schema=False)
     desk = Desk(templates, Role.REVIEWER)
 
-    def assignments(request: Request, platform: Platform, act: tuple[Act, Posted] | None) -> HTMLResponse:
+    def assignments(request: Request, platform: Platform, act: tuple[Act, Posted] | None) -> Response:
         return desk.panel(
-            request, platform, "review_panel.html", lambda who: _assignments(platform, who), act
+            request, platform, "review_panel.html", lambda who: _assignments(platform, who), act, HOME
         )
 
     def proposal(
         request: Request, platform: Platform, proposal_id: str, act: tuple[Act, Posted] | None
-    ) -> HTMLResponse:
-        return desk.panel(
-            request, platform, "review_proposal.html", lambda who: _proposal(platform, who, proposal_id), act
-        )
+    ) -> Response:
+        page = f"{HOME}/proposals/{proposal_id}"
+        context = lambda who: _proposal(platform, who, proposal_id)  # noqa: E731
+        return desk.panel(request, platform, "review_proposal.html", context, act, page)
 
     @router.get("", response_class=HTMLResponse)
-    def desk_page(request: Request) -> HTMLResponse:
-        return desk.shell(request, title="Reviews", panel=f"{HOME}/panel", template=PAGE)
+    def desk_page(request: Request, platform: PlatformDep) -> Response:
+        inner = lambda: assignments(request, platform, None)  # noqa: E731
+        return desk.shell(request, title="Reviews", panel=f"{HOME}/panel", template=PAGE, inner=inner)
 
     @router.get("/panel", response_class=HTMLResponse)
-    def desk_panel(request: Request, platform: PlatformDep) -> HTMLResponse:
+    def desk_panel(request: Request, platform: PlatformDep) -> Response:
         return assignments(request, platform, None)
 
     @router.post("/proposals/{proposal_id}/conflict", response_class=HTMLResponse)
-    def declare(
-        request: Request, proposal_id: PathRef, form: FormFields, platform: PlatformDep
-    ) -> HTMLResponse:
+    def declare(request: Request, proposal_id: PathRef, form: FormFields, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             platform.review.declare_conflict(proposal_id, form.get("reason", ""), by=by)
             return f"conflict declared on {proposal_id}: you are recused from it"
@@ -82,20 +84,30 @@ def review_pages(templates: Jinja2Templates) -> APIRouter:
         posted = Posted(f"conflict:{proposal_id}", form, frozenset({"reason"}))
         return assignments(request, platform, (act, posted))
 
+    @router.post("/proposals/{proposal_id}/conflict/withdraw", response_class=HTMLResponse)
+    def withdraw(request: Request, proposal_id: PathRef, form: FormFields, platform: PlatformDep) -> Response:
+        def act(by: Principal) -> str:
+            platform.review.withdraw_conflict(proposal_id, by=by)
+            return f"conflict on {proposal_id} withdrawn: you may be assigned it again"
+
+        posted = Posted(f"withdraw:{proposal_id}", form, frozenset())
+        return assignments(request, platform, (act, posted))
+
     @router.get("/proposals/{proposal_id}", response_class=HTMLResponse)
-    def proposal_page(request: Request, proposal_id: PathRef) -> HTMLResponse:
+    def proposal_page(request: Request, proposal_id: PathRef, platform: PlatformDep) -> Response:
         panel = f"{HOME}/proposals/{proposal_id}/panel"
         title = f"Review of {proposal_id}"
-        return desk.shell(request, title=title, panel=panel, template=PAGE, proposal_id=proposal_id)
+        inner = lambda: proposal(request, platform, proposal_id, None)  # noqa: E731
+        return desk.shell(
+            request, title=title, panel=panel, template=PAGE, proposal_id=proposal_id, inner=inner
+        )
 
     @router.get("/proposals/{proposal_id}/panel", response_class=HTMLResponse)
-    def proposal_panel(request: Request, proposal_id: PathRef, platform: PlatformDep) -> HTMLResponse:
+    def proposal_panel(request: Request, proposal_id: PathRef, platform: PlatformDep) -> Response:
         return proposal(request, platform, proposal_id, None)
 
     @router.post("/proposals/{proposal_id}/review", response_class=HTMLResponse)
-    def score(
-        request: Request, proposal_id: PathRef, form: FormFields, platform: PlatformDep
-    ) -> HTMLResponse:
+    def score(request: Request, proposal_id: PathRef, form: FormFields, platform: PlatformDep) -> Response:
         def act(by: Principal) -> str:
             kind = _assignment(platform, by, proposal_id)[0].kind
             if form.get("no_conflict") != "on":
@@ -117,7 +129,11 @@ def review_pages(templates: Jinja2Templates) -> APIRouter:
 
 def _assignments(platform: Platform, who: Principal) -> Mapping[str, object]:
     calls = {c.id: c.title for c in platform.allocation.calls()}
-    return {"assignments": platform.review.assignments(by=who), "calls": calls}
+    return {
+        "assignments": platform.review.assignments(by=who),
+        "calls": calls,
+        "declared": platform.review.declared_conflicts(by=who),  # theirs only, to withdraw
+    }
 
 
 def _assignment(platform: Platform, who: Principal, proposal_id: str) -> tuple[Assignment, Proposal, bool]:
@@ -133,6 +149,7 @@ def _proposal(platform: Platform, who: Principal, proposal_id: str) -> Mapping[s
         "assignment": assignment,
         "proposal": proposal,
         "reviewed": done,
+        "own_review": platform.review.own_review(proposal_id, by=who) if done else None,
         "call": platform.allocation.call(proposal.call_id, by=who),
         "rubric": RUBRIC[assignment.kind],
         "points": range(MIN_SCORE, MAX_SCORE + 1),

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -17,13 +17,16 @@ from pnyx.portal.auditor_pages import auditor_pages
 from pnyx.portal.council import council_pages
 from pnyx.portal.dashboard_pages import dashboard_pages
 from pnyx.portal.delegate_pages import delegate_pages
-from pnyx.portal.deps import PlatformDep, get_platform
+from pnyx.portal.deps import PlatformDep, check_csrf, get_platform
 from pnyx.portal.help import help_pages
+from pnyx.portal.jobs_pages import jobs_pages
+from pnyx.portal.oidc import oidc_pages
 from pnyx.portal.operator_pages import operator_pages
 from pnyx.portal.registry import registry_pages
 from pnyx.portal.research_pages import research_pages
 from pnyx.portal.review_pages import review_pages
 from pnyx.portal.safety import safety_pages
+from pnyx.portal.sign_in import sign_in_pages
 from pnyx.portal.usage import usage_pages
 from pnyx.transparency.merkle import leaf_hash
 
@@ -42,9 +45,11 @@ def portal_templates() -> Jinja2Templates:
 
 def create_portal() -> APIRouter:
     templates = portal_templates()
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+    router.include_router(sign_in_pages(templates))
+    router.include_router(oidc_pages(templates))
     router.include_router(help_pages(templates))
-    for role_pages in (research_pages, operator_pages, auditor_pages):  # researcher/SME, operator, auditor
+    for role_pages in (research_pages, jobs_pages, operator_pages, auditor_pages):
         router.include_router(role_pages(templates))
     router.include_router(usage_pages(templates))
     router.include_router(council_pages(templates))
@@ -62,11 +67,6 @@ def create_portal() -> APIRouter:
     def favicon() -> FileResponse:
         """The vendored icon (static/favicon.ico; pages name static/favicon.svg), never a 404."""
         return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon")
-
-    @router.get("/portal/jobs", response_class=HTMLResponse)
-    def jobs_page(request: Request) -> HTMLResponse:
-        """Researchers' jobs: the page is static; it calls the REST API with the visitor's token."""
-        return render(request, "jobs.html")
 
     @router.get("/portal/log/entries/{index}", response_class=HTMLResponse)
     def entry_page(

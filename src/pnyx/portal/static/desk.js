@@ -1,10 +1,9 @@
-// Every desk (delegate, reviewer, researcher, operator, auditor; portal/desk.py): the server renders the
-// panel (or the refusal) for the token sent from this tab's sessionStorage, with the page's filters
-// (?by=, ?site=); each form in it posts to the portal with that token, and the answer is the panel
-// again, with a refused form's error next to its field and what was typed kept. A token the server no
-// longer accepts (expired, revoked, unknown) sends the visitor back to the sign-in form with the
-// reason; a form refused for it stays as typed, to post again once signed in. No cookie is set, so no
-// other site can post these forms for the visitor.
+// Every desk (portal/desk.py) works without this script: a signed-in session's panel is rendered by
+// the server and its forms post as plain forms (Post/Redirect/Get). This script adds: the live tally
+// refreshed every few seconds, focus on a refused field, and, for a visitor who keeps the token in this
+// tab instead (sessionStorage, sent as a bearer header), the panel fetched with that token and the
+// forms posted with it, the answer being the panel again. A token the server no longer accepts sends
+// that visitor back to the sign-in form with the reason; a form refused for it stays as typed.
 (() => {
   const $ = (id) => document.getElementById(id);
   const token = () => sessionStorage.getItem("pnyx-token") || "";
@@ -72,16 +71,19 @@
   }
 
   panel.addEventListener("submit", (event) => {
+    if (!token()) return; // a session's form: the browser posts it
     event.preventDefault();
     const form = event.target;
     load("POST", form.getAttribute("action"), new URLSearchParams(new FormData(form)));
   });
+  if (live) setInterval(refreshLive, 4000);
+  const invalid = panel.querySelector("[aria-invalid=true]");
+  if (invalid) invalid.focus();
+  if (panel.hasAttribute("data-rendered")) return; // signed in with a session: the server did the rest
   $("token-form").onsubmit = (event) => {
     event.preventDefault();
     sessionStorage.setItem("pnyx-token", $("token").value.trim());
     signIn();
   };
-  if (live) setInterval(refreshLive, 4000);
   if (token()) signIn();
-  else $("whoami").textContent = "not signed in: paste your API token";
 })();
