@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,9 @@ from pnyx.cli.context import console, errors, platform
 from pnyx.core.errors import InvalidInput, Unavailable
 from pnyx.db.files import private_dir
 from pnyx.settings import Settings
+from pnyx.transparency import limits
 from pnyx.transparency.cosignature import CosignatureVerifier
+from pnyx.transparency.guard import IDENTITY, Guard, within
 from pnyx.transparency.monitor import MonitorState, audit
 from pnyx.transparency.note import NoteVerifier
 from pnyx.transparency.signing import create_key_file
@@ -58,19 +61,56 @@ def show() -> None:
     typer.echo(note, nl=False)
 
 
+MAX_SIZE_OPTION = typer.Option(
+    limits.DEFAULT_MAX_SIZE,
+    "--max-size",
+    min=0,
+    help="Refuse a checkpoint of more entries than this before fetching any tile "
+    "(the audit keeps about 75 bytes per entry in memory)",
+)
+TIMEOUT_OPTION = typer.Option(
+    limits.DEFAULT_TIMEOUT_S,
+    "--timeout-s",
+    min=0.001,
+    help="Seconds each request may take in all, headers and body (not per read)",
+)
+
+
 class HttpTiles:
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
+    """A log's paths over HTTP, as a hostile server may serve them: each body is streamed against the
+    cap for its kind of path (``transparency.limits``) and each request, headers and body, has
+    ``timeout_s`` in all (not per read), so a server can neither fill memory nor stall the audit."""
+
+    def __init__(self, client: httpx.Client, timeout_s: float = limits.DEFAULT_TIMEOUT_S) -> None:
+        self.client, self.timeout_s = client, timeout_s
 
     def get(self, path: str) -> bytes:
-        response = self.client.get(path)
-        if response.status_code == 404 and ".p/" in path:  # tlog-tiles: fall back to the full tile
-            response = self.client.get(path.split(".p/", maxsplit=1)[0])
-        if response.status_code != 200:
-            raise Unavailable(
-                f"GET {response.request.url} answered {response.status_code}", code="monitor_fetch"
-            )
-        return response.content
+        status, body = self.fetch(path)
+        if status == 404 and ".p/" in path:  # tlog-tiles: fall back to the full tile
+            path = path.split(".p/", maxsplit=1)[0]
+            status, body = self.fetch(path)
+        if status != 200:
+            raise Unavailable(f"GET {self.url(path)} answered {status}", code="monitor_fetch")
+        return body
+
+    def url(self, path: str) -> str:
+        return str(self.client.base_url.join(path))
+
+    def fetch(self, path: str) -> tuple[int, bytes]:
+        """The status and (for a 200) the body at ``path``, within ``timeout_s`` in all (``guard``)."""
+        deadline = time.monotonic() + self.timeout_s
+        return within(self.timeout_s, lambda: self._read(path, deadline), self._guard(path).late)
+
+    def _guard(self, path: str) -> Guard:
+        return Guard(url=self.url(path), path=path, timeout_s=self.timeout_s)
+
+    def _read(self, path: str, deadline: float) -> tuple[int, bytes]:
+        with self.client.stream("GET", path, headers=IDENTITY, timeout=self.timeout_s) as response:
+            if response.status_code != 200:
+                return response.status_code, b""
+            guard = self._guard(path)
+            guard.accept(response.headers.get("content-encoding"), response.headers.get("content-length"))
+            return 200, guard.body(response.iter_raw(), deadline)
 
 
 @app.command()
@@ -86,6 +126,8 @@ def verify(
     min_witnesses: int | None = typer.Option(
         None, "--min-witnesses", min=0, help="Known witnesses that must have cosigned (default: all given)"
     ),
+    max_size: int = MAX_SIZE_OPTION,
+    timeout_s: float = TIMEOUT_OPTION,
 ) -> None:
     """Audit a log independently: signature, every entry and tile hash, the root, append-only growth,
     and (with --witness) cosignatures by at least --min-witnesses of the known witnesses."""
@@ -104,8 +146,9 @@ def verify(
         / f"monitor-{hashlib.sha256(base.encode()).hexdigest()[:16]}.json"
     )
     previous = MonitorState.load(state_file)
-    with httpx.Client(base_url=base, timeout=30.0) as client:
-        verifier = _verifier(key, previous, client)
+    with httpx.Client(base_url=base) as client:
+        source = HttpTiles(client, timeout_s)
+        verifier = _verifier(key, previous, source)
         with Progress(
             TextColumn("verifying"),
             BarColumn(),
@@ -117,12 +160,13 @@ def verify(
         ) as bar:
             task = bar.add_task("tiles", total=None)
             report = audit(
-                HttpTiles(client),
+                source,
                 verifier,
                 previous,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 witnesses=witnesses,
                 min_witnesses=needed,
+                max_size=max_size,
             )
     checkpoint = report.checkpoint
     assert checkpoint is not None
@@ -150,7 +194,7 @@ def _key_text(key: str) -> str:
     return Path(key).read_text().strip() if Path(key).is_file() else key
 
 
-def _verifier(key: str | None, previous: MonitorState | None, client: httpx.Client) -> NoteVerifier:
+def _verifier(key: str | None, previous: MonitorState | None, source: HttpTiles) -> NoteVerifier:
     if key is not None:
         verifier = NoteVerifier.from_vkey(_key_text(key))
         if previous is not None and previous.vkey != verifier.vkey:
@@ -160,12 +204,12 @@ def _verifier(key: str | None, previous: MonitorState | None, client: httpx.Clie
         return verifier
     if previous is not None:
         return NoteVerifier.from_vkey(previous.vkey)
-    response = client.get("key")
-    if response.status_code != 200:
+    status, body = source.fetch("key")
+    if status != 200:
         raise Unavailable(
-            f"no --key given and the log publishes none at {response.request.url} "
-            f"(HTTP {response.status_code}); pass the log's verifier key with --key",
+            f"no --key given and the log publishes none at {source.url('key')} "
+            f"(HTTP {status}); pass the log's verifier key with --key",
             code="monitor_no_key",
         )
     errors().print("[yellow]no --key given: trusting the key the log publishes now, and pinning it[/]")
-    return NoteVerifier.from_vkey(response.text.strip())
+    return NoteVerifier.from_vkey(body.decode("utf-8", errors="replace").strip())

@@ -26,9 +26,7 @@ import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
+from pnyx.transparency import ed25519
 from pnyx.transparency.note import (
     ED25519_KEY_SIZE,
     ED25519_SIGNATURE_SIZE,
@@ -114,11 +112,7 @@ class CosignatureVerifier:
         timestamp = int.from_bytes(signature[:TIMESTAMP_SIZE], "big")
         if timestamp > MAX_TIMESTAMP:
             return None
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(
-                signature[TIMESTAMP_SIZE:], message(body, timestamp)
-            )
-        except (InvalidSignature, ValueError):
+        if not ed25519.verify(self.public_key, signature[TIMESTAMP_SIZE:], message(body, timestamp)):
             return None
         return timestamp
 
@@ -147,8 +141,7 @@ class Cosigner:
 
     @property
     def verifier(self) -> CosignatureVerifier:
-        public = Ed25519PrivateKey.from_private_bytes(self.seed).public_key().public_bytes_raw()
-        return CosignatureVerifier(self.name, public)
+        return CosignatureVerifier(self.name, ed25519.public_key(self.seed))
 
     @property
     def skey(self) -> str:
@@ -159,13 +152,13 @@ class Cosigner:
         """The cosignature line (with its newline) on a checkpoint ``body`` at ``timestamp``."""
         if not 0 <= timestamp <= MAX_TIMESTAMP:
             raise MalformedNote(f"timestamp {timestamp} is not in [0, 2**63)", field="timestamp")
-        signature = Ed25519PrivateKey.from_private_bytes(self.seed).sign(message(body, timestamp))
+        signature = ed25519.sign(self.seed, message(body, timestamp))
         raw = self.verifier.key_id + timestamp.to_bytes(TIMESTAMP_SIZE, "big") + signature
         return f"{SIGNATURE_PREFIX}{self.name} {_b64(raw)}\n"
 
 
 def generate_cosigner(name: str) -> Cosigner:
-    return Cosigner(name, Ed25519PrivateKey.generate().private_bytes_raw())
+    return Cosigner(name, ed25519.new_seed())
 
 
 # --- reading cosignatures off a note ----------------------------------------------------------------

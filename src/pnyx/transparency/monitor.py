@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from pnyx.transparency import merkle, tiles
+from pnyx.transparency import limits, merkle, tiles
 from pnyx.transparency.checkpoint import Checkpoint, parse_checkpoint
 from pnyx.transparency.cosignature import CosignatureVerifier, verify_cosignatures
-from pnyx.transparency.note import NoteVerifier, open_note
+from pnyx.transparency.note import MalformedNote, NoteVerifier, open_note
 
 
 class TileSource(Protocol):
@@ -62,6 +62,9 @@ class AuditReport:
     checkpoint: Checkpoint | None
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     cosigned_by: tuple[str, ...] = ()  # the known witnesses whose cosignatures verify
+    # The RFC 6962 leaf hash of every entry the audit read, 32 bytes each in log order (32 bytes an
+    # entry, not the entries): a later reader checks what it fetches again against them.
+    leaf_hashes: bytes = field(default=b"", repr=False)
 
     @property
     def ok(self) -> bool:
@@ -84,10 +87,12 @@ def audit(
     *,
     witnesses: Sequence[CosignatureVerifier] = (),
     min_witnesses: int = 0,
+    max_size: int = limits.DEFAULT_MAX_SIZE,
 ) -> AuditReport:
     """Audit the log behind ``source``; with ``witnesses``, its checkpoint must carry valid
-    cosignatures (c2sp.org/tlog-cosignature) by at least ``min_witnesses`` of them."""
-    note = source.get("checkpoint").decode()
+    cosignatures (c2sp.org/tlog-cosignature) by at least ``min_witnesses`` of them. A checkpoint of
+    more than ``max_size`` entries is refused before any tile is fetched (see ``limits``)."""
+    note = _checkpoint_text(source.get("checkpoint"))
     body, _names = open_note(note, [verifier])  # raises on a bad or missing signature
     checkpoint = parse_checkpoint(body)
     cosigned = verify_cosignatures(note, witnesses)
@@ -100,7 +105,10 @@ def audit(
             )
         )
     size = checkpoint.size
-    total = sum(1 for level in [None, *tiles.tile_levels(size)] for _ in tiles.tiles_for_size(level, size))
+    if size > max_size:
+        problems.append(_too_large(size, max_size))
+        return AuditReport(checkpoint=checkpoint, problems=tuple(sorted(problems, key=_order)))
+    total = sum(_tile_count(level, size) for level in [None, *tiles.tile_levels(size)])
     done = 0
 
     def tick() -> None:
@@ -119,7 +127,28 @@ def audit(
         checkpoint=checkpoint,
         problems=tuple(sorted(problems, key=_order)),
         cosigned_by=tuple(cosigned.cosigned),
+        leaf_hashes=b"".join(leaves),
     )
+
+
+def _checkpoint_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedNote("the checkpoint is not UTF-8 text", field="checkpoint") from exc
+
+
+def _too_large(size: int, max_size: int) -> Problem:
+    return Problem(
+        index=None,
+        message=f"the checkpoint claims {size:,} entries, more than the {max_size:,} this audit accepts "
+        "(max size); refused before fetching any tile",
+    )
+
+
+def _tile_count(level: int | None, size: int) -> int:
+    full, partial = tiles.tile_counts(level, size)
+    return full + (partial > 0)
 
 
 def _order(p: Problem) -> tuple[int, str]:

@@ -19,10 +19,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from pnyx.core.errors import FacilityError, InvalidInput, Unauthenticated
+from pnyx.transparency import ed25519
 
 ALG_ED25519 = 0x01
 KEY_ID_SIZE = 4
@@ -178,11 +176,7 @@ class NoteVerifier:
         """Whether ``signature`` is this key's Ed25519 signature of ``text`` (RFC 8032)."""
         if len(signature) != ED25519_SIGNATURE_SIZE:
             return False
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, text.encode("utf-8"))
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return ed25519.verify(self.public_key, signature, text.encode("utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +207,7 @@ class NoteSigner:
 
     @property
     def verifier(self) -> NoteVerifier:
-        public = Ed25519PrivateKey.from_private_bytes(self.seed).public_key().public_bytes_raw()
-        return NoteVerifier(self.name, public)
+        return NoteVerifier(self.name, ed25519.public_key(self.seed))
 
     @property
     def key_id(self) -> bytes:
@@ -230,7 +223,7 @@ class NoteSigner:
 
     def signature_line(self, text: str) -> str:
         """``— <name> base64(key ID || Ed25519(text))`` and a newline, for an already-checked text."""
-        signature = Ed25519PrivateKey.from_private_bytes(self.seed).sign(text.encode("utf-8"))
+        signature = ed25519.sign(self.seed, text.encode("utf-8"))
         return f"{SIGNATURE_PREFIX}{self.name} {_b64(self.key_id + signature)}\n"
 
     def sign(self, text: str) -> str:
@@ -240,7 +233,7 @@ class NoteSigner:
 
 def generate_signer(name: str) -> tuple[str, str]:
     """A fresh Ed25519 key pair for ``name``, as (signer key, verifier key) texts."""
-    signer = NoteSigner(name, Ed25519PrivateKey.generate().private_bytes_raw())
+    signer = NoteSigner(name, ed25519.new_seed())
     return signer.skey, signer.vkey
 
 
