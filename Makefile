@@ -2,13 +2,14 @@
 #   make run   - create the environment, install, migrate SQLite, seed the demo on first start, serve :8000
 #   make test  - install with the test tools and run the whole suite (SQLite and, when reachable, PostgreSQL)
 #   make events - regenerate docs/events.md, the catalogue of the public log's entry types, from the code
+#   make auditor - the standalone auditor: python3 -I -S dist/pnyx-audit.pyz URL --key KEY (docs/audit.md)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PNYX_DATA_DIR ?= var
 
-.PHONY: run install install-dev test test-fast lint bench clean check-sandbox events
+.PHONY: run install install-dev test test-fast lint bench clean check-sandbox events auditor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +60,9 @@ test-fast: install-dev
 
 events: install
 	$(BIN)/pnyx log catalogue --output docs/events.md
+
+auditor: install
+	mkdir -p dist && $(BIN)/pnyx audit bundle --out dist/pnyx-audit.pyz
 
 bench: install-dev
 	$(BIN)/python -m benchmarks.log_append

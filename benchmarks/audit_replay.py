@@ -29,6 +29,7 @@ from pnyx.audit.wire import CycleInputs, Held
 from pnyx.core.events import DomainEvent, entry_bytes
 from pnyx.dispatch.decisions import cycle_events, topology_events
 from pnyx.inventory.rules import generate_facility
+from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.fairshare import Shares
 from pnyx.scheduler.model import Decisions
 from pnyx.scheduler.policy import Policy, policy_named
@@ -52,11 +53,12 @@ class Recorder:
         self.entries: list[bytes] = [self._entry(e, 0.0) for e in parts]
         self.ledger: Ledger | None = None
         self.sim: Simulation | None = None
+        self.blank = Capacity(topology)  # as production's caller keeps one per topology
         self.record_s = 0.0
 
     def schedule(self, snapshot: Snapshot, queue: Queue, now: float, policy: Policy) -> Decisions:
         inputs = self._inputs(snapshot, queue, now, policy)
-        outputs = decide(self.topology, inputs)  # production's plan over the twin's state
+        outputs = decide(self.topology, inputs, blank=self.blank)  # production's plan, the twin's state
         decisions = outputs.decisions
         if not outputs.empty:
             began = time.perf_counter()

@@ -140,4 +140,4 @@ def test_the_command_runs_from_a_database(tmp_path: Path) -> None:
     assert (tmp_path / "o" / "metrics.json").exists()
     refused = run("simulate", "--shares", "DE=1", "--out", str(tmp_path / "o"))
     assert refused.returncode == 2
-    assert "give --from-db too" in refused.stderr
+    assert "give --from-db or --from-log too" in refused.stderr

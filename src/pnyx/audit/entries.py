@@ -1,18 +1,23 @@
 """A log's entries read back from its tiles alone (c2sp.org/tlog-tiles entry bundles).
 
 The bytes come from anything that serves the log's paths (``Tiles``: HTTP, or a directory of tiles
-on disk); each entry is parsed as JSON (an entry that is not JSON reads as ``{"type": null}``). Read
-them after ``transparency.monitor.audit`` has checked that they hash to the signed checkpoint.
+on disk); each entry is parsed as JSON. An entry that is not a JSON object (or holds NaN, an infinity,
+or nesting too deep for the parser) reads as ``{"type": null, "unreadable": why}``: the replay makes
+it a finding. Read them after ``transparency.monitor.audit`` has checked that they hash to the signed
+checkpoint.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from pnyx.transparency import tiles
+from pnyx.core.errors import IntegrityFailure
+from pnyx.transparency import merkle, tiles
+from pnyx.transparency.checkpoint import HASH_SIZE
 
 
 class Tiles(Protocol):
@@ -34,12 +39,30 @@ class DirectoryTiles:
         return target.read_bytes()
 
 
-def log_entries(source: Tiles, size: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(index, parsed entry) for the first ``size`` entries, in log order."""
+def log_entries(source: Tiles, leaf_hashes: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, parsed entry) for each entry whose RFC 6962 leaf hash the audit verified
+    (``AuditReport.leaf_hashes``, 32 bytes each), in log order. The bundles are fetched again, so
+    each entry is checked against its verified hash: a server that answers the replay otherwise
+    than the audit is refused (``IntegrityFailure``, naming the index) before the entry is read."""
+    size = len(leaf_hashes) // HASH_SIZE
     for ref in tiles.tiles_for_size(None, size):
         start, _end = tiles.tile_entry_range(ref)
-        for offset, raw in enumerate(split_bundle(source.get(f"tile/{ref.path}"))[: ref.count]):
-            yield start + offset, _parsed(raw)
+        bundle = split_bundle(source.get(f"tile/{ref.path}"))
+        for index in range(start, start + ref.count):
+            raw = bundle[index - start] if index - start < len(bundle) else None
+            yield index, _parsed(_verified(raw, index, leaf_hashes))
+
+
+def _verified(raw: bytes | None, index: int, leaf_hashes: bytes) -> bytes:
+    """``raw``, the entry at ``index``, if it is the one the audit verified."""
+    if raw is None or merkle.leaf_hash(raw) != leaf_hashes[index * HASH_SIZE : (index + 1) * HASH_SIZE]:
+        what = "is missing" if raw is None else "differs"
+        raise IntegrityFailure(
+            f"entry {index} {what} when fetched again for the replay: not the entry the audit verified "
+            "against the signed checkpoint (the server answers differently); nothing after it replayed",
+            code="log_changed_after_audit",
+        )
+    return raw
 
 
 def split_bundle(data: bytes) -> list[bytes]:
@@ -52,9 +75,25 @@ def split_bundle(data: bytes) -> list[bytes]:
     return entries
 
 
+UNREADABLE = "unreadable"  # the key of why an entry could not be read
+
+
 def _parsed(raw: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
-    except ValueError:
-        return {"type": None}
-    return value if isinstance(value, dict) else {"type": None}
+        value = json.loads(raw, parse_constant=_refused, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        return {"type": None, UNREADABLE: f"not JSON ({type(exc).__name__})"}
+    if not isinstance(value, dict):
+        return {"type": None, UNREADABLE: f"JSON, but a {type(value).__name__}, not an object"}
+    return value
+
+
+def _refused(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} overflows a float")
+    return value

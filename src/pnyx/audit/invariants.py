@@ -4,7 +4,9 @@
   none over the node's accelerators, no node twice;
 - it runs on nodes of one pool of its type, certified at or above its label;
 - from L2 up a job shares no node with another project's job (running, or started in the cycle);
-- only waiting jobs start; only holding jobs are preempted.
+- only waiting jobs start; only holding jobs are preempted;
+- a job holding accelerators (each ``holding_set`` row, as it is set) keeps the placement rules too;
+- no job appears twice within one kind of output (two starts of one job are two placements).
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ def check(
     queue: Mapping[str, Sequence[Json]],
     holding: Mapping[str, Sequence[Json]],
     outputs: Mapping[str, Sequence[Sequence[Json]]],
+    held: Sequence[Sequence[Json]] = (),
 ) -> list[str]:
-    """Every broken invariant of one record, as sentences naming the job."""
-    problems: list[str] = []
+    """Every broken invariant of one record, as sentences naming the job; ``held``: the holding rows
+    the record sets."""
+    problems = twice(outputs)
+    for row in held:
+        problems += [f"holding job {row[0]}: {p}" for p in placement_problems(topology, job_in(row), row[15])]
     starts = list(outputs.get("starts", [])) + list(outputs.get("ahead", []))
     for row in starts:
         if row[0] not in queue:
@@ -37,6 +43,18 @@ def check(
             problems.append(f"job {row[0]} is preempted but holds no accelerators")
     problems += co_tenancy(topology, _occupants(queue, holding, outputs))
     return problems
+
+
+def twice(outputs: Mapping[str, Sequence[Json]]) -> list[str]:
+    """Each job named more than once within one kind of output."""
+    out: list[str] = []
+    for kind, rows in outputs.items():
+        seen: set[str] = set()
+        for job_id in (row if isinstance(row, str) else row[0] for row in rows):
+            if job_id in seen:
+                out.append(f"job {job_id} appears more than once in {kind}")
+            seen.add(job_id)
+    return out
 
 
 def placement_problems(topology: Topology, job: Job, row: Sequence[Json]) -> list[str]:
@@ -78,14 +96,22 @@ def _occupants(
             yield start[0], row[5], int(row[8]) >= SafetyLevel.L2, start[2]
 
 
+def _on(topology: Topology, nodes: Sequence[int]) -> list[int]:
+    """The node indexes the topology has (a placement naming others is a finding of its own)."""
+    return [n for n in nodes if 0 <= n < len(topology.node_ids)]
+
+
 def co_tenancy(topology: Topology, occupants: Iterable[tuple[str, str, bool, Sequence[int]]]) -> list[str]:
-    projects: dict[int, set[str]] = defaultdict(set)
+    """Nodes where an L2-or-above job (the last one named there) meets another project's job."""
+    listed = [(job_id, project, alone, _on(topology, nodes)) for job_id, project, alone, nodes in occupants]
     exclusive: dict[int, str] = {}
-    for job_id, project, alone, nodes in occupants:
-        for n in nodes:
+    for job_id, _project, alone, nodes in listed:
+        if alone:
+            exclusive.update(dict.fromkeys(nodes, job_id))
+    projects: dict[int, set[str]] = defaultdict(set)
+    for _job_id, project, _alone, nodes in listed:
+        for n in exclusive.keys() & nodes:  # only nodes an exclusive job holds can break the rule
             projects[n].add(project)
-            if alone:
-                exclusive[n] = job_id
     return [
         f"job {job_id} (L2 or above) shares node {topology.node_ids[n]} with another project"
         for n, job_id in sorted(exclusive.items())

@@ -1,11 +1,14 @@
 """The replay of a log's decision records (pure): rebuild each cycle's inputs from the entries,
 decide it again with the same scheduler, and name the first record that differs.
 
-Entries come in log order as ``(index, parsed entry)``; only ``scheduler.topology.published`` and
-``scheduler.cycle.decided`` are read. For each record: the scheduler version must be one the auditor
-knows; the record must follow from the ones before (``ledger.follow``); its topology must have been
-published whole before it; its outputs must keep the invariants (``invariants``); and, rerun, the
-scheduler must decide exactly what it says. Member states' recorded use is summed over time.
+Entries come in log order as ``(index, parsed entry)``; every entry must be a JSON object naming
+its type. ``scheduler.topology.published`` and ``scheduler.cycle.decided`` are read, their shape
+checked first (``shape``); the jobs' own events are held against the records (``job_events``). For
+each record: the scheduler version must be one the auditor knows; the record must follow from the
+ones before (``ledger.follow``); its ``now`` must not go back; its topology must have been published
+whole before it; its outputs must keep the invariants (``invariants``); and, rerun, the scheduler
+must decide exactly what it says. Member states' recorded use is summed over time. Whatever a
+hostile entry holds, the replay goes on: an entry it cannot read is a finding at its index.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pnyx.audit import invariants
+from pnyx.audit import invariants, shape
+from pnyx.audit.entries import UNREADABLE
+from pnyx.audit.fairness import Window, Windows, passed_over, under_share
+from pnyx.audit.job_events import KINDS, JobEvents
 from pnyx.audit.ledger import BadRecord, Ledger, follow, joined
 from pnyx.audit.rerun import decide
 from pnyx.audit.topology_wire import TopologyBook, TopologyPart
@@ -32,11 +38,14 @@ from pnyx.audit.wire import (
     shares_in,
     usage_in,
 )
+from pnyx.scheduler.capacity import Capacity
+from pnyx.scheduler.fairshare import DAY_S
 from pnyx.scheduler.model import Job
 from pnyx.scheduler.topology import Topology
 
 CYCLE = "scheduler.cycle.decided"
 TOPOLOGY = "scheduler.topology.published"
+SAID = 300  # characters of an exception's text a finding quotes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
@@ -53,6 +62,8 @@ class ReplayReport:
     problems: list[Finding] = field(default_factory=list)
     used: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # member -> acc-s
     entitled: dict[str, float] = field(default_factory=dict)  # member -> weight, latest in force
+    windows: list[Window] = field(default_factory=list)  # use against entitlement, window by window
+    resets: list[int] = field(default_factory=list)  # log indexes of reset records after the first
 
     @property
     def ok(self) -> bool:
@@ -60,36 +71,73 @@ class ReplayReport:
 
 
 class Replay:
-    def __init__(self, known_versions: Collection[str], *, rerun: bool = True) -> None:
-        self.known, self.rerun = known_versions, rerun
+    def __init__(
+        self,
+        known_versions: Collection[str],
+        *,
+        rerun: bool = True,
+        window_s: float = DAY_S,
+        max_share_gap: float | None = None,
+    ) -> None:
+        self.known, self.rerun, self.max_share_gap = known_versions, rerun, max_share_gap
+        self.windows = Windows(window_s=window_s)
         self.book = TopologyBook()
+        self.blanks: dict[str, Capacity] = {}  # topology digest -> its capacity with nothing taken
         self.ledger: Ledger | None = None
         self.pending: list[tuple[int, Mapping[str, Json]]] = []
         self.jobs: dict[str, tuple[Sequence[Json], Job]] = {}
         self.held: dict[str, tuple[Sequence[Json], Held]] = {}
         self.last_now: float | None = None
+        self.events = JobEvents()
         self.broken = False
         self.report = ReplayReport()
 
     def feed(self, index: int, entry: Mapping[str, Any]) -> None:
         self.report.entries += 1
-        kind, data = entry.get("type"), entry.get("data", {})
+        kind = entry.get("type")
         try:
-            if kind == TOPOLOGY:
+            self._entry(index, kind, entry)
+        except Exception as exc:  # a hostile entry is a finding at its index, never the end of the replay
+            said = f"{type(exc).__name__}: {exc}"[:SAID]
+            self._problem(index, f"a malformed {str(kind)[:SAID]} entry ({said})")
+
+    def _entry(self, index: int, kind: object, entry: Mapping[str, Any]) -> None:
+        data: Any = entry.get("data")
+        if not isinstance(kind, str):
+            self._problem(index, f"the entry is not an event: {entry.get(UNREADABLE, 'no type')}")
+        elif kind in (TOPOLOGY, CYCLE):
+            wrong = shape.problem(data, shape.TOPOLOGY_PART if kind == TOPOLOGY else shape.CYCLE_PART)
+            if wrong is not None:
+                self._problem(index, f"a malformed {kind} entry: {wrong}")
+            elif kind == TOPOLOGY:
                 self._problem(index, self.book.add(TopologyPart(**data)))
-            elif kind == CYCLE:
+            else:
                 self._part(index, data)
-        except (TypeError, KeyError, IndexError, ValueError) as exc:
-            self._problem(index, f"a malformed {kind} entry ({type(exc).__name__}: {exc})")
+        elif kind in KINDS:
+            if not isinstance(data, dict):
+                raise TypeError("its data is not an object")
+            for message in self.events.see(index, kind, data):
+                self._problem(index, message)
 
     def finish(self) -> ReplayReport:
+        self._incomplete()
+        self.windows.close()
+        self.report.windows = list(self.windows.closed)
+        gap = self.max_share_gap
+        if gap is not None:
+            for window in self.report.windows:
+                for message in under_share(window, gap):
+                    self._problem(window.last_index, message)
+        return self.report
+
+    def _incomplete(self) -> None:
         if self.pending:
-            head = self.pending[0][1]
+            head = self.pending[0][1]  # its shape was checked: a mapping with seq and parts
             self._problem(
                 self.pending[0][0],
                 f"record {head['seq']} ends after part {len(self.pending)} of {head['parts']}",
             )
-        return self.report
+            self.pending = []
 
     def _problem(self, index: int, message: str | None) -> None:
         if message is not None:
@@ -97,8 +145,7 @@ class Replay:
 
     def _part(self, index: int, data: Mapping[str, Json]) -> None:
         if self.pending and self.pending[0][1]["seq"] != data["seq"]:
-            self.finish()
-            self.pending = []
+            self._incomplete()
         self.pending.append((index, data))
         if data["part"] == data["parts"]:
             first, parts = self.pending[0][0], [d for _, d in self.pending]
@@ -107,8 +154,11 @@ class Replay:
 
     def _record(self, index: int, parts: list[Mapping[str, Json]]) -> None:
         self.report.cycles += 1
-        head = parts[0]
-        if self.broken and not joined(parts).get("reset"):
+        head, body = parts[0], joined(parts)
+        self._claims(index, head, body)
+        if body.get("reset") and self.report.cycles > 1:
+            self.report.resets.append(index)
+        if self.broken and not body.get("reset"):
             return  # after a record that does not follow, nothing does until the next reset
         try:
             self.ledger, self.broken = follow(self.ledger, parts), False
@@ -122,9 +172,18 @@ class Replay:
                 index, f"record {head['seq']} names topology {head['topology']}, not published before it"
             )
             return
-        self._account(self.ledger, float(head["now"]))
-        recorded = {k: joined(parts).get(k, []) for k in OUTPUT_KEYS}
-        for message in invariants.check(topology, self.ledger.queue, self.ledger.holding, recorded):
+        now, ledger = float(head["now"]), self.ledger
+        if self.last_now is not None and now < self.last_now:
+            self._problem(
+                index, f"record {head['seq']}: now {now} is before the record before it ({self.last_now})"
+            )
+        self._account(ledger, now)
+        self.windows.add(index, now, ledger.queue, ledger.holding, ledger.settings)
+        recorded = {k: body.get(k, []) for k in OUTPUT_KEYS}
+        for message in [
+            *invariants.check(topology, ledger.queue, ledger.holding, recorded, body.get("holding_set", [])),
+            *passed_over(ledger.queue, ledger.holding, ledger.settings, now, recorded),
+        ]:
             self._problem(index, f"record {head['seq']}: {message}")
         if head["scheduler"] not in self.known:
             known = ", ".join(sorted(self.known)) or "none"
@@ -133,7 +192,14 @@ class Replay:
                 f"record {head['seq']}: scheduler version {head['scheduler']} is unknown (known: {known})",
             )
         elif self.rerun:
-            self._again(index, head, topology, recorded, tuple(joined(parts).get("holding_order", ())))
+            self._again(index, head, topology, recorded, tuple(body.get("holding_order", ())))
+
+    def _claims(self, index: int, head: Mapping[str, Json], body: Mapping[str, Json]) -> None:
+        """The record's outputs as claims the jobs' events must match; its job rows against theirs."""
+        topology = self.book.known.get(str(head["topology"]))
+        rows = [*body.get("queue_set", []), *body.get("holding_set", [])]
+        for message in self.events.record(index, topology, rows, body):
+            self._problem(index, f"record {head['seq']}: {message}")
 
     def _again(
         self,
@@ -145,7 +211,10 @@ class Replay:
     ) -> None:
         assert self.ledger is not None
         inputs = self._inputs(self.ledger, float(head["now"]), topology, order)
-        expected = normal(outputs_out(decide(topology, inputs)))
+        blank = self.blanks.get(str(head["topology"]))
+        if blank is None:
+            blank = self.blanks[str(head["topology"])] = Capacity(topology)
+        expected = normal(outputs_out(decide(topology, inputs, blank=blank)))
         found = differences(expected, normal(dict(recorded)))
         if found:
             self._problem(index, f"record {head['seq']}: {found[0]}")
@@ -209,9 +278,17 @@ def _by_job(rows: Iterable[Json]) -> dict[str, Json]:
     return {(row if isinstance(row, str) else row[0]): row for row in rows}
 
 
-def replay(entries: Iterable[tuple[int, Mapping[str, Any]]], known_versions: Collection[str]) -> ReplayReport:
-    """Replay every decision record among ``entries``; the report lists what differs, first first."""
-    run = Replay(known_versions)
+def replay(
+    entries: Iterable[tuple[int, Mapping[str, Any]]],
+    known_versions: Collection[str],
+    *,
+    window_s: float = DAY_S,
+    max_share_gap: float | None = None,
+) -> ReplayReport:
+    """Replay every decision record among ``entries``; the report lists what differs, first first.
+    ``window_s``: the length of the use-against-entitlement windows; ``max_share_gap``: see
+    ``audit.fairness`` (None: use is reported, not checked)."""
+    run = Replay(known_versions, window_s=window_s, max_share_gap=max_share_gap)
     for index, entry in entries:
         run.feed(index, entry)
     report = run.finish()

@@ -14,6 +14,7 @@ import dataclasses
 
 from pnyx.audit.wire import CycleInputs, CycleOutputs, Held, usual_order
 from pnyx.scheduler.ahead import Layers, layers, overlapping
+from pnyx.scheduler.capacity import Capacity, blank_of
 from pnyx.scheduler.cycle import schedule
 from pnyx.scheduler.fairshare import Usage, fold, spans_of
 from pnyx.scheduler.model import Decisions, Job, Placement, Running
@@ -22,17 +23,20 @@ from pnyx.scheduler.snapshot import build_snapshot
 from pnyx.scheduler.topology import Topology
 
 
-def decide(topology: Topology, inputs: CycleInputs) -> CycleOutputs:
+def decide(topology: Topology, inputs: CycleInputs, *, blank: Capacity | None = None) -> CycleOutputs:
+    """``blank``: the topology's capacity with nothing taken (``scheduler.capacity.blank_of``), which
+    a caller deciding many cycles over one topology builds once; every ledger here is a copy of it."""
+    blank = blank_of(topology, blank)
     started, waiting = holding_order(inputs.holding, inputs.order)
-    stack = layers(topology, started, waiting, inputs.ahead_depth)
+    stack = layers(topology, started, waiting, inputs.ahead_depth, blank=blank)
     holding = [*stack.now, *stack.queued, *stack.deeper, *stack.overlaid]
     usage = fold(inputs.history, spans_of(holding), inputs.now, inputs.shares.half_life_s)
     down = sorted(inputs.down)  # a set's order is no order: nodes fail in one order, the same each time
-    snapshot = build_snapshot(topology, stack.now, inputs.shares, usage, down)
+    snapshot = build_snapshot(topology, stack.now, inputs.shares, usage, down, blank=blank)
     decisions = schedule(snapshot, Queue(list(inputs.queue)), inputs.now, inputs.policy)
     if not (inputs.ahead_engines and not decisions.reservations and not stack.deeper):
         return CycleOutputs(decisions=decisions)
-    placed = _ahead(topology, inputs, stack, decisions, usage)
+    placed = _ahead(blank, inputs, stack, decisions, usage)
     victims = [r.placement for r in stack.now if r.job.id in {p.job_id for p in decisions.preemptions}]
     displaced = tuple(r.job.id for r in overlapping(victims, stack.queued))
     return CycleOutputs(decisions=decisions, ahead=tuple(placed), requeue=displaced)
@@ -47,7 +51,7 @@ def holding_order(holding: tuple[Held, ...], order: tuple[str, ...]) -> tuple[li
 
 
 def _ahead(
-    topology: Topology, inputs: CycleInputs, stack: Layers, decisions: Decisions, usage: Usage
+    blank: Capacity, inputs: CycleInputs, stack: Layers, decisions: Decisions, usage: Usage
 ) -> list[Placement]:
     decided = {p.job_id for p in decisions.starts} | {r.job_id for r in decisions.rejections}
     rest: list[Job] = [
@@ -56,7 +60,7 @@ def _ahead(
     quiet = dataclasses.replace(inputs.policy, preemption=False)
     placed: list[Placement] = []
     for layer in stack.ahead:
-        snapshot = build_snapshot(topology, layer, inputs.shares, usage)
+        snapshot = build_snapshot(blank.topology, layer, inputs.shares, usage, blank=blank)
         later = schedule(snapshot, Queue(rest), inputs.now, quiet)
         placed += later.starts
         rest = [j for j in rest if j.id not in {p.job_id for p in later.starts}]

@@ -128,7 +128,13 @@ def placement_out(p: Placement) -> list[Json]:
 
 
 def placement_in(row: Sequence[Json], topology: Topology, exclusive: bool) -> Placement:
+    """Refuses (``ValueError``) node indexes outside the topology (-1 is not "the last node") and
+    counts that are not positive: ``invariants`` names them first, with the job."""
     nodes = tuple(int(n) for n in row[2])
+    if not nodes or not all(0 <= n < len(topology.node_ids) for n in nodes):
+        raise ValueError(f"placement of job {row[0]} names nodes {list(nodes)} outside the topology")
+    if len(row[3]) != len(nodes) or not all(int(c) > 0 for c in row[3]):
+        raise ValueError(f"placement of job {row[0]} gives counts {list(row[3])} to {len(nodes)} nodes")
     return Placement(
         job_id=row[0],
         accelerator_type=row[1],

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
 
+from pnyx.audit import bundle
 from pnyx.audit.entries import DirectoryTiles, Tiles, log_entries
 from pnyx.audit.replay import ReplayReport, replay
+from pnyx.audit.standalone import GAP_HELP, WINDOW_HELP, fairness_options, summary_lines
 from pnyx.audit.version import scheduler_version
 from pnyx.cli.context import console, errors
-from pnyx.cli.log import HttpTiles, _key_text
+from pnyx.cli.log import MAX_SIZE_OPTION, TIMEOUT_OPTION, HttpTiles, _key_text
 from pnyx.core.errors import InvalidInput
+from pnyx.scheduler.fairshare import DAY_S
 from pnyx.transparency.cosignature import CosignatureVerifier
 from pnyx.transparency.monitor import AuditReport, audit
 from pnyx.transparency.note import NoteVerifier
@@ -33,6 +40,10 @@ def replay_command(
     scheduler: list[str] = typer.Option(
         [], "--scheduler", help="Another scheduler version to accept (default: this installation's only)"
     ),
+    max_size: int = MAX_SIZE_OPTION,
+    timeout_s: float = TIMEOUT_OPTION,
+    window_s: float = typer.Option(DAY_S, "--window", help=WINDOW_HELP),
+    max_share_gap: float | None = typer.Option(None, "--max-share-gap", help=GAP_HELP),
 ) -> None:
     """Verify the log, rebuild every dispatch cycle's inputs from its entries, decide each cycle again
     with the same scheduler and report the first record that differs; check the invariants (labels,
@@ -45,23 +56,30 @@ def replay_command(
             field="min_witnesses",
         )
     verifier = NoteVerifier.from_vkey(_key_text(key))
-    known = {scheduler_version(), *scheduler}
+    window, gap = fairness_options(window_s, max_share_gap)
+    replaying = partial(
+        replay, known_versions={scheduler_version(), *scheduler}, window_s=window, max_share_gap=gap
+    )
     if Path(url).is_dir():
-        report = _run(DirectoryTiles(Path(url)), verifier, witnesses, needed, known)
+        report = _run(DirectoryTiles(Path(url)), verifier, witnesses, needed, max_size, replaying)
     else:
-        with httpx.Client(base_url=url.rstrip("/") + "/", timeout=30.0) as client:
-            report = _run(HttpTiles(client), verifier, witnesses, needed, known)
+        with httpx.Client(base_url=url.rstrip("/") + "/") as client:
+            report = _run(HttpTiles(client, timeout_s), verifier, witnesses, needed, max_size, replaying)
     _print(report)
 
 
 def _run(
-    source: Tiles, verifier: NoteVerifier, witnesses: list[CosignatureVerifier], needed: int, known: set[str]
+    source: Tiles,
+    verifier: NoteVerifier,
+    witnesses: list[CosignatureVerifier],
+    needed: int,
+    max_size: int,
+    replaying: Callable[[Iterable[tuple[int, Mapping[str, Any]]]], ReplayReport],
 ) -> ReplayReport:
-    checked = audit(source, verifier, witnesses=witnesses, min_witnesses=needed)
+    checked = audit(source, verifier, witnesses=witnesses, min_witnesses=needed, max_size=max_size)
     if not checked.ok:
         _log_failed(checked)
-    assert checked.checkpoint is not None
-    return replay(log_entries(source, checked.checkpoint.size), known)
+    return replaying(log_entries(source, checked.leaf_hashes))
 
 
 def _log_failed(report: AuditReport) -> None:
@@ -90,11 +108,23 @@ def _print(report: ReplayReport) -> None:
 
 
 def _print_usage(report: ReplayReport) -> None:
-    """Each member state's share of the recorded use against its share of the entitlements."""
-    used, entitled = sum(report.used.values()), sum(report.entitled.values())
-    if used <= 0 or entitled <= 0:
-        return
-    console().print("member state: share of use / share of entitlement (over the records)")
-    for member in sorted(set(report.used) | set(report.entitled)):
-        use, right = report.used.get(member, 0.0) / used, report.entitled.get(member, 0.0) / entitled
-        console().print(f"  {member}: {use:.1%} / {right:.1%}")
+    for line in summary_lines(report):
+        console().print(line, markup=False)
+
+
+@app.command(name="bundle")
+def bundle_command(
+    out: Path = typer.Option(Path("pnyx-audit.pyz"), "--out", help="The zipapp to write"),
+) -> None:
+    """Write the standalone auditor: a Python zipapp that runs 'pnyx audit replay' (same arguments and
+    exit codes) with the standard library alone: python3 -I -S pnyx-audit.pyz URL --key KEY. It carries
+    this installation's scheduler byte for byte, so it accepts the records this version decided."""
+    made = bundle.plan()
+    bundle.write(made, out)
+    console().print(
+        f"wrote {out}: {len(made.modules)} modules copied byte for byte, sha256 "
+        f"{hashlib.sha256(out.read_bytes()).hexdigest()}\nscheduler version {scheduler_version()}",
+        markup=False,
+    )
+    for vendored in made.vendored:
+        console().print(f"vendored: {vendored}", markup=False)

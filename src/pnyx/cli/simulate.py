@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -10,7 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pnyx.cli import context
-from pnyx.cli.sim_state import parse_shares, read_state, simulate_state
+from pnyx.cli.sim_log import log_keys, read_log
+from pnyx.cli.sim_state import FacilityState, parse_shares, read_state, simulate_state
 from pnyx.core.errors import InvalidInput
 from pnyx.inventory.rules import generate_facility
 from pnyx.sim.engine import SimResult
@@ -35,7 +37,27 @@ def simulate(
     from_db: bool = typer.Option(
         False, "--from-db", help="Start from the facility's own state: inventory, shares, queue, usage"
     ),
-    shares: str | None = typer.Option(None, help="With --from-db: entitlements to try, DE=0.3,FR=0.2,..."),
+    from_log: str | None = typer.Option(
+        None,
+        "--from-log",
+        help="Start from the last decision record of the facility's public log (URL http://HOST/log "
+        "or a directory of its tiles), verified as `pnyx audit replay` verifies it",
+    ),
+    key: str | None = typer.Option(
+        None, help="With --from-log: the log's verifier key (or a file holding it)"
+    ),
+    witness: list[str] = typer.Option(
+        [], "--witness", help="With --from-log: a witness's cosignature verifier key (or file); repeatable"
+    ),
+    min_witnesses: int | None = typer.Option(
+        None,
+        "--min-witnesses",
+        min=0,
+        help="With --from-log: witnesses that must have cosigned (default: all)",
+    ),
+    shares: str | None = typer.Option(
+        None, help="With --from-db or --from-log: entitlements to try, DE=0.3,FR=0.2,..."
+    ),
     out: Path = typer.Option(..., help="Directory for metrics.json and report.html"),
 ) -> None:
     """Simulate the facility and write DIR/metrics.json and DIR/report.html."""
@@ -43,13 +65,17 @@ def simulate(
         raise InvalidInput(f"--days must be more than 0 and at most 3650, got {days:g}", field="days")
     if load <= 0:
         raise InvalidInput(f"--load must be positive, got {load:g}", field="load")
-    if shares is not None and not from_db:
-        raise InvalidInput("--shares asks about the facility's own queue: give --from-db too", field="shares")
     model = FailureModel() if failures else NO_FAILURES
-    if from_db:
+    own = _own_state(from_db, from_log, key, witness, min_witnesses)
+    if shares is not None and own is None:
+        raise InvalidInput(
+            "--shares asks about the facility's own queue: give --from-db or --from-log too", field="shares"
+        )
+    if own is not None:
         members = parse_shares(shares) if shares is not None else None
-        with context.platform() as p:
-            state = read_state(p, p.clock.now())
+        state = own()
+        for note in state.left_out:  # the dispatcher leaves them out too
+            context.errors().print(f"[yellow]left out[/]: {note}")
         results = simulate_state(state, policy_list(policy), days=days, failures=model, members=members)
         _report(results, out, f"Pnyx simulation: the facility's own state, {days:g} days")
         return
@@ -83,6 +109,27 @@ def simulate(
 
         results = run_study(study, advance)
     _report(results, out, f"Pnyx simulation: {trace}, {days:g} days")
+
+
+def _own_state(
+    from_db: bool, from_log: str | None, key: str | None, witness: list[str], min_witnesses: int | None
+) -> Callable[[], FacilityState] | None:
+    """How to read the facility's own state (None: a trace or a synthetic workload instead)."""
+    if from_log is None:
+        if key is not None or witness or min_witnesses is not None:
+            raise InvalidInput("--key and --witness verify a log: give --from-log too", field="key")
+        return _from_db if from_db else None
+    if from_db:
+        raise InvalidInput("give --from-db or --from-log, not both", field="from_log")
+    if key is None:
+        raise InvalidInput("--from-log needs the log's verifier key: give --key", field="key")
+    keys = log_keys(key, witness, min_witnesses)
+    return lambda: read_log(from_log, keys)
+
+
+def _from_db() -> FacilityState:
+    with context.platform() as p:
+        return read_state(p, p.clock.now())
 
 
 def _report(results: list[SimResult], out: Path, title: str) -> None:

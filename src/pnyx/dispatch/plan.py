@@ -27,6 +27,7 @@ from pnyx.dispatch.faults import describe
 from pnyx.dispatch.records import running_of
 from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.jobs.rules import placed_at, to_scheduler_job
+from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.fairshare import Shares, Usage
 from pnyx.scheduler.model import Decisions, Placement
 from pnyx.scheduler.policy import Policy
@@ -67,11 +68,12 @@ class PlanInputs:
     history: Usage  # finished work's decayed usage at ``now`` (work holding accelerators is added)
     policy: Policy
     ahead: QueueAhead = QueueAhead()
+    blank: Capacity | None = None  # the topology's capacity with nothing taken, kept by the caller
 
 
 def plan(inputs: PlanInputs) -> Plan:
     given, errors = cycle_inputs(inputs)
-    out = decide(inputs.topology, given)
+    out = decide(inputs.topology, given, blank=inputs.blank)
     return Plan(
         decided_on=given, decisions=out.decisions, ahead=out.ahead, requeue=out.requeue, errors=errors
     )

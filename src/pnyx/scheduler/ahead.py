@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pnyx.scheduler.capacity import Capacity
+from pnyx.scheduler.capacity import Capacity, blank_of
 from pnyx.scheduler.model import Placement, Running
 from pnyx.scheduler.topology import Topology
 
@@ -38,37 +38,67 @@ class Layers:
 
 
 def layers(
-    topology: Topology, started: Sequence[Running], waiting: Iterable[Running], depth: int = 2
+    topology: Topology,
+    started: Sequence[Running],
+    waiting: Iterable[Running],
+    depth: int = 2,
+    *,
+    blank: Capacity | None = None,
 ) -> Layers:
     """Pack the started jobs, then the waiting ones in order, into the first of ``depth`` layers
-    that holds them."""
-    capacities = [Capacity(topology) for _ in range(max(1, depth))]
-    packed: list[list[Running]] = [[] for _ in capacities]
+    that holds them. ``blank``: the topology's capacity with nothing taken (``capacity.blank_of``),
+    whose free counts each layer starts from; built here when not given."""
+    empty = blank_of(topology, blank)
+    ledgers = [_Layer(empty) for _ in range(max(1, depth))]
+    packed: list[list[Running]] = [[] for _ in ledgers]
     overlaid: list[Running] = []
     for r in started:  # the engine's word; one that cannot be (nodes over-full) holds nothing more
-        fitting = fits(capacities[0], r.placement)
+        fitting = ledgers[0].fits(r.placement)
         if fitting:
-            capacities[0].take(r.placement)
+            ledgers[0].take(r.placement)
         (packed[0] if fitting else overlaid).append(r)
     deeper: list[Running] = []
     for r in waiting:
-        layer = next((i for i, c in enumerate(capacities) if fits(c, r.placement)), None)
+        layer = next((i for i, c in enumerate(ledgers) if c.fits(r.placement)), None)
         if layer is None:
             deeper.append(r)
             continue
-        capacities[layer].take(r.placement)
+        ledgers[layer].take(r.placement)
         packed[layer].append(r)
     ahead = tuple(tuple(layer) for layer in packed[1:])
     return Layers(now=tuple(packed[0]), ahead=ahead, deeper=tuple(deeper), overlaid=tuple(overlaid))
 
 
+class _Layer:
+    """One layer's free accelerators per node: all that ``fits`` reads of a ``Capacity``, and
+    ``take`` as ``Capacity.take`` changes them, without the counters a placement search needs."""
+
+    __slots__ = ("caps", "down", "free")
+
+    def __init__(self, blank: Capacity) -> None:
+        self.free, self.down, self.caps = blank.free[:], blank.down, blank.topology.node_cap
+
+    def fits(self, placement: Placement) -> bool:
+        return _fits(self.free, self.down, self.caps, placement)
+
+    def take(self, placement: Placement) -> None:
+        free, down = self.free, self.down
+        for n, c in zip(placement.nodes, placement.counts, strict=True):
+            if not down[n]:
+                free[n] = 0 if placement.exclusive else free[n] - c
+
+
 def fits(capacity: Capacity, placement: Placement) -> bool:
     """Every node of the placement is up and has its count free (all of it, when exclusive)."""
-    caps = capacity.topology.node_cap
-    return all(
-        not capacity.down[n] and capacity.free[n] >= (caps[n] if placement.exclusive else c)
-        for n, c in zip(placement.nodes, placement.counts, strict=True)
-    )
+    return _fits(capacity.free, capacity.down, capacity.topology.node_cap, placement)
+
+
+def _fits(free: Sequence[int], down: Sequence[bool], caps: Sequence[int], placement: Placement) -> bool:
+    exclusive = placement.exclusive
+    for n, c in zip(placement.nodes, placement.counts, strict=True):
+        if down[n] or free[n] < (caps[n] if exclusive else c):
+            return False
+    return True
 
 
 def overlapping(victims: Iterable[Placement], ahead: Iterable[Running]) -> list[Running]:

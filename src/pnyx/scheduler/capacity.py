@@ -8,8 +8,10 @@ looking at a few dozen buckets instead of scanning ten thousand domains.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pnyx.scheduler.model import Placement
-from pnyx.scheduler.topology import FACILITY, INDEXED_LEVELS, ISLAND, SITE, Topology
+from pnyx.scheduler.topology import DOMAIN, FACILITY, INDEXED_LEVELS, ISLAND, SITE, Topology
 
 Buckets = list[list[list[dict[int, None]]]]  # [level][pool][count] -> units (insertion-ordered set)
 
@@ -25,6 +27,7 @@ class Capacity:
         "free",
         "held",
         "journal",
+        "parents",
         "topology",
         "total",
         "whole",
@@ -39,6 +42,7 @@ class Capacity:
         self.total = 0
         self.held: set[int] = set()  # reserved for a blocked job: take/give leave them at zero
         self.journal: list[tuple[int, int]] | None = None  # (node, old free) while journaling
+        self.parents = parents_of(t)  # of the topology: shared by copies
         self.acc = [[0] * len(caps) for caps in t.unit_cap]
         self.whole = [[0] * len(caps) for caps in t.unit_cap]
         self.bucket_acc: Buckets = [
@@ -61,6 +65,7 @@ class Capacity:
         clone.total = self.total
         clone.held = set(self.held)
         clone.journal = None
+        clone.parents = self.parents
         clone.acc = [a[:] for a in self.acc]
         clone.whole = [w[:] for w in self.whole]
         clone.bucket_acc = [[list(map(dict.copy, p)) for p in lv] for lv in self.bucket_acc]
@@ -170,6 +175,64 @@ class Capacity:
             if not self.down[n] and n not in self.held:
                 self.set_free(n, 0 if placement.exclusive else free[n] - c)
 
+    def take_all(self, placements: Iterable[Placement]) -> None:
+        """``take`` of each placement in order, in one pass: the same end state (counters, and units
+        in each bucket in the same order), with one bucket move per unit instead of one per node."""
+        free, down, held = self.free, self.down, self.held
+        changes: list[tuple[int, int, int]] = []  # (node, old free, new free), in the order of take
+        for p in placements:
+            for n, c in zip(p.nodes, p.counts, strict=True):
+                if not down[n] and n not in held:
+                    old = free[n]
+                    new = 0 if p.exclusive else old - c
+                    if new != old:
+                        free[n] = new
+                        changes.append((n, old, new))
+        if self.journal is not None:
+            self.journal.extend((n, old) for n, old, _ in changes)
+        self.total += sum(new - old for _, old, new in changes)
+        acc_moves, whole_moves = self._node_moves(DOMAIN, changes)
+        for lv in range(FACILITY + 1):
+            if lv > DOMAIN:
+                acc_moves, whole_moves = self._lifted(lv, changes, acc_moves, whole_moves)
+            if lv in INDEXED_LEVELS:
+                _rebucket(self.acc[lv], self.bucket_acc[lv], self.topology.unit_pool[lv], acc_moves)
+                _rebucket(self.whole[lv], self.bucket_whole[lv], self.topology.unit_pool[lv], whole_moves)
+                continue
+            acc, whole = self.acc[lv], self.whole[lv]
+            for u, d in acc_moves.items():
+                acc[u] += d
+            for u, d in whole_moves.items():
+                whole[u] += d
+
+    def _node_moves(
+        self, lv: int, changes: list[tuple[int, int, int]]
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """Each unit of ``lv`` that ``changes`` move, by its total change in free accelerators and in
+        wholly free nodes, last-changed unit first (a walk from the end, first seen first). A bucket is
+        an insertion-ordered set: one ``set_free`` after another leaves a unit where its last move put
+        it, so moving each once, in the order of their last change, ends in the same order."""
+        caps, node_unit = self.topology.node_cap, self.topology.node_unit[lv]
+        acc: dict[int, int] = {}
+        whole: dict[int, int] = {}
+        for n, old, new in reversed(changes):
+            u = node_unit[n]
+            acc[u] = acc.get(u, 0) + new - old
+            w = (new == caps[n]) - (old == caps[n])
+            if w:
+                whole[u] = whole.get(u, 0) + w
+        return acc, whole
+
+    def _lifted(
+        self, lv: int, changes: list[tuple[int, int, int]], acc: dict[int, int], whole: dict[int, int]
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """The moves of level ``lv`` from those of the level below, where each unit below lies in
+        one unit of ``lv`` (its last change is its last unit's); else from the nodes."""
+        parent = self.parents[lv]
+        if parent is None:
+            return self._node_moves(lv, changes)
+        return _summed(parent, acc), _summed(parent, whole)
+
     def give(self, placement: Placement) -> None:
         """Release a placement (nodes that went down stay at zero until repaired)."""
         caps = self.topology.node_cap
@@ -194,6 +257,51 @@ class Capacity:
         if exclusive:
             return sum(self.whole[FACILITY][units[p][0]] * t.pools[p].per_node for p in pools) >= need
         return sum(self.acc[FACILITY][units[p][0]] for p in pools) >= need
+
+
+def _summed(parent: tuple[int, ...], moves: dict[int, int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for u, d in moves.items():
+        p = parent[u]
+        out[p] = out.get(p, 0) + d
+    return out
+
+
+def parents_of(t: Topology) -> tuple[tuple[int, ...] | None, ...]:
+    """[level] -> the unit of that level holding each unit of the level below, or None where a
+    unit below spans several (level 0: None)."""
+    out: list[tuple[int, ...] | None] = [None]
+    for lv in range(1, FACILITY + 1):
+        below, units = t.unit_nodes[lv - 1], t.node_unit[lv]
+        nested = all(len({units[n] for n in nodes}) == 1 for nodes in below)
+        out.append(tuple(units[nodes[0]] for nodes in below) if nested else None)
+    return tuple(out)
+
+
+def _rebucket(
+    counts: list[int], buckets: list[list[dict[int, None]]], unit_pool: tuple[int, ...], moves: dict[int, int]
+) -> None:
+    """Apply ``moves`` (unit -> change, last-changed unit first) to the counts and their buckets."""
+    for u, d in reversed(moves.items()):
+        c0 = counts[u]
+        counts[u] = c0 + d
+        by_count = buckets[unit_pool[u]]
+        if c0:
+            del by_count[c0][u]
+        if c0 + d:
+            by_count[c0 + d][u] = None
+
+
+def blank_of(topology: Topology, blank: Capacity | None = None) -> Capacity:
+    """``blank`` if given (a capacity of ``topology`` with nothing taken, never changed: built once
+    per topology by whoever decides many cycles over it), else one built now. A copy of it is the
+    very state a new ``Capacity(topology)`` has (same counters, buckets in the same order), at a
+    fifteenth of the cost at 100,000 accelerators."""
+    if blank is None:
+        return Capacity(topology)
+    if blank.topology is not topology:
+        raise ValueError("the blank capacity is of another topology")
+    return blank
 
 
 def unit_free(capacity: Capacity, level: int, unit: int, exclusive: bool) -> int:

@@ -114,11 +114,7 @@ def award_shares(
 def order_groups(groups: Iterable[Group], shares: Shares, usage: Usage) -> list[Group]:
     """Groups in fair order: class first, then member, project and user scores (lowest first)."""
     listed = list(groups)
-    member_use: dict[str, float] = defaultdict(float)
-    project_use: dict[tuple[str, str], float] = defaultdict(float)
-    for (m, p, _u), v in usage.by_user.items():
-        member_use[m] += v
-        project_use[m, p] += v
+    member_use, project_use = used_by(usage)
     total = sum(member_use.values())
     projects_of: dict[str, set[str]] = defaultdict(set)
     users_of: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -132,9 +128,7 @@ def order_groups(groups: Iterable[Group], shares: Shares, usage: Usage) -> list[
 
     def member_score(m: str) -> float:
         if m not in member_scores:
-            weight = shares.members.get(m, 0.0)
-            share = weight / weight_total if weight_total > 0 and weight > 0 else UNKNOWN_SHARE
-            member_scores[m] = _score(member_use[m], total, share)
+            member_scores[m] = _member_score(shares, weight_total, member_use[m], total, m)
         return member_scores[m]
 
     def project_share(m: str, p: str) -> float:
@@ -151,6 +145,29 @@ def order_groups(groups: Iterable[Group], shares: Shares, usage: Usage) -> list[
         return (CLASS_RANK[g[0]], member_score(m), p_score, u_score, g)
 
     return sorted(listed, key=key)
+
+
+def used_by(usage: Usage) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+    """Decayed use per member state and per (member, project), summed in the usage's own order."""
+    member_use: dict[str, float] = defaultdict(float)
+    project_use: dict[tuple[str, str], float] = defaultdict(float)
+    for (m, p, _u), v in usage.by_user.items():
+        member_use[m] += v
+        project_use[m, p] += v
+    return member_use, project_use
+
+
+def member_scores(shares: Shares, usage: Usage, members: Iterable[str]) -> dict[str, float]:
+    """Each member state's fair-share score as ``order_groups`` ranks it (lowest goes first)."""
+    member_use, _ = used_by(usage)
+    total, weight_total = sum(member_use.values()), sum(shares.members.values())
+    return {m: _member_score(shares, weight_total, member_use[m], total, m) for m in members}
+
+
+def _member_score(shares: Shares, weight_total: float, used: float, total: float, m: str) -> float:
+    weight = shares.members.get(m, 0.0)
+    share = weight / weight_total if weight_total > 0 and weight > 0 else UNKNOWN_SHARE
+    return _score(used, total, share)
 
 
 def _score(used: float, of_total: float, share: float) -> float:

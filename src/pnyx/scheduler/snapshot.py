@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pnyx.scheduler.backfill import ReservationMemo
-from pnyx.scheduler.capacity import Capacity
+from pnyx.scheduler.capacity import Capacity, blank_of
 from pnyx.scheduler.fairshare import Shares, Usage
 from pnyx.scheduler.model import Running
 from pnyx.scheduler.topology import Topology
@@ -44,12 +44,14 @@ def build_snapshot(
     shares: Shares,
     usage: Usage,
     down: Iterable[int] = (),
+    *,
+    blank: Capacity | None = None,
 ) -> Snapshot:
-    """A snapshot from scratch (the production path: state loaded from the database each cycle)."""
-    capacity = Capacity(topology)
+    """A snapshot from scratch (the production path: state loaded from the database each cycle).
+    ``blank``: the topology's capacity with nothing taken, to copy (``capacity.blank_of``)."""
+    capacity = blank_of(topology, blank).copy()
     for n in down:
         capacity.fail(n)
     by_id = {r.job.id: r for r in running}
-    for r in by_id.values():
-        capacity.take(r.placement)
+    capacity.take_all(r.placement for r in by_id.values())
     return Snapshot(capacity=capacity, running=by_id, shares=shares, usage=usage)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pnyx.inventory.model import Facility, Island, Node, Rack, Site
-from pnyx.inventory.rules import accelerator_type
+from pnyx.inventory.rules import accelerator_type, generate_facility
 from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.ahead import fits, layers, overlapping
 from pnyx.scheduler.capacity import Capacity
@@ -125,3 +125,50 @@ def test_a_third_layer_takes_what_two_could_not() -> None:
         [["j1"], ["j2"]],
         ["j3"],
     ]
+
+
+_FACILITY_512 = build_topology(generate_facility(512, seed=0))
+PLACED = st.lists(
+    st.tuples(st.integers(0, 63), st.integers(1, 8), st.booleans(), st.integers(1, 4)), max_size=40
+)
+
+
+@settings(deadline=None)  # two ledgers of a 512-accelerator facility per example, on a shared machine
+@given(PLACED, st.lists(st.integers(0, 63), max_size=4))
+def test_take_all_ends_as_one_take_after_another(
+    shapes: list[tuple[int, int, bool, int]], down: list[int]
+) -> None:
+    """The one-pass ledger build (``Capacity.take_all``) against the naive one, bucket order included:
+    best fit picks the first unit of a bucket, so the order decides placements."""
+    t = _FACILITY_512
+    placements = []
+    for i, (first, count, exclusive, width) in enumerate(shapes):
+        nodes = tuple(sorted({(first + k) % len(t.node_cap) for k in range(width)}))
+        counts = tuple(min(count, t.node_cap[n]) for n in nodes)
+        ids = tuple(t.node_ids[n] for n in nodes)
+        placements.append(
+            Placement(
+                job_id=f"j{i}",
+                accelerator_type="x",
+                node_ids=ids,
+                counts=counts,
+                nodes=nodes,
+                pool=t.node_pool[nodes[0]],
+                exclusive=exclusive,
+            )
+        )
+    naive, fast = Capacity(t), Capacity(t)
+    for n in down:
+        naive.fail(n)
+        fast.fail(n)
+    fitting = []
+    for p in placements:  # as a snapshot is built: what fits, one after another
+        if fits(naive, p):
+            naive.take(p)
+            fitting.append(p)
+    fast.take_all(fitting)
+    for name in ("free", "down", "total", "acc", "whole"):
+        assert getattr(fast, name) == getattr(naive, name), name
+    for name in ("bucket_acc", "bucket_whole"):
+        orders = [[[list(b) for b in pool] for pool in level] for level in getattr(fast, name)]
+        assert orders == [[[list(b) for b in pool] for pool in level] for level in getattr(naive, name)], name
