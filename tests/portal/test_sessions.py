@@ -12,36 +12,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pnyx.core.clock import FrozenClock
-from pnyx.core.errors import Unauthenticated
-from pnyx.identity.model import LOCAL_CONSOLE, Principal
+from pnyx.identity.model import LOCAL_CONSOLE
 from pnyx.portal.sessions import SessionStore
 from pnyx.portal.sign_in_form import SIGN_IN_PAGE, safe_next
 from pnyx.server import create_app
 from pnyx.wiring import Platform
 from tests.portal.council_world import Council, council_world
+from tests.portal.signing_in import FakeIssuer
 
 DESK = "/portal/delegate"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 HIDDEN = re.compile(r'name="(sign_in|csrf)" value="([^"]*)"')
-
-
-class FakeIssuer:
-    """An OpenID Connect issuer that approves at once: the code names the Pnyx user it signs in."""
-
-    issuer = "Test IdP"
-
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self.states: list[str] = []
-
-    def authorization_url(self, *, state: str) -> str:
-        self.states.append(state)
-        return f"/portal/sign-in/oidc/callback?code=user-delde&state={state}"
-
-    def principal(self, *, code: str) -> Principal:
-        if not code.startswith("user-"):
-            raise Unauthenticated("the issuer did not vouch for this code")
-        return self.platform.identity.principal_of(code.removeprefix("user-"))
 
 
 @pytest.fixture
@@ -118,6 +99,10 @@ def test_sign_in_needs_the_pages_own_form(client: TestClient, council: Council) 
         ("javascript:alert(1)", SIGN_IN_PAGE),
         ("/api/v1/tokens", SIGN_IN_PAGE),
         ("/portal/x\r\nSet-Cookie: a=b", SIGN_IN_PAGE),
+        ("/portal/../../evil", SIGN_IN_PAGE),
+        ("/portal/%2e%2e/api/v1/tokens", SIGN_IN_PAGE),
+        ("/portal/./delegate", SIGN_IN_PAGE),
+        ("/portal/delegate?back=../x", "/portal/delegate?back=../x"),
         ("", SIGN_IN_PAGE),
     ],
 )

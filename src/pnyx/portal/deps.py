@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Annotated
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Depends, HTTPException, Path, Request
 
@@ -15,6 +15,7 @@ from pnyx.wiring import Platform
 
 MAX_FIELDS = 20
 MAX_FIELD_CHARS = 2000
+MAX_NAME_CHARS = 100  # the longest field name a portal form has is far shorter
 # How a refusal reads in a browser: the same statuses the API answers with.
 STATUS = {
     ErrorKind.INVALID: 400,
@@ -43,13 +44,18 @@ def visitor(request: Request, platform: Platform) -> Principal:
     """Who asks: the bearer token a page's script sends from this tab's sessionStorage, else the
     portal session the cookie names (``sessions.py``; its forms carry a CSRF token, ``check_csrf``);
     the public with neither."""
-    header = request.headers.get("authorization")
-    if header is None:
+    if "authorization" not in request.headers:
         return session_visitor(request)
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = bearer_secret(request)
+    if secret is None:
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'", field="Authorization")
-    return platform.identity.authenticate(secret.strip())
+    return platform.identity.authenticate(secret)
+
+
+def bearer_secret(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None for none, or any other."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -67,6 +73,8 @@ async def read_form(request: Request, max_fields: int) -> dict[str, str]:
         raise HTTPException(400, "the form is not readable") from None
     if any(len(v) > MAX_FIELD_CHARS or "\x00" in v for _k, v in pairs):
         raise HTTPException(400, f"a form field holds at most {MAX_FIELD_CHARS} characters and no NUL")
+    if any(len(k) > MAX_NAME_CHARS for k, _v in pairs):
+        raise HTTPException(400, f"a form field's name holds at most {MAX_NAME_CHARS} characters")
     return dict(pairs)
 
 
@@ -74,14 +82,34 @@ FormFields = Annotated[dict[str, str], Depends(form_fields)]
 CSRF_REFUSED = (
     "this form is not from your session (its CSRF token does not match): reload the page and post it again"
 )
+CROSS_SITE_REFUSED = (
+    "this form was posted from another site, not from this portal's page: open the page and post it there"
+)
+FROM_HERE = frozenset(
+    {"same-origin", "none"}
+)  # Sec-Fetch-Site of this portal's page, or the person's own act
+
+
+def from_elsewhere(request: Request) -> bool:
+    """Whether the browser says the post came from another origin (another site, or a sibling host of
+    this one): its ``Sec-Fetch-Site``, else its ``Origin`` against the ``Host`` it asked. A browser that
+    sends neither is judged by the form's CSRF token (or sign-in value) alone."""
+    fetched = request.headers.get("sec-fetch-site")
+    if fetched is not None:
+        return fetched.lower() not in FROM_HERE
+    origin = request.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower()
 
 
 async def check_csrf(request: Request) -> None:
-    """Every portal form a browser posts with its session cookie carries the session's CSRF token
-    (the hidden field ``csrf``); one without it is refused (403) before anything runs. A request with
-    a bearer header needs none: another site cannot make a browser send one."""
-    if request.method != "POST" or "authorization" in request.headers:
+    """Every portal form a browser posts comes from this portal's own pages: one from another origin
+    is refused (403) before anything runs, and one posted with a session cookie carries the session's
+    CSRF token (the hidden field ``csrf``, compared in constant time). A request with a bearer token
+    needs neither: another site cannot make a browser send one."""
+    if request.method != "POST" or bearer_secret(request) is not None:
         return
+    if from_elsewhere(request):
+        raise HTTPException(403, CROSS_SITE_REFUSED)
     session = current(request)
     if session is None:
         return  # the public, or a session that ended: the page answers with the reason

@@ -141,12 +141,14 @@ class Desk:
         )
 
     def _posted(self, request: Request, platform: Platform, act: tuple[Act, Posted], page: str) -> Response:
-        """A plain form's post: acted on, its outcome noted for ``page``, and a redirect there."""
+        """A plain form's post: acted on, its outcome noted for ``page``, and a redirect there. Refused
+        for a session that ended, what was typed is kept for the sign-in form; never for a post that
+        carried no session cookie (what a stranger's page posts, to plant a form filled their way)."""
         try:
             who = visitor(request, platform)
             require_role(who, *self.roles)
         except Unauthenticated as exc:
-            kept = (act[1].form, kept_fields(act[1].values))
+            kept = (act[1].form, kept_fields(act[1].values)) if COOKIE in request.cookies else None
             return render_sign_in(
                 self.templates, request, next_page=page, status=401, reason=exc.message, kept=kept
             )

@@ -2,10 +2,13 @@
 
 The API's seam is an authenticator that turns a secret into a ``Principal``; the portal's is
 ``SignInProvider``, an authorization-code flow: ``/portal/sign-in/oidc`` sends the browser to the
-issuer's authorization URL with a fresh ``state`` (kept in a short-lived cookie for this flow only), and
-``/portal/sign-in/oidc/callback`` checks the state, has the provider turn the code into the Pnyx user
-it names (the provider exchanges the code and verifies the ID token; a person unknown to Pnyx is
-refused) and opens a session that asks the identity on every request whether that user may still sign
+issuer's authorization URL with a fresh ``state``, and keeps the flow on the server by that state
+(``oidc_flows.py``: the provider's secret for it, where the person goes, the session they had) bound to
+this browser by a random value in a short-lived cookie; ``/portal/sign-in/oidc/callback`` takes the
+flow once (a replayed, forged or another browser's state finds none), has the provider turn the code
+and the flow's secret into the Pnyx user it names (the provider exchanges the code, with PKCE, and
+verifies the ID token and its nonce; a person unknown to Pnyx is refused), ends the session the
+browser had and opens a session that asks the identity on every request whether that user may still sign
 in (``IdentityService.principal_of``: a disabled user's session ends). No provider configured: no
 link, and these paths are 404. ``create_app(sign_in_provider=...)`` plugs one in; the tests use a
 fake issuer that approves at once, with no network.
@@ -13,7 +16,6 @@ fake issuer that approves at once, with no network.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from typing import Annotated, Protocol
 
@@ -25,15 +27,15 @@ from starlette.responses import Response
 from pnyx.core.errors import NotFound, Unauthenticated
 from pnyx.identity.model import Principal
 from pnyx.portal.desk import PRIVATE
-from pnyx.portal.sessions import set_cookie, store_of
-from pnyx.portal.sign_in import desks_of, open_session
+from pnyx.portal.sessions import current, set_cookie, store_of
+from pnyx.portal.sign_in import TOO_MANY, client_key, desks_of, open_session, too_often
 from pnyx.portal.sign_in_form import SIGN_IN_PAGE, render_sign_in, safe_next
 from pnyx.wiring import Platform
 
 START = SIGN_IN_PAGE + "/oidc"
 CALLBACK = START + "/callback"
-FLOW_COOKIE = "pnyx_oidc"  # "<state> <next>": Lax, so the issuer's redirect back carries it
-FLOW_SECONDS = 600
+FLOW_COOKIE = "pnyx_oidc"  # a random value naming this browser's flow (oidc_flows.py): Lax, so the
+# issuer's redirect back carries it
 Param = Annotated[str, Query(max_length=2000)]
 
 
@@ -45,12 +47,15 @@ class SignInProvider(Protocol):
         """Its name on the sign-in link ("Sign in with <issuer>")."""
         ...
 
-    def authorization_url(self, *, state: str) -> str:
-        """Where the browser goes to sign in; the issuer sends it back to the callback with ``state``."""
+    def authorization_url(self, *, state: str) -> tuple[str, str]:
+        """Where the browser goes to sign in (the issuer sends it back to the callback with ``state``),
+        and this flow's secret (what the provider needs again with the code: a PKCE verifier, a
+        nonce), which the portal keeps on the server for this browser's flow and never shows."""
         ...
 
-    def principal(self, *, code: str) -> Principal:
-        """The Pnyx user the code's verified ID token names; ``Unauthenticated`` for anyone else."""
+    def principal(self, *, code: str, flow: str) -> Principal:
+        """The Pnyx user the code's verified ID token names, the code redeemed with ``flow`` (the
+        secret ``authorization_url`` gave for it); ``Unauthenticated`` for anyone else."""
         ...
 
 
@@ -74,13 +79,19 @@ def oidc_pages(templates: Jinja2Templates) -> APIRouter:
 
     @router.get(START)
     def start(request: Request, next: Param = "") -> Response:
-        provider = provider_of(request)
-        state = secrets.token_urlsafe(24)
-        response = RedirectResponse(provider.authorization_url(state=state), status_code=303, headers=PRIVATE)
+        provider, store = provider_of(request), store_of(request)
+        if not store.clients.allow(client_key(request)):
+            return render_sign_in(templates, request, next_page=next, status=429, error=TOO_MANY)
+        state, browser = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        url, secret = provider.authorization_url(state=state)
+        before = current(request)
+        replaces = before.id if before is not None else None
+        store.flows.start(state, browser=browser, secret=secret, next_page=safe_next(next), replaces=replaces)
+        response = RedirectResponse(url, status_code=303, headers=PRIVATE)
         response.set_cookie(
             FLOW_COOKIE,
-            f"{state} {safe_next(next)}",
-            max_age=FLOW_SECONDS,
+            browser,
+            max_age=int(store.flows.lifetime.total_seconds()),
             path=START,
             secure=request.url.scheme == "https",
             httponly=True,
@@ -90,23 +101,31 @@ def oidc_pages(templates: Jinja2Templates) -> APIRouter:
 
     @router.get(CALLBACK)
     def callback(request: Request, state: Param = "", code: Param = "", error: Param = "") -> Response:
-        provider = provider_of(request)
-        expected, _, next_page = request.cookies.get(FLOW_COOKIE, "").partition(" ")
+        provider, store = provider_of(request), store_of(request)
+        flow = store.flows.take(state, request.cookies.get(FLOW_COOKIE, ""))
+        next_page = flow.next_page if flow is not None else SIGN_IN_PAGE
 
-        def refused(reason: str) -> Response:
-            return render_sign_in(templates, request, next_page=next_page, status=401, reason=reason)
+        def refused(reason: str, status: int = 401) -> Response:
+            response = render_sign_in(templates, request, next_page=next_page, status=status, reason=reason)
+            if flow is not None:  # this browser's flow ended; a stray callback leaves the one under way
+                response.delete_cookie(FLOW_COOKIE, path=START)
+            return response
 
-        if not expected or not hmac.compare_digest(state.encode(), expected.encode()):
+        if flow is None:
             return refused(
-                f"the sign-in with {provider.issuer} did not start in this browser: start it again"
+                f"the sign-in with {provider.issuer} did not start in this browser (or was used): start again"
             )
         if error or not code:
             return refused(f"{provider.issuer} did not sign you in ({error or 'no code'})")
         try:
-            principal = provider.principal(code=code)
+            principal = provider.principal(code=code, flow=flow.secret)
         except Unauthenticated as exc:
             return refused(exc.message)
-        return _continue(templates, request, principal, safe_next(next_page))
+        if (wait := too_often(request, principal)) is not None:
+            return refused(wait, 429)
+        if flow.replaces is not None:
+            store.close(flow.replaces)  # the session the browser had: its strict cookie was not sent here
+        return _continue(templates, request, principal, next_page)
 
     return router
 

@@ -6,7 +6,9 @@ request (``check``: the token authenticated anew, so an expired, revoked or susp
 disabled user ends the session at once), its CSRF token (a hidden field of every form it posts) and
 a one-shot note for the page a form redirects to (Post/Redirect/Get: what was done, or the refusal
 with what was typed). No raw token reaches the cookie, the log or the disk; a restart signs everyone
-out.
+out. One person holds at most ``MAX_PER_PERSON`` sessions (their sixth ends their own oldest, never
+anyone else's), and the store throttles sign-ins (``throttle.py``) and keeps the OpenID Connect flows
+under way (``oidc_flows.py``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ from starlette.responses import Response
 from pnyx.core.clock import Clock
 from pnyx.core.errors import Unauthenticated
 from pnyx.identity.model import ANONYMOUS, Principal
+from pnyx.portal.oidc_flows import FlowStore
+from pnyx.portal.throttle import Throttle
 
 COOKIE = "pnyx_session"
 PATH = "/portal"
 LIFETIME = timedelta(hours=8)  # a session ends then, or sooner with its token
 MAX_SESSIONS = 10_000  # beyond it the ended, then the oldest, are dropped
+MAX_PER_PERSON = 5  # a person's sixth session ends their oldest, never anyone else's
+SIGN_INS_PER_CLIENT = 30  # sign-in attempts a minute from one address (throttle.py)
+SIGN_INS_PER_PERSON = 10  # sessions a minute for one person
 Check = Callable[[], Principal]  # who the session stands for now; raises Unauthenticated once it may not
 
 
@@ -52,13 +59,24 @@ class PortalSession:
 
 @dataclass(slots=True)
 class SessionStore:
-    """The live sessions of this server process, by id."""
+    """The live sessions of this server process, by id; the sign-ins they came from (``throttle.py``)
+    and the OpenID Connect flows under way (``oidc_flows.py``)."""
 
     clock: Clock
     lifetime: timedelta = LIFETIME
     limit: int = MAX_SESSIONS
+    per_person: int = MAX_PER_PERSON
+    clients: Throttle = field(init=False)  # sign-in attempts per client address
+    people: Throttle = field(init=False)  # sessions opened per person
+    flows: FlowStore = field(init=False)
     _sessions: dict[str, PortalSession] = field(default_factory=dict)
+    _of_person: dict[str, list[str]] = field(default_factory=dict)  # a person's session ids, oldest first
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.clients = Throttle(self.clock, SIGN_INS_PER_CLIENT)
+        self.people = Throttle(self.clock, SIGN_INS_PER_PERSON)
+        self.flows = FlowStore(self.clock)
 
     def open(self, principal: Principal, check: Check) -> PortalSession:
         session = PortalSession(
@@ -69,8 +87,9 @@ class SessionStore:
             expires_at=self.clock.now() + self.lifetime,
         )
         with self._lock:
-            self._make_room()
+            self._make_room(principal.name)
             self._sessions[session.id] = session
+            self._of_person.setdefault(principal.name, []).append(session.id)
         return session
 
     def find(self, session_id: str) -> PortalSession | None:
@@ -79,7 +98,7 @@ class SessionStore:
 
     def close(self, session_id: str) -> None:
         with self._lock:
-            self._sessions.pop(session_id, None)
+            self._drop(session_id)
 
     def leave_note(self, session_id: str, page: str, outcome: object) -> None:
         with self._lock:
@@ -96,14 +115,29 @@ class SessionStore:
             self._sessions[session_id] = dataclasses.replace(found, note=None)
             return found.note.outcome
 
-    def _make_room(self) -> None:
-        if len(self._sessions) < self.limit:
-            return
+    def _make_room(self, person: str) -> None:
+        """Drop the ended (sessions end in the order they open: from the oldest, while ended), the
+        person's own oldest beyond ``per_person``, then the oldest of all beyond ``limit``."""
         now = self.clock.now()
-        for sid in [s.id for s in self._sessions.values() if s.expires_at <= now]:
-            del self._sessions[sid]
+        while self._sessions and self._oldest().expires_at <= now:
+            self._drop(self._oldest().id)
+        own = list(self._of_person.get(person, ()))
+        for sid in own[: max(0, len(own) + 1 - self.per_person)]:
+            self._drop(sid)
         while len(self._sessions) >= self.limit:
-            del self._sessions[next(iter(self._sessions))]  # the oldest: dicts keep insertion order
+            self._drop(self._oldest().id)
+
+    def _oldest(self) -> PortalSession:
+        return next(iter(self._sessions.values()))  # dicts keep insertion order
+
+    def _drop(self, session_id: str) -> None:
+        session = self._sessions.pop(session_id, None)
+        if session is None:
+            return
+        own = self._of_person.get(session.principal.name, [])
+        own.remove(session_id)
+        if not own:
+            del self._of_person[session.principal.name]
 
 
 def store_of(request: Request) -> SessionStore:
@@ -157,6 +191,10 @@ def set_cookie(response: Response, request: Request, session: PortalSession, lif
 
 
 def clear_cookie(response: Response, request: Request) -> None:
+    """End the browser's session cookie, where the request carried one (another site's post carries
+    none: its answer must not sign the person out)."""
+    if COOKIE not in request.cookies:
+        return
     response.delete_cookie(
         COOKIE, path=PATH, secure=request.url.scheme == "https", httponly=True, samesite="strict"
     )

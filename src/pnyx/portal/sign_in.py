@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from pnyx.core.errors import Unauthenticated
 from pnyx.identity.model import Principal, Role
-from pnyx.portal.deps import MAX_FIELDS, FormFields, PlatformDep, read_form
+from pnyx.portal.deps import MAX_FIELD_CHARS, MAX_FIELDS, FormFields, PlatformDep, read_form
 from pnyx.portal.desk import PRIVATE, Outcome, Posted
 from pnyx.portal.sessions import (
     Check,
@@ -38,7 +38,9 @@ from pnyx.portal.sign_in_form import (
 )
 
 SIGN_OUT = "/portal/sign-out"
-KEPT_NOTE = "You are signed in again. What you typed is kept below: post it again."
+KEPT_NOTE = "A form was carried over from before you signed in: check every field before posting it."
+KEPT_CHARS = MAX_FIELDS * MAX_FIELD_CHARS  # the most a desk's form holds: more is not kept
+TOO_MANY = "too many sign-ins from your address in a minute: wait a minute and sign in again"
 ENDED = {"signed-out": "You are signed out."}
 DESKS = {  # each role's pages, as the navigation names them
     Role.DELEGATE: [("/portal/delegate", "Delegate's desk")],
@@ -88,9 +90,24 @@ def signed_in(request: Request, session: PortalSession, next_page: str) -> Respo
 
 
 def kept_form(fields: dict[str, str]) -> Kept | None:
+    """The form the sign-in carries, if it is no bigger than a desk's form can be."""
     values = {k.removeprefix(KEPT): v for k, v in fields.items() if k.startswith(KEPT)}
     form = fields.get("kept-form", "")
-    return (form, values) if form else None
+    size = len(form) + sum(len(k) + len(v) for k, v in values.items())
+    return (form, values) if form and len(values) <= MAX_FIELDS and size <= KEPT_CHARS else None
+
+
+def client_key(request: Request) -> str:
+    """Whom the sign-in throttle counts an attempt against: the client's address (behind a proxy,
+    the one the proxy forwards, as uvicorn reads it)."""
+    return f"client:{request.client.host if request.client else '-'}"
+
+
+def too_often(request: Request, principal: Principal) -> str | None:
+    """Why ``principal`` may not open another session yet (``throttle.py``), if so."""
+    if store_of(request).people.allow(principal.name):
+        return None
+    return f"too many sign-ins as {principal.name} in a minute: wait a minute and sign in again"
 
 
 def from_this_site(request: Request, fields: dict[str, str]) -> bool:
@@ -126,6 +143,8 @@ def sign_in_pages(templates: Jinja2Templates) -> APIRouter:
 
         if not from_this_site(request, fields):
             return again(403, "this sign-in form is not from this site's page: sign in from the page again")
+        if not store_of(request).clients.allow(client_key(request)):
+            return again(429, TOO_MANY)
         secret = fields.get("token", "").strip()
         if not secret:
             return again(400, "paste your API token (pnyx token create mints one)")
@@ -133,16 +152,21 @@ def sign_in_pages(templates: Jinja2Templates) -> APIRouter:
             principal = platform.identity.authenticate(secret)
         except Unauthenticated as exc:
             return again(401, exc.message)
+        if (wait := too_often(request, principal)) is not None:
+            return again(429, wait)
         check = lambda: platform.identity.authenticate(secret)  # noqa: E731
         return signed_in(request, open_session(request, principal, check, next_page, kept), next_page)
 
     @router.post(SIGN_OUT)
     def sign_out(request: Request, _form: FormFields) -> Response:
-        """Ends the session (its CSRF token checked first, ``deps.check_csrf``) and its cookie."""
+        """Ends the session (its CSRF token checked first, ``deps.check_csrf``) and its cookie; a
+        request with an Authorization header (a token kept in the tab) leaves the cookie's alone."""
+        response = RedirectResponse(f"{SIGN_IN_PAGE}?ended=signed-out", status_code=303, headers=PRIVATE)
+        if "authorization" in request.headers:
+            return response
         session = current(request)
         if session is not None:
             store_of(request).close(session.id)
-        response = RedirectResponse(f"{SIGN_IN_PAGE}?ended=signed-out", status_code=303, headers=PRIVATE)
         clear_cookie(response, request)
         return response
 

@@ -4,15 +4,16 @@ fields until the person signs in again).
 
 The form is protected against login CSRF (another site signing a visitor in as someone else) by a
 double-submitted value: a random ``pnyx_sign_in`` cookie (SameSite=Strict, HttpOnly) and the same
-value in the form's hidden ``sign_in`` field. Where the person goes afterwards (``next``) is a path of
-this portal, never another site (``safe_next``).
+value in the form's hidden ``sign_in`` field; a sibling host of the site can plant that cookie, so the
+post must also come from this origin (``deps.check_csrf``). Where the person goes afterwards
+(``next``) is a path of this portal, never another site (``safe_next``).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -27,11 +28,13 @@ Kept = tuple[str, Mapping[str, str]]  # a form refused for the session: its name
 
 
 def safe_next(raw: str | None) -> str:
-    """``raw`` when it is a path of the portal (``/portal/...``, with its query); else the sign-in page."""
+    """``raw`` when it is a path of the portal (``/portal/...``, with its query, no ``.`` or ``..``
+    segment, even percent-encoded, that a browser would resolve out of it); else the sign-in page."""
     text = (raw or "").strip()
     parts = urlsplit(text)
     same_site = not parts.scheme and not parts.netloc and text.startswith(PATH + "/")
-    if not same_site or "\\" in text or any(ord(c) < 0x20 for c in text):
+    dotted = any(s in {".", ".."} for s in unquote(parts.path).split("/"))
+    if not same_site or dotted or "\\" in text or any(ord(c) < 0x20 for c in text):
         return SIGN_IN_PAGE
     return text
 
