@@ -18,6 +18,7 @@ from typing import Protocol
 
 from pnyx.dispatch.plan import PlanInputs, QueueAhead
 from pnyx.jobs.model import JobRecord
+from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.fairshare import HALF_LIFE_S, Span, Usage, award_shares, fold
 from pnyx.scheduler.policy import Policy
 from pnyx.scheduler.topology import Topology
@@ -73,6 +74,14 @@ class FairShare:
     def __init__(self, shares: SharesAt, ledger: UsageLedger | None = None) -> None:
         self.shares, self.ledger = shares, ledger or NoLedger()
         self.history = UsageHistory(self.ledger)
+        self._blank: tuple[Topology, Capacity] | None = None  # the plan copies it instead of rebuilding
+
+    def blank(self, topology: Topology) -> Capacity:
+        """The topology's capacity with nothing taken, built once per topology (15 ms at 100,000
+        accelerators, against about 1 ms for the copy each plan takes)."""
+        if self._blank is None or self._blank[0] is not topology:
+            self._blank = (topology, Capacity(topology))
+        return self._blank[1]
 
     @classmethod
     def of(cls, shares: SharesAt | FairShare) -> FairShare:
@@ -96,6 +105,7 @@ class FairShare:
             history=self.history.at(now),
             policy=policy,
             ahead=ahead,
+            blank=self.blank(topology),
         )
 
 
