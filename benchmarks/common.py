@@ -22,10 +22,14 @@ from pnyx.db.outbox import outbox
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
+from pnyx.dispatch.plan import QueueAhead
+from pnyx.dispatch.runner import dispatcher_on
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.service import JobService, ProjectInfo
 from pnyx.jobs.topology import fit_check
-from pnyx.scheduler.policy import policy_named
+from pnyx.safety.classification import first
+from pnyx.safety.model import SafetyLevel
+from pnyx.safety.store import ClassificationRepository
 from pnyx.settings import Settings
 from pnyx.transparency.note import NoteSigner, generate_signer
 from pnyx.wiring import Platform, build_platform
@@ -106,6 +110,13 @@ class OneProject:
         return ProjectInfo(id=project_id, member_state="DE", members=frozenset(), over_budget=False)
 
 
+def classified(platform: Platform, project: str) -> None:
+    """The benchmark's project classified L1 (confirmed: no officer needed), as a proposal of an
+    awarded project under the default policy would be: the dispatcher's safety metering needs it."""
+    with platform.uow.write() as tx:
+        ClassificationRepository(tx.conn).add_once(first(project, SafetyLevel.L1, "benchmark", tx.now))
+
+
 def single_engine(
     platform: Platform, engine: str, executor: Executor, lock: Path
 ) -> tuple[JobService, Dispatcher]:
@@ -117,14 +128,15 @@ def single_engine(
         default_engine=engine,
         fits=fit_check(platform.topology),
     )
-    dispatcher = Dispatcher(
+    classified(platform, "bench")
+    dispatcher = dispatcher_on(  # the server's: usage metered, decisions logged, outputs taken in
+        platform,
         jobs=jobs,
         topology=platform.topology.topology,
         executors={engine: executor},
         shares=lambda _at: {"DE": Decimal(1)},
-        clock=SystemClock(),
-        policy=policy_named("full"),
         leadership=FileLeadership(lock),
+        queue_ahead=QueueAhead(),
     )
     platform.topology.topology()  # built once, as in a running server
     return jobs, dispatcher

@@ -37,13 +37,14 @@ from typing import Any
 import httpx
 import uvicorn
 
-from benchmarks.common import OneProject, fresh_platform
+from benchmarks.common import OneProject, classified, fresh_platform
 from pnyx.core.clock import SystemClock
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.plan import QueueAhead
 from pnyx.dispatch.report import BUSY_INTERVAL_S
+from pnyx.dispatch.runner import dispatcher_on
 from pnyx.executors.slurm import SlurmConfig, SlurmExecutor
 from pnyx.inventory.model import Facility, Island, Node, Rack, Site
 from pnyx.inventory.rules import accelerator_type
@@ -52,7 +53,6 @@ from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService
 from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.admission import check_fits
-from pnyx.scheduler.policy import policy_named
 from pnyx.scheduler.topology import Topology, build_topology
 from pnyx.server import create_app
 from pnyx.wiring import Platform
@@ -170,13 +170,13 @@ def through_pnyx(
         executors={"slurm": executor},
         default_engine="slurm",
     )
-    dispatcher = Dispatcher(
+    classified(platform, PROJECT)
+    dispatcher = dispatcher_on(  # the server's dispatcher: usage metered, decisions logged, outputs taken in
+        platform,
         jobs=service,
         topology=lambda: topology,
         executors={"slurm": executor},
         shares=lambda _at: {"DE": Decimal(1)},
-        clock=SystemClock(),
-        policy=policy_named("full"),
         leadership=FileLeadership(dirs.local / "lock"),
         queue_ahead=QueueAhead(
             engines=frozenset({"slurm"} if args.queue_ahead else ()), depth=args.queue_depth

@@ -7,11 +7,12 @@ calling the owning domain's service, or reads its store where no service offers 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import Any
 
-from pnyx.accounting.model import Standing
+from pnyx.accounting.model import JobUsage, Standing
 from pnyx.accounting.service import AccountingService
 from pnyx.allocation.award_service import AwardService
 from pnyx.allocation.conflicts import binding_team
@@ -87,7 +88,7 @@ def documented_peaks() -> dict[str, Decimal]:
 
 
 class MeteredUsage:
-    """The dispatcher's usage sink: accounting records a job's use, then safety re-meters its project
+    """The dispatcher's usage sink: accounting records jobs' use, then safety re-meters each project
     from the records (idempotent: a retried or crashed cycle never counts a job twice)."""
 
     def __init__(self, accounting: AccountingService, safety: SafetyService) -> None:
@@ -98,6 +99,15 @@ class MeteredUsage:
         record = self.accounting.record_usage(**usage)
         self.safety.meter_from_usage(record.project_id)
         return record
+
+    def record_unmetered(self, usages: Sequence[JobUsage]) -> Sequence[object]:
+        """Only the records, one transaction (each a record, or the error that refused it alone): the
+        dispatcher meters each project once for a cycle's records (``metering``)."""
+        return self.accounting.record_usages(usages)
+
+    def metering(self) -> Callable[[str], object]:
+        """Re-meters a project; the safety policy in force read once, for all a cycle meters."""
+        return functools.partial(self.safety.meter_from_usage, policy=self.safety.policy())
 
 
 class JobOutputs:

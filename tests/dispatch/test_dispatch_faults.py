@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from pnyx.accounting.model import JobUsage
 from pnyx.core.clock import FrozenClock
 from pnyx.core.ids import UserId
+from pnyx.db.outbox import outbox
 from pnyx.dispatch.faults import TRANSIENT_LIMIT
 from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.report import CycleReport
+from pnyx.dispatch.usage import UsageRecorder
 from pnyx.executors.fake import FakeExecutor
 from pnyx.identity.model import Principal, Role
 from pnyx.jobs.model import (
@@ -30,6 +34,7 @@ from pnyx.jobs.model import (
     EngineStatus,
     EngineUnavailable,
     Grant,
+    JobAction,
     JobRecord,
     JobSpec,
     JobStatus,
@@ -62,6 +67,7 @@ class MisbehavingEngine(FakeExecutor):
         self.artifact_calls: list[str] = []
         self.break_batches = False  # status() of more than one job raises
         self.forget_on_cancel = False  # like Kubernetes, which deletes a cancelled job's object
+        self.before_status: list[Callable[[], None]] = []  # run at each status() call, first
 
     def submit(self, spec: JobSpec, grant: Grant) -> EngineRef:
         if spec.job_id in self.on_submit:
@@ -69,6 +75,8 @@ class MisbehavingEngine(FakeExecutor):
         return super().submit(spec, grant)
 
     def status(self, refs: Sequence[EngineRef]) -> list[EngineStatus]:
+        for call in self.before_status:
+            call()
         if self.break_batches and len(refs) > 1:
             raise KeyError("a batch answer the executor could not parse")
         for ref in refs:
@@ -390,3 +398,103 @@ def test_an_attempt_without_outputs_adds_nothing_to_the_log_however_often_looked
     platform.log.drain()
     logged = [e for e in platform.log.entries(0, platform.log.size()) if job_id in e.data.decode()]
     assert [e.event_type for e in logged] == ["jobs.job.submitted"]
+
+
+def test_jobs_that_ended_together_close_together_and_a_close_that_fails_fails_alone(
+    rig: Rig, platform: Platform
+) -> None:
+    first, meanwhile, last = (rig.submit(ADA, name) for name in ("first", "meanwhile", "last"))
+    rig.cycle()
+    for job_id in (first, meanwhile, last):
+        rig.finish(job_id)
+
+    def closed_meanwhile() -> None:  # an operator closes one between the cycle's read and its close
+        rig.jobs.finish(
+            meanwhile, JobAction.FAIL, exit_code=None, reason="by hand", started_at=None, ended_at=None
+        )
+
+    rig.engine.before_status.append(closed_meanwhile)
+    before = _logged_about(platform, meanwhile)
+    report = rig.cycle()
+    assert (rig.get(first).status, rig.get(last).status) == (JobStatus.COMPLETED, JobStatus.COMPLETED)
+    assert (rig.get(meanwhile).status, rig.get(meanwhile).reason) == (JobStatus.FAILED, "by hand")
+    assert report.finished == 2
+    assert _mentions(report, meanwhile, "close failed")
+    assert sorted(rig.usage.recorded) == sorted(rig.get(j).idempotency_key for j in (first, last))
+    assert _logged_about(platform, meanwhile) == before + 1  # the close by hand; the failed one left none
+
+
+def _logged_about(platform: Platform, job_id: str) -> int:
+    with platform.engine.connect() as conn:
+        return sum(job_id in bytes(entry).decode() for (entry,) in conn.execute(sa.select(outbox.c.entry)))
+
+
+class MeteredApart(FlakyUsage):
+    """A usage sink that meters apart (as the server's does): each project's metering is counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.metered: list[str] = []
+        self.refuse_metering = 0
+        self.batches: list[int] = []  # how many records each batch offered
+        self.meterings = 0  # metering set up (its policy read): once a cycle with something to meter
+
+    def record_unmetered(self, usages: Sequence[JobUsage]) -> Sequence[object]:
+        self.batches.append(len(usages))
+        return [self._offered(u.job_id) for u in usages]
+
+    def _offered(self, job_id: str) -> object:
+        try:
+            return self.record_usage(job_id=job_id)
+        except RuntimeError as exc:  # refused alone, as accounting's savepoint does
+            return exc
+
+    def metering(self) -> Callable[[str], object]:
+        self.meterings += 1
+        return self.meter
+
+    def meter(self, project_id: str) -> object:
+        if self.refuse_metering:
+            self.refuse_metering -= 1
+            raise RuntimeError("safety is busy")
+        self.metered.append(project_id)
+        return None
+
+
+def test_a_cycles_usage_is_metered_once_per_project_and_metering_that_fails_is_retried(rig: Rig) -> None:
+    sink = MeteredApart()
+    rig.dispatcher.usage = UsageRecorder(sink)
+    ids = [rig.submit(ADA, f"j{i}") for i in range(3)]
+    rig.cycle()
+    for job_id in ids:
+        rig.finish(job_id)
+    sink.refuse_metering = 1
+    report = rig.cycle()
+    assert len(sink.recorded) == 3
+    assert sink.batches == [3]  # the three closed together: their records in one batch
+    assert sink.metered == []
+    assert any("project open-llm: usage not metered (try 1 of 3" in e for e in report.errors)
+    rig.cycle()
+    assert sink.metered == ["open-llm"]  # once, for the three records
+    rig.cycle()
+    assert sink.metered == ["open-llm"]  # nothing new: nothing metered again
+    assert sink.meterings == 2  # the policy read once a cycle that meters, never per project
+
+
+def test_a_record_refused_in_a_batch_fails_alone_and_is_sent_again_next_cycle(rig: Rig) -> None:
+    sink = MeteredApart()
+    rig.dispatcher.usage = UsageRecorder(sink)
+    ids = [rig.submit(ADA, f"j{i}") for i in range(3)]
+    rig.cycle()
+    keys = [rig.get(job_id).idempotency_key for job_id in ids]
+    sink.refuse_once.add(keys[1])
+    for job_id in ids:
+        rig.finish(job_id)
+    report = rig.cycle()
+    assert sorted(sink.recorded) == sorted([keys[0], keys[2]])
+    assert _mentions(report, ids[1], "usage not recorded (try 1 of 3")
+    assert sink.metered == ["open-llm"]
+    rig.cycle()
+    assert sorted(sink.recorded) == sorted(keys)
+    assert sink.batches == [3, 1]  # the refused one, alone, the next cycle
+    assert sink.metered == ["open-llm", "open-llm"]  # its project metered again for it

@@ -21,7 +21,7 @@ from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.plan import QueueAhead
 from pnyx.dispatch.records import grant_of, spec_of
-from pnyx.dispatch.report import BUSY_INTERVAL_S, BUSY_WINDOW_S, CycleReport, pause_after
+from pnyx.dispatch.report import BUSY_INTERVAL_S, BUSY_SHARE, BUSY_WINDOW_S, CycleReport, pause_after
 from pnyx.executors.fake import FakeExecutor
 from pnyx.inventory.model import Facility, Island, Node, Rack, Site
 from pnyx.inventory.rules import accelerator_type
@@ -243,7 +243,11 @@ def test_the_loop_waits_briefly_while_jobs_move_and_the_full_interval_otherwise(
     assert pause_after(quiet, 2.0, quiet_s=BUSY_WINDOW_S / 2) == BUSY_INTERVAL_S  # jobs moved lately
     assert pause_after(quiet, 2.0, quiet_s=BUSY_WINDOW_S) == 2.0  # long jobs, however many wait
     slow = CycleReport(leader=True, started=1, seconds=0.9)
-    assert pause_after(slow, 2.0, quiet_s=0.0) == 0.9  # the dispatcher cycles at most half the time
+    assert pause_after(slow, 2.0, quiet_s=0.0) == BUSY_INTERVAL_S  # a long cycle: the pace holds
+    slower = CycleReport(leader=True, started=1, seconds=4.0)
+    assert pause_after(slower, 2.0, quiet_s=0.0) == pytest.approx(4.0 * (1 - BUSY_SHARE) / BUSY_SHARE)
+    slowest = CycleReport(leader=True, started=1, seconds=40.0)
+    assert pause_after(slowest, 2.0, quiet_s=0.0) == 2.0  # never longer than the interval
     failing = CycleReport(leader=True, started=1, errors=["x"])
     assert pause_after(failing, 2.0, quiet_s=0.0) == 2.0  # transient failures counted at the usual pace
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from pnyx.accounting.model import Dimension, Standing
+from pnyx.accounting.model import Dimension, JobUsage, Standing
 from pnyx.accounting.service import AccountingService, NoBudgets
 from pnyx.core.errors import Conflict, InvalidInput
 from pnyx.wiring import Platform
@@ -133,3 +133,36 @@ def test_over_budget_goes_opportunistic(platform: Platform) -> None:
     assert acct.standing("other").standing is Standing.NO_ALLOCATION
     types = [e.event_type for e in platform.log.entries(0, 10)] if platform.log.drain() else []
     assert types.count("accounting.project.over_budget") == 1
+
+
+def _use(job_id: str, project: str = "funded", hours: int = 10, kind: str = "H100-SXM") -> JobUsage:
+    return JobUsage(
+        job_id=job_id,
+        project_id=project,
+        accelerator_type=kind,
+        accelerators=8,
+        started_at=START,
+        ended_at=START + timedelta(hours=hours),
+    )
+
+
+def test_a_batch_is_one_transaction_where_a_refused_record_fails_alone(platform: Platform) -> None:
+    acct = AccountingService(
+        platform.uow,
+        budgets=FixedBudgets(),
+        shares_at=lambda _at: {},
+        capacity=lambda: 8,
+        speed_of=platform.accounting.speed_of,
+    )
+    acct.record_usage(**{f: getattr(_use("before"), f) for f in JobUsage.__slots__})  # 80 of 100 hours
+    offered = [_use("a", hours=1), _use("before"), _use("bad", kind="TPU"), _use("b", hours=2)]
+    offered += [_use("c", hours=-1), _use("other", project="unfunded")]
+    done = acct.record_usages(offered)
+    assert [type(d).__name__ for d in done] == [
+        "UsageRecord", "Conflict", "InvalidInput", "UsageRecord", "InvalidInput", "UsageRecord"
+    ]  # fmt: skip
+    assert acct.standing("funded").used_hours == Decimal(80 + 8 + 16)
+    types = [e.event_type for e in platform.log.entries(0, platform.log.drain())]
+    assert types.count("accounting.usage.recorded") == 4  # one per record, none for the refused
+    assert types.count("accounting.project.over_budget") == 1  # crossed by "b", counted through "a"
+    assert acct.record_usages([]) == []

@@ -49,6 +49,23 @@ class UsageRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JobUsage:
+    """A finished (or stopped) job's use, as it is offered for recording (``record_usages``)."""
+
+    job_id: str
+    project_id: str
+    accelerator_type: str
+    accelerators: int
+    started_at: datetime
+    ended_at: datetime
+    member_state: str | None = None
+    pool: str | None = None
+    call_id: str | None = None
+    discipline: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Period:
     """A half-open interval [start, end) in UTC, with the label it was asked for by."""
 

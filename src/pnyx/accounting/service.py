@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -10,6 +10,7 @@ from typing import Protocol
 from pnyx.accounting.history import HistoryStep, steps, usage_history
 from pnyx.accounting.model import (
     Dimension,
+    JobUsage,
     MemberStateUsage,
     Period,
     ProjectStanding,
@@ -33,7 +34,7 @@ from pnyx.accounting.rules import (
 from pnyx.accounting.store import UsageRepository
 from pnyx.core.errors import Conflict, InvalidInput, NotFound
 from pnyx.core.ids import new_id
-from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal
 from pnyx.scheduler.fairshare import Span
 
@@ -99,61 +100,69 @@ class AccountingService:
         The pool and the call are the allocation's (``rules.funding``): one source, so that usage summed
         by pool and by call agrees. A caller's ``pool`` counts only for a project without an allocation
         (member-pool work); a ``pool`` or ``call_id`` that contradicts the allocation is refused."""
-        pool, call_id = funding(self._funded(project_id), pool=pool, call_id=call_id)
-        if accelerators <= 0:
-            raise InvalidInput("accelerators must be positive", field="accelerators")
-        if ended_at < started_at:
-            raise InvalidInput("a job cannot end before it starts", field="ended_at")
-        seconds = int((ended_at - started_at).total_seconds()) * accelerators
-        record = UsageRecord(
-            id=new_id("use"),
+        usage = JobUsage(
             job_id=job_id,
             project_id=project_id,
-            member_state=member_state,
             accelerator_type=accelerator_type,
             accelerators=accelerators,
             started_at=started_at,
             ended_at=ended_at,
-            accelerator_seconds=seconds,
-            h100_equivalent_seconds=int(seconds * self.speed_of(accelerator_type)),
-            energy_wh=energy_wh(accelerator_type, seconds),
+            member_state=member_state,
             pool=pool,
             call_id=call_id,
             discipline=discipline,
             user_id=user_id,
         )
+        [recorded] = self.record_usages([usage])
+        if isinstance(recorded, Exception):
+            raise recorded
+        return recorded
+
+    def record_usages(self, usages: Sequence[JobUsage]) -> list[UsageRecord | Exception]:
+        """Several jobs' use (a dispatch cycle's) as ``record_usage`` records one, in one transaction,
+        each record in its own savepoint with its own events: one refused (recorded already, invalid,
+        contradicting its allocation) is undone alone and its error returned in its place. The checks
+        and reads come first, each on its own short connection; the transaction only writes."""
+        funded = {p: self._funded(p) for p in {u.project_id for u in usages}}
+        drafts = [self._draft(u, funded[u.project_id]) for u in usages]
         with self.uow.write() as tx:
-            repo = UsageRepository(tx.conn)
-            if repo.by_job(job_id) is not None:
-                raise Conflict(
-                    f"usage of job {job_id} is already recorded", field="job_id", code="usage_exists"
-                )
-            before = Decimal(repo.project_seconds(project_id)) / HOUR
-            repo.add(record)
-            tx.emit(
-                UsageRecorded(
-                    job_id=job_id,
-                    project_id=project_id,
-                    member_state=member_state,
-                    accelerator_type=accelerator_type,
-                    accelerators=accelerators,
-                    started_at=started_at,
-                    ended_at=ended_at,
-                    accelerator_seconds=seconds,
-                    energy_wh=record.energy_wh,
-                )
-            )
-            allocated = self.budgets.allocated_hours(project_id, ended_at)
-            after = before + Decimal(seconds) / HOUR
-            if allocated is not None and before <= allocated < after:
-                tx.emit(
-                    ProjectWentOverBudget(
-                        project_id=project_id,
-                        allocated_hours=str(allocated),
-                        used_hours=str(after.quantize(Decimal("0.01"))),
-                    )
-                )
-        return record
+            charges = _Charges(UsageRepository(tx.conn))
+            return [d if isinstance(d, Exception) else charges.add(tx, *d) for d in drafts]
+
+    def _draft(
+        self, usage: JobUsage, funded: Funding | None
+    ) -> tuple[UsageRecord, Decimal | None] | Exception:
+        """The record, checked, with its project's allocated hours when it ended; or why it is refused."""
+        try:
+            record = self._record_of(usage, funded)
+            return record, self.budgets.allocated_hours(usage.project_id, usage.ended_at)
+        except Exception as exc:  # that record's alone: returned in its place
+            return exc
+
+    def _record_of(self, usage: JobUsage, funded: Funding | None) -> UsageRecord:
+        pool, call_id = funding(funded, pool=usage.pool, call_id=usage.call_id)
+        if usage.accelerators <= 0:
+            raise InvalidInput("accelerators must be positive", field="accelerators")
+        if usage.ended_at < usage.started_at:
+            raise InvalidInput("a job cannot end before it starts", field="ended_at")
+        seconds = int((usage.ended_at - usage.started_at).total_seconds()) * usage.accelerators
+        return UsageRecord(
+            id=new_id("use"),
+            job_id=usage.job_id,
+            project_id=usage.project_id,
+            member_state=usage.member_state,
+            accelerator_type=usage.accelerator_type,
+            accelerators=usage.accelerators,
+            started_at=usage.started_at,
+            ended_at=usage.ended_at,
+            accelerator_seconds=seconds,
+            h100_equivalent_seconds=int(seconds * self.speed_of(usage.accelerator_type)),
+            energy_wh=energy_wh(usage.accelerator_type, seconds),
+            pool=pool,
+            call_id=call_id,
+            discipline=usage.discipline,
+            user_id=usage.user_id,
+        )
 
     def _funded(self, project_id: str) -> Funding | None:
         try:
@@ -218,3 +227,58 @@ class AccountingService:
         with self.uow.read() as conn:
             records = UsageRepository(conn).overlapping(period.start, period.end)
         return usage_history(records, cuts, [self.shares_at(c.end) for c in cuts], self.capacity())
+
+
+class _Charges:
+    """Records added in one transaction, each project's hours used kept as they grow (read once)."""
+
+    def __init__(self, repo: UsageRepository) -> None:
+        self.repo = repo
+        self.used: dict[str, Decimal] = {}  # project -> hours recorded so far in this transaction
+
+    def add(self, tx: Transaction, record: UsageRecord, allocated: Decimal | None) -> UsageRecord | Exception:
+        """``record`` added in its own savepoint, with its events; or the error that undid it alone."""
+        emitted = len(tx.events)
+        try:
+            with tx.conn.begin_nested():
+                after = self._charge(tx, record, allocated)
+        except Exception as exc:  # that record's alone: returned in its place
+            del tx.events[emitted:]
+            return exc
+        self.used[record.project_id] = after
+        return record
+
+    def _charge(self, tx: Transaction, record: UsageRecord, allocated: Decimal | None) -> Decimal:
+        if self.repo.by_job(record.job_id) is not None:
+            raise Conflict(
+                f"usage of job {record.job_id} is already recorded", field="job_id", code="usage_exists"
+            )
+        before = self.used.get(record.project_id)
+        if before is None:
+            before = Decimal(self.repo.project_seconds(record.project_id)) / HOUR
+        self.repo.add(record)
+        tx.emit(recorded_event(record))
+        after = before + Decimal(record.accelerator_seconds) / HOUR
+        if allocated is not None and before <= allocated < after:
+            tx.emit(
+                ProjectWentOverBudget(
+                    project_id=record.project_id,
+                    allocated_hours=str(allocated),
+                    used_hours=str(after.quantize(Decimal("0.01"))),
+                )
+            )
+        return after
+
+
+def recorded_event(record: UsageRecord) -> UsageRecorded:
+    return UsageRecorded(
+        job_id=record.job_id,
+        project_id=record.project_id,
+        member_state=record.member_state,
+        accelerator_type=record.accelerator_type,
+        accelerators=record.accelerators,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        accelerator_seconds=record.accelerator_seconds,
+        energy_wh=record.energy_wh,
+    )

@@ -29,7 +29,6 @@ from pnyx.dispatch.decision_log import DecisionRecorder
 from pnyx.dispatch.fair import FairShare, SharesAt
 from pnyx.dispatch.faults import (
     Fault,
-    bounded,
     describe,
     engine_reason,
     fault_of,
@@ -39,13 +38,15 @@ from pnyx.dispatch.faults import (
 )
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
 from pnyx.dispatch.inputs import UNSTARTED, WAITING, InputGate, WithdrawnVersions
+from pnyx.dispatch.job_cache import JobCache
 from pnyx.dispatch.leadership import Leadership
 from pnyx.dispatch.outputs import CHECKPOINT_EVERY_S, ModelIntake, OutputRecorder
 from pnyx.dispatch.plan import QueueAhead, plan
-from pnyx.dispatch.records import confirm_act, dispatch_act, ref_of, start_act, starting
+from pnyx.dispatch.records import confirm_act, dispatch_act, end_act, ending, ref_of, start_act, starting
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, cycle_until
 from pnyx.dispatch.sealed import KeyGate, KeysLost
 from pnyx.dispatch.usage import UsageRecorder, UsageSink
+from pnyx.dispatch.wake import Arrivals
 from pnyx.jobs.changes import Act
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import (
@@ -57,7 +58,7 @@ from pnyx.jobs.model import (
     JobRecord,
     JobStatus,
 )
-from pnyx.jobs.rules import clamp_engine_times, engine_action, placed_at
+from pnyx.jobs.rules import placed_at
 from pnyx.jobs.service import JobService
 from pnyx.scheduler.model import Placement
 from pnyx.scheduler.policy import Policy
@@ -100,6 +101,8 @@ class Dispatcher:
         self.inputs = InputGate(inputs, executors, apply=self._apply, fault=self._engine_fault)
         self.keys = keys or KeyGate(None)  # its delivery key (memory only): workspace jobs need keys
         self.decisions = decisions or DecisionRecorder(None)  # each cycle's decision record (issue 14)
+        self.job_cache = JobCache(jobs)  # decoded jobs, re-read where their revision moved
+        self.arrivals = Arrivals(jobs)  # an idle pause ends when jobs are submitted
 
     def cycle(self) -> CycleReport:
         started = time.perf_counter()
@@ -109,14 +112,16 @@ class Dispatcher:
         report = CycleReport(leader=True)
         self._tally = Tally()
         if not self._leading:
+            self.job_cache.clear()  # never trusted across a change of leader: every job read afresh
             self._leading = self.outputs.recover(self.jobs, self.clock.now(), report.errors)
-        self.usage.retry(report.errors)
+        self.usage.retry()  # usage records refused in earlier cycles go with this cycle's
         topology = self.topology()  # one inventory check per cycle
         begin_cycle(self.executors.values())  # one engine listing per cycle, where kept
         self._reconcile(report, topology)
         self._release_holds(report)
         self._schedule(report, topology)
         self._settle(report)
+        self.usage.meter(report.errors)  # usage still queued, then each project recorded, once a cycle
         self.outputs.retry()
         report.errors.extend(self.outputs.take_errors())
         report.seconds = time.perf_counter() - started
@@ -125,7 +130,7 @@ class Dispatcher:
     # --- 2. reconcile ----------------------------------------------------------------------------
 
     def _reconcile(self, report: CycleReport, topology: Topology) -> None:
-        held = self.inputs.admit(self.jobs.holding(), UNSTARTED, report)
+        held = self.inputs.admit(self.job_cache.holding(), UNSTARTED, report)
         self.outputs.watch([j for j in held if j.status is JobStatus.RUNNING])  # checkpoints, off-thread
         found = lookups(self.executors, [j for j in held if j.engine_job_id is None], report.errors)
         polled: list[JobRecord] = []
@@ -142,9 +147,22 @@ class Dispatcher:
             now = self.clock.now()
             starts = [(job, start_act(job, status, now)) for job, status in pairs if starting(job, status)]
             report.running += len(self._apply(starts, "start", report))
-            for job, status in (pair for pair in pairs if not starting(*pair)):
+            self._end([pair for pair in pairs if ending(*pair)], report)
+            for job, status in (pair for pair in pairs if not starting(*pair) and not ending(*pair)):
                 with self._guard(job, "close", report):
                     self._follow(job, status, report)
+
+    def _end(self, pairs: list[tuple[JobRecord, EngineStatus]], report: CycleReport) -> None:
+        """Close the jobs their engine saw end (one transaction); then their usage (one transaction)
+        and each one's outputs (off-thread)."""
+        now, statuses = self.clock.now(), {job.id: status for job, status in pairs}
+        for done in self._apply([(job, end_act(job, status, now)) for job, status in pairs], "close", report):
+            with self._guard(done, "close", report):
+                report.finished += 1
+                self.usage.record(done)
+                if statuses[done.id].state is EngineState.SUCCEEDED:
+                    self.outputs.record(done)
+        self.usage.flush(report.errors)
 
     def _prepare(
         self, held: JobRecord, lookup: Lookup | None, report: CycleReport, topology: Topology
@@ -217,33 +235,14 @@ class Dispatcher:
         return ref
 
     def _follow(self, job: JobRecord, status: EngineStatus, report: CycleReport) -> None:
-        action = engine_action(job.status, status.state)
-        if action is not None:
-            self._finish(job, action, status, report)
-        elif status.state is EngineState.QUEUED:
+        """A job its engine neither started nor ended: still queued, let go of, or lost."""
+        if status.state is EngineState.QUEUED:
             report.queued += 1
         elif status.state is EngineState.UNKNOWN and job.cancel_requested:  # deleted on cancel: done
             self._close(job, JobAction.CANCEL, "cancelled; the engine has let go of it", report)
         elif status.state is EngineState.UNKNOWN and self.clock.now() - placed_at(job) > LOST_GRACE:
             self.jobs.requeue(job.id, f"the {job.engine} engine lost the job; requeued")
             report.requeued += 1
-
-    def _finish(self, job: JobRecord, action: JobAction, status: EngineStatus, report: CycleReport) -> None:
-        reason = "cancelled" if job.cancel_requested and action is JobAction.CANCEL else status.message
-        now = self.clock.now()
-        started_at, ended_at = clamp_engine_times(job, status.started_at, status.ended_at, now=now)
-        done = self.jobs.finish(
-            job.id,
-            action,
-            exit_code=status.exit_code,
-            reason=bounded(reason),
-            started_at=started_at,
-            ended_at=ended_at,
-        )
-        report.finished += 1
-        self.usage.record(done, report.errors)
-        if status.state is EngineState.SUCCEEDED:
-            self.outputs.record(done)
 
     def _close(self, job: JobRecord, action: JobAction, reason: str, report: CycleReport) -> None:
         self.jobs.finish(job.id, action, exit_code=None, reason=reason, started_at=None, ended_at=None)
@@ -318,7 +317,7 @@ class Dispatcher:
 
     def _schedule(self, report: CycleReport, topology: Topology) -> None:
         now = self.clock.now()
-        active = self.keys.admit(self.inputs.admit(self.jobs.active(), WAITING, report), report)
+        active = self.keys.admit(self.inputs.admit(self.job_cache.active(), WAITING, report), report)
         inputs = self.fair.inputs(topology, active, now, self.policy, self.ahead)  # the twin's fair share
         decided = self.decisions.recorded(inputs, plan(inputs), report.errors)  # logged, then applied
         report.errors.extend(decided.errors)
@@ -344,7 +343,7 @@ class Dispatcher:
             return  # failed, not requeued: a new attempt might run beside one the engine did not stop
         reason = f"preempted by {by}; {lost_s:.0f} s of work since the last checkpoint lost"
         self.jobs.requeue(victim.id, reason)
-        self.usage.stopped(victim, self.clock.now(), report.errors)  # the attempt's use, as the twin's
+        self.usage.stopped(victim, self.clock.now())  # the attempt's use, as the twin's (sent by ``meter``)
         report.preempted += 1
 
     def _start(
@@ -387,7 +386,7 @@ class Dispatcher:
     ) -> None:
         """Cycle until ``stop`` (``report.cycle_until``), then let go of the lead."""
         try:
-            cycle_until(stop, self.cycle, interval_s, busy_interval_s)
+            cycle_until(stop, self.cycle, interval_s, busy_interval_s, self.arrivals)
         finally:
             self.close()
 

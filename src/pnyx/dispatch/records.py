@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pnyx.dispatch.faults import bounded
 from pnyx.jobs.changes import Act
 from pnyx.jobs.model import EngineRef, EngineStatus, Grant, JobAction, JobRecord, JobSpec
-from pnyx.jobs.rules import clamp_engine_times, engine_action, placement_of, to_scheduler_job
+from pnyx.jobs.rules import FINISH_ACTIONS, clamp_engine_times, engine_action, placement_of, to_scheduler_job
 from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.cycle import duration_s
 from pnyx.scheduler.model import Placement, Running
@@ -76,6 +77,20 @@ def confirm_act(job: JobRecord, ref: EngineRef) -> Act:
 def starting(job: JobRecord, status: EngineStatus) -> bool:
     """The engine runs a job Pnyx holds as queued (QUEUED -> RUNNING)."""
     return engine_action(job.status, status.state) is JobAction.START
+
+
+def ending(_job: JobRecord, status: EngineStatus) -> bool:
+    """The engine has let the job go: it succeeded, failed or was cancelled (the job closes)."""
+    return status.state in FINISH_ACTIONS
+
+
+def end_act(job: JobRecord, status: EngineStatus, now: datetime) -> Act:
+    """The job closes as its engine says (``ending``): its exit, the engine's word, its times bounded."""
+    action = FINISH_ACTIONS[status.state]
+    reason = "cancelled" if job.cancel_requested and action is JobAction.CANCEL else status.message
+    started_at, ended_at = clamp_engine_times(job, status.started_at, status.ended_at, now=now)
+    fields = {"exit_code": status.exit_code, "reason": bounded(reason), "started_at": started_at}
+    return Act(job.id, action, {**fields, "ended_at": ended_at})
 
 
 def start_act(job: JobRecord, status: EngineStatus, now: datetime) -> Act:

@@ -1,23 +1,32 @@
-"""Recording a closed job's usage with accounting, retried a few times when it fails.
+"""Recording closed jobs' usage with accounting, a step's records together, retried a few times.
 
-Usage is recorded after the job is closed, in its own transaction; a failure is reported with the
-job id and tried again in the next cycles, ``USAGE_TRIES`` times in all (counted in memory: a
-dispatcher that stops meanwhile loses that record, see docs/adr/0006).
+A closed (or preempted) job's usage is queued (``record``) and sent with the others of its step
+(``flush``: after each step that closes jobs, and at the end of the cycle), in one transaction where
+the sink takes a batch (``MeteringSink``, the server's: one refused record fails alone), else one at
+a time. A refused record is reported with the job id and sent again in the next cycles,
+``USAGE_TRIES`` times in all (counted in memory: a dispatcher that stops meanwhile loses that
+record, see docs/adr/0006). A sink that meters apart (safety re-meters a project from all its
+records) meters each project once a cycle for its records (``meter``), reading what metering needs
+(the safety policy) once; a project whose metering failed is metered again at the next ``meter``,
+``USAGE_TRIES`` times in all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from pnyx.accounting.model import JobUsage
 from pnyx.core.errors import Conflict
-from pnyx.dispatch.faults import retry_note
+from pnyx.dispatch.faults import describe, retry_note
 from pnyx.jobs.model import JobRecord
 
 log = logging.getLogger("pnyx.dispatch")
 USAGE_TRIES = 3
+Queued = dict[str, tuple[JobRecord, int]]  # attempt key -> (the job, its record's failed tries)
 
 
 class UsageSink(Protocol):
@@ -35,45 +44,139 @@ class UsageSink(Protocol):
     ) -> object: ...
 
 
+@runtime_checkable
+class MeteringSink(Protocol):
+    """A usage sink that records a batch at once and whose records are metered apart."""
+
+    def record_unmetered(self, usages: Sequence[JobUsage]) -> Sequence[object]:
+        """One transaction: each usage's record, or the exception that refused it alone."""
+        ...
+
+    def metering(self) -> Callable[[str], object]:
+        """What re-meters a project from its records, for the projects of one cycle."""
+        ...
+
+
 class UsageRecorder:
     def __init__(self, sink: UsageSink | None, *, tries: int = USAGE_TRIES) -> None:
         self.sink, self.tries = sink, tries
-        self._due: dict[str, tuple[JobRecord, int]] = {}  # job id -> (job, failed tries)
+        self._due: Queued = {}  # sent at the next ``flush``
+        self._refused: Queued = {}  # sent again next cycle (``retry``)
+        self._unmetered: dict[str, int] = {}  # project -> failed meterings
 
-    def record(self, job: JobRecord, errors: list[str]) -> None:
-        """Record the closed job's usage; a failure is added to ``errors`` and kept for a retry."""
-        if self.sink is None or job.started_at is None or job.ended_at is None:
+    def record(self, job: JobRecord) -> None:
+        """Queue the closed job's usage for the step's ``flush``."""
+        if self.sink is not None and job.started_at is not None and job.ended_at is not None:
+            self._due.setdefault(job.idempotency_key, (job, 0))
+
+    def stopped(self, job: JobRecord, at: datetime) -> None:
+        """Queue a preempted attempt's use up to ``at`` (its key is the attempt's: the next one's
+        use is its own record); one never started used nothing."""
+        self.record(dataclasses.replace(job, ended_at=at))
+
+    def retry(self) -> None:
+        """The records refused in earlier cycles go with the next ``flush``."""
+        self._due.update(self._refused)
+        self._refused = {}
+
+    def flush(self, errors: list[str]) -> None:
+        """Send the queued records; a refused one is added to ``errors`` and kept for a retry."""
+        due, self._due = self._due, {}
+        results = self._send([job for job, _ in due.values()])
+        for (job, tries), result in zip(due.values(), results, strict=True):
+            if isinstance(result, Exception) and not isinstance(result, Conflict):  # Conflict: recorded
+                self._failed(job, tries + 1, result, errors)  # already, by a cycle that crashed after
+            elif isinstance(self.sink, MeteringSink):
+                self._unmetered.setdefault(job.project, 0)
+
+    def _send(self, jobs: list[JobRecord]) -> list[object]:
+        """Each job's record or the exception that refused it: one batch where the sink takes one."""
+        sink, usages = self.sink, [usage_of(job) for job in jobs]
+        if not isinstance(sink, MeteringSink) or not jobs:
+            return [_one(sink, usage) for usage in usages]
+        try:
+            results = list(sink.record_unmetered(usages))
+            if len(results) != len(usages):
+                raise ValueError(f"{len(results)} results for {len(usages)} usage records")
+        except Exception as exc:  # the batch's transaction failed: every record in it did
+            return [exc] * len(usages)
+        return results
+
+    def meter(self, errors: list[str]) -> None:
+        """Send what is queued, then meter each project whose usage was recorded since the last
+        ``meter``, once."""
+        self.flush(errors)
+        sink = self.sink
+        if not isinstance(sink, MeteringSink) or not self._unmetered:
             return
         try:
-            self.sink.record_usage(
-                job_id=job.idempotency_key,
-                project_id=job.project,
-                accelerator_type=job.placed_type or job.accelerator_type or "H100-SXM",
-                accelerators=job.accelerators,
-                started_at=job.started_at,
-                ended_at=job.ended_at,
-                member_state=job.member_state,
-                user_id=job.user,
-            )
-        except Conflict:  # already recorded by a cycle that crashed just after
-            pass
+            meter = sink.metering()
         except Exception as exc:
-            self._failed(job, exc, errors)
-            return
-        self._due.pop(job.id, None)
+            meter = _failing(exc)
+        for project, failed in list(self._unmetered.items()):
+            try:
+                meter(project)
+            except Exception as exc:
+                self._meter_failed(project, failed + 1, exc, errors)
+                continue
+            del self._unmetered[project]
 
-    def stopped(self, job: JobRecord, at: datetime, errors: list[str]) -> None:
-        """Record a preempted attempt's use up to ``at`` (its key is the attempt's: the next one's
-        use is its own record); one never started used nothing."""
-        self.record(dataclasses.replace(job, ended_at=at), errors)
-
-    def retry(self, errors: list[str]) -> None:
-        for job, _tries in list(self._due.values()):
-            self.record(job, errors)
-
-    def _failed(self, job: JobRecord, exc: Exception, errors: list[str]) -> None:
-        tries = self._due.pop(job.id, (job, 0))[1] + 1
+    def _meter_failed(self, project: str, tries: int, exc: Exception, errors: list[str]) -> None:
+        then = "tried again next cycle" if tries < self.tries else "given up"
+        errors.append(
+            f"project {project}: usage not metered (try {tries} of {self.tries}, {then}): {describe(exc)}"
+        )
+        log.warning("dispatch: %s", errors[-1], exc_info=exc)
         if tries < self.tries:
-            self._due[job.id] = (job, tries)
+            self._unmetered[project] = tries
+        else:
+            del self._unmetered[project]
+
+    def _failed(self, job: JobRecord, tries: int, exc: Exception, errors: list[str]) -> None:
+        if tries < self.tries:
+            self._refused[job.idempotency_key] = (job, tries)
         errors.append(retry_note(job.id, "usage", tries, self.tries, exc))
         log.warning("dispatch: %s", errors[-1], exc_info=exc)
+
+
+def usage_of(job: JobRecord) -> JobUsage:
+    """A closed job's use, under its attempt's key (``record`` queues only ended jobs)."""
+    assert job.started_at is not None
+    assert job.ended_at is not None
+    return JobUsage(
+        job_id=job.idempotency_key,
+        project_id=job.project,
+        accelerator_type=job.placed_type or job.accelerator_type or "H100-SXM",
+        accelerators=job.accelerators,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+        member_state=job.member_state,
+        user_id=job.user,
+    )
+
+
+def _one(sink: UsageSink | None, u: JobUsage) -> object:
+    """One record sent alone: what the sink returned, or the exception that refused it."""
+    assert sink is not None
+    try:
+        return sink.record_usage(
+            job_id=u.job_id,
+            project_id=u.project_id,
+            accelerator_type=u.accelerator_type,
+            accelerators=u.accelerators,
+            started_at=u.started_at,
+            ended_at=u.ended_at,
+            member_state=u.member_state,
+            user_id=u.user_id,
+        )
+    except Exception as exc:  # that record's alone: counted and retried by ``flush``
+        return exc
+
+
+def _failing(exc: Exception) -> Callable[[str], object]:
+    """A metering that could not be set up: every project's metering fails with ``exc``."""
+
+    def meter(_project: str) -> object:
+        raise exc
+
+    return meter

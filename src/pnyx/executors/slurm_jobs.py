@@ -7,6 +7,8 @@
   poll often. 22.05 does not say its own time: the last listing's start on this machine's clock,
   less ``CLOCK_MARGIN_S``, is sent, and a full listing is taken at least every ``FULL_LISTING_S``
   (so clocks further apart than the margin delay news by that much at most).
+- A few jobs are read one by one where that costs less than a listing, as measured here
+  (``ReadCosts``: what one job read alone and one record of a listing took, moving averages).
 - The jobs this executor submitted are remembered (the last ``SENT_MEMORY``): a job submitted after the
   listing was taken is known without asking again, and is queued as far as anyone can tell.
 - Accounting (slurmdbd) only for what the controller no longer holds (it purges ended jobs after
@@ -38,7 +40,9 @@ from pnyx.jobs.model import EngineUnavailable
 NAME_PREFIX = "pnyx-"
 SENT_MEMORY = 100_000  # submissions remembered per executor (the oldest are forgotten first)
 CLOCK_MARGIN_S = 2  # how far this machine's clock may run ahead of the controller's
-SINGLE_READ_ROWS = 15  # one job read alone costs about as much as 15 records of a listing (22.05)
+SINGLE_READ_ROWS = 15  # until measured: one job read alone costs about 15 records of a listing (22.05)
+EXPLORE_FACTOR = 4  # a listing never timed is taken once it may cost at most this many times the singles
+COST_SMOOTHING = 0.2  # weight of the newest read in ``ReadCosts``' moving averages
 FULL_LISTING_S = 30.0  # a full listing at least this often, whatever "unchanged" says
 
 
@@ -81,6 +85,39 @@ class Seen:
     just_sent: frozenset[int]  # submitted here since the engine was last read: it has them, unread
 
 
+@dataclass(slots=True)
+class ReadCosts:
+    """What reading the controller has cost here, in seconds (moving averages): one job read alone,
+    and one record of a full listing. A loaded slurmrestd answers single reads far slower than the
+    fixed ratio ``SINGLE_READ_ROWS`` says (100 records' worth under load on 23.02)."""
+
+    single_s: float | None = None
+    row_s: float | None = None
+
+    def singles_cheaper(self, jobs: int, rows: int) -> bool:
+        """Reading ``jobs`` one by one costs less than listing ``rows`` records. Until anything was
+        timed, a single read counts as ``SINGLE_READ_ROWS`` records; once single reads were timed and
+        a listing never was, a listing is taken to time it (else it never would be, however slow the
+        singles) where it may cost at most ``EXPLORE_FACTOR`` times the singles by that count."""
+        if self.single_s is None:
+            return jobs * SINGLE_READ_ROWS < rows
+        if self.row_s is None:
+            return jobs * SINGLE_READ_ROWS * EXPLORE_FACTOR < rows
+        return jobs * self.single_s < rows * self.row_s
+
+    def read_alone(self, seconds: float, jobs: int) -> None:
+        if jobs:
+            self.single_s = _averaged(self.single_s, seconds / jobs)
+
+    def listed(self, seconds: float, rows: int) -> None:
+        if rows:
+            self.row_s = _averaged(self.row_s, seconds / rows)
+
+
+def _averaged(mean: float | None, sample: float) -> float:
+    return sample if mean is None else mean + COST_SMOOTHING * (sample - mean)
+
+
 class SlurmJobs:
     def __init__(self, rest: SlurmRest, *, ttl_s: float, use_accounting: bool) -> None:
         self.rest, self.ttl_s, self.use_accounting = rest, ttl_s, use_accounting
@@ -88,6 +125,7 @@ class SlurmJobs:
         self._cycle_at = -math.inf  # monotonic start of the dispatch cycle (-inf: no dispatcher drives us)
         self._sent: dict[str, tuple[int, float]] = {}  # key -> (job id, when submitted)
         self._sent_ids: dict[int, float] = {}  # job id -> when submitted
+        self.costs = ReadCosts()
 
     def begin_cycle(self) -> None:
         self._cycle_at = time.monotonic()
@@ -133,20 +171,21 @@ class SlurmJobs:
         jobs sent after the listing was taken (the engine has them; the listing cannot)."""
         if not job_ids:
             return {}, frozenset()
-        if self._current() is None and len(job_ids) * SINGLE_READ_ROWS < self._table_size():
+        if self._current() is None and self.costs.singles_cheaper(len(job_ids), self._table_size()):
             return self._read_each(job_ids), frozenset()
         listing = self.listing()
         unread = frozenset(i for i in job_ids if i not in listing.jobs and self._sent_after(i, listing))
         return listing.jobs, unread
 
     def _read_each(self, job_ids: Sequence[int]) -> dict[int, SlurmJob]:
-        dialect, found = self.rest.dialect(), dict[int, SlurmJob]()
+        dialect, found, began = self.rest.dialect(), dict[int, SlurmJob](), time.monotonic()
         for job_id in job_ids:
             body = self.rest.call("GET", f"/slurm/{dialect.version}/job/{job_id}")
             errors = [e for e in parse_errors(body) if e.number != INVALID_JOB_ID]
             if errors:
                 raise EngineUnavailable(f"Slurm did not say how job {job_id} is: {describe(errors)}")
             found.update((job.job_id, job) for job in map(dialect.parse_job, body.get("jobs") or []))
+        self.costs.read_alone(time.monotonic() - began, len(job_ids))
         return found
 
     def _current(self) -> Listing | None:
@@ -170,7 +209,9 @@ class SlurmJobs:
         if last is not None and fresh and dialect.jobs_unchanged(status, body):
             return replace(last, taken_at=taken_at)
         update_time = dialect.last_update(body) or int(wall) - CLOCK_MARGIN_S
-        return listing_of(self.controller_records(body), dialect, taken_at=taken_at, update_time=update_time)
+        records = self.controller_records(body)
+        self.costs.listed(time.monotonic() - taken_at, len(records))
+        return listing_of(records, dialect, taken_at=taken_at, update_time=update_time)
 
     def controller_records(self, body: Mapping[str, Any] | None = None) -> list[Mapping[str, Any]]:
         """The controller's job records: of ``body`` (a listing's answer), or listed now."""

@@ -9,10 +9,11 @@ command line). Safety holds, and raising waiting jobs to their project's current
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from pnyx.core.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from pnyx.core.errors import Forbidden, InvalidInput, NotFound
 from pnyx.core.ids import new_id
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
@@ -21,16 +22,7 @@ from pnyx.jobs.changes import Act, act, act_each, change
 from pnyx.jobs.clearance import ProjectInfo, Projects, in_team, outputs_label, project_label
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.holds import SafetyHolds
-from pnyx.jobs.inputs import (
-    DatasetInputs,
-    ModelInputs,
-    NoDatasets,
-    check_distinct,
-    check_engine,
-    check_level,
-    check_versions,
-    unknown,
-)
+from pnyx.jobs.inputs import DatasetInputs, ModelInputs, NoDatasets, check_distinct, check_engine
 from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
     HOLDING_STATUSES,
@@ -41,14 +33,14 @@ from pnyx.jobs.model import (
     JobAction,
     JobArtifact,
     JobCancelRequested,
-    JobInput,
     JobRecord,
     JobStatus,
 )
 from pnyx.jobs.reads import JobReads
+from pnyx.jobs.resolve import InputResolver
 from pnyx.jobs.rules import outputs_recorded, recorded_artifacts, validate_submission
 from pnyx.jobs.sealed_store import SealedRepository
-from pnyx.jobs.store import ArtifactRepository, JobRepository, completed_without_artifacts
+from pnyx.jobs.store import ArtifactRepository, JobRepository, Revised, completed_without_artifacts
 from pnyx.jobs.subjects import Freezes, NoFreezes, NoReleases, Releases, check_submittable
 from pnyx.jobs.submission import (
     FitCheck,
@@ -99,8 +91,10 @@ class JobService:
         self.executors = executors
         self.default_engine = default_engine
         self.freezes = freezes
-        self.datasets, self.models, self.workspaces = datasets, models, workspaces
+        self.workspaces = workspaces
+        self.inputs = InputResolver(datasets, models)
         self.holds = SafetyHolds(uow, projects=projects)
+        self.arrivals = threading.Event()  # set by each committed submission (``dispatch.wake``)
         self.reads = JobReads(
             uow, projects=projects, executors=executors, policy=policy, freezes=freezes, releases=releases
         )
@@ -134,7 +128,7 @@ class JobService:
         job = draft(
             principal, s, job_id=new_id("job"), engine=engine, project=project, now=now, workspace=workspace
         )
-        inputs = self._inputs(principal, s.datasets, job.label) + self._models(principal, s.models, job.label)
+        inputs = self.inputs.of(principal, s.datasets, s.models, job.label)
         job = dataclasses.replace(job, inputs=inputs)
         self.fits(job)  # a job that can never fit is refused now, never left waiting for ever
         with self.uow.write() as tx:
@@ -142,6 +136,7 @@ class JobService:
             JobRepository(tx.conn).add(job)
             SealedRepository(tx.conn).attach(job.id, s.workspace_objects)
             tx.emit(submitted(job))
+        self.arrivals.set()
         return job
 
     def _workspace(
@@ -157,37 +152,6 @@ class JobService:
         if workspace is not None and sealed:
             check_held(project.id, sealed, self.workspaces.held(workspace, sealed))
         return workspace
-
-    def _inputs(self, principal: Principal, versions: Sequence[str], label: Label) -> tuple[JobInput, ...]:
-        """Each named version as the registry resolves it for ``principal`` (``jobs.inputs``)."""
-        return tuple(self._input(principal, version, label) for version in check_versions(versions))
-
-    def _input(self, principal: Principal, version: str, label: Label) -> JobInput:
-        """Not there and not readable answer alike; above the job's level refused; files gone from
-        this server unavailable (nothing is stored in any of these cases)."""
-        dataset = self.datasets.resolve(principal, version, label)
-        if dataset is None:
-            raise unknown(version)
-        check_level(label, version, dataset.label)
-        if not (dataset.path / "manifest.json").is_file():
-            raise Unavailable(
-                f"dataset version {version} is registered but its files are missing on this server; "
-                "an operator must restore them",
-                field="datasets",
-                code="dataset_files_missing",
-            )
-        return JobInput(version=version, path=str(dataset.path), label=dataset.label)
-
-    def _models(self, principal: Principal, versions: Sequence[str], label: Label) -> tuple[JobInput, ...]:
-        """Each named model version as the registry resolves it, as datasets are (``_input``)."""
-        return tuple(self._model(principal, v, label) for v in check_versions(versions, InputKind.MODEL))
-
-    def _model(self, principal: Principal, version: str, label: Label) -> JobInput:
-        model = self.models.resolve(principal, version, label)
-        if model is None:
-            raise unknown(version, InputKind.MODEL)
-        check_level(label, version, model.label, InputKind.MODEL)
-        return JobInput(version=version, path=str(model.path), label=model.label, kind=InputKind.MODEL)
 
     def _engine(self, requested: str | None) -> str:
         engine = requested or self.default_engine
@@ -319,6 +283,18 @@ class JobService:
     def holding(self) -> list[JobRecord]:
         with self.uow.read() as conn:
             return JobRepository(conn).with_status(HOLDING_STATUSES)
+
+    def waiting(self) -> int:
+        """How many jobs wait to be placed: one count on the status index (``dispatch.wake``)."""
+        with self.uow.read() as conn:
+            return JobRepository(conn).count_unplaced()
+
+    def revised(self, statuses: Collection[JobStatus], known: Mapping[str, int]) -> Revised:
+        """In one read: each job in ``statuses`` (id, revision; oldest first, as ``active``) and the
+        records of those whose revision ``known`` lacks (``dispatch.job_cache``)."""
+        with self.uow.read() as conn:
+            listed = JobRepository(conn).revisions(statuses)
+            return listed, JobRepository(conn).revised([i for i, r in listed if known.get(i) != r])
 
     # --- safety holds ----------------------------------------------------------------------------
 

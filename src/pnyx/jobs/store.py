@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +52,8 @@ jobs = sa.Table(
     # an SME workspace's job: the workspace, and how many of its objects it reads (``sealed_store``)
     sa.Column("workspace_id", sa.String(40), nullable=True, index=True),
     sa.Column("sealed_inputs", sa.Integer(), nullable=False, server_default="0"),
+    # bumped by every save: a reader that kept a decoded record re-reads it only when this moved
+    sa.Column("revision", sa.Integer(), nullable=False, server_default="0"),
 )
 
 job_artifacts = sa.Table(
@@ -67,6 +70,28 @@ job_artifacts = sa.Table(
 )
 
 JSON_COLUMNS = ("command", "node_ids", "counts")
+_UNPLACED = sorted(s.value for s in UNPLACED_STATUSES)
+_COUNT_UNPLACED = sa.select(sa.func.count()).select_from(jobs).where(jobs.c.status.in_(_UNPLACED))
+# Built once: a statement made per call costs its construction and its cache key (7x a save's time)
+_SAVE = jobs.update().where(jobs.c.id == sa.bindparam("_job_id")).values(revision=jobs.c.revision + 1)
+_GET = sa.select(jobs).where(jobs.c.id == sa.bindparam("_job_id"))
+_GET_LOCKED = _GET.with_for_update()
+_IN_STATUS = jobs.c.status.in_(sa.bindparam("_statuses", expanding=True))
+_OLDEST_FIRST = jobs.c.submitted_at  # one order, whichever columns are read
+_REVISIONS = sa.select(jobs.c.id, jobs.c.revision).where(_IN_STATUS).order_by(_OLDEST_FIRST)
+_REVISED = sa.select(jobs).where(jobs.c.id.in_(sa.bindparam("_job_ids", expanding=True)))
+_REVISED_AT_ONCE = 500  # ids per query: under every backend's limit on bound parameters
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRevision:
+    """A job's record as read at its row's ``revision``."""
+
+    job: JobRecord
+    revision: int
+
+
+Revised = tuple[list[tuple[str, int]], list[JobRevision]]  # (id, revision) of each job; the records re-read
 
 
 class JobRepository:
@@ -77,28 +102,36 @@ class JobRepository:
         self.conn.execute(jobs.insert().values(**_row(job)))
 
     def save(self, job: JobRecord) -> None:
-        self.conn.execute(jobs.update().where(jobs.c.id == job.id).values(**_row(job)))
+        self.conn.execute(_SAVE, {**_row(job), "_job_id": job.id})
 
     def get(self, job_id: str, *, for_update: bool = False) -> JobRecord | None:
-        query = sa.select(jobs).where(jobs.c.id == job_id)
-        if for_update:
-            query = query.with_for_update()
-        row = self.conn.execute(query).mappings().first()
+        row = self.conn.execute(_GET_LOCKED if for_update else _GET, {"_job_id": job_id}).mappings().first()
         return None if row is None else _job(row)
 
     def with_status(
         self, statuses: Iterable[JobStatus], *, project: str | None = None, for_update: bool = False
     ) -> list[JobRecord]:
-        query = (
-            sa.select(jobs)
-            .where(jobs.c.status.in_([s.value for s in statuses]))
-            .order_by(jobs.c.submitted_at)
-        )
+        query = sa.select(jobs).where(jobs.c.status.in_([s.value for s in statuses])).order_by(_OLDEST_FIRST)
         if project is not None:
             query = query.where(jobs.c.project == project)
         if for_update:
             query = query.with_for_update()
         return [_job(r) for r in self.conn.execute(query).mappings()]
+
+    def revisions(self, statuses: Iterable[JobStatus]) -> list[tuple[str, int]]:
+        """Each job in ``statuses``, oldest first (as ``with_status``): its id and revision only."""
+        rows = self.conn.execute(_REVISIONS, {"_statuses": [s.value for s in statuses]})
+        return [(job_id, revision) for job_id, revision in rows]
+
+    def revised(self, job_ids: Sequence[str]) -> list[JobRevision]:
+        """The records of ``job_ids`` (those that exist), each with the revision it was read at."""
+        chunks = (job_ids[at : at + _REVISED_AT_ONCE] for at in range(0, len(job_ids), _REVISED_AT_ONCE))
+        rows = (r for ids in chunks for r in self.conn.execute(_REVISED, {"_job_ids": ids}).mappings())
+        return [JobRevision(revision=row["revision"], job=_job(row)) for row in rows]
+
+    def count_unplaced(self) -> int:
+        """How many jobs wait to be placed (pending, held, awaiting keys): counted on the status index."""
+        return int(self.conn.execute(_COUNT_UNPLACED).scalar_one())
 
     def unplaced_labels(self) -> list[tuple[str, JobStatus, Label]]:
         """Each distinct (project, status, label) among jobs not yet placed (held or pending)."""
@@ -166,6 +199,7 @@ def _row(job: JobRecord) -> dict[str, Any]:
 
 def _job(row: sa.RowMapping) -> JobRecord:
     values = dict(row)
+    del values["revision"]  # the row's, not the record's
     for column in JSON_COLUMNS:
         values[column] = tuple(json.loads(values[column]))
     values["label"] = _label(values)

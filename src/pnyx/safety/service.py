@@ -5,7 +5,8 @@ Public API for other domains:
 - ``classification(project_id)``: the project's classification (``NotFound`` if none yet);
 - ``ensure_classified(project_id)``: the same, derived from its proposal on first need;
 - ``policy()``: the safety policy in force (the defaults with the council's adopted thresholds);
-- ``meter_from_usage(project_id)``: re-meter a project from accounting's usage records (idempotent).
+- ``meter_from_usage(project_id, policy)``: re-meter a project from accounting's usage records
+  (idempotent; ``policy`` read once by a caller metering several).
 """
 
 from __future__ import annotations
@@ -172,18 +173,21 @@ class SafetyService:
         jobs are held until an officer confirms). Use this or ``meter_from_usage``, not both."""
         if not flop.is_finite() or flop < 0:
             raise InvalidInput(f"metered compute is a non-negative number of FLOP; got {flop}", field="flop")
-        return self._metered(project_id, lambda c: c.metered_flop + flop)
+        return self._metered(project_id, lambda c: c.metered_flop + flop, self.policy())
 
-    def meter_from_usage(self, project_id: str) -> Classification:
+    def meter_from_usage(self, project_id: str, policy: SafetyPolicy | None = None) -> Classification:
         """Set the project's metered compute from accounting's usage records (accelerator-seconds per
-        type x documented peak x efficiency): recomputed from the records, so nothing counts twice."""
+        type x documented peak x efficiency): recomputed from the records, so nothing counts twice.
+        ``policy``: the policy in force, read once by a caller metering several projects (else read)."""
+        policy = policy or self.policy()
         seconds = {kind: Decimal(s) for kind, s in self.usage(project_id).items()}
-        total = acts.compute_flop(seconds, self.peaks(), self.policy())
-        return self._metered(project_id, lambda _c: total)
+        total = acts.compute_flop(seconds, self.peaks(), policy)
+        return self._metered(project_id, lambda _c: total, policy)
 
-    def _metered(self, project_id: str, total_of: Callable[[Classification], Decimal]) -> Classification:
+    def _metered(
+        self, project_id: str, total_of: Callable[[Classification], Decimal], policy: SafetyPolicy
+    ) -> Classification:
         self.ensure_classified(project_id)
-        policy = self.policy()
         with self.uow.write() as tx:
             repo = ClassificationRepository(tx.conn)
             c = repo.require(project_id, for_update=True)
