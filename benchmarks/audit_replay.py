@@ -2,6 +2,7 @@
 
 python benchmarks/audit_replay.py                        # 100,000 accelerators, 2 simulated days
 python benchmarks/audit_replay.py --accelerators 10000 --days 1
+python benchmarks/audit_replay.py --days 1 --profile 30  # and where the replay's time goes (cProfile)
 
 The simulator's state (queue, running jobs, usage history, failed nodes) goes each cycle through
 production's plan (``audit.rerun.decide``: ``dispatch.plan`` past the database read, a fresh
@@ -15,7 +16,10 @@ The month figures are extrapolated from the days run.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
+import pstats
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -96,6 +100,13 @@ def main() -> None:
     parser.add_argument("--accelerators", type=int, default=100_000)
     parser.add_argument("--days", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="cProfile the replay: top N by cumulative and tottime",
+    )
     args = parser.parse_args()
     facility = generate_facility(args.accelerators, seed=args.seed)
     topology = build_topology(facility)
@@ -108,15 +119,34 @@ def main() -> None:
     began = time.perf_counter()
     recorder.sim.run()
     sim_s = time.perf_counter() - began
-    print(json.dumps(_replayed(recorder, args, sim_s), indent=1))
+    profiler = cProfile.Profile() if args.profile else None
+    print(json.dumps(_replayed(recorder, args, sim_s, profiler), indent=1))
+    if profiler is not None:
+        print(_profiled(profiler, args.profile))
 
 
-def _replayed(recorder: Recorder, args: argparse.Namespace, sim_s: float) -> dict[str, Any]:
-    """Replay the records; sizes are of the log entries themselves (RFC 8785 bytes)."""
+def _profiled(profiler: cProfile.Profile, top: int) -> str:
+    """The replay's profile: the top ``top`` functions by cumulative time, then by their own time."""
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    for key in ("cumulative", "tottime"):
+        stats.sort_stats(key).print_stats(top)
+    return out.getvalue()
+
+
+def _replayed(
+    recorder: Recorder, args: argparse.Namespace, sim_s: float, profiler: cProfile.Profile | None
+) -> dict[str, Any]:
+    """Replay the records; sizes are of the log entries themselves (RFC 8785 bytes). ``profiler``:
+    enabled around the replay alone (its figures then include the profiler's own cost)."""
     cycle_bytes = sum(len(e) for e in recorder.entries if b'"scheduler.cycle.decided"' in e)
     topology_bytes = sum(len(e) for e in recorder.entries) - cycle_bytes
     began, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
     report = replay(((i, json.loads(e)) for i, e in enumerate(recorder.entries)), {recorder.version})
+    if profiler is not None:
+        profiler.disable()
     replay_s, replay_cpu_s = time.perf_counter() - began, time.process_time() - cpu
     per_s = report.cycles / replay_cpu_s if replay_cpu_s else 0.0  # one core's own time: a shared machine's
     # wall clock counts what others ran meanwhile

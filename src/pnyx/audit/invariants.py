@@ -103,14 +103,17 @@ def _on(topology: Topology, nodes: Sequence[int]) -> list[int]:
 
 def co_tenancy(topology: Topology, occupants: Iterable[tuple[str, str, bool, Sequence[int]]]) -> list[str]:
     """Nodes where an L2-or-above job (the last one named there) meets another project's job."""
-    listed = [(job_id, project, alone, _on(topology, nodes)) for job_id, project, alone, nodes in occupants]
+    listed = list(occupants)
     exclusive: dict[int, str] = {}
     for job_id, _project, alone, nodes in listed:
         if alone:
-            exclusive.update(dict.fromkeys(nodes, job_id))
+            exclusive.update(dict.fromkeys(_on(topology, nodes), job_id))
+    if not exclusive:
+        return []
     projects: dict[int, set[str]] = defaultdict(set)
     for _job_id, project, _alone, nodes in listed:
         for n in exclusive.keys() & nodes:  # only nodes an exclusive job holds can break the rule
+            # (a node the topology lacks is none of them)
             projects[n].add(project)
     return [
         f"job {job_id} (L2 or above) shares node {topology.node_ids[n]} with another project"

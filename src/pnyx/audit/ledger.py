@@ -24,6 +24,7 @@ from pnyx.audit.wire import (
     outputs_out,
     policy_out,
     queued_out,
+    read_digest,
     shares_out,
     usage_out,
     usual_order,
@@ -143,7 +144,8 @@ def joined(parts: Sequence[Mapping[str, Json]]) -> dict[str, Json]:
 
 
 def follow(before: Ledger | None, parts: Sequence[Mapping[str, Json]]) -> Ledger:
-    """The ledger after a record; raises ``BadRecord`` when it does not follow from ``before``."""
+    """The ledger after a record; raises ``BadRecord`` when it does not follow from ``before``.
+    ``parts`` as read from the log (objects keyed by strings, ``shape`` checked)."""
     head, body = parts[0], joined(parts)
     if [p["part"] for p in parts] != list(range(1, int(head["parts"]) + 1)):
         raise BadRecord(f"record {head['seq']} has parts {[p['part'] for p in parts]} of {head['parts']}")
@@ -159,7 +161,7 @@ def follow(before: Ledger | None, parts: Sequence[Mapping[str, Json]]) -> Ledger
         raise BadRecord(
             f"record {head['seq']} names {head['prev']} as the record before, not {before.digest}"
         )
-    return _applied(before, body, int(head["seq"]), digest(list(parts)))
+    return _applied(before, body, int(head["seq"]), read_digest(list(parts)))
 
 
 def _applied(before: Ledger, body: Mapping[str, Json], seq: int, name: str) -> Ledger:

@@ -75,6 +75,17 @@ def digest(value: Json) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
+def read_digest(value: Json) -> str:
+    """``digest`` of a value as read from the log (objects keyed by strings): its JSON text is hashed
+    as it is unless it holds an integral float, which only then is made ``normal`` (an integral float
+    below 2^53 always writes as digits and ".0"; a walk of every value of a big record costs more
+    than the hash)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if ".0" in text:
+        return digest(value)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
 def normal(value: Json) -> Json:
     """Integral floats as ints (as RFC 8785 writes them), tuples as lists, recursively."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:

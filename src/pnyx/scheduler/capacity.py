@@ -178,20 +178,11 @@ class Capacity:
     def take_all(self, placements: Iterable[Placement]) -> None:
         """``take`` of each placement in order, in one pass: the same end state (counters, and units
         in each bucket in the same order), with one bucket move per unit instead of one per node."""
-        free, down, held = self.free, self.down, self.held
-        changes: list[tuple[int, int, int]] = []  # (node, old free, new free), in the order of take
-        for p in placements:
-            for n, c in zip(p.nodes, p.counts, strict=True):
-                if not down[n] and n not in held:
-                    old = free[n]
-                    new = 0 if p.exclusive else old - c
-                    if new != old:
-                        free[n] = new
-                        changes.append((n, old, new))
+        keep = self.journal is not None or None in self.parents[1:]
+        acc_moves, whole_moves, changes = self._taken(placements, keep)
         if self.journal is not None:
             self.journal.extend((n, old) for n, old, _ in changes)
-        self.total += sum(new - old for _, old, new in changes)
-        acc_moves, whole_moves = self._node_moves(DOMAIN, changes)
+        self.total += sum(acc_moves.values())
         for lv in range(FACILITY + 1):
             if lv > DOMAIN:
                 acc_moves, whole_moves = self._lifted(lv, changes, acc_moves, whole_moves)
@@ -205,22 +196,53 @@ class Capacity:
             for u, d in whole_moves.items():
                 whole[u] += d
 
+    def _taken(
+        self, placements: Iterable[Placement], keep: bool
+    ) -> tuple[dict[int, int], dict[int, int], list[tuple[int, int, int]]]:
+        """Take the placements' nodes in ``free``; the moves of their NVLink domains (as
+        ``_node_moves``) and, with ``keep``, the changes (node, old free, new free) in order. One loop
+        over the nodes: the hot path of every snapshot (thousands of nodes a cycle)."""
+        free, down, held = self.free, self.down, self.held
+        caps, node_unit = self.topology.node_cap, self.topology.node_unit[DOMAIN]
+        acc: dict[int, int] = {}
+        whole: dict[int, int] = {}
+        changes: list[tuple[int, int, int]] = []
+        for p in placements:
+            exclusive = p.exclusive
+            for n, c in zip(p.nodes, p.counts, strict=True):
+                if down[n] or n in held:
+                    continue
+                old = free[n]
+                new = 0 if exclusive else old - c
+                if new == old:
+                    continue
+                free[n] = new
+                u = node_unit[n]
+                acc[u] = acc.pop(u, 0) + new - old  # popped and put back: last changed, last
+                w = (new == caps[n]) - (old == caps[n])
+                if w:
+                    whole[u] = whole.pop(u, 0) + w
+                if keep:
+                    changes.append((n, old, new))
+        return acc, whole, changes
+
     def _node_moves(
         self, lv: int, changes: list[tuple[int, int, int]]
     ) -> tuple[dict[int, int], dict[int, int]]:
         """Each unit of ``lv`` that ``changes`` move, by its total change in free accelerators and in
-        wholly free nodes, last-changed unit first (a walk from the end, first seen first). A bucket is
-        an insertion-ordered set: one ``set_free`` after another leaves a unit where its last move put
-        it, so moving each once, in the order of their last change, ends in the same order."""
+        wholly free nodes, in the order of their last change (a unit is popped and put back at each
+        change). A bucket is an insertion-ordered set: one ``set_free`` after another leaves a unit
+        where its last move put it, so moving each once, in the order of their last change, ends in
+        the same order."""
         caps, node_unit = self.topology.node_cap, self.topology.node_unit[lv]
         acc: dict[int, int] = {}
         whole: dict[int, int] = {}
-        for n, old, new in reversed(changes):
+        for n, old, new in changes:
             u = node_unit[n]
-            acc[u] = acc.get(u, 0) + new - old
+            acc[u] = acc.pop(u, 0) + new - old
             w = (new == caps[n]) - (old == caps[n])
             if w:
-                whole[u] = whole.get(u, 0) + w
+                whole[u] = whole.pop(u, 0) + w
         return acc, whole
 
     def _lifted(
@@ -260,10 +282,11 @@ class Capacity:
 
 
 def _summed(parent: tuple[int, ...], moves: dict[int, int]) -> dict[int, int]:
+    """Moves per parent unit, in the order of each one's last moved unit below."""
     out: dict[int, int] = {}
     for u, d in moves.items():
         p = parent[u]
-        out[p] = out.get(p, 0) + d
+        out[p] = out.pop(p, 0) + d
     return out
 
 
@@ -281,8 +304,9 @@ def parents_of(t: Topology) -> tuple[tuple[int, ...] | None, ...]:
 def _rebucket(
     counts: list[int], buckets: list[list[dict[int, None]]], unit_pool: tuple[int, ...], moves: dict[int, int]
 ) -> None:
-    """Apply ``moves`` (unit -> change, last-changed unit first) to the counts and their buckets."""
-    for u, d in reversed(moves.items()):
+    """Apply ``moves`` (unit -> change, in the order of their last change) to the counts and their
+    buckets."""
+    for u, d in moves.items():
         c0 = counts[u]
         counts[u] = c0 + d
         by_count = buckets[unit_pool[u]]
