@@ -14,7 +14,7 @@ hostile entry holds, the replay goes on: an entry it cannot read is a finding at
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,7 +210,7 @@ class Replay:
         order: tuple[str, ...],
     ) -> None:
         assert self.ledger is not None
-        inputs = self._inputs(self.ledger, float(head["now"]), topology, order)
+        inputs = inputs_of(self.ledger, float(head["now"]), topology, order, job=self._job, held=self._held)
         blank = self.blanks.get(str(head["topology"]))
         if blank is None:
             blank = self.blanks[str(head["topology"])] = Capacity(topology)
@@ -220,23 +220,6 @@ class Replay:
             self._problem(index, f"record {head['seq']}: {found[0]}")
         else:
             self.report.agreed += 1
-
-    def _inputs(self, ledger: Ledger, now: float, topology: Topology, order: tuple[str, ...]) -> CycleInputs:
-        settings, ahead = ledger.settings, ledger.settings["queue_ahead"]
-        queue = tuple(self._job(row) for row in ledger.queue.values())
-        return CycleInputs(
-            now=now,
-            queue=queue,
-            engines={row[0]: row[12] for row in ledger.queue.values()},
-            holding=tuple(self._held(row, topology) for row in ledger.holding.values()),
-            shares=shares_in(settings["shares"]),
-            policy=policy_in(settings["policy"]),
-            history=usage_in(settings["history"]),
-            down=frozenset(ledger.down),
-            ahead_engines=frozenset(ahead["engines"]),
-            ahead_depth=int(ahead["depth"]),
-            order=order,
-        )
 
     def _job(self, row: Sequence[Json]) -> Job:
         cached = self.jobs.get(row[0])
@@ -258,6 +241,33 @@ class Replay:
             if row[13]:
                 self.report.used[row[4]] += sum(row[15][3]) * elapsed
         self.report.entitled = {m: float(w) for m, w in ledger.settings["shares"]["members"]}
+
+
+def inputs_of(
+    ledger: Ledger,
+    now: float,
+    topology: Topology,
+    order: tuple[str, ...] = (),
+    *,
+    job: Callable[[Sequence[Json]], Job] = job_in,
+    held: Callable[[Sequence[Json], Topology], Held] = held_in,
+) -> CycleInputs:
+    """The inputs a record chain leaves at ``now``, as the scheduler is given them (``job``, ``held``:
+    how rows become jobs; the replay's keep each decoded row while it is unchanged)."""
+    settings, ahead = ledger.settings, ledger.settings["queue_ahead"]
+    return CycleInputs(
+        now=now,
+        queue=tuple(job(row) for row in ledger.queue.values()),
+        engines={row[0]: row[12] for row in ledger.queue.values()},
+        holding=tuple(held(row, topology) for row in ledger.holding.values()),
+        shares=shares_in(settings["shares"]),
+        policy=policy_in(settings["policy"]),
+        history=usage_in(settings["history"]),
+        down=frozenset(ledger.down),
+        ahead_engines=frozenset(ahead["engines"]),
+        ahead_depth=int(ahead["depth"]),
+        order=order,
+    )
 
 
 def differences(expected: Mapping[str, Json], recorded: Mapping[str, Json]) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from pnyx.audit.entries import DirectoryTiles, Tiles, log_entries
 from pnyx.audit.replay import CYCLE, ReplayReport, replay
 from pnyx.audit.version import scheduler_version
-from pnyx.core.errors import ErrorKind, FacilityError, InvalidInput, Unavailable
+from pnyx.core.errors import EXIT_CODES, FacilityError, InvalidInput, Unavailable
 from pnyx.scheduler.fairshare import DAY_S
 from pnyx.transparency import limits
 from pnyx.transparency.cosignature import CosignatureVerifier
@@ -31,15 +31,6 @@ from pnyx.transparency.guard import IDENTITY, Guard, within
 from pnyx.transparency.monitor import AuditReport, audit
 from pnyx.transparency.note import NoteVerifier
 
-EXIT_CODES = {  # as pnyx.cli.main's
-    ErrorKind.INVALID: 2,
-    ErrorKind.UNAUTHENTICATED: 3,
-    ErrorKind.FORBIDDEN: 3,
-    ErrorKind.NOT_FOUND: 4,
-    ErrorKind.CONFLICT: 5,
-    ErrorKind.UNAVAILABLE: 6,
-    ErrorKind.INTEGRITY: 7,
-}
 PROGRESS_EVERY_S = 2.0
 WINDOW_HELP = "Seconds per window of use against entitlement (default: a day)"
 GAP_HELP = (

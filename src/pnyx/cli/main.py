@@ -31,7 +31,7 @@ from pnyx.cli import serve as serve_command
 from pnyx.cli import sme as sme_commands
 from pnyx.cli import witness as witness_commands
 from pnyx.cli.context import errors
-from pnyx.core.errors import ErrorKind, FacilityError
+from pnyx.core.errors import EXIT_CODES, FacilityError
 
 app = typer.Typer(
     help="Pnyx: operate a publicly funded, internationally governed AI supercomputer.",
@@ -64,16 +64,6 @@ app.add_typer(sme_commands.app, name="sme")
 app.command(name="simulate")(simulate.simulate)
 app.command(name="serve")(serve_command.serve)
 app.command(name="demo")(demo_command.demo)
-
-EXIT_CODES = {
-    ErrorKind.INVALID: 2,
-    ErrorKind.UNAUTHENTICATED: 3,
-    ErrorKind.FORBIDDEN: 3,
-    ErrorKind.NOT_FOUND: 4,
-    ErrorKind.CONFLICT: 5,
-    ErrorKind.UNAVAILABLE: 6,
-    ErrorKind.INTEGRITY: 7,
-}
 
 
 @app.command()

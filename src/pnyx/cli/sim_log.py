@@ -22,19 +22,14 @@ from typing import Any
 import httpx
 
 from pnyx.audit.entries import DirectoryTiles, Tiles, log_entries
-from pnyx.audit.ledger import Ledger, joined
-from pnyx.audit.replay import CYCLE, Replay
+from pnyx.audit.ledger import joined
+from pnyx.audit.replay import CYCLE, Replay, inputs_of
 from pnyx.audit.version import scheduler_version
 from pnyx.audit.wire import (
     CycleInputs,
     Held,
     Json,
-    held_in,
-    job_in,
     placement_in,
-    policy_in,
-    shares_in,
-    usage_in,
 )
 from pnyx.cli.log import HttpTiles, _key_text
 from pnyx.cli.sim_state import FacilityState, state_at
@@ -138,23 +133,6 @@ class _LastRecord:
         self.pending = [data] if data.get("part") == 1 else [*self.pending, data]
         if data.get("part") == data.get("parts"):
             self.parts, self.pending = self.pending, []
-
-
-def inputs_of(ledger: Ledger, now: float, topology: Topology) -> CycleInputs:
-    """The inputs a record chain leaves, as the replay gives them to the scheduler."""
-    settings, ahead = ledger.settings, ledger.settings["queue_ahead"]
-    return CycleInputs(
-        now=now,
-        queue=tuple(job_in(row) for row in ledger.queue.values()),
-        engines={row[0]: row[12] for row in ledger.queue.values()},
-        holding=tuple(held_in(row, topology) for row in ledger.holding.values()),
-        shares=shares_in(settings["shares"]),
-        policy=policy_in(settings["policy"]),
-        history=usage_in(settings["history"]),
-        down=frozenset(ledger.down),
-        ahead_engines=frozenset(ahead["engines"]),
-        ahead_depth=int(ahead["depth"]),
-    )
 
 
 def after_record(inputs: CycleInputs, topology: Topology, body: Mapping[str, Json]) -> CycleInputs:

@@ -19,6 +19,17 @@ class ErrorKind(StrEnum):
     INTEGRITY = "integrity"  # 500-class: stored data contradicts itself (tampering)
 
 
+EXIT_CODES = {  # the command-line edges' table (pnyx, and the standalone auditor): kind -> exit status
+    ErrorKind.INVALID: 2,
+    ErrorKind.UNAUTHENTICATED: 3,
+    ErrorKind.FORBIDDEN: 3,
+    ErrorKind.NOT_FOUND: 4,
+    ErrorKind.CONFLICT: 5,
+    ErrorKind.UNAVAILABLE: 6,
+    ErrorKind.INTEGRITY: 7,
+}
+
+
 class FacilityError(Exception):
     """Base of every error the platform raises on purpose."""
 
