@@ -40,18 +40,18 @@ def _job(*, dispatched_at: datetime | None = PLACED, started_at: datetime | None
 
 def test_times_within_bounds_are_kept() -> None:
     start, end = PLACED + timedelta(seconds=1), NOW - timedelta(minutes=1)
-    assert clamp_engine_times(_job(), start, end, now=NOW) == (start, end)
+    assert clamp_engine_times(_job(started_at=None), start, end, now=NOW) == (start, end)
 
 
 def test_a_start_before_placement_and_an_end_in_the_future_are_clamped() -> None:
     start, end = clamp_engine_times(
-        _job(), datetime(1970, 1, 1, tzinfo=UTC), NOW + timedelta(days=400), now=NOW
+        _job(started_at=None), datetime(1970, 1, 1, tzinfo=UTC), NOW + timedelta(days=400), now=NOW
     )
     assert (start, end) == (PLACED, NOW)
 
 
 def test_the_end_never_precedes_the_start() -> None:
-    assert clamp_engine_times(_job(), PLACED + timedelta(minutes=30), PLACED, now=NOW) == (
+    assert clamp_engine_times(_job(started_at=None), PLACED + timedelta(minutes=30), PLACED, now=NOW) == (
         PLACED + timedelta(minutes=30),
         PLACED + timedelta(minutes=30),
     )
@@ -77,7 +77,16 @@ def test_a_job_never_dispatched_is_bounded_by_its_submission() -> None:
 
 def test_a_time_without_a_zone_is_read_as_utc() -> None:
     naive = (PLACED + timedelta(minutes=5)).replace(tzinfo=None)
-    assert clamp_engine_times(_job(), naive, naive, now=NOW) == (PLACED + timedelta(minutes=5),) * 2
+    assert (
+        clamp_engine_times(_job(started_at=None), naive, naive, now=NOW)
+        == (PLACED + timedelta(minutes=5),) * 2
+    )
+
+
+def test_a_stored_start_is_kept_whatever_the_engine_says_later() -> None:
+    later = CONFIRMED + timedelta(minutes=10)
+    assert clamp_engine_times(_job(), later, NOW, now=NOW) == (None, NOW)  # None: keep the stored start
+    assert clamp_engine_times(_job(), PLACED, CONFIRMED - timedelta(seconds=1), now=NOW) == (None, CONFIRMED)
 
 
 _times = st.one_of(
@@ -86,14 +95,14 @@ _times = st.one_of(
 )
 
 
-@given(started=_times, ended=_times)
+@given(started=_times, ended=_times, stored=st.booleans())
 def test_stored_times_are_always_ordered_and_within_placement_and_now(
-    started: datetime | None, ended: datetime | None
+    started: datetime | None, ended: datetime | None, stored: bool
 ) -> None:
-    start, end = clamp_engine_times(_job(), started, ended, now=NOW)
-    assert (start is None) == (started is None)
+    start, end = clamp_engine_times(_job(started_at=CONFIRMED if stored else None), started, ended, now=NOW)
+    assert (start is None) == (started is None or stored)
     assert (end is None) == (ended is None)
     if start is not None:
         assert PLACED <= start <= NOW
     if end is not None:
-        assert (start or CONFIRMED) <= end <= NOW
+        assert (start or (CONFIRMED if stored else PLACED)) <= end <= NOW
