@@ -5,7 +5,8 @@ consistency proof from there. A fresh collector assumes 0; a witness that has se
 409 with its size, and the collector retries once with a proof from that size. Only cosignature
 lines by the witness's own key that verify are kept (tlog-witness: clients ignore the rest).
 A witness that is down or refuses is logged and asked again in a later round; the checkpoint is
-published either way.
+published either way. A witness is not trusted with the server's memory or time: its answer is read
+to at most ``ANSWER_MAX`` bytes, uncompressed, within ``ANSWER_TIMEOUT_S`` in all.
 """
 
 from __future__ import annotations
@@ -16,13 +17,23 @@ from dataclasses import dataclass
 
 import httpx
 
-from pnyx.core.errors import FacilityError
+from pnyx.core.errors import FacilityError, Unavailable
 from pnyx.transparency.cosignature import CosignatureVerifier, add_cosignatures, verify_cosignatures
+from pnyx.transparency.guard import IDENTITY, within
 from pnyx.transparency.model import SignedCheckpoint
 from pnyx.transparency.service import LogService
 from pnyx.transparency.witness_rules import SIZE_CONTENT_TYPE, format_request, parse_size
 
 log = logging.getLogger("pnyx.witnesses")
+ANSWER_MAX = 16_384  # cosignature lines or a size: a witness's answer is never longer
+ANSWER_TIMEOUT_S = 10.0  # one deadline for a witness's whole answer, headers and body
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    content_type: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,25 +98,41 @@ class WitnessCollector:
         except (httpx.HTTPError, FacilityError) as exc:
             log.warning("witness %s: %s", witness.url, exc)
             return []
-        if response.status_code == 200:
+        if response.status == 200:
             return self._accept(witness, signed, response.text)
-        if response.status_code == 409 and response.headers.get("content-type", "").startswith(
-            SIZE_CONTENT_TYPE
-        ):
+        if response.status == 409 and response.content_type.startswith(SIZE_CONTENT_TYPE):
             return self._resync(witness, signed, old, response.text, retry=retry)
         log.warning(
             "witness %s refused checkpoint %d (%d): %s",
             witness.url,
             signed.size,
-            response.status_code,
+            response.status,
             response.text.strip()[:200],
         )
         return []
 
-    def _post(self, witness: Witness, old: int, signed: SignedCheckpoint) -> httpx.Response:
+    def _post(self, witness: Witness, old: int, signed: SignedCheckpoint) -> Answer:
         proof = self.log.consistency_proof(old, signed.size).hashes if 0 < old < signed.size else []
         body = format_request(old, proof, signed.note)
-        return self.client.post(f"{witness.url}/add-checkpoint", content=body)
+        url = f"{witness.url}/add-checkpoint"
+        late = lambda: Unavailable(  # noqa: E731
+            f"witness {url}: no whole answer within {ANSWER_TIMEOUT_S:g} s", code="witness_timeout"
+        )
+        return within(ANSWER_TIMEOUT_S, lambda: self._send(url, body), late)
+
+    def _send(self, url: str, body: bytes) -> Answer:
+        with self.client.stream("POST", url, content=body, headers=IDENTITY) as response:
+            if response.headers.get("content-encoding", "identity") != "identity":
+                raise Unavailable(f"witness {url}: a compressed answer", code="witness_answer")
+            data = bytearray()
+            for chunk in response.iter_raw():
+                data += chunk
+                if len(data) > ANSWER_MAX:
+                    raise Unavailable(
+                        f"witness {url}: an answer over {ANSWER_MAX} bytes", code="witness_answer"
+                    )
+            text = data.decode("utf-8", errors="replace")
+            return Answer(response.status_code, response.headers.get("content-type", ""), text)
 
     def _resync(
         self, witness: Witness, signed: SignedCheckpoint, sent: int, text: str, *, retry: bool
