@@ -26,8 +26,8 @@ from pnyx.audit.version import scheduler_version
 from pnyx.core.errors import EXIT_CODES, FacilityError, InvalidInput, Unavailable
 from pnyx.scheduler.fairshare import DAY_S
 from pnyx.transparency import limits
-from pnyx.transparency.cosignature import CosignatureVerifier
 from pnyx.transparency.guard import IDENTITY, Guard, within
+from pnyx.transparency.keys import key_text, witness_keys
 from pnyx.transparency.monitor import AuditReport, audit
 from pnyx.transparency.note import NoteVerifier
 
@@ -159,8 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
-    witnesses, needed = _witnesses(args.witness, args.min_witnesses)
-    verifier, source = NoteVerifier.from_vkey(_key_text(args.key)), _source(args.url, args.timeout_s)
+    witnesses, needed = witness_keys(args.witness, args.min_witnesses)
+    verifier, source = NoteVerifier.from_vkey(key_text(args.key)), _source(args.url, args.timeout_s)
     checked = audit(
         source,
         verifier,
@@ -191,17 +191,6 @@ def fairness_options(window_s: float, gap_points: float | None) -> tuple[float, 
     return window_s, None if gap_points is None else gap_points / 100
 
 
-def _witnesses(keys: Sequence[str], minimum: int | None) -> tuple[list[CosignatureVerifier], int]:
-    witnesses = [CosignatureVerifier.from_vkey(_key_text(w)) for w in keys]
-    needed = len(witnesses) if minimum is None else minimum
-    if not 0 <= needed <= len(witnesses):
-        raise InvalidInput(
-            f"--min-witnesses {needed} must be in 0..{len(witnesses)}, the --witness keys given",
-            field="min_witnesses",
-        )
-    return witnesses, needed
-
-
 def _log_failed(checked: AuditReport, err: TextIO) -> int:
     for problem in checked.problems:
         where = f"index {problem.index}: " if problem.index is not None else ""
@@ -212,11 +201,6 @@ def _log_failed(checked: AuditReport, err: TextIO) -> int:
 
 def _source(url: str, timeout_s: float) -> Tiles:
     return DirectoryTiles(Path(url)) if Path(url).is_dir() else UrlTiles(url, timeout_s)
-
-
-def _key_text(key: str) -> str:
-    """A key given inline, or the path of a file holding it."""
-    return Path(key).read_text().strip() if Path(key).is_file() else key
 
 
 def _report(report: ReplayReport, out: TextIO, err: TextIO) -> int:

@@ -17,10 +17,10 @@ from pnyx.audit.replay import ReplayReport, replay
 from pnyx.audit.standalone import GAP_HELP, WINDOW_HELP, fairness_options, summary_lines
 from pnyx.audit.version import scheduler_version
 from pnyx.cli.context import console, errors
-from pnyx.cli.log import MAX_SIZE_OPTION, TIMEOUT_OPTION, HttpTiles, _key_text
-from pnyx.core.errors import InvalidInput
+from pnyx.cli.log import MAX_SIZE_OPTION, TIMEOUT_OPTION, HttpTiles
 from pnyx.scheduler.fairshare import DAY_S
 from pnyx.transparency.cosignature import CosignatureVerifier
+from pnyx.transparency.keys import key_text, witness_keys
 from pnyx.transparency.monitor import AuditReport, audit
 from pnyx.transparency.note import NoteVerifier
 
@@ -48,14 +48,8 @@ def replay_command(
     """Verify the log, rebuild every dispatch cycle's inputs from its entries, decide each cycle again
     with the same scheduler and report the first record that differs; check the invariants (labels,
     co-tenancy from L2, whole gangs) and sum each member state's use against its entitlement."""
-    witnesses = [CosignatureVerifier.from_vkey(_key_text(w)) for w in witness]
-    needed = len(witnesses) if min_witnesses is None else min_witnesses
-    if needed > len(witnesses):
-        raise InvalidInput(
-            f"--min-witnesses {needed} needs at least as many --witness keys (got {len(witnesses)})",
-            field="min_witnesses",
-        )
-    verifier = NoteVerifier.from_vkey(_key_text(key))
+    witnesses, needed = witness_keys(witness, min_witnesses)
+    verifier = NoteVerifier.from_vkey(key_text(key))
     window, gap = fairness_options(window_s, max_share_gap)
     replaying = partial(
         replay, known_versions={scheduler_version(), *scheduler}, window_s=window, max_share_gap=gap

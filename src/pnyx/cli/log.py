@@ -16,8 +16,8 @@ from pnyx.core.errors import InvalidInput, Unavailable
 from pnyx.db.files import private_dir
 from pnyx.settings import Settings
 from pnyx.transparency import limits
-from pnyx.transparency.cosignature import CosignatureVerifier
 from pnyx.transparency.guard import IDENTITY, Guard, within
+from pnyx.transparency.keys import key_text, witness_keys
 from pnyx.transparency.monitor import MonitorState, audit
 from pnyx.transparency.note import NoteVerifier
 from pnyx.transparency.signing import create_key_file
@@ -131,13 +131,7 @@ def verify(
 ) -> None:
     """Audit a log independently: signature, every entry and tile hash, the root, append-only growth,
     and (with --witness) cosignatures by at least --min-witnesses of the known witnesses."""
-    witnesses = [CosignatureVerifier.from_vkey(_key_text(w)) for w in witness]
-    needed = len(witnesses) if min_witnesses is None else min_witnesses
-    if needed > len(witnesses):
-        raise InvalidInput(
-            f"--min-witnesses {needed} needs at least as many --witness keys (got {len(witnesses)})",
-            field="min_witnesses",
-        )
+    witnesses, needed = witness_keys(witness, min_witnesses)
     base = url.rstrip("/") + "/"
     state_file = (
         state
@@ -189,14 +183,9 @@ def verify(
     )
 
 
-def _key_text(key: str) -> str:
-    """A key given inline, or the path of a file holding it."""
-    return Path(key).read_text().strip() if Path(key).is_file() else key
-
-
 def _verifier(key: str | None, previous: MonitorState | None, source: HttpTiles) -> NoteVerifier:
     if key is not None:
-        verifier = NoteVerifier.from_vkey(_key_text(key))
+        verifier = NoteVerifier.from_vkey(key_text(key))
         if previous is not None and previous.vkey != verifier.vkey:
             raise InvalidInput(
                 "this key differs from the one pinned in the state file; the log changed keys?", field="key"

@@ -31,7 +31,7 @@ from pnyx.audit.wire import (
     Json,
     placement_in,
 )
-from pnyx.cli.log import HttpTiles, _key_text
+from pnyx.cli.log import HttpTiles
 from pnyx.cli.sim_state import FacilityState, state_at
 from pnyx.core.errors import IntegrityFailure, InvalidInput, NotFound
 from pnyx.dispatch.handover import MAX_STARTS
@@ -40,6 +40,7 @@ from pnyx.scheduler.fairshare import Span, fold
 from pnyx.scheduler.model import Job, Placement, Running
 from pnyx.scheduler.topology import Topology
 from pnyx.transparency.cosignature import CosignatureVerifier
+from pnyx.transparency.keys import key_text, witness_keys
 from pnyx.transparency.monitor import audit
 from pnyx.transparency.note import NoteVerifier
 
@@ -55,14 +56,8 @@ class LogKeys:
 
 def log_keys(key: str, witness: Sequence[str], min_witnesses: int | None) -> LogKeys:
     """The keys given (inline or as files); refuses more witnesses needed than given."""
-    witnesses = tuple(CosignatureVerifier.from_vkey(_key_text(w)) for w in witness)
-    needed = len(witnesses) if min_witnesses is None else min_witnesses
-    if needed > len(witnesses):
-        raise InvalidInput(
-            f"--min-witnesses {needed} needs at least as many --witness keys (got {len(witnesses)})",
-            field="min_witnesses",
-        )
-    return LogKeys(verifier=NoteVerifier.from_vkey(_key_text(key)), witnesses=witnesses, needed=needed)
+    witnesses, needed = witness_keys(witness, min_witnesses)
+    return LogKeys(verifier=NoteVerifier.from_vkey(key_text(key)), witnesses=tuple(witnesses), needed=needed)
 
 
 def read_log(where: str, keys: LogKeys) -> FacilityState:
