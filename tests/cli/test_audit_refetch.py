@@ -14,8 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pnyx.audit import bundle
+from pnyx.cli.log_source import log_keys
 from pnyx.cli.main import app
-from pnyx.cli.sim_log import log_keys, read_log
+from pnyx.cli.sim_log import read_log
 from pnyx.core.errors import IntegrityFailure
 from pnyx.transparency import merkle, tiles
 from tests.cli.test_log_limits import VKEY, Answer, Hostile, _send, _signed

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from pnyx.cli.main import app
-from pnyx.core.errors import Unavailable
+from pnyx.core.errors import IntegrityFailure, InvalidInput, Unavailable
 from pnyx.transparency import merkle
 from pnyx.transparency.checkpoint import Checkpoint
 from pnyx.transparency.note import NoteSigner, generate_signer
@@ -195,6 +195,44 @@ def test_a_signed_checkpoint_of_2_63_entries_is_refused_untiled(
     assert result.exit_code == 1, result.output
     assert "9,223,372,036,854,775,808 entries, more than the 100,000,000 this audit accepts" in result.output
     assert server.paths == ["checkpoint"]
+
+
+def test_simulate_from_log_reads_under_the_same_deadline(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    server = hostile({"checkpoint": _trickle_body})
+    result = _run(
+        "simulate", "--from-log", server.url, "--key", VKEY, "--timeout-s", "1", "--out", str(tmp_path)
+    )
+    assert "no complete answer within 1 s" in _refused(result, "monitor_timeout")
+
+
+def test_simulate_from_log_refuses_a_log_over_its_max_size(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    server = hostile({"checkpoint": _send(_signed(300, b"\0" * 32))})
+    result = _run(
+        "simulate", "--from-log", server.url, "--key", VKEY, "--max-size", "299", "--out", str(tmp_path)
+    )
+    assert isinstance(result.exception, IntegrityFailure), result.output
+    assert "300 entries, more than the 299 this audit accepts" in result.exception.message
+    assert server.paths == ["checkpoint"]
+
+
+@pytest.mark.parametrize("command", ["replay", "simulate"])
+def test_a_log_neither_a_url_nor_a_directory_is_refused_by_name(tmp_path: Path, command: str) -> None:
+    where = str(tmp_path / "no-such-dir")
+    if command == "replay":
+        result, named = _run("audit", "replay", where, "--key", VKEY), "URL"
+    else:
+        result, named = (
+            _run("simulate", "--from-log", where, "--key", VKEY, "--out", str(tmp_path)),
+            "--from-log",
+        )
+    assert isinstance(result.exception, InvalidInput), result.output
+    assert result.exception.message.startswith(
+        f"{named} wants the log's URL (http://HOST/log) or a directory"
+    )
 
 
 def test_max_size_admits_a_log_of_exactly_that_size(

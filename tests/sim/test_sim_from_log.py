@@ -17,7 +17,8 @@ import pytest
 
 from pnyx.audit.replay import CYCLE
 from pnyx.audit.version import scheduler_version
-from pnyx.cli.sim_log import last_state, log_keys, read_log
+from pnyx.cli.log_source import log_keys
+from pnyx.cli.sim_log import last_state, read_log
 from pnyx.cli.sim_state import FacilityState, read_state, simulate_state
 from pnyx.core.clock import FrozenClock
 from pnyx.core.errors import FacilityError, IntegrityFailure, NotFound

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
-from functools import partial
 from pathlib import Path
-from typing import Any
 
-import httpx
 import typer
 
 from pnyx.audit import bundle
-from pnyx.audit.entries import DirectoryTiles, Tiles, log_entries
+from pnyx.audit.entries import log_entries
 from pnyx.audit.replay import ReplayReport, replay
 from pnyx.audit.standalone import GAP_HELP, WINDOW_HELP, fairness_options, summary_lines
 from pnyx.audit.version import scheduler_version
 from pnyx.cli.context import console, errors
-from pnyx.cli.log import MAX_SIZE_OPTION, TIMEOUT_OPTION, HttpTiles
+from pnyx.cli.log import MAX_SIZE_OPTION, TIMEOUT_OPTION
+from pnyx.cli.log_source import Reading, checked, log_keys, opened
 from pnyx.scheduler.fairshare import DAY_S
-from pnyx.transparency.cosignature import CosignatureVerifier
-from pnyx.transparency.keys import key_text, witness_keys
-from pnyx.transparency.monitor import AuditReport, audit
-from pnyx.transparency.note import NoteVerifier
+from pnyx.transparency.monitor import AuditReport
 
 app = typer.Typer(help="Audit the facility from its public log alone.", no_args_is_help=True)
 
@@ -48,32 +42,15 @@ def replay_command(
     """Verify the log, rebuild every dispatch cycle's inputs from its entries, decide each cycle again
     with the same scheduler and report the first record that differs; check the invariants (labels,
     co-tenancy from L2, whole gangs) and sum each member state's use against its entitlement."""
-    witnesses, needed = witness_keys(witness, min_witnesses)
-    verifier = NoteVerifier.from_vkey(key_text(key))
+    keys, reading = log_keys(key, witness, min_witnesses), Reading(max_size=max_size, timeout_s=timeout_s)
     window, gap = fairness_options(window_s, max_share_gap)
-    replaying = partial(
-        replay, known_versions={scheduler_version(), *scheduler}, window_s=window, max_share_gap=gap
-    )
-    if Path(url).is_dir():
-        report = _run(DirectoryTiles(Path(url)), verifier, witnesses, needed, max_size, replaying)
-    else:
-        with httpx.Client(base_url=url.rstrip("/") + "/") as client:
-            report = _run(HttpTiles(client, timeout_s), verifier, witnesses, needed, max_size, replaying)
+    known = {scheduler_version(), *scheduler}
+    with opened(url, reading, named="URL", field="url") as source:
+        verified = checked(source, keys, reading)
+        if not verified.ok:
+            _log_failed(verified)
+        report = replay(log_entries(source, verified.leaf_hashes), known, window_s=window, max_share_gap=gap)
     _print(report)
-
-
-def _run(
-    source: Tiles,
-    verifier: NoteVerifier,
-    witnesses: list[CosignatureVerifier],
-    needed: int,
-    max_size: int,
-    replaying: Callable[[Iterable[tuple[int, Mapping[str, Any]]]], ReplayReport],
-) -> ReplayReport:
-    checked = audit(source, verifier, witnesses=witnesses, min_witnesses=needed, max_size=max_size)
-    if not checked.ok:
-        _log_failed(checked)
-    return replaying(log_entries(source, checked.leaf_hashes))
 
 
 def _log_failed(report: AuditReport) -> None:

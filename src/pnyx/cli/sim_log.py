@@ -13,15 +13,11 @@ record's time (at most ``MAX_STARTS``, as a cycle hands over). Time 0 of the twi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
-import httpx
-
-from pnyx.audit.entries import DirectoryTiles, Tiles, log_entries
+from pnyx.audit.entries import Tiles, log_entries
 from pnyx.audit.ledger import joined
 from pnyx.audit.replay import CYCLE, Replay, inputs_of
 from pnyx.audit.version import scheduler_version
@@ -31,65 +27,34 @@ from pnyx.audit.wire import (
     Json,
     placement_in,
 )
-from pnyx.cli.log import HttpTiles
+from pnyx.cli.log_source import LogKeys, Reading, checked, opened
 from pnyx.cli.sim_state import FacilityState, state_at
-from pnyx.core.errors import IntegrityFailure, InvalidInput, NotFound
+from pnyx.core.errors import IntegrityFailure, NotFound
 from pnyx.dispatch.handover import MAX_STARTS
 from pnyx.scheduler.cycle import duration_s
 from pnyx.scheduler.fairshare import Span, fold
 from pnyx.scheduler.model import Job, Placement, Running
 from pnyx.scheduler.topology import Topology
-from pnyx.transparency.cosignature import CosignatureVerifier
-from pnyx.transparency.keys import key_text, witness_keys
-from pnyx.transparency.monitor import audit
-from pnyx.transparency.note import NoteVerifier
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogKeys:
-    """Whose signatures the log must carry: its own key, and ``needed`` of the witnesses'."""
-
-    verifier: NoteVerifier
-    witnesses: tuple[CosignatureVerifier, ...] = ()
-    needed: int = 0
-
-
-def log_keys(key: str, witness: Sequence[str], min_witnesses: int | None) -> LogKeys:
-    """The keys given (inline or as files); refuses more witnesses needed than given."""
-    witnesses, needed = witness_keys(witness, min_witnesses)
-    return LogKeys(verifier=NoteVerifier.from_vkey(key_text(key)), witnesses=tuple(witnesses), needed=needed)
-
-
-def read_log(where: str, keys: LogKeys) -> FacilityState:
-    """The state of the last decision record in the log at ``where`` (a URL or a tiles directory)."""
-    with _tiles(where) as source:
-        topology, inputs = last_state(_verified(source, keys), {scheduler_version()})
+def read_log(where: str, keys: LogKeys, reading: Reading | None = None) -> FacilityState:
+    """The state of the last decision record in the log at ``where`` (a URL or a tiles directory),
+    read under ``reading``'s caps (default: ``pnyx log verify``'s)."""
+    reading = reading or Reading()
+    with opened(where, reading, named="--from-log", field="from_log") as source:
+        topology, inputs = last_state(_verified(source, keys, reading), {scheduler_version()})
     return state_at(topology, inputs)
 
 
-@contextmanager
-def _tiles(where: str) -> Iterator[Tiles]:
-    if Path(where).is_dir():
-        yield DirectoryTiles(Path(where))
-    elif where.startswith(("http://", "https://")):
-        with httpx.Client(base_url=where.rstrip("/") + "/", timeout=30.0) as client:
-            yield HttpTiles(client)
-    else:
-        raise InvalidInput(
-            f"--from-log wants the log's URL (http://HOST/log) or a directory of its tiles; got {where!r}",
-            field="from_log",
-        )
-
-
-def _verified(source: Tiles, keys: LogKeys) -> Iterator[tuple[int, dict[str, Any]]]:
-    checked = audit(source, keys.verifier, witnesses=keys.witnesses, min_witnesses=keys.needed)
-    if not checked.ok:
-        indexed = [p for p in checked.problems if p.index is not None]  # the first bad index first
-        first, more = (indexed or list(checked.problems))[0], len(checked.problems) - 1
+def _verified(source: Tiles, keys: LogKeys, reading: Reading) -> Iterator[tuple[int, dict[str, Any]]]:
+    verified = checked(source, keys, reading)
+    if not verified.ok:
+        indexed = [p for p in verified.problems if p.index is not None]  # the first bad index first
+        first, more = (indexed or list(verified.problems))[0], len(verified.problems) - 1
         where = "" if first.index is None else f" at index {first.index}"
         also = f" (and {more} more problem(s))" if more else ""
         raise IntegrityFailure(f"the log does not verify{where}: {first.message}{also}", field="from_log")
-    return log_entries(source, checked.leaf_hashes)
+    return log_entries(source, verified.leaf_hashes)
 
 
 def last_state(

@@ -11,7 +11,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pnyx.cli import context
-from pnyx.cli.sim_log import log_keys, read_log
+from pnyx.cli.log import MAX_SIZE_OPTION, TIMEOUT_OPTION
+from pnyx.cli.log_source import Reading, log_keys
+from pnyx.cli.sim_log import read_log
 from pnyx.cli.sim_state import FacilityState, parse_shares, read_state, simulate_state
 from pnyx.core.errors import InvalidInput
 from pnyx.inventory.rules import generate_facility
@@ -55,6 +57,8 @@ def simulate(
         min=0,
         help="With --from-log: witnesses that must have cosigned (default: all)",
     ),
+    max_size: int = MAX_SIZE_OPTION,
+    timeout_s: float = TIMEOUT_OPTION,
     shares: str | None = typer.Option(
         None, help="With --from-db or --from-log: entitlements to try, DE=0.3,FR=0.2,..."
     ),
@@ -66,7 +70,8 @@ def simulate(
     if load <= 0:
         raise InvalidInput(f"--load must be positive, got {load:g}", field="load")
     model = FailureModel() if failures else NO_FAILURES
-    own = _own_state(from_db, from_log, key, witness, min_witnesses)
+    reading = Reading(max_size=max_size, timeout_s=timeout_s)
+    own = _own_state(from_db, from_log, key, witness, min_witnesses, reading)
     if shares is not None and own is None:
         raise InvalidInput(
             "--shares asks about the facility's own queue: give --from-db or --from-log too", field="shares"
@@ -112,7 +117,12 @@ def simulate(
 
 
 def _own_state(
-    from_db: bool, from_log: str | None, key: str | None, witness: list[str], min_witnesses: int | None
+    from_db: bool,
+    from_log: str | None,
+    key: str | None,
+    witness: list[str],
+    min_witnesses: int | None,
+    reading: Reading,
 ) -> Callable[[], FacilityState] | None:
     """How to read the facility's own state (None: a trace or a synthetic workload instead)."""
     if from_log is None:
@@ -124,7 +134,7 @@ def _own_state(
     if key is None:
         raise InvalidInput("--from-log needs the log's verifier key: give --key", field="key")
     keys = log_keys(key, witness, min_witnesses)
-    return lambda: read_log(from_log, keys)
+    return lambda: read_log(from_log, keys, reading)
 
 
 def _from_db() -> FacilityState:
