@@ -12,13 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pnyx.allocation.model import Allocation, ProjectId
-from pnyx.allocation.store import AllocationRepository
-from pnyx.core.ids import new_id
-from pnyx.governance.policy import Pool
 from pnyx.wiring import Platform
 from pnyx.workspaces import envelope
-from tests.unit.allocation.allocation_builders import DAY, World
+from tests.unit.allocation.allocation_builders import World
 
 NARROW = {
     "planned_training_flop": 10**21,
@@ -44,22 +40,7 @@ class Teams:
 
     def project(self, pi: str) -> str:
         proposal = self.world.propose(self.call, pi, requested_hours={"H100": 100}, safety=NARROW)
-        allocation = Allocation(
-            project_id=ProjectId(new_id("prj")),
-            call_id=self.call.id,
-            proposal_id=proposal.id,
-            title=proposal.content.title,
-            pi_user_id=proposal.pi_user_id,
-            member_state=proposal.pi_member_state,
-            pool=Pool.OPEN_CALLS,
-            hours=dict(proposal.content.requested),
-            starts_at=self.call.timeline.allocation_starts_at,
-            ends_at=self.call.timeline.allocation_starts_at + 365 * DAY,
-            created_at=self.call.created_at,
-        )
-        with self.platform.uow.write() as tx:
-            AllocationRepository(tx.conn).add(allocation)
-        return allocation.project_id
+        return self.world.award(self.call, proposal)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

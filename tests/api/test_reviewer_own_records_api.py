@@ -12,20 +12,13 @@ from pnyx.core.clock import FrozenClock
 from pnyx.server import create_app
 from pnyx.wiring import Platform
 from tests.portal.signing_in import bearer
-from tests.portal.test_reviewer_pages import Review
-from tests.unit.allocation.allocation_builders import DAY, score, standard_world
+from tests.portal.test_reviewer_pages import Review, in_review
+from tests.unit.allocation.allocation_builders import score
 
 
 @pytest.fixture
 def review(platform: Platform, clock: FrozenClock) -> Review:
-    w = standard_world(platform)
-    call = w.call()
-    platform.allocation.open_call(call.id)
-    proposal = w.propose(call, "alice", title="Open multilingual model")
-    platform.allocation.submit(proposal.id, by=w["alice"])
-    clock.advance(31 * DAY)
-    platform.allocation.close_call(call.id)
-    return Review(platform, w, proposal.id, platform.review.start_review(call.id))
+    return in_review(platform, clock)
 
 
 @pytest.fixture

@@ -16,14 +16,11 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from pnyx.adapters import AllocationProjects
-from pnyx.allocation.model import Allocation, ProjectId
-from pnyx.allocation.store import AllocationRepository
 from pnyx.core.errors import Conflict, FacilityError, Forbidden, InvalidInput, NotFound
-from pnyx.core.ids import UserId, new_id
+from pnyx.core.ids import UserId
 from pnyx.db.engine import create_engine
 from pnyx.db.migrate import MIGRATIONS, downgrade, upgrade
 from pnyx.executors.fake import FakeExecutor
-from pnyx.governance.policy import Pool
 from pnyx.identity.model import Principal, Role
 from pnyx.jobs.clearance import ProjectInfo, clearance
 from pnyx.jobs.model import Artifact, EngineState, JobAction, JobSpec, JobStatus
@@ -38,7 +35,7 @@ from pnyx.scheduler.policy import policy_named
 from pnyx.scheduler.queue import Queue
 from pnyx.scheduler.snapshot import build_snapshot
 from pnyx.wiring import Platform
-from tests.unit.allocation.allocation_builders import DAY, World
+from tests.unit.allocation.allocation_builders import World
 
 ADA = Principal(user_id=UserId("usr_ada"), name="ada", roles=frozenset({Role.RESEARCHER}))
 BOB = Principal(user_id=UserId("usr_bob"), name="bob", roles=frozenset({Role.RESEARCHER}))
@@ -445,22 +442,7 @@ class Facility:
             requested_hours={"H100": hours},
             safety={**assessment, "open_weights_planned": True},
         )
-        allocation = Allocation(
-            project_id=ProjectId(new_id("prj")),
-            call_id=self.call.id,
-            proposal_id=proposal.id,
-            title=proposal.content.title,
-            pi_user_id=proposal.pi_user_id,
-            member_state=proposal.pi_member_state,
-            pool=Pool.OPEN_CALLS,
-            hours=dict(proposal.content.requested),
-            starts_at=self.call.timeline.allocation_starts_at,
-            ends_at=self.call.timeline.allocation_starts_at + 365 * DAY,
-            created_at=self.call.created_at,
-        )
-        with self.platform.uow.write() as tx:
-            AllocationRepository(tx.conn).add(allocation)
-        return allocation.project_id
+        return self.world.award(self.call, proposal)
 
 
 def test_a_self_assessed_l1_project_asking_l2_compute_runs_l2_jobs_exclusively_and_l1_cannot_read(

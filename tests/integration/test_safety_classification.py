@@ -17,11 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pnyx.adapters import MeteredUsage
-from pnyx.allocation.model import Allocation, ProjectId
-from pnyx.allocation.store import AllocationRepository
 from pnyx.core.errors import Conflict, FacilityError, Forbidden, InvalidInput, NotFound, Unauthenticated
-from pnyx.core.ids import new_id
-from pnyx.governance.policy import Pool
 from pnyx.identity.model import ANONYMOUS, LOCAL_CONSOLE, Principal
 from pnyx.safety import signing
 from pnyx.safety.model import ClassificationStatus, SafetyLevel
@@ -54,22 +50,7 @@ class Facility:
         """An awarded project whose proposal asked ``hours`` of H100 with this self-assessment."""
         assessment = {**NARROW, "open_weights_planned": True, **safety}
         proposal = self.world.propose(self.call, "alice", requested_hours={"H100": hours}, safety=assessment)
-        allocation = Allocation(
-            project_id=ProjectId(new_id("prj")),
-            call_id=self.call.id,
-            proposal_id=proposal.id,
-            title=proposal.content.title,
-            pi_user_id=proposal.pi_user_id,
-            member_state=proposal.pi_member_state,
-            pool=Pool.OPEN_CALLS,
-            hours=dict(proposal.content.requested),
-            starts_at=self.call.timeline.allocation_starts_at,
-            ends_at=self.call.timeline.allocation_starts_at + 365 * DAY,
-            created_at=self.call.created_at,
-        )
-        with self.platform.uow.write() as tx:
-            AllocationRepository(tx.conn).add(allocation)
-        return allocation.project_id
+        return self.world.award(self.call, proposal)
 
 
 @pytest.fixture

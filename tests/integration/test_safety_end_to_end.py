@@ -17,14 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pnyx.adapters import AllocationProjects, AwardedProjects, JobContainment, JobOutputs, ProjectTeam
-from pnyx.allocation.model import Allocation, ProjectId
-from pnyx.allocation.store import AllocationRepository
 from pnyx.core.errors import Conflict, Forbidden, NotFound, Unauthenticated
-from pnyx.core.ids import new_id
 from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.executors.fake import FakeExecutor
-from pnyx.governance.policy import Pool
 from pnyx.identity.model import IssuedToken, Principal
 from pnyx.jobs.model import Artifact, EngineState, JobRecord, JobStatus
 from pnyx.jobs.service import JobService, Submission
@@ -36,7 +32,7 @@ from pnyx.safety.signing import approval_message
 from pnyx.safety.verify import PublicKey, parse_entries, verify_release
 from pnyx.scheduler.policy import policy_named
 from pnyx.wiring import Platform
-from tests.unit.allocation.allocation_builders import DAY, World
+from tests.unit.allocation.allocation_builders import World
 
 WEIGHTS = Artifact(path="ckpt/step-100.safetensors", sha256="a" * 64, size=7)
 PUBLIC = Label(level=SafetyLevel.L1)  # a plain L1 label: no level above L1, no compartment
@@ -109,22 +105,7 @@ class Facility:
         )
         if "grace" in team:  # grace confirms she is on the team; hugo never does
             self.platform.allocation.confirm_membership(proposal.id, by=self.world["grace"])
-        allocation = Allocation(
-            project_id=ProjectId(new_id("prj")),
-            call_id=self.call.id,
-            proposal_id=proposal.id,
-            title=proposal.content.title,
-            pi_user_id=proposal.pi_user_id,
-            member_state=proposal.pi_member_state,
-            pool=Pool.OPEN_CALLS,
-            hours=dict(proposal.content.requested),
-            starts_at=self.call.timeline.allocation_starts_at,
-            ends_at=self.call.timeline.allocation_starts_at + 365 * DAY,
-            created_at=self.call.created_at,
-        )
-        with self.platform.uow.write() as tx:
-            AllocationRepository(tx.conn).add(allocation)
-        return allocation.project_id
+        return self.world.award(self.call, proposal)
 
     def submit(self, who: str, project: str) -> JobRecord:
         s = Submission(name="train", project=project, accelerators=8, estimate_s=600, command=("t",))

@@ -54,8 +54,8 @@ class Review:
         return signing_in.token(self.platform, name)
 
 
-@pytest.fixture
-def review(platform: Platform, clock: FrozenClock) -> Review:
+def in_review(platform: Platform, clock: FrozenClock) -> Review:
+    """A call in review: alice's proposal with its reviewers assigned."""
     w = standard_world(platform)
     call = w.call()
     platform.allocation.open_call(call.id)
@@ -64,6 +64,11 @@ def review(platform: Platform, clock: FrozenClock) -> Review:
     clock.advance(31 * DAY)
     platform.allocation.close_call(call.id)
     return Review(platform, w, proposal.id, platform.review.start_review(call.id))
+
+
+@pytest.fixture
+def review(platform: Platform, clock: FrozenClock) -> Review:
+    return in_review(platform, clock)
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ from typing import Any
 
 from pnyx.allocation.forms import proposal_content, user_names
 from pnyx.allocation.model import (
+    Allocation,
     ApplicantType,
     Call,
     CallMode,
     CoAuthorship,
     Eligibility,
+    ProjectId,
     Proposal,
     ProposalContent,
     ProposalId,
@@ -26,7 +28,8 @@ from pnyx.allocation.model import (
     TechnicalSection,
     Timeline,
 )
-from pnyx.core.ids import UserId
+from pnyx.allocation.store import AllocationRepository
+from pnyx.core.ids import UserId, new_id
 from pnyx.core.units import AcceleratorHours
 from pnyx.governance.policy import Pool
 from pnyx.identity.model import Principal
@@ -189,6 +192,26 @@ class World:
         me = self.platform.identity.user(pi)
         made = proposal_content(data, pi_name=me.display_name, pi_id=me.id, user_ids=ids)
         return self.platform.allocation.create_proposal(call.id, made, by=who)
+
+    def award(self, call: Call, proposal: Proposal) -> ProjectId:
+        """The proposal's project, awarded what it asked for a year from the call's allocation start
+        (stored as the award would store it, without the reviews): its id."""
+        allocation = Allocation(
+            project_id=ProjectId(new_id("prj")),
+            call_id=call.id,
+            proposal_id=proposal.id,
+            title=proposal.content.title,
+            pi_user_id=proposal.pi_user_id,
+            member_state=proposal.pi_member_state,
+            pool=Pool.OPEN_CALLS,
+            hours=dict(proposal.content.requested),
+            starts_at=call.timeline.allocation_starts_at,
+            ends_at=call.timeline.allocation_starts_at + 365 * DAY,
+            created_at=call.created_at,
+        )
+        with self.platform.uow.write() as tx:
+            AllocationRepository(tx.conn).add(allocation)
+        return allocation.project_id
 
 
 def standard_world(platform: Platform) -> World:
