@@ -3,15 +3,18 @@ in, in one run: jobs/s end to end and submit-to-running latency measured by the 
 
   pnyx Ns    the product path: the inventory imported from Ray (``ray_nodes.read_inventory``: the
              head's 8 ``accelerator``) -> JobService.submit (database, fit check) while the
-             dispatch loop runs alongside, as in the server (scheduler, commit, RayExecutor:
-             one read of Ray per cycle, a POST per start), a cycle every N s
-             (``--interval``; the server's loop: 2 s) -> completion seen by Pnyx (the job
-             COMPLETED in its database)
-  ray-rest   the peer: the same Jobs API body (``build_submission``: same entrypoint, resources,
-             environment) POSTed straight to ``/api/jobs/``, all at once; Ray queues what it
-             cannot place yet; completion seen by polling Ray's listing
+             dispatch loop runs alongside, as in the server (``Dispatcher.run``: the busy
+             pace while jobs move, woken by submissions; scheduler, commit, RayExecutor: one
+             read of Ray per cycle, a POST per start), idle interval N s (``--interval``; the
+             server's: 2 s) -> completion seen by Pnyx (the job COMPLETED in its database)
   ray-cli    the peer as a user types it: ``ray job submit --no-wait`` (Ray's own venv), same
              entrypoint, resources and environment, one process per job (``--cli-max`` jobs)
+  ray-rest   the same Jobs API body (``build_submission``: same entrypoint, resources,
+             environment) POSTed straight to ``/api/jobs/``, all at once; Ray queues what it
+             cannot place yet; completion seen by polling Ray's listing. Last: Ray is slow to
+             recover from the flood (its job supervisors still being created after their jobs
+             failed), so before each method the cluster must be idle: no job pending or running
+             and no actor pending creation (``wait_idle``)
 
 Each job is ``date +%s.%N`` into a file: latency = that start - the moment its submission began;
 end to end = jobs / (last completion seen - first submission); succeeded/s counts only the jobs
@@ -19,13 +22,17 @@ that succeeded (a job Ray failed for waiting too long ends early). Every job ask
 accelerator, so at most 8 run at once either way; Pnyx admits 8 and holds the rest, Ray's own queue holds them
 in the peers (where ``RAY_JOB_START_TIMEOUT_SECONDS``, 60 s in ray_up.sh, fails those that wait
 longer). The methods run one after the other on an idle cluster; completions are polled every
-0.2 s for all. A 2-core machine: compare the rows of one run, not runs.
+0.2 s for all, and each method prints its progress every minute (``--timeout`` ends a method that
+does not finish: the line says how far it got). A 2-core machine: compare the rows of one run, not
+runs; Ray starts about 0.3 to 0.5 jobs a second here whoever submits (each job's supervisor actor
+and driver are new processes), so 200 jobs take 7 to 12 minutes a method.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import statistics
@@ -33,6 +40,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +63,7 @@ from pnyx.safety.model import SafetyLevel
 USER = Principal(user_id=UserId("usr_bench"), name="bench", roles=frozenset({Role.RESEARCHER}))
 FINAL_RAY = {"SUCCEEDED", "FAILED", "STOPPED"}
 POLL_S = 0.2
+PROGRESS_S = 60.0
 
 
 @dataclass
@@ -110,7 +119,7 @@ def through_pnyx(run: Run, n: int, interval_s: float) -> Result:
         jobs, dispatcher = single_engine(platform, "ray", ray, run.stamps / f"lock-{run.tag}")
         with dispatching(dispatcher, interval_s) as reports:
             ids, durations, first = submit_all(jobs, run, n)
-            done = wait_until(lambda: not jobs.active(), run.timeout_s)
+            done = wait_until(lambda: not jobs.active(), run.timeout_s, lambda: pnyx_progress(jobs))
         records = [jobs.get(USER, job_id) for job_id in ids.values()]
         failed = sum(r.status is not JobStatus.COMPLETED for r in records)
         ray.close()
@@ -123,6 +132,10 @@ def through_pnyx(run: Run, n: int, interval_s: float) -> Result:
     )
     latency = [starts[k] - run.began[k] for k in starts]
     return Result(f"pnyx {interval_s:g}s", n, durations, latency, done - first, failed, note)
+
+
+def pnyx_progress(jobs: JobService) -> str:
+    return ", ".join(f"{status.value} {n}" for status, n in sorted(jobs.counts().items()))
 
 
 def submit_all(jobs: JobService, run: Run, n: int) -> tuple[dict[str, str], list[float], float]:
@@ -148,16 +161,17 @@ def submit_all(jobs: JobService, run: Run, n: int) -> tuple[dict[str, str], list
 
 @contextmanager
 def dispatching(dispatcher: Dispatcher, interval_s: float) -> Iterator[list[CycleReport]]:
-    """The dispatch loop in a thread beside the submitter, as ``pnyx serve`` runs it."""
+    """The dispatch loop (``Dispatcher.run``) in a thread beside the submitter, as ``pnyx serve`` runs
+    it; each cycle's report kept."""
     reports: list[CycleReport] = []
-    stop = threading.Event()
+    stop, cycle = threading.Event(), dispatcher.cycle
 
-    def loop() -> None:
-        while not stop.is_set():
-            reports.append(dispatcher.cycle())
-            stop.wait(interval_s)
+    def recorded() -> CycleReport:
+        reports.append(cycle())
+        return reports[-1]
 
-    thread = threading.Thread(target=loop, name="dispatcher", daemon=True)
+    setattr(dispatcher, "cycle", recorded)  # noqa: B010 (the loop calls self.cycle)
+    thread = threading.Thread(target=dispatcher.run, args=(stop, interval_s), name="dispatcher", daemon=True)
     thread.start()
     try:
         yield reports
@@ -201,7 +215,9 @@ def through_peer(run: Run, method: str, n: int, submit: Callable[[dict[str, obje
         states.update(ray_states(run.url, set(names)))
         return len(states) == n and all(s in FINAL_RAY for s in states.values())
 
-    done = wait_until(all_final, run.timeout_s)
+    done = wait_until(
+        all_final, run.timeout_s, lambda: ", ".join(f"{s} {n}" for s, n in Counter(states.values()).items())
+    )
     starts = run.starts(names)
     failed = sum(s != "SUCCEEDED" for s in states.values())
     latency = [starts[k] - run.began[k] for k in starts]
@@ -247,25 +263,44 @@ def ray_states(url: str, names: set[str]) -> dict[str, str]:
     return {j["submission_id"]: j["status"] for j in listing if j.get("submission_id") in names}
 
 
-def wait_until(done: Callable[[], bool], timeout_s: float) -> float:
-    """The moment ``done`` was first seen true (polled every POLL_S)."""
-    deadline = time.monotonic() + timeout_s
+def wait_until(done: Callable[[], bool], timeout_s: float, progress: Callable[[], str]) -> float:
+    """The moment ``done`` was first seen true (polled every POLL_S); ``progress`` every minute."""
+    began = time.monotonic()
+    told = began
     while not done():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"not done within {timeout_s} s")
+        now = time.monotonic()
+        if now - began > timeout_s:
+            raise SystemExit(f"not done within {timeout_s} s: {progress()}")
+        if now - told >= PROGRESS_S:
+            print(f"  {now - began:.0f} s: {progress()} (load {os.getloadavg()[0]:.1f})", flush=True)
+            told = now
         time.sleep(POLL_S)
     return time.time()
 
 
-def wait_idle(url: str, timeout_s: float = 300) -> None:
-    """No job of anyone's pending or running: the next method starts on an idle cluster."""
+def wait_idle(url: str, timeout_s: float = 600) -> None:
+    """No job of anyone's pending or running, no actor pending creation (a failed job's supervisor
+    still being made): the next method starts on an idle cluster."""
     deadline = time.monotonic() + timeout_s
-    while any(
-        j["status"] in {"PENDING", "RUNNING"} for j in httpx.get(f"{url}/api/jobs/", timeout=30).json()
-    ):
+    while busy := ray_busy(url):
         if time.monotonic() > deadline:
-            raise SystemExit("Ray did not become idle")
+            raise SystemExit(f"Ray did not become idle: {busy}")
         time.sleep(0.5)
+
+
+def ray_busy(url: str) -> str:
+    """What keeps Ray busy ("" when idle): jobs pending or running, actors pending creation."""
+    jobs = Counter(j["status"] for j in httpx.get(f"{url}/api/jobs/", timeout=30).json())
+    query: dict[str, str | int] = {
+        "limit": 10_000,
+        "filter_keys": "state",
+        "filter_predicates": "=",
+        "filter_values": "PENDING_CREATION",
+    }
+    answer = httpx.get(f"{url}/api/v0/actors", params=query, timeout=60).json()
+    pending = len(answer["data"]["result"]["result"])
+    live = jobs["PENDING"] + jobs["RUNNING"]
+    return f"{live} jobs pending or running, {pending} actors pending creation" if live or pending else ""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -297,11 +332,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, action="append", help="batch sizes (default 50 and 200)")
     parser.add_argument("--url", default="http://127.0.0.1:8265")
     parser.add_argument("--ray-cli", default="/var/tmp/ray-venv/bin/ray")
-    parser.add_argument("--cli-max", type=int, default=50, help="largest batch the CLI peer runs (0: none)")
+    parser.add_argument("--cli-max", type=int, default=200, help="largest batch the CLI peer runs (0: none)")
     parser.add_argument(
         "--interval", type=float, action="append", help="dispatch cycle interval(s) (default 2, the server's)"
     )
-    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds a method may take")
     args = parser.parse_args()
     sizes = args.jobs or [50, 200]
     tag = uuid.uuid4().hex[:6]
@@ -315,12 +350,12 @@ def main() -> None:
             for interval in args.interval or [2.0]:
                 wait_idle(args.url)
                 results.append(through_pnyx(run, n, interval))
-            wait_idle(args.url)
-            results.append(through_peer(run, "ray-rest", n, rest))
             if shutil.which(args.ray_cli) and n <= args.cli_max:
                 wait_idle(args.url)
                 results.append(through_peer(run, "ray-cli", n, cli_submitter(args.url, args.ray_cli)))
-            print(f"\n{n} jobs, 1 accelerator each, on Ray at {args.url} (pnyx Ns: a cycle every N s)")
+            wait_idle(args.url)
+            results.append(through_peer(run, "ray-rest", n, rest))
+            print(f"\n{n} jobs, 1 accelerator each, on Ray at {args.url} (pnyx Ns: idle interval N s)")
             print_rows(results)
     finally:
         http.close()

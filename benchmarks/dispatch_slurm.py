@@ -11,8 +11,10 @@ Each size runs N one-GPU jobs plus ``--gangs`` two-node gangs (8 GPUs on each no
 its own start time (``date +%s.%N``), so "running" means the command started. Reported per method:
 jobs/s end to end (first submission to the last completion seen) and submit-to-running p50/p99 (the
 job's own start minus the moment its submission began). Pnyx's inventory is the cluster's: the nodes
-of ``--partition`` as slurmrestd lists them (gres ``gpu:h100`` -> ``H100-SXM``). Run against the
-cluster of scripts/engines/up.sh, as root (token from scontrol).
+of ``--partition`` as slurmrestd lists them (gres ``gpu:h100`` -> ``H100-SXM``; ``slurm_cluster``).
+Run against the cluster of scripts/engines/up.sh, as root (token from scontrol). ``--timeline DIR``:
+each job's submission, hand-over, start and end per method and size, as CSV, and a summary of each
+gang and the longest gaps between starts (``slurm_timeline``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ import httpx
 import uvicorn
 
 from benchmarks.common import OneProject, classified, fresh_platform
+from benchmarks.slurm_cluster import GRES_TYPE, PNYX_TYPE, cluster_topology, scontrol_token
+from benchmarks.slurm_timeline import Line, TimedSlurm, pnyx_lines, report, sbatch_lines
 from pnyx.core.clock import SystemClock
 from pnyx.db.unit_of_work import UnitOfWork
 from pnyx.dispatch.leadership import FileLeadership
@@ -46,19 +50,15 @@ from pnyx.dispatch.plan import QueueAhead
 from pnyx.dispatch.report import BUSY_INTERVAL_S
 from pnyx.dispatch.runner import dispatcher_on
 from pnyx.executors.slurm import SlurmConfig, SlurmExecutor
-from pnyx.inventory.model import Facility, Island, Node, Rack, Site
-from pnyx.inventory.rules import accelerator_type
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService
-from pnyx.safety.model import SafetyLevel
+from pnyx.jobs.store import JobRepository
 from pnyx.scheduler.admission import check_fits
-from pnyx.scheduler.topology import Topology, build_topology
+from pnyx.scheduler.topology import Topology
 from pnyx.server import create_app
 from pnyx.wiring import Platform
 
-PNYX_TYPE = "H100-SXM"
-GRES_TYPE = "h100"
 PROJECT, ACCOUNT = "bench", "public"
 DONE = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.REJECTED}
 SBATCH_PREFIX = "sb-"
@@ -89,42 +89,7 @@ class Result:
     latency_s: list[float]
     span_s: float
     failed: int
-
-
-# --- the cluster as Pnyx's inventory --------------------------------------------------------------
-
-
-def cluster_topology(slurm: SlurmExecutor, partition: str) -> Topology:
-    """The partition's nodes, as slurmrestd lists them, as one site of one island (L1)."""
-    listed = slurm_nodes(slurm)
-    names = [
-        (n["name"], _gpus(n.get("gres", ""))) for n in listed if partition in (n.get("partitions") or [])
-    ]
-    site = Site(id="slurm", name="Slurm", member_state="DE", city="-")
-    island = Island(id="i1", site_id=site.id, accelerator_type=PNYX_TYPE, safety_level=SafetyLevel.L1)
-    like = Node(id="", rack_id="r1", island_id="i1", site_id=site.id, nvlink_domain="",
-                accelerator_type=PNYX_TYPE, accelerators=0, safety_level=SafetyLevel.L1)  # fmt: skip
-    nodes = tuple(dataclasses.replace(like, id=n, nvlink_domain=n, accelerators=gpus) for n, gpus in names)
-    racks = (Rack(id="r1", island_id=island.id),)
-    types = (accelerator_type(PNYX_TYPE),)
-    return build_topology(Facility(types=types, sites=(site,), islands=(island,), racks=racks, nodes=nodes))
-
-
-def slurm_nodes(slurm: SlurmExecutor) -> list[dict[str, Any]]:
-    config = slurm.config
-    headers = {"X-SLURM-USER-NAME": config.user, "X-SLURM-USER-TOKEN": config.token}
-    with httpx.Client(base_url=config.base_url, headers=headers, timeout=30) as http:
-        nodes: list[dict[str, Any]] = http.get(f"/slurm/{slurm.dialect().version}/nodes").json()["nodes"]
-    return nodes
-
-
-def _gpus(gres: str) -> int:
-    """``gpu:h100:8`` (maybe ``(S:0-1)`` after the count) -> 8."""
-    for item in gres.split(","):
-        parts = item.split("(")[0].split(":")
-        if parts[0] == "gpu" and len(parts) == 3 and parts[1] == GRES_TYPE:
-            return int(parts[2])
-    return 0
+    lines: tuple[Line, ...] = ()  # the per-job timeline
 
 
 # --- pnyx: the API, the dispatcher, Slurm ---------------------------------------------------------
@@ -161,7 +126,7 @@ def dispatching(dispatcher: Dispatcher, interval_s: float, busy_s: float) -> Ite
 
 
 def through_pnyx(
-    platform: Platform, executor: SlurmExecutor, topology: Topology, jobs: list[Job], args: Any, dirs: Dirs
+    platform: Platform, executor: TimedSlurm, topology: Topology, jobs: list[Job], args: Any, dirs: Dirs
 ) -> Result:
     service = JobService(
         UnitOfWork(engine=platform.engine, clock=SystemClock()),
@@ -192,7 +157,10 @@ def through_pnyx(
         began = {job.name: submit_to_api(client, job, dirs.cluster) for job in jobs}
         ended, failed = wait_for_pnyx(service, len(jobs), args.timeout)
         client.close()
-    return _result("pnyx", jobs, began, ended, failed, dirs.local)
+    with platform.uow.read() as conn:
+        records = JobRepository(conn).with_status(DONE)
+    lines = pnyx_lines(began, _gangs(jobs), _starts(jobs, dirs.local), records, executor)
+    return _result("pnyx", jobs, began, ended, failed, dirs.local, lines)
 
 
 def submit_to_api(client: httpx.Client, job: Job, stamps: str) -> float:
@@ -227,9 +195,14 @@ def wait_for_pnyx(service: JobService, count: int, timeout_s: float) -> tuple[fl
 
 
 def through_sbatch(executor: SlurmExecutor, jobs: list[Job], args: Any, dirs: Dirs, prefix: str) -> Result:
-    began = {job.name: sbatch(job, args, dirs.cluster, prefix) for job in jobs}
+    began, handed = {}, {}
+    for job in jobs:
+        began[job.name] = sbatch(job, args, dirs.cluster, prefix)
+        handed[job.name] = time.time()
     ended = wait_for_slurm(executor, (prefix,), args.timeout)
-    return _result("sbatch", jobs, began, ended, 0, dirs.local)
+    controller = executor.controller_jobs()
+    lines = sbatch_lines(began, handed, _gangs(jobs), _starts(jobs, dirs.local), controller, prefix)
+    return _result("sbatch", jobs, began, ended, 0, dirs.local, lines)
 
 
 def sbatch(job: Job, args: Any, stamps: str, prefix: str) -> float:
@@ -259,14 +232,30 @@ def wait_for_slurm(executor: SlurmExecutor, prefixes: tuple[str, ...], timeout_s
 
 
 def _result(
-    method: str, jobs: Sequence[Job], began: dict[str, float], ended: float, failed: int, stamps: Path
+    method: str,
+    jobs: Sequence[Job],
+    began: dict[str, float],
+    ended: float,
+    failed: int,
+    stamps: Path,
+    lines: Sequence[Line],
 ) -> Result:
-    paths = {job.name: stamps / f"{job.name}.start" for job in jobs}
-    texts = {name: path.read_text().strip() if path.exists() else "" for name, path in paths.items()}
-    starts = {name: float(text) if text else None for name, text in texts.items()}
+    starts = _starts(jobs, stamps)
     latency = [start - began[name] for name, start in starts.items() if start is not None]
     unstarted = len(jobs) - len(latency)
-    return Result(method, len(jobs), latency, ended - min(began.values()), max(failed, unstarted))
+    span = ended - min(began.values())
+    return Result(method, len(jobs), latency, span, max(failed, unstarted), tuple(lines))
+
+
+def _starts(jobs: Sequence[Job], stamps: Path) -> dict[str, float | None]:
+    """Each job's start as it wrote it (None: it never started)."""
+    paths = {job.name: stamps / f"{job.name}.start" for job in jobs}
+    texts = {name: path.read_text().strip() if path.exists() else "" for name, path in paths.items()}
+    return {name: float(text) if text else None for name, text in texts.items()}
+
+
+def _gangs(jobs: Sequence[Job]) -> set[str]:
+    return {job.name for job in jobs if job.nodes > 1}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -322,6 +311,7 @@ def main() -> None:
     parser.add_argument("--sbatch", default="sbatch")
     parser.add_argument("--root", default="", help="where the cluster's / lies on this machine (a chroot)")
     parser.add_argument("--timeout", type=float, default=540)
+    parser.add_argument("--timeline", default="", help="a directory: per-job timelines (CSV) and a summary")
     run(parser.parse_args())
 
 
@@ -366,7 +356,7 @@ def compare(
     gpus = max(topology.node_cap)
     drain(watcher)
     with fresh_platform(args.backend) as platform:
-        executor = SlurmExecutor(config)
+        executor = TimedSlurm(config)
         jobs = batch(size, args.gangs, gpus, f"p{tag}")
         pnyx = through_pnyx(
             platform, executor, topology, jobs, args, directory(root, cluster_dir, f"p{size}")
@@ -378,16 +368,13 @@ def compare(
     plain = through_sbatch(watcher, jobs, args, directory(root, cluster_dir, f"s{size}"), prefix)
     ratio = (pnyx.jobs / pnyx.span_s) / (plain.jobs / plain.span_s)
     print(f"{row(pnyx)}\n{row(plain)}\n{'':<8} pnyx / sbatch, end to end: {ratio:.2f}x", flush=True)
-
-
-def scontrol_token(scontrol: str) -> str:
-    out = subprocess.run(
-        [*shlex.split(scontrol), "token", "username=root", "lifespan=7200"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return out.strip().removeprefix("SLURM_JWT=")
+    if args.timeline:
+        for r in (pnyx, plain):
+            print(
+                f"{r.method} at {size}:",
+                *report(r.lines, Path(args.timeline) / f"{r.method}-{size}.csv"),
+                sep="\n",
+            )
 
 
 def heading(watcher: SlurmExecutor, topology: Topology, args: Any) -> str:

@@ -37,6 +37,9 @@ from pnyx.inventory.model import Site
 from pnyx.safety.model import SafetyLevel
 
 ENGINE = "slurm"
+QUEUE_DEPTH = (
+    4  # default layers per node: short jobs keep Slurm busy across its ~1 s start and our ~0.5 s poll
+)
 KEYS = frozenset(
     {
         "url", "user", "token", "token_file", "working_directory", "log_directory", "log_mount", "path",
@@ -71,7 +74,7 @@ class SlurmSettings:
     features: Mapping[str, str]  # feature -> Pnyx type
     partitions: Mapping[str, SafetyLevel]  # partition -> certification of its nodes
     section: Mapping[str, object]
-    queue_depth: int = 2  # layers of jobs per node at the engine: 1 = only what fits now (scheduler.ahead)
+    queue_depth: int = QUEUE_DEPTH  # layers of jobs per node at the engine: 1 = only what fits now
 
     @classmethod
     def from_section(cls, section: es.Section) -> SlurmSettings:
@@ -107,7 +110,7 @@ class SlurmSettings:
             features=features,
             partitions=partitions,
             section=section,
-            queue_depth=es.whole(section, ENGINE, "queue_depth", 2),
+            queue_depth=es.whole(section, ENGINE, "queue_depth", QUEUE_DEPTH),
         )
 
     def mapped_types(self) -> frozenset[str]:
