@@ -32,6 +32,7 @@ from pnyx.adapters import (
 from pnyx.allocation.award_service import AwardService
 from pnyx.allocation.review_service import ReviewService
 from pnyx.allocation.service import AllocationService
+from pnyx.allocation.weights import award_weights
 from pnyx.core.clock import Clock, SystemClock
 from pnyx.core.errors import InvalidInput
 from pnyx.core.units import AcceleratorHours
@@ -357,7 +358,4 @@ class FacilityLedger:
         return self.accounting.finished(ended_since)
 
     def awards(self, at: datetime) -> list[tuple[str, str, float]]:
-        return [
-            (s.member_state or "-", str(s.project_id), float(s.hours.value))
-            for s in self.allocations.project_shares(at)
-        ]
+        return award_weights(self.allocations.allocations(), at)  # the auditor's too (audit.entitlements)

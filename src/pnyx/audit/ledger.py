@@ -45,6 +45,13 @@ class Ledger:
     holding: dict[str, list[Json]] = field(default_factory=dict)
     down: set[int] = field(default_factory=set)
     settings: dict[str, Json] = field(default_factory=dict)
+    whole: bool = True  # False: only the last record's seq and digest are known, not its inputs
+
+
+def restarted(seq: int, name: str) -> Ledger:
+    """What a new dispatcher knows of the log's last record (its ``seq`` and digest), not of the
+    inputs it left: its first record is a reset that names that record (``follows``)."""
+    return Ledger(seq=seq, digest=name, whole=False)
 
 
 def state_of(inputs: CycleInputs) -> Ledger:
@@ -72,23 +79,28 @@ def record(
     budget: int = PART_BUDGET,
 ) -> tuple[list[dict[str, Json]], Ledger]:
     """The record's parts (entry payloads: ``header``, seq, part, parts, prev, body) and the ledger
-    after it. ``before`` None: a reset record holding every input."""
+    after it. ``before`` None (no record before it) or not ``whole`` (``restarted``): a reset record
+    holding every input, naming the record before it, if any (``follows``: its seq and digest)."""
     after = state_of(inputs)
-    base = before or Ledger()
+    reset = before is None or not before.whole
+    base = Ledger() if reset or before is None else before
     body = _changes(base, after) | outputs_out(outputs)
-    scalars = {
-        k: after.settings[k] for k in SETTINGS if before is None or base.settings.get(k) != after.settings[k]
-    }
+    scalars = {k: after.settings[k] for k in SETTINGS if reset or base.settings.get(k) != after.settings[k]}
     chunks: list[dict[str, Json]] = list(_cut({k: body[k] for k in LISTS if body[k]}, budget))
-    chunks[0] = {"reset": before is None, **scalars, **_order(inputs), **chunks[0]}
-    seq = 1 if before is None else base.seq + 1
-    prev = "" if before is None else base.digest
+    head = {"reset": True, "follows": _follows(before)} if reset else {"reset": False}
+    chunks[0] = {**head, **scalars, **_order(inputs), **chunks[0]}
+    seq = 1 if reset else base.seq + 1
+    prev = "" if reset else base.digest
     parts = [
         {**header, "seq": seq, "part": i + 1, "parts": len(chunks), "prev": prev, "body": chunk}
         for i, chunk in enumerate(chunks)
     ]
     after.seq, after.digest = seq, digest(parts)
     return parts, after
+
+
+def _follows(before: Ledger | None) -> Json:
+    return None if before is None else {"seq": before.seq, "digest": before.digest}
 
 
 def _order(inputs: CycleInputs) -> dict[str, Json]:
@@ -149,6 +161,11 @@ def follow(before: Ledger | None, parts: Sequence[Mapping[str, Json]]) -> Ledger
     head, body = parts[0], joined(parts)
     if [p["part"] for p in parts] != list(range(1, int(head["parts"]) + 1)):
         raise BadRecord(f"record {head['seq']} has parts {[p['part'] for p in parts]} of {head['parts']}")
+    if any("follows" in p["body"] for p in parts[1:]) or ("follows" in body and not body.get("reset")):
+        raise BadRecord(
+            f"record {head['seq']}: only a reset record's first part names the record before it "
+            "(body.follows)"
+        )
     if body.get("reset"):
         before = Ledger()
     elif before is None:
@@ -162,6 +179,25 @@ def follow(before: Ledger | None, parts: Sequence[Mapping[str, Json]]) -> Ledger
             f"record {head['seq']} names {head['prev']} as the record before, not {before.digest}"
         )
     return _applied(before, body, int(head["seq"]), read_digest(list(parts)))
+
+
+def resumed(body: Mapping[str, Json], last: Sequence[Mapping[str, Json]] | None) -> str | None:
+    """What is wrong with a reset record's ``follows``, given the parts of the last record before it
+    in the log (None: there is none); None when it names that record. A dispatcher names the last
+    record it finds in the log, so a record missing between them, or removed, shows here."""
+    if "follows" not in body:
+        return "the reset record does not name the record before it (body.follows)"
+    said = body["follows"]
+    seen = None if last is None else {"seq": last[0]["seq"], "digest": read_digest(list(last))}
+    if said == seen:
+        return None
+    named = "no record" if said is None else f"record {said['seq']} ({said['digest']})"
+    if seen is None:
+        return f"the reset record follows {named}, but the log holds no record before it"
+    return (
+        f"the reset record follows {named}, but the record before it is record {seen['seq']} "
+        f"({seen['digest']}): record(s) missing or altered between"
+    )
 
 
 def _applied(before: Ledger, body: Mapping[str, Json], seq: int, name: str) -> Ledger:

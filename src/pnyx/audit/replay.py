@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pnyx.audit import invariants, shape
+from pnyx.audit.entitlements import Entitlements
 from pnyx.audit.entries import UNREADABLE
 from pnyx.audit.fairness import Window, Windows, passed_over, under_share
 from pnyx.audit.job_events import KINDS, JobEvents
-from pnyx.audit.ledger import BadRecord, Ledger, follow, joined
+from pnyx.audit.ledger import BadRecord, Ledger, follow, joined, resumed
 from pnyx.audit.rerun import decide
 from pnyx.audit.topology_wire import TopologyBook, TopologyPart
 from pnyx.audit.wire import (
@@ -41,6 +42,7 @@ from pnyx.audit.wire import (
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.fairshare import DAY_S
 from pnyx.scheduler.model import Job
+from pnyx.scheduler.standing import Standing
 from pnyx.scheduler.topology import Topology
 
 CYCLE = "scheduler.cycle.decided"
@@ -64,6 +66,7 @@ class ReplayReport:
     entitled: dict[str, float] = field(default_factory=dict)  # member -> weight, latest in force
     windows: list[Window] = field(default_factory=list)  # use against entitlement, window by window
     resets: list[int] = field(default_factory=list)  # log indexes of reset records after the first
+    notes: list[str] = field(default_factory=list)  # what could not be checked, said once each
 
     @property
     def ok(self) -> bool:
@@ -82,7 +85,8 @@ class Replay:
         self.known, self.rerun, self.max_share_gap = known_versions, rerun, max_share_gap
         self.windows = Windows(window_s=window_s)
         self.book = TopologyBook()
-        self.blanks: dict[str, Capacity] = {}  # topology digest -> its capacity with nothing taken
+        self.standings: dict[str, Standing] = {}  # topology digest -> its ledger as the last record left it
+        self.tenancies: dict[str, invariants.Tenancy] = {}  # topology digest -> the holders on its nodes
         self.ledger: Ledger | None = None
         self.pending: list[tuple[int, Mapping[str, Json]]] = []
         self.jobs: dict[str, tuple[Sequence[Json], Job]] = {}
@@ -91,12 +95,16 @@ class Replay:
         self.events = JobEvents()
         self.broken = False
         self.report = ReplayReport()
+        self.last_parts: list[Mapping[str, Json]] | None = None  # the last record's, followed or not
+        self.entitlements = Entitlements()  # the council's and the awards' entries, in force by time
+        self.report.notes = self.entitlements.notes
 
     def feed(self, index: int, entry: Mapping[str, Any]) -> None:
         self.report.entries += 1
         kind = entry.get("type")
         try:
             self._entry(index, kind, entry)
+            self.entitlements.see(index, kind, entry.get("data"))
         except Exception as exc:  # a hostile entry is a finding at its index, never the end of the replay
             said = f"{type(exc).__name__}: {exc}"[:SAID]
             self._problem(index, f"a malformed {str(kind)[:SAID]} entry ({said})")
@@ -158,6 +166,10 @@ class Replay:
         self._claims(index, head, body)
         if body.get("reset") and self.report.cycles > 1:
             self.report.resets.append(index)
+        if body.get("reset"):
+            said = resumed(body, self.last_parts)  # it names the last record before it in the log
+            self._problem(index, None if said is None else f"record {head['seq']}: {said}")
+        self.last_parts = parts
         if self.broken and not body.get("reset"):
             return  # after a record that does not follow, nothing does until the next reset
         try:
@@ -181,8 +193,16 @@ class Replay:
         self.windows.add(index, now, ledger.queue, ledger.holding, ledger.settings)
         recorded = {k: body.get(k, []) for k in OUTPUT_KEYS}
         for message in [
-            *invariants.check(topology, ledger.queue, ledger.holding, recorded, body.get("holding_set", [])),
+            *invariants.check(
+                topology,
+                ledger.queue,
+                ledger.holding,
+                recorded,
+                body.get("holding_set", []),
+                tenancy=self.tenancies.setdefault(str(head["topology"]), invariants.Tenancy(topology)),
+            ),
             *passed_over(ledger.queue, ledger.holding, ledger.settings, now, recorded),
+            *self._shares(now, ledger),
         ]:
             self._problem(index, f"record {head['seq']}: {message}")
         if head["scheduler"] not in self.known:
@@ -193,6 +213,14 @@ class Replay:
             )
         elif self.rerun:
             self._again(index, head, topology, recorded, tuple(body.get("holding_order", ())))
+
+    def _shares(self, now: float, ledger: Ledger) -> list[str]:
+        """The shares check, on its own: what it cannot do is one finding; the record's other checks
+        still run."""
+        try:
+            return self.entitlements.check(now, ledger.settings["shares"])
+        except Exception as exc:  # a hostile entry or record is a finding, never the end of the record
+            return [f"shares: not checked ({type(exc).__name__}: {exc})"[:SAID]]
 
     def _claims(self, index: int, head: Mapping[str, Json], body: Mapping[str, Json]) -> None:
         """The record's outputs as claims the jobs' events must match; its job rows against theirs."""
@@ -211,10 +239,10 @@ class Replay:
     ) -> None:
         assert self.ledger is not None
         inputs = inputs_of(self.ledger, float(head["now"]), topology, order, job=self._job, held=self._held)
-        blank = self.blanks.get(str(head["topology"]))
-        if blank is None:
-            blank = self.blanks[str(head["topology"])] = Capacity(topology)
-        expected = normal(outputs_out(decide(topology, inputs, blank=blank)))
+        standing = self.standings.get(str(head["topology"]))
+        if standing is None:
+            standing = self.standings[str(head["topology"])] = Standing(Capacity(topology))
+        expected = normal(outputs_out(decide(topology, inputs, standing=standing)))
         found = differences(expected, normal(dict(recorded)))
         if found:
             self._problem(index, f"record {head['seq']}: {found[0]}")

@@ -62,6 +62,19 @@ INT = Kind("an integer", _is_int)
 POSITIVE = Kind("a positive integer", lambda v: _is_int(v) and v > 0)
 FLAG = Kind("true or false", lambda v: isinstance(v, bool))
 LIMIT_VALUE = Kind('a finite number or "inf"', lambda v: v == "inf" or _is_number(v))
+FOLLOWS = Kind(
+    "null or an object of seq (a positive integer) and digest (a string) only",
+    lambda v: (
+        v is None
+        or (
+            isinstance(v, dict)
+            and v.keys() == {"seq", "digest"}
+            and _is_int(v["seq"])
+            and v["seq"] > 0
+            and isinstance(v["digest"], str)
+        )
+    ),
+)  # a reset record's: the record before it in the log
 
 JOB = (TEXT, POSITIVE, NUMBER, TEXT_OR_NULL, TEXT, TEXT, TEXT, TEXT, INT, NUMBER, FLAG, NUMBER)
 PLACEMENT = (TEXT, TEXT, Each(INT), Each(INT))
@@ -91,6 +104,7 @@ SETTINGS: dict[str, Shape] = {
 BODY = Obj(
     {
         "reset": FLAG,
+        "follows": FOLLOWS,
         **SETTINGS,
         "holding_order": Each(TEXT),
         "queue_set": Each(QUEUED),

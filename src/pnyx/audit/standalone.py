@@ -225,8 +225,9 @@ def _report(report: ReplayReport, out: TextIO, err: TextIO) -> int:
 
 def summary_lines(report: ReplayReport) -> list[str]:
     """What ``pnyx audit replay`` and the bundle print before their verdict: use against
-    entitlement over the records and per window, and the reset records after the first."""
-    return [*usage_lines(report), *window_lines(report), *reset_lines(report)]
+    entitlement over the records and per window, the reset records after the first, and what could
+    not be checked."""
+    return [*usage_lines(report), *window_lines(report), *reset_lines(report), *note_lines(report)]
 
 
 def window_lines(report: ReplayReport) -> list[str]:
@@ -246,11 +247,16 @@ def window_lines(report: ReplayReport) -> list[str]:
 
 
 def reset_lines(report: ReplayReport) -> list[str]:
+    """A note per reset record after the first (it names the record before it, checked)."""
     return [
-        f"note: index {index}: a reset record (a dispatcher restarted); a record removed just before it "
-        "breaks no chain, but its jobs' dispatches and preemptions would show unmatched"
+        f"note: index {index}: a reset record (a dispatcher restarted), naming the record before it"
         for index in report.resets
     ]
+
+
+def note_lines(report: ReplayReport) -> list[str]:
+    """What the replay could not check, once each."""
+    return [f"note: {note}" for note in report.notes]
 
 
 def usage_lines(report: ReplayReport) -> list[str]:

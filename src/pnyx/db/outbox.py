@@ -25,3 +25,14 @@ outbox = sa.Table(
     sa.Column("entry", sa.LargeBinary(), nullable=False),  # the log entry's exact bytes
     sa.Column("occurred_at", UtcDateTime(), nullable=False),
 )
+
+
+def newest_of(
+    conn: sa.Connection, event_type: str, count: int, below: int | None = None
+) -> list[tuple[int, bytes]]:
+    """(id, entry bytes) of up to ``count`` events of one type still waiting, newest first, with ids
+    below ``below`` (None: the newest)."""
+    query = sa.select(outbox.c.id, outbox.c.entry).where(outbox.c.event_type == event_type)
+    if below is not None:
+        query = query.where(outbox.c.id < below)
+    return [(int(i), bytes(e)) for i, e in conn.execute(query.order_by(outbox.c.id.desc()).limit(count))]

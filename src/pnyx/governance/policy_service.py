@@ -16,19 +16,16 @@ from decimal import Decimal
 
 from pnyx.core.units import AcceleratorHours
 from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.governance.entitlements import shares_in_force
 from pnyx.governance.policy import (
     DEFAULT_POOL_SPLIT,
-    EntitlementFormula,
     Policy,
     PolicyKind,
     SetCallBudget,
-    SetEntitlementFormula,
-    SetMemberShares,
     SetPoolSplit,
     SetSafetyThreshold,
 )
 from pnyx.governance.policy_store import PolicyRepository
-from pnyx.governance.rules import as_decimal, entitlement_shares, standing
 from pnyx.governance.store import ContributionRepository, MemberStateRepository
 
 
@@ -64,23 +61,16 @@ class PolicyService:
         """Each member state's entitlement share at ``at`` (exact fractions as Decimals, summing to 1).
 
         From the entitlements policy in force: a fixed table, or a formula over the budget year's
-        contributions; with no policy, each state's share of cash + in-kind contributions.
+        contributions; with no policy, each state's share of cash + in-kind contributions
+        (``governance.entitlements.shares_in_force``, which the auditor runs over the log too).
         """
         when = self._at(at)
         with self.uow.read() as conn:
             policy = PolicyRepository(conn).in_force(PolicyKind.ENTITLEMENTS, "", when)
             effect = None if policy is None else policy.effect
-            if isinstance(effect, SetMemberShares):
-                return as_decimal(dict(sorted(effect.shares.items())))
-            formula = (
-                effect.formula
-                if isinstance(effect, SetEntitlementFormula)
-                else EntitlementFormula.CONTRIBUTIONS
-            )
             states = MemberStateRepository(conn).list()
             records = ContributionRepository(conn).list()
-        standings = [standing(s, records, when.year) for s in states]
-        return as_decimal(entitlement_shares(standings, formula))
+        return shares_in_force(effect, states, records, when)
 
     def pool_split(self, at: datetime | None = None) -> SetPoolSplit:
         """The capacity split in force (default: everything to the member-state pools)."""

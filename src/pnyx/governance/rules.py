@@ -1,4 +1,7 @@
-"""Pure governance rules: member states, contributions, entitlements, pool capacity, the motion lifecycle."""
+"""Pure governance rules: member states, contributions, pool capacity, the motion lifecycle.
+
+Entitlements (standings, shares in force) are ``governance.entitlements``: the auditor runs them too.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from fractions import Fraction
 from pnyx.core.errors import Conflict, InvalidInput
 from pnyx.core.units import AcceleratorHours
 from pnyx.governance.majority import DEFAULT_RULES, RuleSet, parse_rule_set
-from pnyx.governance.model import Contribution, MemberState, MemberStateStatus, Standing
+from pnyx.governance.model import MemberState, MemberStateStatus
 from pnyx.governance.motion import MotionAction, MotionState
-from pnyx.governance.policy import EntitlementFormula, Policy, Pool, SetMajorityRules, SetPoolSplit
+from pnyx.governance.policy import Policy, Pool, SetMajorityRules, SetPoolSplit
 
 ISO_ALPHA2 = re.compile(r"^[A-Z]{2}$")
 
@@ -51,39 +54,8 @@ def validate_budget_year(year: int) -> int:
     return year
 
 
-def standing(state: MemberState, contributions: Iterable[Contribution], year: int) -> Standing:
-    """The state's contributions for ``year`` and its arrears from earlier years.
-
-    A year without a contribution record falls back to the state's standing annual contribution
-    (cash, nothing in kind).
-    """
-    own = [c for c in contributions if c.code == state.code]
-    this_year = next((c for c in own if c.budget_year == year), None)
-    cash = this_year.cash if this_year else state.contribution.minor_units
-    in_kind = this_year.in_kind if this_year else 0
-    arrears = sum(c.outstanding for c in own if c.budget_year < year)
-    return Standing(state=state, budget_year=year, cash=cash, in_kind=in_kind, arrears=arrears)
-
-
-def entitlement_shares(
-    standings: Iterable[Standing], formula: EntitlementFormula = EntitlementFormula.CONTRIBUTIONS
-) -> dict[str, Fraction]:
-    """Each member state's share under ``formula``: its part of the year's contributions."""
-    amounts = {
-        s.state.code: (s.cash if formula is EntitlementFormula.CASH else s.contribution) for s in standings
-    }
-    total = sum(amounts.values())
-    if total == 0:
-        return {code: Fraction(0) for code in amounts}
-    return {code: Fraction(amount, total) for code, amount in sorted(amounts.items())}
-
-
 def is_suspended(state: MemberState) -> bool:
     return state.status is MemberStateStatus.SUSPENDED
-
-
-def as_decimal(shares: Mapping[str, Fraction]) -> dict[str, Decimal]:
-    return {k: Decimal(v.numerator) / Decimal(v.denominator) for k, v in shares.items()}
 
 
 # --- capacity pools: what the council's split gives each pool -------------------------------------

@@ -9,6 +9,7 @@ from pnyx.core.errors import Conflict, InvalidInput, NotFound
 from pnyx.core.ids import MemberStateCode
 from pnyx.core.units import Money
 from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.governance.entitlements import standing
 from pnyx.governance.model import (
     Contribution,
     ContributionChanged,
@@ -20,7 +21,7 @@ from pnyx.governance.model import (
     PaymentRecorded,
     Standing,
 )
-from pnyx.governance.rules import standing, validate_budget_year, validate_code, validate_contribution
+from pnyx.governance.rules import validate_budget_year, validate_code, validate_contribution
 from pnyx.governance.store import ContributionRepository, MemberStateRepository
 
 

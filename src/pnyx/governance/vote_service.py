@@ -17,6 +17,7 @@ from pnyx.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.governance.council import council_member, record_policy, require_motion, sha256
 from pnyx.governance.electorate import Choice, Elector, parse_choice
+from pnyx.governance.entitlements import standing
 from pnyx.governance.majority import parse_rule, rule_data
 from pnyx.governance.motion import (
     Ballot,
@@ -33,7 +34,7 @@ from pnyx.governance.motion import (
 from pnyx.governance.motion_store import BallotRepository, MotionRepository
 from pnyx.governance.policy import PolicyKind, effect_data
 from pnyx.governance.policy_store import PolicyRepository
-from pnyx.governance.rules import is_open, is_suspended, rule_set_in_force, standing, transition
+from pnyx.governance.rules import is_open, is_suspended, rule_set_in_force, transition
 from pnyx.governance.store import ContributionRepository, MemberStateRepository
 from pnyx.governance.voting import Outcome, tally, vote_lost
 from pnyx.identity.model import Principal, Role

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pnyx.core.units import AcceleratorHours
+from pnyx.governance.entitlements import as_decimal
 from pnyx.governance.policy import (
     DEFAULT_POOL_SPLIT,
     Policy,
@@ -18,7 +19,7 @@ from pnyx.governance.policy import (
     SetPoolSplit,
     effect_data,
 )
-from pnyx.governance.rules import HOURS_PER_YEAR, as_decimal, pool_capacity, pool_limit
+from pnyx.governance.rules import HOURS_PER_YEAR, pool_capacity, pool_limit
 
 SPLIT = SetPoolSplit(
     member_pools=Fraction(1, 2),
