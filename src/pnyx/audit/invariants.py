@@ -26,9 +26,12 @@ def check(
     holding: Mapping[str, Sequence[Json]],
     outputs: Mapping[str, Sequence[Sequence[Json]]],
     held: Sequence[Sequence[Json]] = (),
+    *,
+    tenancy: Tenancy | None = None,
 ) -> list[str]:
     """Every broken invariant of one record, as sentences naming the job; ``held``: the holding rows
-    the record sets."""
+    the record sets; ``tenancy``: the holders' nodes kept from record to record by a caller checking
+    many (co-tenancy is then looked for only where it can be broken)."""
     problems = twice(outputs)
     for row in held:
         problems += [f"holding job {row[0]}: {p}" for p in placement_problems(topology, job_in(row), row[15])]
@@ -41,7 +44,8 @@ def check(
     for row in outputs.get("preemptions", []):
         if row[0] not in holding:
             problems.append(f"job {row[0]} is preempted but holds no accelerators")
-    problems += co_tenancy(topology, _occupants(queue, holding, outputs))
+    if tenancy is None or tenancy.may_break(queue, holding, outputs):
+        problems += co_tenancy(topology, _occupants(queue, holding, outputs))
     return problems
 
 
@@ -120,3 +124,63 @@ def co_tenancy(topology: Topology, occupants: Iterable[tuple[str, str, bool, Seq
         for n, job_id in sorted(exclusive.items())
         if len(projects[n]) > 1
     ]
+
+
+class Tenancy:
+    """The started holders on each node, kept from one record to the next (rows are compared by
+    identity: a caller keeps a row while it is unchanged), and the nodes where they alone already
+    break co-tenancy. ``may_break`` is exact: False only where ``co_tenancy`` finds nothing."""
+
+    __slots__ = ("rows", "suspect", "topology", "usage")
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self.rows: dict[str, Sequence[Json]] = {}  # started holder -> its row as last seen
+        self.usage: dict[int, dict[str, tuple[str, bool]]] = {}  # node -> holder -> (project, L2 up)
+        self.suspect: set[int] = set()  # nodes where an L2-or-above holder meets another project
+
+    def may_break(
+        self,
+        queue: Mapping[str, Sequence[Json]],
+        holding: Mapping[str, Sequence[Json]],
+        outputs: Mapping[str, Sequence[Sequence[Json]]],
+    ) -> bool:
+        """Whether co-tenancy after the cycle may be broken: the holders alone break it somewhere,
+        or a start joins a node where, without the preempted, it does."""
+        self._follow(holding)
+        if self.suspect:
+            return True
+        preempted = {row[0] for row in outputs.get("preemptions", [])}
+        starts = [(row[2], queue[row[0]]) for row in outputs.get("starts", []) if row[0] in queue]
+        joined: dict[int, list[tuple[str, bool]]] = defaultdict(list)
+        for nodes, row in starts:
+            for n in _on(self.topology, nodes):
+                joined[n].append((row[5], int(row[8]) >= SafetyLevel.L2))
+        return any(self._broken(n, extra, preempted) for n, extra in joined.items())
+
+    def _broken(self, n: int, extra: list[tuple[str, bool]], preempted: set[str]) -> bool:
+        here = [use for job_id, use in self.usage.get(n, {}).items() if job_id not in preempted] + extra
+        return any(alone for _, alone in here) and len({project for project, _ in here}) > 1
+
+    def _follow(self, holding: Mapping[str, Sequence[Json]]) -> None:
+        for job_id in [j for j, row in self.rows.items() if holding.get(j) is not row]:
+            self._place(job_id, self.rows.pop(job_id), add=False)
+        for job_id, row in holding.items():
+            if row[13] and job_id not in self.rows:
+                self.rows[job_id] = row
+                self._place(job_id, row, add=True)
+
+    def _place(self, job_id: str, row: Sequence[Json], *, add: bool) -> None:
+        use = (row[5], int(row[8]) >= SafetyLevel.L2)
+        for n in _on(self.topology, row[15][2]):
+            on = self.usage.setdefault(n, {})
+            if add:
+                on[job_id] = use
+            else:
+                on.pop(job_id, None)
+            if any(alone for _, alone in on.values()) and len({p for p, _ in on.values()}) > 1:
+                self.suspect.add(n)
+            else:
+                self.suspect.discard(n)
+            if not on:
+                del self.usage[n]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from pnyx.scheduler.policy import Backfill, Order, Policy
 from pnyx.scheduler.topology import Topology
 
 Json = Any
+_INTEGRAL = re.compile(r"\.0(?:[,\]}]|$)")  # how json.dumps ends an integral float below 1e16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,9 +81,10 @@ def read_digest(value: Json) -> str:
     """``digest`` of a value as read from the log (objects keyed by strings): its JSON text is hashed
     as it is unless it holds an integral float, which only then is made ``normal`` (an integral float
     below 2^53 always writes as digits and ".0"; a walk of every value of a big record costs more
-    than the hash)."""
+    than the hash). An integral float writes ".0" and then ",", "]" or "}" (compact separators):
+    only such text is walked (a string holding it too, which costs time, never a wrong digest)."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if ".0" in text:
+    if _INTEGRAL.search(text):
         return digest(value)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 

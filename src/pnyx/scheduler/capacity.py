@@ -30,6 +30,7 @@ class Capacity:
         "parents",
         "topology",
         "total",
+        "undone",
         "whole",
     )
 
@@ -42,6 +43,7 @@ class Capacity:
         self.total = 0
         self.held: set[int] = set()  # reserved for a blocked job: take/give leave them at zero
         self.journal: list[tuple[int, int]] | None = None  # (node, old free) while journaling
+        self.undone: list[tuple[int, int]] = []  # what the last rollback undid
         self.parents = parents_of(t)  # of the topology: shared by copies
         self.acc = [[0] * len(caps) for caps in t.unit_cap]
         self.whole = [[0] * len(caps) for caps in t.unit_cap]
@@ -65,6 +67,7 @@ class Capacity:
         clone.total = self.total
         clone.held = set(self.held)
         clone.journal = None
+        clone.undone = []
         clone.parents = self.parents
         clone.acc = [a[:] for a in self.acc]
         clone.whole = [w[:] for w in self.whole]
@@ -115,58 +118,62 @@ class Capacity:
         self.journal = []
 
     def rollback(self) -> None:
+        """Undo the changes since ``begin``: the same counters, though the units they moved sit at
+        the end of their buckets now (``undone`` names their nodes, for a caller that keeps order)."""
         journal, self.journal = self.journal or [], None
         for n, old in reversed(journal):
             self.set_free(n, old)
+        self.undone = journal
 
     def hold(self, nodes: tuple[int, ...]) -> None:
         """Reserve nodes for a blocked job: they read as busy in this view from now on.
 
         A reservation for a large gang holds thousands of nodes, so the counters are updated once per
-        unit rather than once per node (same end state as ``set_free(n, 0)`` for each node).
+        unit rather than once per node (the counters ``set_free(n, 0)`` for each node leaves), each
+        unit moved once, in the order of its first node among ``nodes``; the nodes are summed into
+        their NVLink domains once, and each level above from the one below where units nest.
         """
-        t = self.topology
-        free, caps = self.free, t.node_cap
+        free = self.free
         self.held.update(nodes)
         changed = [(n, free[n]) for n in nodes if free[n]]
         if not changed:
             return
         if self.journal is not None:
             self.journal.extend(changed)
-        for n, old in changed:
+        for n, _old in changed:
             free[n] = 0
-            self.total -= old
+        self.total -= sum(old for _n, old in changed)
+        acc_moves, whole_moves = self._held_moves(DOMAIN, changed)
         for lv in range(FACILITY + 1):
-            node_unit = t.node_unit[lv]
-            d_acc: dict[int, int] = {}
-            d_whole: dict[int, int] = {}
-            for n, old in changed:
-                u = node_unit[n]
-                d_acc[u] = d_acc.get(u, 0) + old
-                if old == caps[n]:
-                    d_whole[u] = d_whole.get(u, 0) + 1
-            acc, whole = self.acc[lv], self.whole[lv]
+            parent = self.parents[lv]
+            if lv > DOMAIN:
+                acc_moves, whole_moves = (
+                    self._held_moves(lv, changed)
+                    if parent is None
+                    else (_first_summed(parent, acc_moves), _first_summed(parent, whole_moves))
+                )
             if lv in INDEXED_LEVELS:
-                unit_pool = t.unit_pool[lv]
-                for u, d in d_acc.items():
-                    a0 = acc[u]
-                    acc[u] = a0 - d
-                    buckets = self.bucket_acc[lv][unit_pool[u]]
-                    del buckets[a0][u]
-                    if a0 - d:
-                        buckets[a0 - d][u] = None
-                for u, d in d_whole.items():
-                    k0 = whole[u]
-                    whole[u] = k0 - d
-                    buckets = self.bucket_whole[lv][unit_pool[u]]
-                    del buckets[k0][u]
-                    if k0 - d:
-                        buckets[k0 - d][u] = None
-            else:
-                for u, d in d_acc.items():
-                    acc[u] -= d
-                for u, d in d_whole.items():
-                    whole[u] -= d
+                _rebucket(self.acc[lv], self.bucket_acc[lv], self.topology.unit_pool[lv], acc_moves)
+                _rebucket(self.whole[lv], self.bucket_whole[lv], self.topology.unit_pool[lv], whole_moves)
+                continue
+            acc, whole = self.acc[lv], self.whole[lv]
+            for u, d in acc_moves.items():
+                acc[u] += d
+            for u, d in whole_moves.items():
+                whole[u] += d
+
+    def _held_moves(self, lv: int, changed: list[tuple[int, int]]) -> tuple[dict[int, int], dict[int, int]]:
+        """Each unit of ``lv`` the held nodes ``changed`` (node, old free) are in, by the change of its
+        free accelerators and of its wholly free nodes, in the order of its first node."""
+        caps, node_unit = self.topology.node_cap, self.topology.node_unit[lv]
+        acc: dict[int, int] = {}
+        whole: dict[int, int] = {}
+        for n, old in changed:
+            u = node_unit[n]
+            acc[u] = acc.get(u, 0) - old
+            if old == caps[n]:
+                whole[u] = whole.get(u, 0) - 1
+        return acc, whole
 
     def take(self, placement: Placement) -> None:
         """Allocate a placement: its counts, or whole nodes when it is exclusive."""
@@ -287,6 +294,15 @@ def _summed(parent: tuple[int, ...], moves: dict[int, int]) -> dict[int, int]:
     for u, d in moves.items():
         p = parent[u]
         out[p] = out.pop(p, 0) + d
+    return out
+
+
+def _first_summed(parent: tuple[int, ...], moves: dict[int, int]) -> dict[int, int]:
+    """Moves per parent unit, in the order of each one's first moved unit below."""
+    out: dict[int, int] = {}
+    for u, d in moves.items():
+        p = parent[u]
+        out[p] = out.get(p, 0) + d
     return out
 
 
