@@ -2,6 +2,7 @@
 
     python -m benchmarks.dispatch_cycle_pg                       # PostgreSQL, then SQLite
     python -m benchmarks.dispatch_cycle_pg --backend postgresql --cycles 100 --profile 5
+    python -m benchmarks.dispatch_cycle_pg --keep-db pnyx_bench_filled --cycles 50   # set up once
 
 Setup, through the product's own services on a fresh database (its own, dropped after): the demo
 facility (``pnyx.demo.service.seed_demo``: nine member states, the generated 100,000-accelerator
@@ -23,27 +24,44 @@ reads them: only the jobs whose revision moved are read again) and without one (
 and ``.holding()``: every row read and decoded). After every ``--afresh-every`` cycles one more
 runs with the dispatcher's job cache cleared first (as a new leader's first cycle: every job read and
 decoded), timed apart: the whole cycle's peer without the cache. The clock is the system's (it
-advances).
+advances). Before each cycle the dispatcher's heap is settled, as ``Dispatcher.run`` settles it after
+each cycle in the pause (``dispatch.heap``: collected, the survivors frozen), timed apart; each
+cycle's CPU time on the dispatcher's own thread is reported beside its wall time (on a shared,
+loaded machine the wall time is mostly waiting for a core; the outputs' worker thread is not in it).
+
+``--keep-db NAME`` (PostgreSQL): the filled state is kept as database NAME, built by the first run
+that names it (about 3 to 5 minutes) and never dropped; every run measures a fresh copy of it
+(``CREATE DATABASE ... TEMPLATE NAME``, seconds), the fake engine told again of the jobs it holds
+and three cycles run first (``resumed``), so runs of two trees start from the same state. Drop it
+by hand when done (``DROP DATABASE NAME``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import itertools
+import json
 import pstats
 import random
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from benchmarks.common import classified, fresh_platform, percentiles
+import sqlalchemy as sa
+
+from benchmarks.common import PG_ADMIN, classified, fresh_platform, percentiles
+from pnyx.core.clock import SystemClock
 from pnyx.core.errors import FacilityError
 from pnyx.core.ids import UserId
+from pnyx.db.engine import create_engine
+from pnyx.db.migrate import upgrade
 from pnyx.demo.service import SAFETY_OFFICER, seed_demo
 from pnyx.dispatch.decision_log import DecisionRecorder
 from pnyx.dispatch.fair import FairShare
@@ -51,6 +69,7 @@ from pnyx.dispatch.job_cache import JobCache
 from pnyx.dispatch.leadership import FileLeadership
 from pnyx.dispatch.loop import Dispatcher
 from pnyx.dispatch.plan import Plan, PlanInputs, QueueAhead, plan
+from pnyx.dispatch.records import grant_of, spec_of
 from pnyx.dispatch.report import CycleReport
 from pnyx.dispatch.runner import dispatcher_on
 from pnyx.executors.fake import FakeExecutor
@@ -59,10 +78,13 @@ from pnyx.jobs.model import EngineState
 from pnyx.jobs.service import JobService, ProjectInfo, Submission
 from pnyx.jobs.topology import fit_check
 from pnyx.scheduler.model import Job
+from pnyx.settings import Settings
 from pnyx.sim.synthetic import sample_jobs
-from pnyx.wiring import FacilityLedger, Platform
+from pnyx.transparency.note import NoteSigner, generate_signer
+from pnyx.wiring import FacilityLedger, Platform, build_platform
 
 ACCELERATORS = 100_000
+WARM_CYCLES = 3  # before measuring a resumed copy (``--keep-db``)
 
 
 class SyntheticProjects:
@@ -114,6 +136,8 @@ class Rig:
     recorder: TimedRecorder
     people: dict[str, Principal] = field(default_factory=dict)
     refused: int = 0
+    settled: list[float] = field(default_factory=list)  # seconds each settling of the heap took
+    cpu: list[float] = field(default_factory=list)  # the dispatcher thread's CPU seconds per cycle
 
     def submit(self, job: Job) -> None:
         who = self.people.setdefault(
@@ -164,6 +188,11 @@ def build(platform: Platform, lock: Path, seed: int, accelerators: int) -> tuple
     ]
     for project in sorted({j.project for j in workload}):
         classified(platform, project)
+    return rig_on(platform, lock, awarded), workload
+
+
+def rig_on(platform: Platform, lock: Path, awarded: dict[str, str]) -> Rig:
+    """The fake engine, the jobs service and the production dispatcher over ``platform``."""
     engine = FakeExecutor(platform.clock)
     jobs = JobService(
         platform.uow,
@@ -183,9 +212,23 @@ def build(platform: Platform, lock: Path, seed: int, accelerators: int) -> tuple
     )
     recorder = TimedRecorder(dispatcher.decisions)
     dispatcher.decisions = recorder
-    return Rig(
-        platform=platform, jobs=jobs, engine=engine, dispatcher=dispatcher, recorder=recorder
-    ), workload
+    return Rig(platform=platform, jobs=jobs, engine=engine, dispatcher=dispatcher, recorder=recorder)
+
+
+def resumed(platform: Platform, lock: Path) -> Rig:
+    """A rig over a copy of a filled database (``--keep-db``): the awarded projects read back, the fake
+    engine told again of every job handed to it (running since now), a few cycles run to warm the
+    dispatcher (its job cache, ledger and usage history, as the fill's last cycle does) and to let
+    the first cycles' catch-up pass (preemptions and starts: the clock moved since the fill)."""
+    shares = platform.awards.project_shares(platform.clock.now())
+    awarded = {str(s.project_id): s.member_state or "-" for s in shares}
+    rig = rig_on(platform, lock, awarded)
+    for job in rig.jobs.holding():
+        if job.engine_job_id is not None:
+            rig.engine.submit(spec_of(job), grant_of(job))
+    for _ in range(WARM_CYCLES):
+        rig.dispatcher.cycle()
+    return rig
 
 
 def fill(rig: Rig, workload: list[Job], waiting: int) -> tuple[int, int]:
@@ -214,14 +257,17 @@ def measure(rig: Rig, cycles: int, seed: int, afresh_every: int = 0) -> dict[str
     one more, its job cache cleared first (as a new leader's: every job read and decoded)."""
     rng = random.Random(seed)
     out: dict[str, list[float]] = {"cycle": [], "record": [], "plan": [], "waiting": [], "started": []}
-    out |= {"read": [], "read_full": [], "afresh": []}
+    out |= {"read": [], "read_full": [], "afresh": [], "cpu": []}
     reads = JobCache(rig.jobs)
     reads.active()  # warm, as the dispatcher's own after its first cycle
+    rig.settled.clear()
     for n in range(1, cycles + 1):
+        rig.cpu.clear()
         report = _cycle(rig, rng)
         assert rig.recorder.given is not None
         out["plan"].append(_timed(partial(plan, rig.recorder.given)))
         out["cycle"].append(report.seconds)
+        out["cpu"].append(rig.cpu[0])
         out["record"].append(rig.recorder.took_s)
         out["waiting"].append(report.waiting)
         out["started"].append(report.started)
@@ -230,14 +276,19 @@ def measure(rig: Rig, cycles: int, seed: int, afresh_every: int = 0) -> dict[str
         if afresh_every and n % afresh_every == 0:
             rig.dispatcher.job_cache.clear()
             out["afresh"].append(_cycle(rig, rng).seconds)
-    return out
+    return out | {"settle": rig.settled[:]}
 
 
 def _cycle(rig: Rig, rng: random.Random) -> CycleReport:
+    """One cycle after ~0.5% of the running jobs ended, the heap settled first, as ``Dispatcher.run``
+    settles it after each cycle, before the pause (``dispatch.heap``; timed apart)."""
     running = rig.running()
     for key in rng.sample(running, k=max(1, len(running) // 200)):
         rig.engine.finish(key)
+    rig.settled.append(rig.dispatcher.heap.settle())
+    began = time.thread_time()
     report = rig.dispatcher.cycle()
+    rig.cpu.append(time.thread_time() - began)
     if report.errors:
         print("  errors:", report.errors[:3], flush=True)
     return report
@@ -250,32 +301,99 @@ def _timed(read: Callable[[], object]) -> float:
 
 
 def run(backend: str, args: argparse.Namespace) -> None:
-    cycles, waiting, seed, profile = args.cycles, args.waiting, args.seed, args.profile
-    with fresh_platform(backend) as platform, tempfile.TemporaryDirectory() as tmp:
-        began = time.perf_counter()
-        rig, workload = build(platform, Path(tmp) / "lock", seed, args.accelerators)
-        print(f"{backend}: facility seeded in {time.perf_counter() - began:.0f} s", flush=True)
-        running, left = fill(rig, workload, waiting)
-        print(
-            f"{backend}: {running} running, {left} waiting, {rig.refused} refused at submission; "
-            f"set up in {time.perf_counter() - began:.0f} s",
-            flush=True,
-        )
-        samples = measure(rig, cycles, seed, args.afresh_every)
-        _print(backend, samples)
-        if profile:
-            _profile(rig, profile, seed)
-        rig.dispatcher.close()
+    with contextlib.ExitStack() as opened:  # the databases and folders this run made, dropped at its end
+        tmp = Path(opened.enter_context(tempfile.TemporaryDirectory()))
+        rig = _kept(opened, args, tmp) if args.keep_db else _filled(opened, backend, args, tmp)
+        with contextlib.closing(rig.dispatcher):
+            samples = measure(rig, args.cycles, args.seed, args.afresh_every)
+            _print(backend, samples)
+            if args.samples:
+                Path(args.samples).write_text(json.dumps(samples))
+            if args.profile:
+                _profile(rig, args.profile, args.seed)
+
+
+def _filled(opened: contextlib.ExitStack, backend: str, args: argparse.Namespace, tmp: Path) -> Rig:
+    """A fresh database (dropped at exit), seeded and filled."""
+    platform = opened.enter_context(fresh_platform(backend))
+    return _fill_on(platform, args, tmp, backend)
+
+
+def _fill_on(platform: Platform, args: argparse.Namespace, tmp: Path, backend: str) -> Rig:
+    began = time.perf_counter()
+    rig, workload = build(platform, tmp / "lock", args.seed, args.accelerators)
+    print(f"{backend}: facility seeded in {time.perf_counter() - began:.0f} s", flush=True)
+    running, left = fill(rig, workload, args.waiting)
+    print(
+        f"{backend}: {running} running, {left} waiting, {rig.refused} refused at submission; "
+        f"set up in {time.perf_counter() - began:.0f} s",
+        flush=True,
+    )
+    return rig
+
+
+def _kept(opened: contextlib.ExitStack, args: argparse.Namespace, tmp: Path) -> Rig:
+    """PostgreSQL database ``--keep-db`` as the filled state, built into it (and kept) when it does not
+    exist; every run measures a copy of it (``CREATE DATABASE ... TEMPLATE``, dropped at exit), so
+    the cycles of one run never change what the next one starts from."""
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        known = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (args.keep_db,)).first()
+    if known is None:
+        _create(admin, args.keep_db)
+        with _platform_on(args.keep_db, tmp / "keep") as platform:
+            rig = _fill_on(platform, args, tmp, "postgresql")
+            rig.dispatcher.close()
+    copy = f"{args.keep_db}_run_{uuid.uuid4().hex[:6]}"
+    _create(admin, copy, template=args.keep_db)
+    opened.callback(_drop, admin, copy)
+    began = time.perf_counter()
+    rig = resumed(opened.enter_context(_platform_on(copy, tmp / "run")), tmp / "lock")
+    print(f"postgresql: copy of {args.keep_db} resumed in {time.perf_counter() - began:.0f} s", flush=True)
+    return rig
+
+
+@contextlib.contextmanager
+def _platform_on(name: str, data: Path) -> Iterator[Platform]:
+    url = _url(name)
+    signer = NoteSigner.from_skey(generate_signer("bench.pnyx.example/log")[0])
+    settings = Settings.from_env({"PNYX_DATABASE_URL": url, "PNYX_DATA_DIR": str(data)})
+    platform = build_platform(settings, clock=SystemClock(), signer=signer)
+    try:
+        yield platform
+    finally:
+        platform.engine.dispose()
+
+
+def _create(admin: sa.Engine, name: str, template: str | None = None) -> None:
+    like = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{like}')
+    if template is None:
+        migrated = create_engine(_url(name))
+        upgrade(migrated)
+        migrated.dispose()
+
+
+def _url(name: str) -> str:
+    return sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop(admin: sa.Engine, name: str) -> None:
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _print(backend: str, samples: dict[str, list[float]]) -> None:
     for name, label in (
         ("cycle", "Dispatcher.cycle() whole"),
+        ("cpu", "its thread's CPU time"),
         ("plan", "pure plan, same inputs"),
         ("record", "decision record"),
         ("read", "jobs read, job cache"),
         ("read_full", "jobs read, every row"),
         ("afresh", "cycle, job cache cleared"),
+        ("settle", "heap settled, between"),
     ):
         if not samples[name]:
             continue
@@ -312,8 +430,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--afresh-every", type=int, default=5, help="after every N cycles one with the job cache cleared"
     )
     parser.add_argument("--profile", type=int, default=0, help="then profile this many more cycles")
+    parser.add_argument("--samples", help="write every sample (seconds; starts, waiting) here as JSON")
+    parser.add_argument(
+        "--keep-db",
+        help="PostgreSQL only: keep the filled state as this database (built when missing, dropped never); "
+        "each run measures a copy of it",
+    )
     args = parser.parse_args(argv)
-    for backend in args.backend or ["postgresql", "sqlite"]:
+    for backend in ["postgresql"] if args.keep_db else args.backend or ["postgresql", "sqlite"]:
         run(backend, args)
 
 

@@ -15,6 +15,8 @@ from pnyx.core.events import DomainEvent, entry_bytes
 from pnyx.db.engine import WRITE_OPTION
 from pnyx.db.outbox import MAX_ENTRY_BYTES, outbox
 
+_APPEND = outbox.insert()  # built once: a statement made per event costs its construction and cache key
+
 
 @dataclass(slots=True)
 class Transaction:
@@ -28,9 +30,7 @@ class Transaction:
         entry = entry_bytes(event, self.now)
         if len(entry) > MAX_ENTRY_BYTES:
             raise InvalidInput(f"event {event.event_type} encodes to {len(entry)} bytes; the limit is 65535")
-        self.conn.execute(
-            outbox.insert().values(event_type=event.event_type, entry=entry, occurred_at=self.now)
-        )
+        self.conn.execute(_APPEND, {"event_type": event.event_type, "entry": entry, "occurred_at": self.now})
         self.events.append(event)
 
 

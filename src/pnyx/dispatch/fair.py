@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from pnyx.dispatch.plan import PlanInputs, QueueAhead
+from pnyx.dispatch.views import JobViews
 from pnyx.jobs.model import JobRecord
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.fairshare import HALF_LIFE_S, Span, Usage, award_shares, fold
@@ -75,6 +76,7 @@ class FairShare:
         self.shares, self.ledger = shares, ledger or NoLedger()
         self.history = UsageHistory(self.ledger)
         self._blank: tuple[Topology, Capacity] | None = None  # the plan copies it instead of rebuilding
+        self.views = JobViews()  # each job as the scheduler sees it, kept while its record is the same
 
     def blank(self, topology: Topology) -> Capacity:
         """The topology's capacity with nothing taken, built once per topology (15 ms at 100,000
@@ -106,6 +108,7 @@ class FairShare:
             policy=policy,
             ahead=ahead,
             blank=self.blank(topology),
+            views=self.views,
         )
 
 

@@ -65,6 +65,8 @@ UNSTARTED = frozenset({JobStatus.DISPATCHING, JobStatus.QUEUED})  # checked whil
 
 def to_check(job: JobRecord, among: Collection[JobStatus]) -> bool:
     """A job in one of these states that reads datasets and is not being cancelled (that ends it)."""
+    if not job.inputs:  # most jobs read nothing: no tuple built for them
+        return False
     return job.datasets() != () and job.status in among and not job.cancel_requested
 
 

@@ -12,7 +12,7 @@ restarted or re-elected dispatcher reads every job afresh once.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from pnyx.jobs.model import ACTIVE_JOB_STATUSES, HOLDING_STATUSES, JobRecord, JobStatus
 from pnyx.jobs.service import JobService
@@ -23,6 +23,8 @@ class JobCache:
     def __init__(self, jobs: JobService) -> None:
         self.jobs = jobs
         self._kept: dict[str, JobRevision] = {}
+        self._revisions: dict[str, int] = {}  # each kept record's revision: what a read is told it knows
+        self._by_status: dict[JobStatus, set[str]] = {}  # the kept records' ids by their status
 
     def active(self) -> list[JobRecord]:
         """As ``JobService.active()``: pending and holding jobs, oldest first."""
@@ -34,20 +36,52 @@ class JobCache:
 
     def read(self, statuses: Collection[JobStatus]) -> list[JobRecord]:
         """The jobs in ``statuses``: kept records whose revision is current, the others re-read."""
-        listed, fresh = self.jobs.revised(statuses, {i: kept.revision for i, kept in self._kept.items()})
-        revisions = dict(listed)
-        self._kept = {i: k for i, k in self._kept.items() if _current(k, revisions.get(i), statuses)}
-        self._kept.update((kept.job.id, kept) for kept in fresh)
-        found = (self._kept.get(job_id) for job_id, _ in listed)
-        return [kept.job for kept in found if kept is not None and kept.job.status in statuses]
+        listed, fresh = self.jobs.revised(statuses, self._revisions)
+        for job_id in self._left(dict(listed), statuses):
+            self._forget(job_id)
+        for kept in fresh:
+            self._keep(kept)
+        return self._listed(listed, {kept.job.id for kept in fresh}, statuses)
+
+    def _left(self, listed: Mapping[str, int], statuses: Collection[JobStatus]) -> list[str]:
+        """Kept records to forget: no longer active, or not listed by a read that covers their status
+        (their job left it). A pending job's record stays while the holding ones are read."""
+        gone: list[str] = []
+        for status, ids in self._by_status.items():
+            if status not in ACTIVE_JOB_STATUSES:
+                gone.extend(ids)
+            elif status in statuses:
+                gone.extend(ids - listed.keys())
+        return gone
+
+    def _listed(
+        self, listed: list[tuple[str, int]], renewed: set[str], statuses: Collection[JobStatus]
+    ) -> list[JobRecord]:
+        """The kept records of the listed jobs, in their order; one kept at another revision than
+        listed and not re-read now (its row changed between the two queries) is forgotten."""
+        out: list[JobRecord] = []
+        for job_id, revision in listed:
+            kept = self._kept.get(job_id)
+            if kept is None:
+                continue
+            if kept.revision != revision and job_id not in renewed:
+                self._forget(job_id)
+            elif kept.job.status in statuses:
+                out.append(kept.job)
+        return out
+
+    def _keep(self, kept: JobRevision) -> None:
+        job_id = kept.job.id
+        if job_id in self._kept:
+            self._forget(job_id)
+        self._kept[job_id], self._revisions[job_id] = kept, kept.revision
+        self._by_status.setdefault(kept.job.status, set()).add(job_id)
+
+    def _forget(self, job_id: str) -> None:
+        self._by_status[self._kept.pop(job_id).job.status].discard(job_id)
+        del self._revisions[job_id]
 
     def clear(self) -> None:
         self._kept.clear()
-
-
-def _current(kept: JobRevision, listed: int | None, statuses: Collection[JobStatus]) -> bool:
-    """Worth keeping: an active job's record at the revision just listed (a job the read covers and
-    did not list has left), or one this read does not cover (a pending job while reading holding)."""
-    if kept.job.status not in ACTIVE_JOB_STATUSES:
-        return False
-    return kept.job.status not in statuses if listed is None else listed == kept.revision
+        self._revisions.clear()
+        self._by_status.clear()

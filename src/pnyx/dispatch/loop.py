@@ -37,6 +37,7 @@ from pnyx.dispatch.faults import (
     over_limit,
 )
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
+from pnyx.dispatch.heap import Heap
 from pnyx.dispatch.inputs import UNSTARTED, WAITING, InputGate, WithdrawnVersions
 from pnyx.dispatch.job_cache import JobCache
 from pnyx.dispatch.leadership import Leadership
@@ -103,6 +104,7 @@ class Dispatcher:
         self.decisions = decisions or DecisionRecorder(None)  # each cycle's decision record (issue 14)
         self.job_cache = JobCache(jobs)  # decoded jobs, re-read where their revision moved
         self.arrivals = Arrivals(jobs)  # an idle pause ends when jobs are submitted
+        self.heap = Heap()  # settled between cycles: the collector walks only what a cycle allocates
 
     def cycle(self) -> CycleReport:
         started = time.perf_counter()
@@ -113,6 +115,7 @@ class Dispatcher:
         self._tally = Tally()
         if not self._leading:
             self.job_cache.clear()  # never trusted across a change of leader: every job read afresh
+            self.decisions.forget()  # the next record is a reset naming the log's last
             self._leading = self.outputs.recover(self.jobs, self.clock.now(), report.errors)
         self.usage.retry()  # usage records refused in earlier cycles go with this cycle's
         topology = self.topology()  # one inventory check per cycle
@@ -386,7 +389,7 @@ class Dispatcher:
     ) -> None:
         """Cycle until ``stop`` (``report.cycle_until``), then let go of the lead."""
         try:
-            cycle_until(stop, self.cycle, interval_s, busy_interval_s, self.arrivals)
+            cycle_until(stop, self.cycle, interval_s, busy_interval_s, self.arrivals, self.heap.settle)
         finally:
             self.close()
 

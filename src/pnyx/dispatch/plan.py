@@ -24,9 +24,8 @@ from datetime import datetime
 from pnyx.audit.rerun import decide
 from pnyx.audit.wire import CycleInputs, Held
 from pnyx.dispatch.faults import describe
-from pnyx.dispatch.records import running_of
+from pnyx.dispatch.views import JobViews
 from pnyx.jobs.model import JobRecord, JobStatus
-from pnyx.jobs.rules import placed_at, to_scheduler_job
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.fairshare import Shares, Usage
 from pnyx.scheduler.model import Decisions, Placement
@@ -69,6 +68,7 @@ class PlanInputs:
     policy: Policy
     ahead: QueueAhead = QueueAhead()
     blank: Capacity | None = None  # the topology's capacity with nothing taken, kept by the caller
+    views: JobViews | None = None  # the jobs as the scheduler sees them, kept by the caller (a cache)
 
 
 def plan(inputs: PlanInputs) -> Plan:
@@ -82,11 +82,12 @@ def plan(inputs: PlanInputs) -> Plan:
 def cycle_inputs(given: PlanInputs) -> tuple[CycleInputs, tuple[str, ...]]:
     """The stored jobs as the scheduler sees them, and an error for each job whose nodes left the
     inventory: it is left out, never a reason to stop scheduling everyone else."""
+    views = given.views or JobViews()
     pending = [j for j in given.active if j.status is JobStatus.PENDING]
-    holding, errors = _holding(given.topology, given.active, given.now)
+    holding, errors = _holding(views, given.topology, given.active, given.now)
     inputs = CycleInputs(
         now=given.now.timestamp(),
-        queue=tuple(to_scheduler_job(j) for j in pending),
+        queue=tuple(views.job(j) for j in pending),
         engines={j.id: j.engine for j in pending},
         holding=holding,
         shares=given.shares,
@@ -96,11 +97,12 @@ def cycle_inputs(given: PlanInputs) -> tuple[CycleInputs, tuple[str, ...]]:
         ahead_depth=given.ahead.depth,
         order=tuple(h.running.job.id for h in holding),
     )
+    views.done()
     return inputs, errors
 
 
 def _holding(
-    topology: Topology, active: Sequence[JobRecord], now: datetime
+    views: JobViews, topology: Topology, active: Sequence[JobRecord], now: datetime
 ) -> tuple[tuple[Held, ...], tuple[str, ...]]:
     """The jobs holding accelerators, in the order they were read (``audit.rerun.holding_order``
     takes the started ones in this order, the others by hand-over time)."""
@@ -108,10 +110,7 @@ def _holding(
     errors: list[str] = []
     for job in (j for j in active if j.status is not JobStatus.PENDING):
         try:
-            running = running_of(job, topology, now)
+            out.append(views.held(job, topology, now))
         except (KeyError, IndexError) as exc:
             errors.append(f"job {job.id}: its nodes are not in the inventory ({describe(exc)})")
-            continue
-        started, handed_s = job.status is JobStatus.RUNNING, placed_at(job).timestamp()
-        out.append(Held(running=running, engine=job.engine, started=started, handed_s=handed_s))
     return tuple(out), tuple(errors)

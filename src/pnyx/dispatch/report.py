@@ -90,9 +90,11 @@ def cycle_until(
     interval_s: float,
     busy_interval_s: float,
     wake: Wake | None = None,
+    settle: Callable[[], object] | None = None,
 ) -> None:
     """Run ``cycle`` until ``stop``: every ``interval_s``, sooner while jobs move or (``wake``) when
-    jobs arrive, never sooner than the busy pace, nor after a cycle with errors; errors never end it."""
+    jobs arrive, never sooner than the busy pace, nor after a cycle with errors; errors never end it.
+    ``settle`` runs after each cycle, before the pause (``heap.Heap.settle``)."""
     moved_at, paces = -math.inf, (interval_s, busy_interval_s)
     while not stop.is_set():
         pause, soonest = interval_s, interval_s
@@ -104,6 +106,8 @@ def cycle_until(
             soonest = pause if report.errors else min(pause, busy_pause(report, busy_interval_s))
             if report.errors:
                 log.warning("dispatch cycle: %s", "; ".join(report.errors))
+            if settle is not None:
+                settle()
         except Exception:
             log.exception("dispatch cycle failed; retrying")
         rest(stop, pause, soonest, wake)
