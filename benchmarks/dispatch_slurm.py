@@ -50,6 +50,7 @@ from pnyx.dispatch.plan import QueueAhead
 from pnyx.dispatch.report import BUSY_INTERVAL_S
 from pnyx.dispatch.runner import dispatcher_on
 from pnyx.executors.slurm import SlurmConfig, SlurmExecutor
+from pnyx.executors.slurm_settings import QUEUE_DEPTH
 from pnyx.jobs.model import JobStatus
 from pnyx.jobs.rules import to_scheduler_job
 from pnyx.jobs.service import JobService
@@ -302,7 +303,9 @@ def main() -> None:
         default=True,
         help="hand Slurm layers of jobs pinned to busy nodes (off: the same as [slurm] queue_depth = 1)",
     )
-    parser.add_argument("--queue-depth", type=int, default=2, help="layers: the hardware and the queue ahead")
+    parser.add_argument(
+        "--queue-depth", type=int, default=QUEUE_DEPTH, help="layers: the hardware and the queue ahead"
+    )
     parser.add_argument("--busy-interval", type=float, default=BUSY_INTERVAL_S, help="while jobs move")
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--url", default="http://127.0.0.1:6820")

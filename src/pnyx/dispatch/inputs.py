@@ -59,7 +59,6 @@ def barred(jobs: Iterable[JobRecord], withdrawn: Mapping[str, str | None]) -> di
     return {job_id: reason for job_id, reason in reasons.items() if reason is not None}
 
 
-WAITING = frozenset({JobStatus.PENDING})  # checked before the scheduler places them
 UNSTARTED = frozenset({JobStatus.DISPATCHING, JobStatus.QUEUED})  # checked while the engine holds them
 
 

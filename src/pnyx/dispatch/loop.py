@@ -38,7 +38,7 @@ from pnyx.dispatch.faults import (
 )
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
 from pnyx.dispatch.heap import Heap
-from pnyx.dispatch.inputs import UNSTARTED, WAITING, InputGate, WithdrawnVersions
+from pnyx.dispatch.inputs import UNSTARTED, InputGate, WithdrawnVersions
 from pnyx.dispatch.job_cache import JobCache
 from pnyx.dispatch.leadership import Leadership
 from pnyx.dispatch.outputs import CHECKPOINT_EVERY_S, ModelIntake, OutputRecorder
@@ -51,6 +51,7 @@ from pnyx.dispatch.wake import Arrivals
 from pnyx.jobs.changes import Act
 from pnyx.jobs.executor import Executor
 from pnyx.jobs.model import (
+    WAITING_STATUSES,
     EngineRef,
     EngineState,
     EngineStatus,
@@ -94,16 +95,14 @@ class Dispatcher:
         self.fair, self.clock, self.policy = FairShare.of(shares), clock, policy
         self.leadership, self.usage = leadership, UsageRecorder(usage)
         self.max_starts, self.ahead = max_starts, queue_ahead or QueueAhead()
-        self.outputs = OutputRecorder(  # then the registry takes them in (checkpoints while jobs run)
-            jobs, executors, intake=intake, checkpoint_every_s=checkpoint_every_s
-        )
+        self.outputs = OutputRecorder(jobs, executors, intake=intake, checkpoint_every_s=checkpoint_every_s)
         self._leading, self._tally = False, Tally()
         self._strikes: dict[str, int] = {}  # idempotency key -> consecutive failing cycles
         self.inputs = InputGate(inputs, executors, apply=self._apply, fault=self._engine_fault)
         self.keys = keys or KeyGate(None)  # its delivery key (memory only): workspace jobs need keys
         self.decisions = decisions or DecisionRecorder(None)  # each cycle's decision record (issue 14)
         self.job_cache = JobCache(jobs)  # decoded jobs, re-read where their revision moved
-        self.arrivals = Arrivals(jobs)  # an idle pause ends when jobs are submitted
+        self.arrivals = Arrivals(jobs, leading=lambda: self._leading)  # an idle pause ends on arrivals
         self.heap = Heap()  # settled between cycles: the collector walks only what a cycle allocates
 
     def cycle(self) -> CycleReport:
@@ -320,7 +319,7 @@ class Dispatcher:
 
     def _schedule(self, report: CycleReport, topology: Topology) -> None:
         now = self.clock.now()
-        active = self.keys.admit(self.inputs.admit(self.job_cache.active(), WAITING, report), report)
+        active = self.keys.admit(self.inputs.admit(self.job_cache.active(), WAITING_STATUSES, report), report)
         inputs = self.fair.inputs(topology, active, now, self.policy, self.ahead)  # the twin's fair share
         decided = self.decisions.recorded(inputs, plan(inputs), report.errors)  # logged, then applied
         report.errors.extend(decided.errors)

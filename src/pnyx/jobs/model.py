@@ -197,6 +197,8 @@ JOB_TRANSITIONS: dict[tuple[JobStatus, JobAction], JobStatus] = {
 
 # hold accelerators: placed by the scheduler, and not ended
 HOLDING_STATUSES = frozenset({JobStatus.DISPATCHING, JobStatus.QUEUED, JobStatus.RUNNING})
+# what a dispatch cycle can place (held for safety and awaiting keys are not its business yet)
+WAITING_STATUSES = frozenset({JobStatus.PENDING})
 # what the scheduler sees: waiting for it, or holding accelerators (a held job is not its business)
 ACTIVE_JOB_STATUSES = frozenset({JobStatus.PENDING, *HOLDING_STATUSES})
 # not ended: active, held for safety or awaiting keys (such a job may still be cancelled, and will run)

@@ -28,6 +28,7 @@ from pnyx.jobs.model import (
     HOLDING_STATUSES,
     OPEN_JOB_STATUSES,
     UNPLACED_STATUSES,
+    WAITING_STATUSES,
     Artifact,
     InputKind,
     JobAction,
@@ -136,7 +137,8 @@ class JobService:
             JobRepository(tx.conn).add(job)
             SealedRepository(tx.conn).attach(job.id, s.workspace_objects)
             tx.emit(submitted(job))
-        self.arrivals.set()
+        if job.status in WAITING_STATUSES:  # a held job, or one awaiting keys, is no news to the dispatcher
+            self.arrivals.set()
         return job
 
     def _workspace(
@@ -285,9 +287,15 @@ class JobService:
             return JobRepository(conn).with_status(HOLDING_STATUSES)
 
     def waiting(self) -> int:
-        """How many jobs wait to be placed: one count on the status index (``dispatch.wake``)."""
+        """How many jobs a cycle could place now (pending: held ones and those awaiting keys wait for
+        a person): one count on the status index (``dispatch.wake``)."""
         with self.uow.read() as conn:
-            return JobRepository(conn).count_unplaced()
+            return JobRepository(conn).count(WAITING_STATUSES)
+
+    def waiting_ids(self) -> frozenset[str]:
+        """The ids of the jobs a cycle could place now, in no order (``dispatch.wake``)."""
+        with self.uow.read() as conn:
+            return JobRepository(conn).ids(WAITING_STATUSES)
 
     def revised(self, statuses: Collection[JobStatus], known: Mapping[str, int]) -> Revised:
         """In one read: each job in ``statuses`` (id, revision; oldest first, as ``active``) and the

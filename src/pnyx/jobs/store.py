@@ -70,8 +70,6 @@ job_artifacts = sa.Table(
 )
 
 JSON_COLUMNS = ("command", "node_ids", "counts")
-_UNPLACED = sorted(s.value for s in UNPLACED_STATUSES)
-_COUNT_UNPLACED = sa.select(sa.func.count()).select_from(jobs).where(jobs.c.status.in_(_UNPLACED))
 # Built once: a statement made per call costs its construction and its cache key (7x a save's time)
 _SAVE = jobs.update().where(jobs.c.id == sa.bindparam("_job_id")).values(revision=jobs.c.revision + 1)
 _GET = sa.select(jobs).where(jobs.c.id == sa.bindparam("_job_id"))
@@ -79,8 +77,11 @@ _GET_LOCKED = _GET.with_for_update()
 _IN_STATUS = jobs.c.status.in_(sa.bindparam("_statuses", expanding=True))
 _OLDEST_FIRST = jobs.c.submitted_at  # one order, whichever columns are read
 _REVISIONS = sa.select(jobs.c.id, jobs.c.revision).where(_IN_STATUS).order_by(_OLDEST_FIRST)
+_IDS = sa.select(jobs.c.id).where(_IN_STATUS)  # no order: as the status index yields them
+_COUNT = sa.select(sa.func.count()).select_from(jobs).where(_IN_STATUS)
 _REVISED = sa.select(jobs).where(jobs.c.id.in_(sa.bindparam("_job_ids", expanding=True)))
 _REVISED_AT_ONCE = 500  # ids per query: under every backend's limit on bound parameters
+_LOCKED = _REVISED.order_by(jobs.c.id).with_for_update()  # one lock order for every writer: no deadlock
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +121,7 @@ class JobRepository:
 
     def revisions(self, statuses: Iterable[JobStatus]) -> list[tuple[str, int]]:
         """Each job in ``statuses``, oldest first (as ``with_status``): its id and revision only."""
-        rows = self.conn.execute(_REVISIONS, {"_statuses": [s.value for s in statuses]})
+        rows = self.conn.execute(_REVISIONS, {"_statuses": [s.value for s in statuses]}).all()  # one fetch
         return [(job_id, revision) for job_id, revision in rows]
 
     def revised(self, job_ids: Sequence[str]) -> list[JobRevision]:
@@ -129,9 +130,21 @@ class JobRepository:
         rows = (r for ids in chunks for r in self.conn.execute(_REVISED, {"_job_ids": ids}).mappings())
         return [JobRevision(revision=row["revision"], job=_job(row)) for row in rows]
 
-    def count_unplaced(self) -> int:
-        """How many jobs wait to be placed (pending, held, awaiting keys): counted on the status index."""
-        return int(self.conn.execute(_COUNT_UNPLACED).scalar_one())
+    def locked(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
+        """The records of ``job_ids`` (those that exist) by id, locked for the rest of the transaction
+        in id order, ``_REVISED_AT_ONCE`` at a time."""
+        ids = sorted(set(job_ids))
+        chunks = (ids[at : at + _REVISED_AT_ONCE] for at in range(0, len(ids), _REVISED_AT_ONCE))
+        rows = (r for chunk in chunks for r in self.conn.execute(_LOCKED, {"_job_ids": chunk}).mappings())
+        return {row["id"]: _job(row) for row in rows}
+
+    def ids(self, statuses: Iterable[JobStatus]) -> frozenset[str]:
+        """The ids of the jobs in ``statuses``, in no order: found by the status index, never sorted."""
+        return frozenset(self.conn.execute(_IDS, {"_statuses": [s.value for s in statuses]}).scalars())
+
+    def count(self, statuses: Iterable[JobStatus]) -> int:
+        """How many jobs are in ``statuses``: counted on the status index."""
+        return int(self.conn.execute(_COUNT, {"_statuses": [s.value for s in statuses]}).scalar_one())
 
     def unplaced_labels(self) -> list[tuple[str, JobStatus, Label]]:
         """Each distinct (project, status, label) among jobs not yet placed (held or pending)."""
