@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -108,6 +109,11 @@ class MeteredUsage:
     def metering(self) -> Callable[[str], object]:
         """Re-meters a project; the safety policy in force read once, for all a cycle meters."""
         return functools.partial(self.safety.meter_from_usage, policy=self.safety.policy())
+
+    def recorded_since(self, since: datetime) -> set[str]:
+        """The attempt keys accounting holds of work that ended at or after ``since`` (the
+        dispatcher's usage recovery, docs/adr/0006)."""
+        return self.accounting.recorded_since(since)
 
 
 class JobOutputs:

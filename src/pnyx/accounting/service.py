@@ -196,6 +196,12 @@ class AccountingService:
             records = UsageRepository(conn).ended_since(ended_since)
         return [(r.id, span_of(r)) for r in records]
 
+    def recorded_since(self, since: datetime) -> set[str]:
+        """The attempt keys whose usage is recorded, of work that ended at or after ``since``: what the
+        dispatcher's usage recovery compares with the jobs closed since then."""
+        with self.uow.read() as conn:
+            return UsageRepository(conn).keys_since(since)
+
     def seconds_by_type(self, project_id: str) -> dict[str, int]:
         """All the accelerator-seconds recorded for the project, per accelerator type."""
         with self.uow.read() as conn:

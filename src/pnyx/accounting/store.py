@@ -58,6 +58,11 @@ class UsageRepository:
             query = query.where(usage_records.c.ended_at >= since)
         return [UsageRecord(**r) for r in self.conn.execute(query).mappings()]
 
+    def keys_since(self, since: datetime) -> set[str]:
+        """The attempt keys (``job_id``) of the records of work that ended at or after ``since``."""
+        query = sa.select(usage_records.c.job_id).where(usage_records.c.ended_at >= since)
+        return set(self.conn.execute(query).scalars())
+
     def project_seconds(self, project_id: str) -> int:
         query = sa.select(sa.func.coalesce(sa.func.sum(usage_records.c.accelerator_seconds), 0)).where(
             usage_records.c.project_id == project_id

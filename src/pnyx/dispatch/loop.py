@@ -115,7 +115,7 @@ class Dispatcher:
         if not self._leading:
             self.job_cache.clear()  # never trusted across a change of leader: every job read afresh
             self.decisions.forget()  # the next record is a reset naming the log's last
-            self._leading = self.outputs.recover(self.jobs, self.clock.now(), report.errors)
+            self._leading = self.usage.recover(self.jobs, self.clock.now(), report.errors, self.outputs)
         self.usage.retry()  # usage records refused in earlier cycles go with this cycle's
         topology = self.topology()  # one inventory check per cycle
         begin_cycle(self.executors.values())  # one engine listing per cycle, where kept

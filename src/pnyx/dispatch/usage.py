@@ -4,8 +4,14 @@ A closed (or preempted) job's usage is queued (``record``) and sent with the oth
 (``flush``: after each step that closes jobs, and at the end of the cycle), in one transaction where
 the sink takes a batch (``MeteringSink``, the server's: one refused record fails alone), else one at
 a time. A refused record is reported with the job id and sent again in the next cycles,
-``USAGE_TRIES`` times in all (counted in memory: a dispatcher that stops meanwhile loses that
-record, see docs/adr/0006). A sink that meters apart (safety re-meters a project from all its
+``USAGE_TRIES`` times in all (counted in memory). A dispatcher that stops between closing a job and
+recording its usage leaves no record: the next leader ``recover``s it on taking the lead, from two
+bounded reads (the jobs closed in the last ``USAGE_RECOVERY``, the attempt keys the sink recorded of
+work that ended then), diffed here and queued as above; a record that landed after all is refused by
+accounting as a duplicate attempt key (``Conflict``, counted as recorded), so recovery never doubles
+one. Not recovered: records older than the window, or beyond the ``USAGE_RECOVERY_LIMIT`` newest
+closed jobs, and a preempted attempt's (its job row has moved on to the next attempt): see
+docs/adr/0006. A sink that meters apart (safety re-meters a project from all its
 records) meters each project once a cycle for its records (``meter``), reading what metering needs
 (the safety policy) once; a project whose metering failed is metered again at the next ``meter``,
 ``USAGE_TRIES`` times in all.
@@ -15,9 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar, runtime_checkable
 
 from pnyx.accounting.model import JobUsage
 from pnyx.core.errors import Conflict
@@ -26,6 +32,8 @@ from pnyx.jobs.model import JobRecord
 
 log = logging.getLogger("pnyx.dispatch")
 USAGE_TRIES = 3
+USAGE_RECOVERY = timedelta(days=7)  # a new leader records the usage of jobs closed this recently
+USAGE_RECOVERY_LIMIT = 50_000  # at most this many closed jobs read (the newest) when taking the lead
 Queued = dict[str, tuple[JobRecord, int]]  # attempt key -> (the job, its record's failed tries)
 
 
@@ -57,6 +65,29 @@ class MeteringSink(Protocol):
         ...
 
 
+@runtime_checkable
+class RecordedSink(Protocol):
+    """A usage sink that can say which attempts' usage it holds: the ones a new leader recovers."""
+
+    def recorded_since(self, since: datetime) -> Collection[str]:
+        """The attempt keys of the records of work that ended at or after ``since``."""
+        ...
+
+
+class Closed(Protocol):
+    def closed_since(self, *, since: datetime, limit: int) -> list[JobRecord]: ...
+
+
+J = TypeVar("J", bound=Closed)
+J_contra = TypeVar("J_contra", contravariant=True)
+
+
+class Recovering(Protocol[J_contra]):
+    """Another recorder with a crash window to close on taking the lead (the outputs')."""
+
+    def recover(self, jobs: J_contra, now: datetime, errors: list[str]) -> bool: ...
+
+
 class UsageRecorder:
     def __init__(self, sink: UsageSink | None, *, tries: int = USAGE_TRIES) -> None:
         self.sink, self.tries = sink, tries
@@ -73,6 +104,31 @@ class UsageRecorder:
         """Queue a preempted attempt's use up to ``at`` (its key is the attempt's: the next one's
         use is its own record); one never started used nothing."""
         self.record(dataclasses.replace(job, ended_at=at))
+
+    def recover(self, jobs: J, now: datetime, errors: list[str], *also: Recovering[J]) -> bool:
+        """On taking the lead: ``also``'s recoveries, then queue the usage of the jobs closed in the
+        last ``USAGE_RECOVERY`` that the sink does not hold (a stopped leader closed them, then
+        stopped). False (the errors in ``errors``): a scan failed, and all are tried again next cycle
+        (each is idempotent). A sink that cannot say what it holds is not scanned."""
+        recovered = [other.recover(jobs, now, errors) for other in also]
+        return all(recovered) and self._scan(jobs, now, errors)
+
+    def _scan(self, jobs: Closed, now: datetime, errors: list[str]) -> bool:
+        if not isinstance(self.sink, RecordedSink):
+            return True
+        try:
+            self._recover(self.sink, jobs, now - USAGE_RECOVERY)
+        except Exception as exc:
+            errors.append(f"usage recovery failed, tried again next cycle: {describe(exc)}")
+            log.warning("dispatch: %s", errors[-1], exc_info=exc)
+            return False
+        return True
+
+    def _recover(self, sink: RecordedSink, jobs: Closed, since: datetime) -> None:
+        recorded = sink.recorded_since(since)
+        for job in jobs.closed_since(since=since, limit=USAGE_RECOVERY_LIMIT):
+            if job.idempotency_key not in recorded:
+                self.record(job)
 
     def retry(self) -> None:
         """The records refused in earlier cycles go with the next ``flush``."""

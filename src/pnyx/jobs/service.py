@@ -41,7 +41,13 @@ from pnyx.jobs.reads import JobReads
 from pnyx.jobs.resolve import InputResolver
 from pnyx.jobs.rules import outputs_recorded, recorded_artifacts, validate_submission
 from pnyx.jobs.sealed_store import SealedRepository
-from pnyx.jobs.store import ArtifactRepository, JobRepository, Revised, completed_without_artifacts
+from pnyx.jobs.store import (
+    ArtifactRepository,
+    JobRepository,
+    Revised,
+    closed_since,
+    completed_without_artifacts,
+)
 from pnyx.jobs.subjects import Freezes, NoFreezes, NoReleases, Releases, check_submittable
 from pnyx.jobs.submission import (
     FitCheck,
@@ -361,6 +367,12 @@ class JobService:
         last attempt: the dispatcher's recovery after a crash between closing and recording."""
         with self.uow.read() as conn:
             return completed_without_artifacts(conn, since=since, limit=limit)
+
+    def closed_since(self, *, since: datetime, limit: int) -> list[JobRecord]:
+        """Jobs closed since ``since`` having started (newest first): the dispatcher's usage recovery
+        after a crash between closing a job and recording its usage."""
+        with self.uow.read() as conn:
+            return closed_since(conn, since=since, limit=limit)
 
     def _act(
         self,

@@ -11,7 +11,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from pnyx.db.metadata import UtcDateTime, metadata
-from pnyx.jobs.model import UNPLACED_STATUSES, InputKind, JobArtifact, JobInput, JobRecord, JobStatus
+from pnyx.jobs.model import (
+    OPEN_JOB_STATUSES,
+    UNPLACED_STATUSES,
+    InputKind,
+    JobArtifact,
+    JobInput,
+    JobRecord,
+    JobStatus,
+)
 from pnyx.safety.model import Label, SafetyLevel
 from pnyx.scheduler.model import PriorityClass
 
@@ -262,6 +270,22 @@ def completed_without_artifacts(conn: sa.Connection, *, since: datetime, limit: 
     query = (
         sa.select(jobs)
         .where(jobs.c.status == JobStatus.COMPLETED.value, jobs.c.ended_at >= since, ~recorded)
+        .order_by(jobs.c.ended_at.desc(), jobs.c.id)
+        .limit(limit)
+    )
+    return [_job(r) for r in conn.execute(query).mappings()]
+
+
+def closed_since(conn: sa.Connection, *, since: datetime, limit: int) -> list[JobRecord]:
+    """Jobs closed (no longer open) that ended since ``since`` having started, newest first: whose
+    last attempt used accelerators and has a usage record due (the dispatcher's usage recovery)."""
+    query = (
+        sa.select(jobs)
+        .where(
+            jobs.c.status.notin_([s.value for s in OPEN_JOB_STATUSES]),
+            jobs.c.started_at.is_not(None),
+            jobs.c.ended_at >= since,
+        )
         .order_by(jobs.c.ended_at.desc(), jobs.c.id)
         .limit(limit)
     )
