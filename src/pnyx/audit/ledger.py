@@ -33,6 +33,9 @@ from pnyx.audit.wire import (
 PART_BUDGET = 56_000  # bytes of lists per entry, well under the log's 65,535 with the envelope
 SETTINGS = ("shares", "policy", "queue_ahead", "history")
 LISTS = ("queue_set", "queue_drop", "holding_set", "holding_drop", "down_set", "down_drop", *OUTPUT_KEYS)
+# settings' lists that grow with the facility, cut across parts like the lists (joined back in place)
+SPLIT = {"history_by_user": ("history", "by_user"), "shares_projects": ("shares", "projects")}
+CUT = (*LISTS, "holding_order", *SPLIT)  # continued from part to part
 
 
 @dataclass(slots=True, kw_only=True)
@@ -86,9 +89,12 @@ def record(
     base = Ledger() if reset or before is None else before
     body = _changes(base, after) | outputs_out(outputs)
     scalars = {k: after.settings[k] for k in SETTINGS if reset or base.settings.get(k) != after.settings[k]}
-    chunks: list[dict[str, Json]] = list(_cut({k: body[k] for k in LISTS if body[k]}, budget))
+    kept, long = _split(scalars)
+    lists = {k: body[k] for k in LISTS if body[k]} | {k: v for k, v in (_order(inputs) | long).items() if v}
     head = {"reset": True, "follows": _follows(before)} if reset else {"reset": False}
-    chunks[0] = {**head, **scalars, **_order(inputs), **chunks[0]}
+    first = {**head, **kept}  # counted against the first part's budget, as its lists are
+    chunks: list[dict[str, Json]] = list(_cut(lists, budget, start=_size(first)))
+    chunks[0] = {**first, **chunks[0]}
     seq = 1 if reset else base.seq + 1
     prev = "" if reset else base.digest
     parts = [
@@ -103,7 +109,21 @@ def _follows(before: Ledger | None) -> Json:
     return None if before is None else {"seq": before.seq, "digest": before.digest}
 
 
-def _order(inputs: CycleInputs) -> dict[str, Json]:
+def _split(scalars: Mapping[str, Json]) -> tuple[dict[str, Json], dict[str, list[Json]]]:
+    """The settings with their long lists left empty, and those lists (``SPLIT``)."""
+    kept, lists = dict(scalars), {}
+    for key, (setting, name) in SPLIT.items():
+        if setting in kept:
+            kept[setting] = {**kept[setting], name: []}
+            lists[key] = list(scalars[setting][name])
+    return kept, lists
+
+
+def _size(item: Json) -> int:
+    return len(json.dumps(item, separators=(",", ":"))) + 1
+
+
+def _order(inputs: CycleInputs) -> dict[str, list[Json]]:
     """``holding_order``, only where plan read the holding jobs in another order than the usual one
     (submit times that tie): the order decides which node a tie in placement goes to."""
     usual = [h.running.job.id for h in usual_order(inputs.holding)]
@@ -121,13 +141,14 @@ def _changes(before: Ledger, after: Ledger) -> dict[str, list[Json]]:
     }
 
 
-def _cut(lists: Mapping[str, Sequence[Json]], budget: int) -> list[dict[str, list[Json]]]:
-    """Lists packed in order into chunks of about ``budget`` bytes (an item is never split)."""
+def _cut(lists: Mapping[str, Sequence[Json]], budget: int, start: int = 0) -> list[dict[str, list[Json]]]:
+    """Lists packed in order into chunks of about ``budget`` bytes (an item is never split), the first
+    chunk already holding ``start`` bytes."""
     chunks: list[dict[str, list[Json]]] = [{}]
-    size = 0
+    size = start
     for key, items in lists.items():
         for item in items:
-            length = len(json.dumps(item, separators=(",", ":"))) + 1
+            length = _size(item)
             if size + length > budget and size > 0:
                 chunks.append({})
                 size = 0
@@ -148,10 +169,13 @@ def joined(parts: Sequence[Mapping[str, Json]]) -> dict[str, Json]:
     body: dict[str, Json] = {}
     for part in parts:
         for key, value in part["body"].items():
-            if key in LISTS:
+            if key in CUT:
                 body.setdefault(key, []).extend(value)
             else:
                 body[key] = value
+    for key, (setting, name) in SPLIT.items():
+        if key in body:
+            body[setting] = {**body[setting], name: body.pop(key)}
     return body
 
 

@@ -107,6 +107,8 @@ BODY = Obj(
         "follows": FOLLOWS,
         **SETTINGS,
         "holding_order": Each(TEXT),
+        "history_by_user": Each((TEXT, TEXT, TEXT, NUMBER)),
+        "shares_projects": Each((TEXT, TEXT, NUMBER)),
         "queue_set": Each(QUEUED),
         "holding_set": Each(HELD),
         **dict.fromkeys(("queue_drop", "holding_drop", "requeue"), Each(TEXT)),

@@ -110,19 +110,19 @@ def test_the_last_record_is_read_from_the_outbox_the_log_or_both(platform: Platf
 
 
 def test_a_record_in_parts_is_read_whole_across_the_log_and_the_outbox(platform: Platform) -> None:
-    """Two parts: the first appended, the second still waiting; then both in the log. A part
+    """Several parts: the first appended, the others still waiting; then all in the log. A part
     missing from the newest record is an integrity failure."""
     inputs = _inputs({"DE": 0.6, "FR": 0.4}, {("DE", "p"): 100.0}, now=NOW)
     digest = topology_parts(T)[0].digest
     header = {"scheduler": "v", "topology": digest, "now": inputs.now}
     parts, ledger = record(None, inputs, decide(T, inputs), header=header, budget=1)
-    assert len(parts) == 2
+    assert len(parts) > 1
     with platform.uow.write() as tx:
         for part in [*topology_events(T), *(CycleDecided(**p) for p in parts)]:
             tx.emit(part)
     platform.log.append_pending(len(topology_events(T)) + 1)
     with platform.uow.read() as conn:
-        assert len(newest_of(conn, CycleDecided.event_type, 10)) == 1  # the second part waits
+        assert len(newest_of(conn, CycleDecided.event_type, 10)) == len(parts) - 1  # the rest wait
         assert last_record(conn) == (1, ledger.digest)
     platform.log.drain()
     with platform.uow.read() as conn:
