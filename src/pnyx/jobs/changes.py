@@ -40,9 +40,10 @@ REQUEUED: Mapping[str, object] = {
 }
 
 
-def act(tx: Transaction, repo: JobRepository, a: Act) -> JobRecord:
-    """Apply ``a`` to the stored job, locked for the rest of the transaction."""
-    job = repo.get(a.job_id, for_update=True)
+def act(tx: Transaction, repo: JobRepository, a: Act, read: JobRecord | None = None) -> JobRecord:
+    """Apply ``a`` to the stored job, locked for the rest of the transaction: ``read`` if given (read
+    locked in this transaction, unchanged since), else read now."""
+    job = read if read is not None else repo.get(a.job_id, for_update=True)
     if job is None:
         raise NotFound(f"no job {a.job_id!r}", field="job_id", code="job_not_found")
     fields = {k: v for k, v in a.fields.items() if v is not None}
@@ -60,13 +61,16 @@ def act(tx: Transaction, repo: JobRepository, a: Act) -> JobRecord:
 def act_each(tx: Transaction, acts: Sequence[Act]) -> list[JobRecord | Exception]:
     """Several jobs' changes in one transaction, each in its own savepoint: a change that fails (a
     job cancelled meanwhile, a row the database refuses) is undone alone, its events with it, and
-    is returned in its place; the others commit together."""
+    is returned in its place; the others commit together. The jobs are read and locked first, in
+    one statement and in id order; a job's read serves its first change only (a later one reads
+    again: the first may have changed it)."""
     repo, done = JobRepository(tx.conn), list[JobRecord | Exception]()
+    unchanged = repo.locked(a.job_id for a in acts)
     for a in acts:
         emitted = len(tx.events)
         try:
             with tx.conn.begin_nested():
-                done.append(act(tx, repo, a))
+                done.append(act(tx, repo, a, unchanged.pop(a.job_id, None)))
         except Exception as exc:  # that job's alone: the caller reports it as that job's fault
             del tx.events[emitted:]
             done.append(exc)
