@@ -152,15 +152,7 @@ class Capacity:
                     if parent is None
                     else (_first_summed(parent, acc_moves), _first_summed(parent, whole_moves))
                 )
-            if lv in INDEXED_LEVELS:
-                _rebucket(self.acc[lv], self.bucket_acc[lv], self.topology.unit_pool[lv], acc_moves)
-                _rebucket(self.whole[lv], self.bucket_whole[lv], self.topology.unit_pool[lv], whole_moves)
-                continue
-            acc, whole = self.acc[lv], self.whole[lv]
-            for u, d in acc_moves.items():
-                acc[u] += d
-            for u, d in whole_moves.items():
-                whole[u] += d
+            self._move(lv, acc_moves, whole_moves)
 
     def _held_moves(self, lv: int, changed: list[tuple[int, int]]) -> tuple[dict[int, int], dict[int, int]]:
         """Each unit of ``lv`` the held nodes ``changed`` (node, old free) are in, by the change of its
@@ -193,15 +185,19 @@ class Capacity:
         for lv in range(FACILITY + 1):
             if lv > DOMAIN:
                 acc_moves, whole_moves = self._lifted(lv, changes, acc_moves, whole_moves)
-            if lv in INDEXED_LEVELS:
-                _rebucket(self.acc[lv], self.bucket_acc[lv], self.topology.unit_pool[lv], acc_moves)
-                _rebucket(self.whole[lv], self.bucket_whole[lv], self.topology.unit_pool[lv], whole_moves)
-                continue
-            acc, whole = self.acc[lv], self.whole[lv]
-            for u, d in acc_moves.items():
-                acc[u] += d
-            for u, d in whole_moves.items():
-                whole[u] += d
+            self._move(lv, acc_moves, whole_moves)
+
+    def _move(self, lv: int, acc_moves: dict[int, int], whole_moves: dict[int, int]) -> None:
+        """Level ``lv``'s units moved by these counts (indexed levels rebucketed)."""
+        if lv in INDEXED_LEVELS:
+            _rebucket(self.acc[lv], self.bucket_acc[lv], self.topology.unit_pool[lv], acc_moves)
+            _rebucket(self.whole[lv], self.bucket_whole[lv], self.topology.unit_pool[lv], whole_moves)
+            return
+        acc, whole = self.acc[lv], self.whole[lv]
+        for u, d in acc_moves.items():
+            acc[u] += d
+        for u, d in whole_moves.items():
+            whole[u] += d
 
     def _taken(
         self, placements: Iterable[Placement], keep: bool
