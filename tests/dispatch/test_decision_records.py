@@ -101,7 +101,8 @@ def _cycles(rig: Rig) -> None:
     rig.dispatcher.cycle()
 
 
-def _entries(platform: Platform) -> Entries:
+def logged(platform: Platform) -> Entries:
+    """Every entry of the platform's log, drained first, parsed, with its index."""
     platform.log.drain()
     size = platform.log.size()
     found = [
@@ -120,7 +121,7 @@ def _replayed(entries: Entries) -> ReplayReport:
 
 def test_real_cycles_replay_in_agreement(rig: Rig, platform: Platform) -> None:
     _cycles(rig)
-    entries = _entries(platform)
+    entries = logged(platform)
     report = _replayed(entries)
     assert report.ok, report.problems
     assert report.cycles == len(_records(entries)) >= 3
@@ -136,10 +137,10 @@ def test_real_cycles_replay_in_agreement(rig: Rig, platform: Platform) -> None:
 def test_a_cycle_that_decides_nothing_appends_nothing(rig: Rig, platform: Platform) -> None:
     rig.submit(8)
     rig.dispatcher.cycle()
-    assert len(_records(_entries(platform))) == 1
+    assert len(_records(logged(platform))) == 1
     rig.clock.advance(timedelta(seconds=30))
     rig.dispatcher.cycle()  # it runs on; nothing else waits
-    assert len(_records(_entries(platform))) == 1
+    assert len(_records(logged(platform))) == 1
 
 
 def _alter(entries: Entries, index: int, change: Any) -> Entries:
@@ -150,7 +151,7 @@ def _alter(entries: Entries, index: int, change: Any) -> Entries:
 
 def test_an_altered_start_node_is_named_at_its_record(rig: Rig, platform: Platform) -> None:
     _cycles(rig)
-    entries = _entries(platform)
+    entries = logged(platform)
     first = _records(entries)[0]
     start = entries[first][1]["data"]["body"]["starts"][0]
 
@@ -164,7 +165,7 @@ def test_an_altered_start_node_is_named_at_its_record(rig: Rig, platform: Platfo
 
 def test_a_changed_share_is_named_at_its_record(rig: Rig, platform: Platform) -> None:
     _cycles(rig)
-    entries = _entries(platform)
+    entries = logged(platform)
     first = _records(entries)[0]
 
     def share(data: dict[str, Any]) -> None:
@@ -181,7 +182,7 @@ def test_a_changed_share_is_named_at_its_record(rig: Rig, platform: Platform) ->
 
 def test_a_removed_record_is_named_where_the_gap_shows(rig: Rig, platform: Platform) -> None:
     _cycles(rig)
-    entries = _entries(platform)
+    entries = logged(platform)
     records = _records(entries)
     report = _replayed([pair for pair in entries if pair[0] != records[1]])
     gap = [p.index for p in report.problems if "record(s) missing" in p.message]
@@ -193,7 +194,7 @@ def test_a_removed_record_is_named_where_the_gap_shows(rig: Rig, platform: Platf
 
 def test_an_unknown_scheduler_version_is_named(rig: Rig, platform: Platform) -> None:
     _cycles(rig)
-    entries = _entries(platform)
+    entries = logged(platform)
     report = replay(entries, {"sha256:another"})
     assert report.problems[0].index == _records(entries)[0]
     assert "scheduler version" in report.problems[0].message
@@ -246,7 +247,7 @@ def test_work_queued_ahead_replays_in_agreement(
         dispatcher.cycle()
     finally:
         dispatcher.close()
-    entries = _entries(platform)
+    entries = logged(platform)
     report = _replayed(entries)
     assert report.ok, report.problems
     ahead = [row[0] for _, e in entries if e["type"] == CYCLE for row in e["data"]["body"].get("ahead", [])]

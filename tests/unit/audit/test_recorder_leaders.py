@@ -5,7 +5,6 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from pnyx.db.outbox import newest_of
 from pnyx.dispatch.decision_log import DecisionRecorder, last_record
 from pnyx.dispatch.decisions import CycleDecided, topology_events
 from pnyx.wiring import Platform
+from tests.dispatch.test_decision_records import logged
 from tests.unit.audit.test_replay_entitlements import NOW, _inputs
 from tests.unit.audit.test_replay_hostile import _topology
 
@@ -29,15 +29,6 @@ T = _topology()
 def _write(recorder: DecisionRecorder, k: int) -> None:
     inputs = _inputs({"DE": 0.6, "FR": 0.4}, {("DE", "p"): 100.0}, now=NOW + k)
     recorder._write(T, inputs, decide(T, inputs))
-
-
-def _entries(platform: Platform) -> Entries:
-    platform.log.drain()
-    size = platform.log.size()
-    found = [
-        e for start in range(0, size, 1000) for e in platform.log.entries(start, min(1000, size - start))
-    ]
-    return [(i, json.loads(e.data)) for i, e in enumerate(found)]
 
 
 def _records(entries: Entries) -> list[tuple[int, bool, int | None]]:
@@ -54,7 +45,7 @@ def test_a_recorder_that_regains_the_lead_writes_a_reset(platform: Platform) -> 
     _write(b, 4)  # B takes the lead: a reset naming A's second
     for k in range(5, 9):
         _write(a, k)  # A leads again, its ledger still in memory: a reset naming B's second
-    entries = _entries(platform)
+    entries = logged(platform)
     assert _records(entries) == [
         (1, True, None),
         (2, False, None),
@@ -75,7 +66,7 @@ def test_forget_makes_the_next_record_a_reset(platform: Platform) -> None:
     _write(a, 1)
     a.forget()
     _write(a, 2)
-    assert _records(_entries(platform)) == [(1, True, None), (1, True, 1)]
+    assert _records(logged(platform)) == [(1, True, None), (1, True, 1)]
 
 
 def test_a_stale_start_up_read_still_names_the_last_record(platform: Platform) -> None:
@@ -89,7 +80,7 @@ def test_a_stale_start_up_read_still_names_the_last_record(platform: Platform) -
     b.ledger = restarted(*found)
     _write(a, 3)
     _write(b, 4)
-    entries = _entries(platform)
+    entries = logged(platform)
     assert _records(entries)[-1] == (1, True, 3)
     assert replay(entries, {"v"}).problems == []
 

@@ -42,6 +42,7 @@ from pnyx.jobs.topology import fit_check
 from pnyx.scheduler.fairshare import Span
 from pnyx.scheduler.policy import policy_named
 from pnyx.wiring import Platform
+from tests.dispatch.test_decision_records import logged
 from tests.unit.audit.test_bundle import isolated
 from tests.unit.audit.test_bundle_replay import _served, _written
 
@@ -166,15 +167,6 @@ def _submit(jobs: JobService, project: str) -> str:
     return jobs.submit(ANA, wanted).id
 
 
-def _entries(platform: Platform) -> Entries:
-    platform.log.drain()
-    size = platform.log.size()
-    found = [
-        e for start in range(0, size, 1000) for e in platform.log.entries(start, min(1000, size - start))
-    ]
-    return [(i, json.loads(e.data)) for i, e in enumerate(found)]
-
-
 def _restarted_log(
     platform: Platform, clock: FrozenClock, tmp_path: Path, drained: bool, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Entries, int]:
@@ -208,7 +200,7 @@ def _restarted_log(
     finally:
         second.close()
 
-    entries = _entries(platform)
+    entries = logged(platform)
     records = [(i, e["data"]) for i, e in entries if e["type"] == CYCLE]
     assert [d["seq"] for _, d in records] == [1, 2, 1]
     shares = joined([records[0][1]])["shares"]  # a record of one part: its lists joined in place
