@@ -40,9 +40,9 @@ from pnyx.audit.wire import (
     usage_in,
 )
 from pnyx.scheduler.capacity import Capacity
+from pnyx.scheduler.carried import CarriedCapacity
 from pnyx.scheduler.fairshare import DAY_S
 from pnyx.scheduler.model import Job
-from pnyx.scheduler.standing import Standing
 from pnyx.scheduler.topology import Topology
 
 CYCLE = "scheduler.cycle.decided"
@@ -85,7 +85,7 @@ class Replay:
         self.known, self.rerun, self.max_share_gap = known_versions, rerun, max_share_gap
         self.windows = Windows(window_s=window_s)
         self.book = TopologyBook()
-        self.standings: dict[str, Standing] = {}  # topology digest -> its ledger as the last record left it
+        self.carried: dict[str, CarriedCapacity] = {}  # topology digest -> as the last record left it
         self.tenancies: dict[str, invariants.Tenancy] = {}  # topology digest -> the holders on its nodes
         self.ledger: Ledger | None = None
         self.pending: list[tuple[int, Mapping[str, Json]]] = []
@@ -239,10 +239,10 @@ class Replay:
     ) -> None:
         assert self.ledger is not None
         inputs = inputs_of(self.ledger, float(head["now"]), topology, order, job=self._job, held=self._held)
-        standing = self.standings.get(str(head["topology"]))
-        if standing is None:
-            standing = self.standings[str(head["topology"])] = Standing(Capacity(topology))
-        expected = normal(outputs_out(decide(topology, inputs, standing=standing)))
+        carried = self.carried.get(str(head["topology"]))
+        if carried is None:
+            carried = self.carried[str(head["topology"])] = CarriedCapacity(Capacity(topology))
+        expected = normal(outputs_out(decide(topology, inputs, carried=carried)))
         found = differences(expected, normal(dict(recorded)))
         if found:
             self._problem(index, f"record {head['seq']}: {found[0]}")

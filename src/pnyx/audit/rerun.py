@@ -15,12 +15,12 @@ import dataclasses
 from pnyx.audit.wire import CycleInputs, CycleOutputs, Held, usual_order
 from pnyx.scheduler.ahead import Layers, layers, overlapping
 from pnyx.scheduler.capacity import Capacity, blank_of
+from pnyx.scheduler.carried import CarriedCapacity
 from pnyx.scheduler.cycle import schedule
 from pnyx.scheduler.fairshare import Usage, fold, spans_of
 from pnyx.scheduler.model import Decisions, Job, Placement, Running
 from pnyx.scheduler.queue import Queue
 from pnyx.scheduler.snapshot import Snapshot, build_snapshot
-from pnyx.scheduler.standing import Standing
 from pnyx.scheduler.topology import Topology
 
 
@@ -29,29 +29,29 @@ def decide(
     inputs: CycleInputs,
     *,
     blank: Capacity | None = None,
-    standing: Standing | None = None,
+    carried: CarriedCapacity | None = None,
 ) -> CycleOutputs:
     """``blank``: the topology's capacity with nothing taken (``scheduler.capacity.blank_of``), which
     a caller deciding many cycles over one topology builds once; every ledger here is a copy of it.
-    ``standing``: the ledger a caller keeps from one cycle to the next (``scheduler.standing``; its
+    ``carried``: the ledger a caller keeps from one cycle to the next (``scheduler.carried``; its
     blank is the blank), changed to this cycle's started jobs instead of built from blank wherever
     that ends in the same ledger (all started jobs on the hardware now, in the usual order)."""
-    blank = blank_of(topology, blank if standing is None else standing.blank)
+    blank = blank_of(topology, blank if carried is None else carried.blank)
     down = sorted(inputs.down)  # a set's order is no order: nodes fail in one order, the same each time
-    stack, standing = _stacked(topology, inputs, blank, down, standing)
+    stack, carried = _stacked(topology, inputs, blank, down, carried)
     holding = [*stack.now, *stack.queued, *stack.deeper, *stack.overlaid]
-    spans = spans_of(holding) if standing is None else standing.spans(holding)
+    spans = spans_of(holding) if carried is None else carried.spans(holding)
     usage = fold(inputs.history, spans, inputs.now, inputs.shares.half_life_s)
-    if standing is None:
+    if carried is None:
         snapshot = build_snapshot(topology, stack.now, inputs.shares, usage, down, blank=blank)
-    else:  # the cycle works on the standing ledger itself, under its journal, and is reordered after
+    else:  # the cycle works on the carried capacity itself, under its journal, and is reordered after
         running = {r.job.id: r for r in stack.now}
-        snapshot = Snapshot(capacity=standing.capacity, running=running, shares=inputs.shares, usage=usage)
+        snapshot = Snapshot(capacity=carried.capacity, running=running, shares=inputs.shares, usage=usage)
     try:
         decisions = schedule(snapshot, Queue(list(inputs.queue)), inputs.now, inputs.policy)
     finally:
-        if standing is not None:
-            standing.reorder()
+        if carried is not None:
+            carried.reorder()
     if not (inputs.ahead_engines and not decisions.reservations and not stack.deeper):
         return CycleOutputs(decisions=decisions)
     placed = _ahead(blank, inputs, stack, decisions, usage)
@@ -61,15 +61,15 @@ def decide(
 
 
 def _stacked(
-    topology: Topology, inputs: CycleInputs, blank: Capacity, down: list[int], standing: Standing | None
-) -> tuple[Layers, Standing | None]:
-    """The holding jobs in layers (``scheduler.ahead``), and ``standing``, followed to the started
+    topology: Topology, inputs: CycleInputs, blank: Capacity, down: list[int], carried: CarriedCapacity | None
+) -> tuple[Layers, CarriedCapacity | None]:
+    """The holding jobs in layers (``scheduler.ahead``), and ``carried``, followed to the started
     ones, where it is this cycle's ledger: every job started, each on the hardware now, in the order
     a build meets them (else None: the snapshot is built from blank)."""
     started, waiting = holding_order(inputs.holding, inputs.order)
-    if standing is not None and standing.follow(started, down, usual=not inputs.order) and not waiting:
+    if carried is not None and carried.follow(started, down, usual=not inputs.order) and not waiting:
         ahead: tuple[tuple[Running, ...], ...] = ((),) * (max(1, inputs.ahead_depth) - 1)
-        return Layers(now=tuple(started), ahead=ahead, deeper=()), standing
+        return Layers(now=tuple(started), ahead=ahead, deeper=()), carried
     return layers(topology, started, waiting, inputs.ahead_depth, blank=blank), None
 
 

@@ -1,4 +1,4 @@
-"""The standing ledger (``scheduler.standing``) against a build from blank, record after record:
+"""The carried capacity (``scheduler.carried``) against a build from blank, record after record:
 counters, free counts and the order of every bucket (best fit takes a bucket's first unit)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from pnyx.inventory.rules import generate_facility
 from pnyx.scheduler.ahead import layers
 from pnyx.scheduler.capacity import Capacity
+from pnyx.scheduler.carried import CarriedCapacity
 from pnyx.scheduler.fairshare import spans_of
 from pnyx.scheduler.model import Job, Placement, Running
-from pnyx.scheduler.standing import Standing
 from pnyx.scheduler.topology import Topology, build_topology
 
 _FACILITY = build_topology(generate_facility(512, seed=0))
@@ -66,7 +66,7 @@ def same(a: Capacity, b: Capacity | None) -> None:
 
 @settings(deadline=None, max_examples=40)  # a few ledgers of a 512-accelerator facility per record
 @given(st.lists(JOB, min_size=30, max_size=30), st.lists(RECORD, min_size=1, max_size=6))
-def test_the_standing_ledger_is_the_one_built_from_blank_record_after_record(
+def test_the_carried_capacity_is_the_one_built_from_blank_record_after_record(
     jobs: list[tuple[int, int, bool, int, int]], records: list[tuple[list[tuple[int, bool]], list[int]]]
 ) -> None:
     """Jobs come, go and come back placed elsewhere, nodes fail and come back, placements overlap
@@ -74,29 +74,29 @@ def test_the_standing_ledger_is_the_one_built_from_blank_record_after_record(
     the running jobs in the usual order, and ``follow`` says True exactly when the queue-ahead
     layers put all of them on the hardware now."""
     t = _FACILITY
-    standing = Standing(_BLANK)
+    carried = CarriedCapacity(_BLANK)
     for chosen, down in records:
         runs = {f"j{i}": running(t, i, jobs[i], again) for i, again in chosen}
         ordered = sorted(runs.values(), key=lambda r: (r.job.submit_s, r.job.id))
-        fitting = standing.follow(ordered, down)
-        same(standing.capacity, built(ordered, down))
+        fitting = carried.follow(ordered, down)
+        same(carried.capacity, built(ordered, down))
         stack = layers(t, ordered, [], blank=_BLANK)
         assert fitting == (list(stack.now) == ordered and not stack.overlaid)
-        assert standing.spans(ordered) == spans_of(ordered)
-        if fitting:  # a cycle is given the standing ledger only then (over-full nodes break counters)
-            tried(standing, [n for first, count, *_ in jobs[:8] for n in (first, (first * count) % SIZE)])
-            same(standing.capacity, built(ordered, down))
+        assert carried.spans(ordered) == spans_of(ordered)
+        if fitting:  # a cycle is given the carried capacity only then (over-full nodes break counters)
+            tried(carried, [n for first, count, *_ in jobs[:8] for n in (first, (first * count) % SIZE)])
+            same(carried.capacity, built(ordered, down))
 
 
-def tried(standing: Standing, nodes: list[int]) -> None:
-    """A cycle's trial work on the standing ledger itself: changes under the journal, rolled back,
+def tried(carried: CarriedCapacity, nodes: list[int]) -> None:
+    """A cycle's trial work on the carried capacity itself: changes under the journal, rolled back,
     then the buckets put back in order."""
-    capacity = standing.capacity
+    capacity = carried.capacity
     capacity.begin()
     for i, n in enumerate(nodes):
         capacity.set_free(n, (capacity.free[n] + i) % (capacity.topology.node_cap[n] + 1))
     capacity.rollback()
-    standing.reorder()
+    carried.reorder()
 
 
 @settings(deadline=None, max_examples=20)
@@ -107,27 +107,27 @@ def test_out_of_order_jobs_are_refused_and_the_next_record_is_still_right(
     """Running jobs in another order than the usual one: ``follow`` says False (a build would meet
     their changes in another order), and still keeps the ledger of the usual order."""
     t = _FACILITY
-    standing = Standing(_BLANK)
+    carried = CarriedCapacity(_BLANK)
     for chosen, down in records:
         runs = {f"j{i}": running(t, i, jobs[i], again) for i, again in chosen}
         ordered = sorted(runs.values(), key=lambda r: (r.job.submit_s, r.job.id))
-        assert not standing.follow(ordered[::-1], down) or len(ordered) < 2
-        same(standing.capacity, built(ordered, down))
+        assert not carried.follow(ordered[::-1], down) or len(ordered) < 2
+        same(carried.capacity, built(ordered, down))
 
 
 def test_a_node_time_or_twice_run_job_a_build_cannot_read_leaves_the_ledger_as_it_was() -> None:
     t = _FACILITY
-    standing = Standing(_BLANK)
+    carried = CarriedCapacity(_BLANK)
     first = [running(t, 0, (0, 2, False, 2, 0), False)]
-    assert standing.follow(first, [])
-    assert not standing.follow(first, [SIZE])
-    assert not standing.follow(first, [-1])
-    same(standing.capacity, built(first, []))
+    assert carried.follow(first, [])
+    assert not carried.follow(first, [SIZE])
+    assert not carried.follow(first, [-1])
+    same(carried.capacity, built(first, []))
     late = running(t, 1, (3, 2, False, 1, 1), False)
     nan = Running(job=Job(id="j2", accelerators=1, estimate_s=1.0, accelerator_type=None, member="DE",
                           project="p", user="u", submit_s=float("nan")),
                   placement=late.placement, start_s=0.0, end_s=1.0)  # fmt: skip
-    assert not standing.follow([*first, nan], [])
-    same(standing.capacity, built(first, []))
-    assert not standing.follow([*first, first[0]], [])  # one job twice: a build keeps one of them
-    same(standing.capacity, built(first, []))
+    assert not carried.follow([*first, nan], [])
+    same(carried.capacity, built(first, []))
+    assert not carried.follow([*first, first[0]], [])  # one job twice: a build keeps one of them
+    same(carried.capacity, built(first, []))

@@ -1,4 +1,4 @@
-"""``rerun.decide`` with a standing ledger (kept from cycle to cycle, as the replay keeps it) against
+"""``rerun.decide`` with a carried capacity (kept from cycle to cycle, as the replay keeps it) against
 ``decide`` building each snapshot from blank (as production does): the same outputs, cycle after
 cycle, over a small facility run by its own decisions (starts, finishes, preemptions, failed nodes)."""
 
@@ -12,10 +12,10 @@ from pnyx.audit.wire import CycleInputs, CycleOutputs, Held, outputs_out
 from pnyx.inventory.rules import generate_facility
 from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.capacity import Capacity
+from pnyx.scheduler.carried import CarriedCapacity
 from pnyx.scheduler.fairshare import Shares
 from pnyx.scheduler.model import Job, PriorityClass, Running
 from pnyx.scheduler.policy import policy_named
-from pnyx.scheduler.standing import Standing
 from pnyx.scheduler.topology import build_topology
 
 _TOPOLOGY = build_topology(generate_facility(512, seed=0))
@@ -54,10 +54,10 @@ def after(
 
 @settings(deadline=None, max_examples=50)  # two decisions per cycle on a 512-accelerator facility
 @given(st.lists(JOB, min_size=5, max_size=40), st.lists(st.lists(st.integers(0, 63), max_size=3), max_size=8))
-def test_a_standing_ledger_decides_as_a_ledger_built_from_blank(
+def test_a_carried_capacity_decides_as_a_ledger_built_from_blank(
     shapes: list[tuple[int, int, int, bool, int, bool]], downs: list[list[int]]
 ) -> None:
-    standing = Standing(_BLANK)
+    carried = CarriedCapacity(_BLANK)
     queue = [job(i, s) for i, s in enumerate(shapes)]
     holding: list[Held] = []
     policy = policy_named("full")
@@ -69,6 +69,6 @@ def test_a_standing_ledger_decides_as_a_ledger_built_from_blank(
         inputs = CycleInputs(now=now, queue=tuple(queue), engines=engines, holding=tuple(up), shares=SHARES,
                              policy=policy, down=frozenset(down))  # fmt: skip
         fresh = decide(_TOPOLOGY, inputs, blank=_BLANK)
-        kept = decide(_TOPOLOGY, inputs, standing=standing)
+        kept = decide(_TOPOLOGY, inputs, carried=carried)
         assert outputs_out(kept) == outputs_out(fresh)
         holding, queue = after(up, queue, fresh, now)

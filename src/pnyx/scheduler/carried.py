@@ -1,8 +1,8 @@
-"""The standing ledger: the capacity a snapshot builds from blank, kept from one cycle to the next.
+"""The carried capacity: what a snapshot builds from blank, kept from one cycle to the next.
 
 ``build_snapshot`` copies the blank ledger, fails the down nodes (in ascending order) and takes the
 running jobs' placements in order (``Capacity.take_all``). A caller deciding cycle after cycle (the
-audit replay) meets mostly the same running jobs each time: a ``Standing`` keeps that ledger and
+audit replay) meets mostly the same running jobs each time: a ``CarriedCapacity`` keeps that ledger and
 changes only the nodes of the placements that left or came and of the nodes that failed or came
 back, and ends in the very state a build from blank leaves: the same counters, and the units of
 every bucket in the same order (best fit takes the first unit of a bucket, so the order decides).
@@ -34,7 +34,7 @@ Touch = tuple[Key, bool, int]  # a placement on a node: (key, exclusive, count)
 ACC, WHOLE = 0, 1  # free accelerators, wholly free nodes
 
 
-class Standing:
+class CarriedCapacity:
     """The ledger of the running jobs and failed nodes ``follow`` was last given. A cycle may work on
     ``capacity`` itself (its journal and rollback leave the counters as they were) if ``reorder``
     is called after it: a rollback leaves the units it moved at the end of their buckets."""
