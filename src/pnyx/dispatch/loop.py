@@ -3,9 +3,10 @@
 2. reconcile - every job holding accelerators is checked against its engine: a placed job the
                engine has not got yet is found (one batched lookup per engine where it offers one)
                or submitted (idempotent on the attempt's key, so a crash between decision and
-               submission neither loses nor doubles a job); the engine's word moves jobs from queued
-               to running and closes finished ones (usage recorded); cancels are passed on; jobs
-               held for safety whose project an officer has since confirmed join the queue.
+               submission neither loses nor doubles a job); the engine's word (``states``: one call
+               per engine, else job by job) moves jobs from queued to running and closes finished
+               ones (usage recorded); cancels are passed on; jobs held for safety whose project an
+               officer has since confirmed join the queue.
 3. schedule  - a snapshot from the database goes through the very scheduler the simulator drives.
 4. apply     - preemptions (the victim, stopped by its engine, may checkpoint on SIGTERM, and is
                requeued), rejections, then at most ``MAX_STARTS`` starts: committed (DISPATCHING),
@@ -46,6 +47,7 @@ from pnyx.dispatch.plan import QueueAhead, plan
 from pnyx.dispatch.records import confirm_act, dispatch_act, end_act, ending, ref_of, start_act, starting
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, cycle_until
 from pnyx.dispatch.sealed import KeyGate, KeysLost
+from pnyx.dispatch.states import EngineStates
 from pnyx.dispatch.usage import UsageRecorder, UsageSink
 from pnyx.dispatch.wake import Arrivals
 from pnyx.jobs.changes import Act
@@ -68,7 +70,6 @@ from pnyx.scheduler.topology import Topology
 
 log = logging.getLogger("pnyx.dispatch")
 LOST_GRACE = timedelta(seconds=60)  # an engine that does not know a job this long after submit lost it
-DOWN_AFTER = 3  # transient failures, none answered, before the per-job status fallback stops
 
 
 class Dispatcher:
@@ -104,6 +105,7 @@ class Dispatcher:
         self.job_cache = JobCache(jobs)  # decoded jobs, re-read where their revision moved
         self.arrivals = Arrivals(jobs, leading=lambda: self._leading)  # an idle pause ends on arrivals
         self.heap = Heap()  # settled between cycles: the collector walks only what a cycle allocates
+        self.states = EngineStates(executors, self._engine_fault)  # each engine's word, once a cycle
 
     def cycle(self) -> CycleReport:
         started = time.perf_counter()
@@ -145,7 +147,7 @@ class Dispatcher:
     def _poll(self, jobs: list[JobRecord], report: CycleReport) -> None:
         """Ask each engine once for its jobs' states and follow its word (starts in one transaction)."""
         for engine, engine_jobs in by_engine(jobs).items():
-            pairs = self._statuses(engine, engine_jobs, report)
+            pairs = self.states.of(engine, engine_jobs, report, self._tally)
             now = self.clock.now()
             starts = [(job, start_act(job, status, now)) for job, status in pairs if starting(job, status)]
             report.running += len(self._apply(starts, "start", report))
@@ -181,42 +183,6 @@ class Dispatcher:
         if job is not None and job.cancel_requested and not self._cancel_at_engine(job, report):
             return None
         return job
-
-    def _statuses(
-        self, engine: str, jobs: list[JobRecord], report: CycleReport
-    ) -> list[tuple[JobRecord, EngineStatus]]:
-        """Each job's engine status; if the batch call fails, job by job, so only a bad job fails."""
-        executor = self.executors[engine]
-        try:
-            statuses = executor.status([ref_of(j) for j in jobs])
-            if len(statuses) != len(jobs):
-                raise ValueError(f"{len(statuses)} states for {len(jobs)} jobs")
-        except Exception as exc:
-            log.warning("dispatch: the %s engine's status call failed; job by job", engine, exc_info=exc)
-            report.errors.append(f"{engine}: status of {len(jobs)} jobs failed ({describe(exc)}); job by job")
-            return self._one_by_one(engine, jobs, report)
-        self._tally.answered.add(engine)
-        return list(zip(jobs, statuses, strict=True))
-
-    def _one_by_one(
-        self, engine: str, jobs: list[JobRecord], report: CycleReport
-    ) -> list[tuple[JobRecord, EngineStatus]]:
-        """Ask per job; an engine that answers none of the first DOWN_AFTER is down: the rest wait."""
-        executor, misses = self.executors[engine], 0
-        pairs: list[tuple[JobRecord, EngineStatus]] = []
-        for job in jobs:
-            if misses >= DOWN_AFTER and engine not in self._tally.answered:
-                report.errors.append(f"{engine}: not answering; its jobs wait")
-                break
-            try:
-                [status] = executor.status([ref_of(job)])
-            except Exception as exc:
-                misses += fault_of(exc) is Fault.TRANSIENT
-                self._engine_fault(job, "read the state of", exc, report)
-                continue
-            self._tally.answered.add(engine)
-            pairs.append((job, status))
-        return pairs
 
     def _submit(
         self,
