@@ -32,6 +32,17 @@ def test_a_missing_page_is_a_404_in_the_portals_look(live_server: LiveServer, pa
     assert weight == "700"  # the stylesheet applied
 
 
+@pytest.mark.parametrize("path", ["/portal", "/portal/"])
+def test_the_portals_own_root_leads_to_the_front_page(live_server: LiveServer, page: Page, path: str) -> None:
+    answer = page.request.get(live_server.url + path, max_redirects=0)
+    assert answer.status == 308
+    assert answer.headers["location"] == "/"
+    response = page.goto(live_server.url + path)
+    assert response is not None
+    assert response.status == 200
+    assert page.url == live_server.url + "/"
+
+
 @pytest.mark.parametrize("query", ["start=-1", "start=abc", "before=1e99"])
 def test_a_query_the_page_cannot_read_is_a_400_naming_the_field(
     live_server: LiveServer, page: Page, query: str

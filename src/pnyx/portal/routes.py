@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from pnyx.core.errors import NotFound
@@ -67,6 +67,12 @@ def create_portal() -> APIRouter:
     def favicon() -> FileResponse:
         """The vendored icon (static/favicon.ico; pages name static/favicon.svg), never a 404."""
         return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon")
+
+    @router.get("/portal")
+    @router.get("/portal/")
+    def portal_root() -> RedirectResponse:
+        """The portal's pages live under ``/portal/...`` but its front page is ``/``: send users there."""
+        return RedirectResponse("/", status_code=308)
 
     @router.get("/portal/log/entries/{index}", response_class=HTMLResponse)
     def entry_page(
