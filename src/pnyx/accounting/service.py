@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Protocol
 
 from pnyx.accounting.history import HistoryStep, steps, usage_history
@@ -34,9 +35,13 @@ from pnyx.accounting.rules import (
 from pnyx.accounting.store import UsageRepository
 from pnyx.core.errors import Conflict, InvalidInput, NotFound
 from pnyx.core.ids import new_id
+from pnyx.db.batch import write_each
 from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal
 from pnyx.scheduler.fairshare import Span
+
+Budget = tuple[Funding | None, Callable[[datetime], Decimal | None]]
+"""A project's allocation (None: it has none) and its allocated hours at a time (None: none then)."""
 
 
 class Budgets(Protocol):
@@ -44,8 +49,8 @@ class Budgets(Protocol):
 
     def allocated_hours(self, project_id: str, at: datetime) -> Decimal | None: ...
 
-    def allocation(self, project_id: str) -> Funding:
-        """The project's allocation; ``NotFound`` when it has none."""
+    def budgets(self, project_ids: Collection[str]) -> Mapping[str, Budget]:
+        """Each project's ``Budget``, read at once: what one batch of usage records draws on."""
         ...
 
 
@@ -57,6 +62,17 @@ class NoBudgets:
 
     def allocation(self, project_id: str) -> Funding:
         raise NotFound(f"no allocation for project {project_id!r}", field="project_id")
+
+    def budgets(self, project_ids: Collection[str]) -> dict[str, Budget]:
+        """Each project's ``allocation`` (None where there is none) and its ``allocated_hours``."""
+        return {p: (_funded(self.allocation, p), partial(self.allocated_hours, p)) for p in project_ids}
+
+
+def _funded(allocation: Callable[[str], Funding], project_id: str) -> Funding | None:
+    try:
+        return allocation(project_id)
+    except NotFound:  # no allocation: work of a member-state pool, or of no pool
+        return None
 
 
 SharesAt = Callable[[datetime], Mapping[str, Decimal]]  # member-state entitlement shares in force at a time
@@ -119,23 +135,22 @@ class AccountingService:
         return recorded
 
     def record_usages(self, usages: Sequence[JobUsage]) -> list[UsageRecord | Exception]:
-        """Several jobs' use (a dispatch cycle's) as ``record_usage`` records one, in one transaction,
-        each record in its own savepoint with its own events: one refused (recorded already, invalid,
-        contradicting its allocation) is undone alone and its error returned in its place. The checks
-        and reads come first, each on its own short connection; the transaction only writes."""
-        funded = {p: self._funded(p) for p in {u.project_id for u in usages}}
-        drafts = [self._draft(u, funded[u.project_id]) for u in usages]
+        """Several jobs' use (a dispatch cycle's) as ``record_usage`` records one, in one transaction:
+        one refused (recorded already, invalid, contradicting its allocation, refused by the database)
+        is undone alone, its events with it, and its error returned in its place. Each project's
+        allocation is read once, before the transaction; the transaction checks the records against
+        what is recorded in two reads and writes them in one statement (``_charged``)."""
+        budgets = self.budgets.budgets({u.project_id for u in usages})
+        drafts = [self._draft(u, budgets[u.project_id]) for u in usages]
         with self.uow.write() as tx:
-            charges = _Charges(UsageRepository(tx.conn))
-            return [d if isinstance(d, Exception) else charges.add(tx, *d) for d in drafts]
+            charged = iter(_charged(tx, [d for d in drafts if not isinstance(d, Exception)]))
+            return [d if isinstance(d, Exception) else next(charged) for d in drafts]
 
-    def _draft(
-        self, usage: JobUsage, funded: Funding | None
-    ) -> tuple[UsageRecord, Decimal | None] | Exception:
+    def _draft(self, usage: JobUsage, budget: Budget) -> _Draft | Exception:
         """The record, checked, with its project's allocated hours when it ended; or why it is refused."""
+        funded, allocated_hours = budget
         try:
-            record = self._record_of(usage, funded)
-            return record, self.budgets.allocated_hours(usage.project_id, usage.ended_at)
+            return self._record_of(usage, funded), allocated_hours(usage.ended_at)
         except Exception as exc:  # that record's alone: returned in its place
             return exc
 
@@ -163,12 +178,6 @@ class AccountingService:
             discipline=usage.discipline,
             user_id=usage.user_id,
         )
-
-    def _funded(self, project_id: str) -> Funding | None:
-        try:
-            return self.budgets.allocation(project_id)
-        except NotFound:  # no allocation: work of a member-state pool, or of no pool
-            return None
 
     def standing(self, project_id: str, at: datetime | None = None) -> ProjectStanding:
         """Over budget means the scheduler runs the project's new work at opportunistic priority."""
@@ -235,45 +244,65 @@ class AccountingService:
         return usage_history(records, cuts, [self.shares_at(c.end) for c in cuts], self.capacity())
 
 
+_Draft = tuple[UsageRecord, Decimal | None]  # a checked record and its project's allocated hours then
+
+
+def _charged(tx: Transaction, drafts: Sequence[_Draft]) -> list[UsageRecord | Exception]:
+    """Each draft's record added with its events, or the error that undid it alone: checked against
+    the records of its job and its project's hours read once for all, then written in one statement;
+    one by one, each in its own savepoint, only when the database refuses that one (``db.batch``)."""
+    repo = UsageRepository(tx.conn)
+    recorded = repo.recorded(record.job_id for record, _ in drafts)
+    seconds = repo.seconds_by_project({record.project_id for record, _ in drafts})
+    planned = _Charges(tx, {project: Decimal(s) / HOUR for project, s in seconds.items()})
+    alone = _Charges(tx, {})  # reads as it goes: the one-by-one path
+
+    def plan(draft: _Draft) -> UsageRecord:
+        record = draft[0]
+        if record.job_id in recorded:
+            raise _exists(record)
+        done = planned.charge(*draft)
+        recorded.add(record.job_id)
+        return done
+
+    def one(draft: _Draft) -> UsageRecord:
+        record = draft[0]
+        if repo.by_job(record.job_id) is not None:
+            raise _exists(record)
+        if record.project_id not in alone.used:
+            alone.used[record.project_id] = Decimal(repo.project_seconds(record.project_id)) / HOUR
+        repo.add(record)
+        return alone.charge(*draft)
+
+    return write_each(tx, drafts, plan, repo.add_all, one)
+
+
+def _exists(record: UsageRecord) -> Conflict:
+    return Conflict(f"usage of job {record.job_id} is already recorded", field="job_id", code="usage_exists")
+
+
 class _Charges:
-    """Records added in one transaction, each project's hours used kept as they grow (read once)."""
+    """Each project's hours used as this transaction's records add to them (``used``: read before)."""
 
-    def __init__(self, repo: UsageRepository) -> None:
-        self.repo = repo
-        self.used: dict[str, Decimal] = {}  # project -> hours recorded so far in this transaction
+    def __init__(self, tx: Transaction, used: dict[str, Decimal]) -> None:
+        self.tx = tx
+        self.used = used
 
-    def add(self, tx: Transaction, record: UsageRecord, allocated: Decimal | None) -> UsageRecord | Exception:
-        """``record`` added in its own savepoint, with its events; or the error that undid it alone."""
-        emitted = len(tx.events)
-        try:
-            with tx.conn.begin_nested():
-                after = self._charge(tx, record, allocated)
-        except Exception as exc:  # that record's alone: returned in its place
-            del tx.events[emitted:]
-            return exc
-        self.used[record.project_id] = after
-        return record
-
-    def _charge(self, tx: Transaction, record: UsageRecord, allocated: Decimal | None) -> Decimal:
-        if self.repo.by_job(record.job_id) is not None:
-            raise Conflict(
-                f"usage of job {record.job_id} is already recorded", field="job_id", code="usage_exists"
-            )
-        before = self.used.get(record.project_id)
-        if before is None:
-            before = Decimal(self.repo.project_seconds(record.project_id)) / HOUR
-        self.repo.add(record)
-        tx.emit(recorded_event(record))
+    def charge(self, record: UsageRecord, allocated: Decimal | None) -> UsageRecord:
+        """``record``'s events (the over-budget one when it crosses ``allocated``), its hours counted."""
+        before = self.used[record.project_id]
         after = before + Decimal(record.accelerator_seconds) / HOUR
+        self.tx.emit(recorded_event(record))
         if allocated is not None and before <= allocated < after:
-            tx.emit(
+            self.tx.emit(
                 ProjectWentOverBudget(
                     project_id=record.project_id,
                     allocated_hours=str(allocated),
                     used_hours=str(after.quantize(Decimal("0.01"))),
                 )
             )
-        return after
+        self.used[record.project_id] = after
+        return record
 
 
 def recorded_event(record: UsageRecord) -> UsageRecorded:

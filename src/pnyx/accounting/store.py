@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,12 +32,39 @@ usage_records = sa.Table(
 )
 
 
+_INSERT = usage_records.insert()  # built once: a statement made per call costs its construction
+_RECORDED = sa.select(usage_records.c.job_id).where(
+    usage_records.c.job_id.in_(sa.bindparam("_job_ids", expanding=True))
+)
+_SECONDS_BY_PROJECT = (
+    sa.select(usage_records.c.project_id, sa.func.sum(usage_records.c.accelerator_seconds))
+    .where(usage_records.c.project_id.in_(sa.bindparam("_project_ids", expanding=True)))
+    .group_by(usage_records.c.project_id)
+)
+_AT_ONCE = 500  # ids per query: under every backend's limit on bound parameters
+
+
 class UsageRepository:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
     def add(self, record: UsageRecord) -> None:
-        self.conn.execute(usage_records.insert().values(**{f: getattr(record, f) for f in record.__slots__}))
+        self.conn.execute(_INSERT, _row(record))
+
+    def add_all(self, records: Sequence[UsageRecord]) -> None:
+        """Each of ``records`` as ``add`` adds it, in one statement (executemany)."""
+        self.conn.execute(_INSERT, [_row(r) for r in records])
+
+    def recorded(self, job_ids: Iterable[str]) -> set[str]:
+        """Those of ``job_ids`` whose usage is recorded, ``_AT_ONCE`` ids a query."""
+        chunks = _chunks(sorted(set(job_ids)))
+        return {j for chunk in chunks for j in self.conn.execute(_RECORDED, {"_job_ids": chunk}).scalars()}
+
+    def seconds_by_project(self, project_ids: Iterable[str]) -> dict[str, int]:
+        """``project_seconds`` of each of ``project_ids`` (0: none recorded), ``_AT_ONCE`` ids a query."""
+        ids = sorted(set(project_ids))
+        rows = (r for c in _chunks(ids) for r in self.conn.execute(_SECONDS_BY_PROJECT, {"_project_ids": c}))
+        return {**dict.fromkeys(ids, 0), **{project: int(seconds) for project, seconds in rows}}
 
     def by_job(self, job_id: str) -> UsageRecord | None:
         row = (
@@ -78,3 +107,22 @@ class UsageRepository:
             .group_by(usage_records.c.accelerator_type)
         )
         return {kind: int(total) for kind, total in self.conn.execute(query)}
+
+    def seconds_by_project_and_type(self, project_ids: list[str]) -> dict[str, dict[str, int]]:
+        """``project_seconds_by_type`` of several projects in one grouped query (the dispatcher meters
+        a cycle's projects at once); a project without records is absent."""
+        seconds = sa.func.sum(usage_records.c.accelerator_seconds)
+        project, kind = usage_records.c.project_id, usage_records.c.accelerator_type
+        query = sa.select(project, kind, seconds).where(project.in_(project_ids)).group_by(project, kind)
+        found: dict[str, dict[str, int]] = {}
+        for project_id, kind_name, total in self.conn.execute(query):
+            found.setdefault(project_id, {})[kind_name] = int(total)
+        return found
+
+
+def _row(record: UsageRecord) -> dict[str, Any]:
+    return {f: getattr(record, f) for f in record.__slots__}
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    return (ids[at : at + _AT_ONCE] for at in range(0, len(ids), _AT_ONCE))

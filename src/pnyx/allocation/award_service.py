@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Protocol
 
 from pnyx.allocation import funding, scoring, shares
@@ -211,11 +212,27 @@ class AwardService:
         """Accounting's ``Budgets`` seam: the granted hours while the allocation is active, else None."""
         with self.uow.read() as conn:
             found = AllocationRepository(conn).get(ProjectId(project_id))
-        return found.total.value if found is not None and found.active_at(at) else None
+        return granted_hours(found, at)
+
+    def budgets(self, project_ids: Collection[str]) -> dict[str, Budget]:
+        """Accounting's ``Budgets`` seam for a batch of usage records: each project's allocation (None:
+        it has none) and its ``allocated_hours`` at a time, all read on one connection."""
+        with self.uow.read() as conn:
+            repo = AllocationRepository(conn)
+            found = {p: repo.get(ProjectId(p)) for p in project_ids}
+        return {p: (a, partial(granted_hours, a)) for p, a in found.items()}
 
     def balance(self, project_id: str, ledger: UsageLedger) -> Balance:
         allocation = self.allocation(project_id)
         return shares.balance(allocation, ledger.charged(allocation.project_id))
+
+
+Budget = tuple[Allocation | None, Callable[[datetime], Decimal | None]]
+
+
+def granted_hours(allocation: Allocation | None, at: datetime) -> Decimal | None:
+    """The hours an allocation grants at ``at``: its total while it is active, else None (as without one)."""
+    return allocation.total.value if allocation is not None and allocation.active_at(at) else None
 
 
 def _transition(tx: Transaction, repo: CallRepository, call: Call, action: CallAction) -> Call:

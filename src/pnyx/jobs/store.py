@@ -113,6 +113,10 @@ class JobRepository:
     def save(self, job: JobRecord) -> None:
         self.conn.execute(_SAVE, {**_row(job), "_job_id": job.id})
 
+    def save_all(self, saved: Sequence[JobRecord]) -> None:
+        """Each of ``saved`` as ``save`` saves it, in order, in one statement (executemany)."""
+        self.conn.execute(_SAVE, [{**_row(job), "_job_id": job.id} for job in saved])
+
     def get(self, job_id: str, *, for_update: bool = False) -> JobRecord | None:
         row = self.conn.execute(_GET_LOCKED if for_update else _GET, {"_job_id": job_id}).mappings().first()
         return None if row is None else _job(row)
