@@ -15,6 +15,7 @@ from typing import Any
 
 from pnyx.accounting.model import JobUsage, Standing
 from pnyx.accounting.service import AccountingService
+from pnyx.accounting.store import UsageRepository
 from pnyx.allocation.award_service import AwardService
 from pnyx.allocation.conflicts import binding_team
 from pnyx.allocation.model import ProjectId, Proposal
@@ -39,7 +40,7 @@ from pnyx.registry.lineage_rules import parse_model_artifact
 from pnyx.registry.lineage_service import ModelService
 from pnyx.registry.service import DatasetService
 from pnyx.registry.store import DatasetRepository
-from pnyx.safety.model import Label
+from pnyx.safety.model import Label, SafetyPolicy
 from pnyx.safety.rules import project_label
 from pnyx.safety.service import SafetyService
 from pnyx.safety.subjects import StoredArtifact
@@ -106,9 +107,17 @@ class MeteredUsage:
         dispatcher meters each project once for a cycle's records (``metering``)."""
         return self.accounting.record_usages(usages)
 
-    def metering(self) -> Callable[[str], object]:
-        """Re-meters a project; the safety policy in force read once, for all a cycle meters."""
-        return functools.partial(self.safety.meter_from_usage, policy=self.safety.policy())
+    def metering(self) -> Callable[[Sequence[str]], Sequence[object]]:
+        """Re-meters projects together (a cycle's); the safety policy in force read once, here."""
+        return functools.partial(self._meter, self.safety.policy())
+
+    def _meter(self, policy: SafetyPolicy, projects: Sequence[str]) -> list[object]:
+        """Their usage seconds per type in one grouped read, then safety meters them in one
+        transaction: each project's classification, or the error that refused it alone, in order."""
+        with self.accounting.uow.read() as conn:
+            seconds = UsageRepository(conn).seconds_by_project_and_type(list(projects))
+        metered = self.safety.meter_from_usages({p: seconds.get(p, {}) for p in projects}, policy)
+        return [metered[p] for p in projects]
 
     def recorded_since(self, since: datetime) -> set[str]:
         """The attempt keys accounting holds of work that ended at or after ``since`` (the

@@ -449,16 +449,16 @@ class MeteredApart(FlakyUsage):
         except RuntimeError as exc:  # refused alone, as accounting's savepoint does
             return exc
 
-    def metering(self) -> Callable[[str], object]:
+    def metering(self) -> Callable[[Sequence[str]], Sequence[object]]:
         self.meterings += 1
         return self.meter
 
-    def meter(self, project_id: str) -> object:
+    def meter(self, projects: Sequence[str]) -> Sequence[object]:
         if self.refuse_metering:
             self.refuse_metering -= 1
             raise RuntimeError("safety is busy")
-        self.metered.append(project_id)
-        return None
+        self.metered.extend(projects)
+        return [None] * len(projects)
 
 
 def test_a_cycles_usage_is_metered_once_per_project_and_metering_that_fails_is_retried(rig: Rig) -> None:

@@ -115,9 +115,7 @@ class Dispatcher:
         report = CycleReport(leader=True)
         self._tally = Tally()
         if not self._leading:
-            self.job_cache.clear()  # never trusted across a change of leader: every job read afresh
-            self.decisions.forget()  # the next record is a reset naming the log's last
-            self._leading = self.usage.recover(self.jobs, self.clock.now(), report.errors, self.outputs)
+            self._leading = self._take_lead(report)
         self.usage.retry()  # usage records refused in earlier cycles go with this cycle's
         topology = self.topology()  # one inventory check per cycle
         begin_cycle(self.executors.values())  # one engine listing per cycle, where kept
@@ -130,6 +128,15 @@ class Dispatcher:
         report.errors.extend(self.outputs.take_errors())
         report.seconds = time.perf_counter() - started
         return report
+
+    def _take_lead(self, report: CycleReport) -> bool:
+        """Nothing remembered is trusted across a change of leader; a stopped leader's crash windows
+        are closed (outputs taken in, usage recorded). False: a recovery failed (tried next cycle)."""
+        self.job_cache.clear()  # every job read afresh
+        self.decisions.forget()  # the next record is a reset naming the log's last
+        now = self.clock.now()
+        outputs = self.outputs.recover(self.jobs, now, report.errors)
+        return self.usage.recover(self.jobs, now, report.errors) and outputs
 
     # --- 2. reconcile ----------------------------------------------------------------------------
 

@@ -12,9 +12,10 @@ accounting as a duplicate attempt key (``Conflict``, counted as recorded), so re
 one. Not recovered: records older than the window, or beyond the ``USAGE_RECOVERY_LIMIT`` newest
 closed jobs, and a preempted attempt's (its job row has moved on to the next attempt): see
 docs/adr/0006. A sink that meters apart (safety re-meters a project from all its
-records) meters each project once a cycle for its records (``meter``), reading what metering needs
-(the safety policy) once; a project whose metering failed is metered again at the next ``meter``,
-``USAGE_TRIES`` times in all.
+records) meters each project once a cycle for its records (``meter``), all the cycle's projects
+together (what metering needs read once, one transaction); when that fails, each alone, so that a
+project whose metering fails fails alone and is metered again at the next ``meter``, ``USAGE_TRIES``
+times in all.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from pnyx.accounting.model import JobUsage
 from pnyx.core.errors import Conflict
@@ -35,6 +36,7 @@ USAGE_TRIES = 3
 USAGE_RECOVERY = timedelta(days=7)  # a new leader records the usage of jobs closed this recently
 USAGE_RECOVERY_LIMIT = 50_000  # at most this many closed jobs read (the newest) when taking the lead
 Queued = dict[str, tuple[JobRecord, int]]  # attempt key -> (the job, its record's failed tries)
+Metering = Callable[[Sequence[str]], Sequence[object]]  # projects -> each one's result or exception
 
 
 class UsageSink(Protocol):
@@ -60,8 +62,9 @@ class MeteringSink(Protocol):
         """One transaction: each usage's record, or the exception that refused it alone."""
         ...
 
-    def metering(self) -> Callable[[str], object]:
-        """What re-meters a project from its records, for the projects of one cycle."""
+    def metering(self) -> Metering:
+        """What re-meters projects from their records, for one cycle: all at once (one transaction),
+        each project's result or the exception that failed it alone, in order."""
         ...
 
 
@@ -76,16 +79,6 @@ class RecordedSink(Protocol):
 
 class Closed(Protocol):
     def closed_since(self, *, since: datetime, limit: int) -> list[JobRecord]: ...
-
-
-J = TypeVar("J", bound=Closed)
-J_contra = TypeVar("J_contra", contravariant=True)
-
-
-class Recovering(Protocol[J_contra]):
-    """Another recorder with a crash window to close on taking the lead (the outputs')."""
-
-    def recover(self, jobs: J_contra, now: datetime, errors: list[str]) -> bool: ...
 
 
 class UsageRecorder:
@@ -105,15 +98,11 @@ class UsageRecorder:
         use is its own record); one never started used nothing."""
         self.record(dataclasses.replace(job, ended_at=at))
 
-    def recover(self, jobs: J, now: datetime, errors: list[str], *also: Recovering[J]) -> bool:
-        """On taking the lead: ``also``'s recoveries, then queue the usage of the jobs closed in the
-        last ``USAGE_RECOVERY`` that the sink does not hold (a stopped leader closed them, then
-        stopped). False (the errors in ``errors``): a scan failed, and all are tried again next cycle
-        (each is idempotent). A sink that cannot say what it holds is not scanned."""
-        recovered = [other.recover(jobs, now, errors) for other in also]
-        return all(recovered) and self._scan(jobs, now, errors)
-
-    def _scan(self, jobs: Closed, now: datetime, errors: list[str]) -> bool:
+    def recover(self, jobs: Closed, now: datetime, errors: list[str]) -> bool:
+        """On taking the lead: queue the usage of the jobs closed in the last ``USAGE_RECOVERY`` that
+        the sink does not hold (a stopped leader closed them, then stopped). False (the errors in
+        ``errors``): the scan failed, and it is tried again next cycle (it is idempotent). A sink that
+        cannot say what it holds is not scanned."""
         if not isinstance(self.sink, RecordedSink):
             return True
         try:
@@ -165,17 +154,12 @@ class UsageRecorder:
         sink = self.sink
         if not isinstance(sink, MeteringSink) or not self._unmetered:
             return
-        try:
-            meter = sink.metering()
-        except Exception as exc:
-            meter = _failing(exc)
-        for project, failed in list(self._unmetered.items()):
-            try:
-                meter(project)
-            except Exception as exc:
-                self._meter_failed(project, failed + 1, exc, errors)
-                continue
-            del self._unmetered[project]
+        projects = list(self._unmetered)
+        for project, result in zip(projects, _metered(sink, projects), strict=True):
+            if isinstance(result, Exception):
+                self._meter_failed(project, self._unmetered[project] + 1, result, errors)
+            else:
+                del self._unmetered[project]
 
     def _meter_failed(self, project: str, tries: int, exc: Exception, errors: list[str]) -> None:
         then = "tried again next cycle" if tries < self.tries else "given up"
@@ -229,10 +213,33 @@ def _one(sink: UsageSink | None, u: JobUsage) -> object:
         return exc
 
 
-def _failing(exc: Exception) -> Callable[[str], object]:
-    """A metering that could not be set up: every project's metering fails with ``exc``."""
+def _metered(sink: MeteringSink, projects: list[str]) -> list[object]:
+    """Each project's metering, or the exception that failed it: all at once, else (the batch
+    failed) one at a time, so that a project whose metering fails fails alone."""
+    try:
+        meter = sink.metering()
+    except Exception as exc:  # no metering this cycle: every project's fails with it
+        return [exc] * len(projects)
+    together = _batch(meter, projects)
+    if isinstance(together, list):
+        return together
+    if len(projects) == 1:
+        return [together]
+    log.warning("dispatch: %d projects metered together failed; each alone", len(projects), exc_info=together)
+    return [_alone(meter, project) for project in projects]
 
-    def meter(_project: str) -> object:
-        raise exc
 
-    return meter
+def _alone(meter: Metering, project: str) -> object:
+    alone = _batch(meter, [project])
+    return alone if isinstance(alone, Exception) else alone[0]
+
+
+def _batch(meter: Metering, projects: list[str]) -> list[object] | Exception:
+    """The projects' results in order, or the exception that failed them all."""
+    try:
+        results = list(meter(projects))
+        if len(results) != len(projects):
+            raise ValueError(f"{len(results)} results for {len(projects)} projects metered")
+    except Exception as exc:  # the batch's transaction failed: every project in it did
+        return exc
+    return results

@@ -6,7 +6,8 @@ Public API for other domains:
 - ``ensure_classified(project_id)``: the same, derived from its proposal on first need;
 - ``policy()``: the safety policy in force (the defaults with the council's adopted thresholds);
 - ``meter_from_usage(project_id, policy)``: re-meter a project from accounting's usage records
-  (idempotent; ``policy`` read once by a caller metering several).
+  (idempotent); ``meter_from_usages(seconds, policy)``: several at once, from their usage as read by
+  the caller (the dispatcher's, once a cycle).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Protocol
 
 from pnyx.allocation.model import Proposal
 from pnyx.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from pnyx.db.unit_of_work import UnitOfWork
+from pnyx.db.unit_of_work import Transaction, UnitOfWork
 from pnyx.identity.model import Principal, Role
 from pnyx.identity.rules import require_role
 from pnyx.safety import classification as acts
@@ -177,12 +178,41 @@ class SafetyService:
 
     def meter_from_usage(self, project_id: str, policy: SafetyPolicy | None = None) -> Classification:
         """Set the project's metered compute from accounting's usage records (accelerator-seconds per
-        type x documented peak x efficiency): recomputed from the records, so nothing counts twice.
-        ``policy``: the policy in force, read once by a caller metering several projects (else read)."""
-        policy = policy or self.policy()
-        seconds = {kind: Decimal(s) for kind, s in self.usage(project_id).items()}
-        total = acts.compute_flop(seconds, self.peaks(), policy)
-        return self._metered(project_id, lambda _c: total, policy)
+        type x documented peak x efficiency): recomputed from the records, so nothing counts twice."""
+        metered = self.meter_from_usages({project_id: self.usage(project_id)}, policy)[project_id]
+        if isinstance(metered, Exception):
+            raise metered
+        return metered
+
+    def meter_from_usages(
+        self, seconds: Mapping[str, Mapping[str, int]], policy: SafetyPolicy | None = None
+    ) -> dict[str, Classification | Exception]:
+        """``meter_from_usage`` for several projects, from all the accelerator-seconds per type
+        recorded for each (``seconds``, read by the caller): one transaction locks their
+        classifications in project order, saves the changed ones and logs the escalations. Each
+        project's classification, or the error that refused it alone (nothing of it saved); a project
+        not classified yet is classified and metered on its own. ``policy``: the policy in force, read
+        once by a caller metering often (else read)."""
+        policy, peaks = policy or self.policy(), self.peaks()
+        totals = {p: _total(s, peaks, policy) for p, s in seconds.items()}
+        with self.uow.write() as tx:
+            repo = ClassificationRepository(tx.conn)
+            found = repo.several(totals, for_update=True)
+            metered = {p: _meter(c, totals[p], policy, tx.now) for p, c in found.items()}
+            repo.save_all([c for p, c in metered.items() if isinstance(c, Classification) and c != found[p]])
+            for p, c in metered.items():
+                _log_escalation(tx, found[p], c)
+        first = {p: self._first_metered(p, totals[p], policy) for p in totals if p not in found}
+        return {p: metered[p] if p in metered else first[p] for p in seconds}
+
+    def _first_metered(
+        self, project_id: str, total: Decimal, policy: SafetyPolicy
+    ) -> Classification | Exception:
+        """A project metered before its first classification: classified, then metered, alone."""
+        try:
+            return self._metered(project_id, lambda _c: total, policy)
+        except Exception as exc:  # that project's alone: returned in its place
+            return exc
 
     def _metered(
         self, project_id: str, total_of: Callable[[Classification], Decimal], policy: SafetyPolicy
@@ -194,8 +224,7 @@ class SafetyService:
             changed = acts.metered(c, total_of(c), policy, tx.now)
             if changed != c:
                 repo.save(changed)
-            if changed.status is not c.status or changed.pending_level is not c.pending_level:
-                tx.emit(acts.changed_event(changed, ClassificationAction.ESCALATE.value, acts.METERING))
+            _log_escalation(tx, c, changed)
         return changed
 
     # -- approvers' keys ---------------------------------------------------------------------------
@@ -247,6 +276,28 @@ class SafetyService:
                 f"only approvers register keys (roles: {', '.join(sorted(allowed))}); {by.name} is none",
                 code="not_an_approver",
             )
+
+
+def _total(seconds: Mapping[str, int], peaks: Mapping[str, Decimal], policy: SafetyPolicy) -> Decimal:
+    return acts.compute_flop({kind: Decimal(s) for kind, s in seconds.items()}, peaks, policy)
+
+
+def _meter(
+    c: Classification, total: Decimal, policy: SafetyPolicy, now: datetime
+) -> Classification | Exception:
+    """``acts.metered``, or the error that refused this project's metering alone."""
+    try:
+        return acts.metered(c, total, policy, now)
+    except Exception as exc:  # that project's alone: returned in its place, nothing saved
+        return exc
+
+
+def _log_escalation(tx: Transaction, before: Classification, after: Classification | Exception) -> None:
+    """A metering that escalated (or escalated further) is logged; one that only counted is not."""
+    if isinstance(after, Exception):
+        return
+    if after.status is not before.status or after.pending_level is not before.pending_level:
+        tx.emit(acts.changed_event(after, ClassificationAction.ESCALATE.value, acts.METERING))
 
 
 def _revocable(key: OfficerKey | None, key_id: str, by: Principal) -> OfficerKey:

@@ -7,6 +7,7 @@ officers' keys through ``OfficerKeyRepository``.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -61,6 +62,13 @@ def _row(c: Classification) -> dict[str, Any]:
     }
 
 
+def _saved(c: Classification) -> dict[str, Any]:
+    """The row's values to save over the project's row (``_SAVE``)."""
+    row = _row(c)
+    row["saved"] = row.pop("project")
+    return row
+
+
 def _classification(row: sa.RowMapping) -> Classification:
     pending = row["pending_level"]
     return Classification(
@@ -77,6 +85,10 @@ def _classification(row: sa.RowMapping) -> Classification:
     )
 
 
+# the columns set are each parameter set's keys: all but the project, matched on "saved"
+_SAVE = classifications.update().where(classifications.c.project == sa.bindparam("saved"))
+
+
 class ClassificationRepository:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
@@ -89,15 +101,25 @@ class ClassificationRepository:
         return self.conn.execute(insert.returning(classifications.c.project)).first() is not None
 
     def save(self, c: Classification) -> None:
-        row = _row(c)
-        self.conn.execute(
-            classifications.update().where(classifications.c.project == row.pop("project")).values(**row)
-        )
+        self.save_all([c])
+
+    def save_all(self, changed: Sequence[Classification]) -> None:
+        """Each classification saved over its project's row, all in one statement (executemany)."""
+        if changed:
+            self.conn.execute(_SAVE, [_saved(c) for c in changed])
 
     def get(self, project: str, *, for_update: bool = False) -> Classification | None:
         query = sa.select(classifications).where(classifications.c.project == project)
         row = self.conn.execute(query.with_for_update() if for_update else query).mappings().first()
         return None if row is None else _classification(row)
+
+    def several(self, projects: Collection[str], *, for_update: bool = False) -> dict[str, Classification]:
+        """The classifications of those of ``projects`` that have one, by project, in one statement;
+        ``for_update`` locks them in project order (two lockers of overlapping sets never deadlock)."""
+        column = classifications.c.project
+        query = sa.select(classifications).where(column.in_(sorted(projects))).order_by(column)
+        rows = self.conn.execute(query.with_for_update() if for_update else query).mappings()
+        return {row["project"]: _classification(row) for row in rows}
 
     def require(self, project: str, *, for_update: bool = False) -> Classification:
         found = self.get(project, for_update=for_update)
