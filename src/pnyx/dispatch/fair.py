@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from pnyx.dispatch.plan import PlanInputs, QueueAhead
+from pnyx.dispatch.plan import Carrier, PlanInputs, QueueAhead
 from pnyx.dispatch.views import JobViews
 from pnyx.jobs.model import JobRecord
 from pnyx.scheduler.capacity import Capacity
@@ -77,6 +77,7 @@ class FairShare:
         self.history = UsageHistory(self.ledger)
         self._blank: tuple[Topology, Capacity] | None = None  # the plan copies it instead of rebuilding
         self.views = JobViews()  # each job as the scheduler sees it, kept while its record is the same
+        self.carrier = Carrier()  # the capacity the holding jobs leave, changed from plan to plan
 
     def blank(self, topology: Topology) -> Capacity:
         """The topology's capacity with nothing taken, built once per topology (15 ms at 100,000
@@ -109,6 +110,7 @@ class FairShare:
             ahead=ahead,
             blank=self.blank(topology),
             views=self.views,
+            carrier=self.carrier,
         )
 
 

@@ -11,6 +11,10 @@ decision records are replayed with:
 3. cancel - queued-ahead jobs on the nodes of a job preempted now: they go back to the queue, so the
             preemptor gets what it was given.
 
+The capacity the holding jobs leave is carried from one plan to the next where the caller keeps a
+``Carrier`` (``scheduler.carried``: changed by the jobs that came and left, the very ledger a build
+from blank gives), as the audit replay carries it; a plan that raised leaves none to the next.
+
 Fair share is the twin's: the history of finished work decayed to now (``PlanInputs.history``, kept
 by ``dispatch.fair``) plus every job holding accelerators now, folded by ``scheduler.fairshare.fold``.
 """
@@ -27,6 +31,7 @@ from pnyx.dispatch.faults import describe
 from pnyx.dispatch.views import JobViews
 from pnyx.jobs.model import JobRecord, JobStatus
 from pnyx.scheduler.capacity import Capacity
+from pnyx.scheduler.carried import CarriedCapacity
 from pnyx.scheduler.fairshare import Shares, Usage
 from pnyx.scheduler.model import Decisions, Placement
 from pnyx.scheduler.policy import Policy
@@ -45,6 +50,25 @@ class QueueAhead:
         """From each engine's depth: the engines deeper than one layer, at the deepest of them."""
         deep = {engine: depth for engine, depth in depths.items() if depth > 1}
         return cls(engines=frozenset(deep), depth=max(deep.values(), default=1))
+
+
+class Carrier:
+    """The carried capacity a dispatcher keeps from one plan to the next: lent to one plan at a time
+    and kept again only by a plan that finished (one that raised may have left it half-changed: the
+    next plan starts a new one from the blank, as a build would)."""
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        self._kept: CarriedCapacity | None = None
+
+    def lend(self, blank: Capacity) -> CarriedCapacity:
+        """The kept capacity if it was carried over ``blank`` (the same topology's), else a new one."""
+        kept, self._kept = self._kept, None
+        return kept if kept is not None and kept.blank is blank else CarriedCapacity(blank)
+
+    def keep(self, carried: CarriedCapacity) -> None:
+        self._kept = carried
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,11 +93,16 @@ class PlanInputs:
     ahead: QueueAhead = QueueAhead()
     blank: Capacity | None = None  # the topology's capacity with nothing taken, kept by the caller
     views: JobViews | None = None  # the jobs as the scheduler sees them, kept by the caller (a cache)
+    carrier: Carrier | None = None  # the capacity carried from plan to plan (needs ``blank``; a cache)
 
 
 def plan(inputs: PlanInputs) -> Plan:
     given, errors = cycle_inputs(inputs)
-    out = decide(inputs.topology, given, blank=inputs.blank)
+    carrier, blank = inputs.carrier, inputs.blank
+    carried = None if carrier is None or blank is None else carrier.lend(blank)
+    out = decide(inputs.topology, given, blank=blank, carried=carried)
+    if carrier is not None and carried is not None:
+        carrier.keep(carried)
     return Plan(
         decided_on=given, decisions=out.decisions, ahead=out.ahead, requeue=out.requeue, errors=errors
     )
