@@ -216,11 +216,10 @@ class AwardService:
 
     def budgets(self, project_ids: Collection[str]) -> dict[str, Budget]:
         """Accounting's ``Budgets`` seam for a batch of usage records: each project's allocation (None:
-        it has none) and its ``allocated_hours`` at a time, all read on one connection."""
+        it has none) and its ``allocated_hours`` at a time, all read in one query."""
         with self.uow.read() as conn:
-            repo = AllocationRepository(conn)
-            found = {p: repo.get(ProjectId(p)) for p in project_ids}
-        return {p: (a, partial(granted_hours, a)) for p, a in found.items()}
+            found = AllocationRepository(conn).get_many([ProjectId(p) for p in project_ids])
+        return {p: (a, partial(granted_hours, a)) for p in project_ids for a in [found.get(ProjectId(p))]}
 
     def balance(self, project_id: str, ledger: UsageLedger) -> Balance:
         allocation = self.allocation(project_id)

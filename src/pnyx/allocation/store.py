@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 
@@ -226,6 +226,17 @@ class AllocationRepository:
         query = sa.select(allocations).where(allocations.c.project_id == project_id)
         row = self.conn.execute(query).mappings().first()
         return None if row is None else codec.allocation_of(row)
+
+    def get_many(self, project_ids: Collection[ProjectId]) -> dict[ProjectId, Allocation]:
+        """The allocations of ``project_ids`` that have one, by project, in one query per thousand."""
+        ids = sorted(set(project_ids))
+        found: dict[ProjectId, Allocation] = {}
+        for at in range(0, len(ids), 1000):
+            query = sa.select(allocations).where(allocations.c.project_id.in_(ids[at : at + 1000]))
+            found.update(
+                (a.project_id, a) for a in map(codec.allocation_of, self.conn.execute(query).mappings())
+            )
+        return found
 
     def require(self, project_id: ProjectId) -> Allocation:
         allocation = self.get(project_id)
