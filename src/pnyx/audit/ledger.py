@@ -6,6 +6,8 @@ and the settings (``shares``, ``policy``, ``queue_ahead``, ``history``) where th
 record a dispatcher writes (``reset``) holds everything. Each record names the one before by digest
 (``prev``) and counts on (``seq``), so a missing or altered record shows at the next one. A record too
 big for one entry is cut into parts (``part`` of ``parts``); lists are continued across parts.
+A writer may keep a ``Spelling`` from record to record: each job is then spelled once while its
+view is the same object, and seen unchanged by identity; the bytes are the same with it or without.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pnyx.audit.wire import (
     OUTPUT_KEYS,
     CycleInputs,
     CycleOutputs,
+    Held,
     Json,
     digest,
     held_out,
@@ -29,6 +32,7 @@ from pnyx.audit.wire import (
     usage_out,
     usual_order,
 )
+from pnyx.scheduler.model import Job
 
 PART_BUDGET = 56_000  # bytes of lists per entry, well under the log's 65,535 with the envelope
 SETTINGS = ("shares", "policy", "queue_ahead", "history")
@@ -57,12 +61,43 @@ def restarted(seq: int, name: str) -> Ledger:
     return Ledger(seq=seq, digest=name, whole=False)
 
 
-def state_of(inputs: CycleInputs) -> Ledger:
+@dataclass(slots=True)
+class Spelling:
+    """Each job's row as last spelled, with the view it was spelled from (the waiting job's with its
+    engine): a view handed over again, the very object (the dispatcher keeps a job's view while its
+    row is unchanged, ``dispatch.views``), is not spelled again, and its row is the very list the
+    ledger holds, so ``record`` sees it unchanged by identity. Only the jobs of the last inputs are
+    kept. A cache, never a source: views are frozen, so a record is the same bytes without one."""
+
+    queued: dict[str, tuple[Job, str, list[Json]]] = field(default_factory=dict)
+    held: dict[str, tuple[Held, list[Json]]] = field(default_factory=dict)
+
+    def queue(self, inputs: CycleInputs) -> dict[str, list[Json]]:
+        last, kept, engines = self.queued, {}, inputs.engines
+        for job in inputs.queue:
+            seen = last.get(job.id)
+            if seen is None or seen[0] is not job or seen[1] != engines[job.id]:
+                seen = (job, engines[job.id], queued_out(job, engines[job.id]))
+            kept[job.id] = seen
+        self.queued = kept
+        return {job_id: seen[2] for job_id, seen in kept.items()}
+
+    def holding(self, inputs: CycleInputs) -> dict[str, list[Json]]:
+        last, kept = self.held, {}
+        for h in inputs.holding:
+            seen = last.get(h.running.job.id)
+            kept[h.running.job.id] = seen if seen is not None and seen[0] is h else (h, held_out(h))
+        self.held = kept
+        return {job_id: seen[1] for job_id, seen in kept.items()}
+
+
+def state_of(inputs: CycleInputs, spelling: Spelling | None = None) -> Ledger:
     """The inputs in their recorded spelling (``seq`` and ``digest`` left for the record to set)."""
+    spelling = Spelling() if spelling is None else spelling
     ahead = {"engines": sorted(inputs.ahead_engines), "depth": inputs.ahead_depth}
     return Ledger(
-        queue={j.id: queued_out(j, inputs.engines[j.id]) for j in inputs.queue},
-        holding={h.running.job.id: held_out(h) for h in inputs.holding},
+        queue=spelling.queue(inputs),
+        holding=spelling.holding(inputs),
         down=set(inputs.down),
         settings={
             "shares": shares_out(inputs.shares),
@@ -80,11 +115,13 @@ def record(
     *,
     header: Mapping[str, Json],
     budget: int = PART_BUDGET,
+    spelling: Spelling | None = None,
 ) -> tuple[list[dict[str, Json]], Ledger]:
     """The record's parts (entry payloads: ``header``, seq, part, parts, prev, body) and the ledger
     after it. ``before`` None (no record before it) or not ``whole`` (``restarted``): a reset record
-    holding every input, naming the record before it, if any (``follows``: its seq and digest)."""
-    after = state_of(inputs)
+    holding every input, naming the record before it, if any (``follows``: its seq and digest).
+    ``spelling``: the writer's, kept from record to record (the same bytes, sooner)."""
+    after = state_of(inputs, spelling)
     reset = before is None or not before.whole
     base = Ledger() if reset or before is None else before
     body = _changes(base, after) | outputs_out(outputs)
@@ -132,13 +169,23 @@ def _order(inputs: CycleInputs) -> dict[str, list[Json]]:
 
 def _changes(before: Ledger, after: Ledger) -> dict[str, list[Json]]:
     return {
-        "queue_set": [row for k, row in after.queue.items() if before.queue.get(k) != row],
-        "queue_drop": sorted(k for k in before.queue if k not in after.queue),
-        "holding_set": [row for k, row in after.holding.items() if before.holding.get(k) != row],
-        "holding_drop": sorted(k for k in before.holding if k not in after.holding),
+        "queue_set": _set(before.queue, after.queue),
+        "queue_drop": sorted(before.queue.keys() - after.queue.keys()),
+        "holding_set": _set(before.holding, after.holding),
+        "holding_drop": sorted(before.holding.keys() - after.holding.keys()),
         "down_set": sorted(after.down - before.down),
         "down_drop": sorted(before.down - after.down),
     }
+
+
+def _set(before: Mapping[str, list[Json]], after: Mapping[str, list[Json]]) -> list[Json]:
+    """The rows of ``after`` that ``before`` does not hold as they are (the very list: unchanged)."""
+    out = []
+    for key, row in after.items():
+        was = before.get(key)
+        if was is not row and was != row:
+            out.append(row)
+    return out
 
 
 def _cut(lists: Mapping[str, Sequence[Json]], budget: int, start: int = 0) -> list[dict[str, list[Json]]]:

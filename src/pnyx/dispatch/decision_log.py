@@ -8,7 +8,10 @@ ledger (what the last record left the inputs at) is in memory; each write reads 
 back in its own transaction (from the outbox or, once appended, the log). Where that is not the
 record this recorder wrote last (a new dispatcher, a lead lost and regained, another dispatcher's
 record meanwhile), the record is a reset holding every input, which names it (``follows``: its seq
-and digest), so an auditor tells a restart from a record gone missing.
+and digest), so an auditor tells a restart from a record gone missing. The record is made before
+that transaction, as a change of the one the recorder assumes last, and made again in it only where
+the log says otherwise (rare): the transaction holds one read and the inserts. Each job is spelled
+once while the dispatcher hands over the same view of it (``audit.ledger.Spelling``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pnyx.audit.ledger import Ledger, restarted
+from pnyx.audit.ledger import Ledger, Spelling, restarted
 from pnyx.audit.version import scheduler_version
 from pnyx.audit.wire import CycleInputs, CycleOutputs, read_digest
 from pnyx.core.errors import IntegrityFailure
@@ -47,6 +50,7 @@ class DecisionRecorder:
         self.uow = uow  # None: records nothing (a dispatcher built without a log)
         self.version = version or (scheduler_version() if uow is not None else "")
         self.ledger: Ledger | None = None
+        self.spelling = Spelling()  # each job's row as last recorded, while its view is the same
         self.seen: Topology | None = None  # the topology object last digested
         self.published = ""  # the digest of the topology last published
 
@@ -66,23 +70,43 @@ class DecisionRecorder:
 
     def forget(self) -> None:
         """Drop the ledger (the lead was lost): the next record is a reset naming the last in the log."""
-        self.ledger = None
+        self.ledger, self.spelling = None, Spelling()
 
     def _write(self, topology: Topology, inputs: CycleInputs, outputs: CycleOutputs) -> None:
         """The topology's parts if it changed since last published (digested once per new object), then
-        the record, in one transaction; the recorder's memory moves on only once it committed. The last
-        record is read in that transaction: where it is not the one this recorder wrote last (another
-        dispatcher wrote meanwhile, or none was written yet), the record is a reset naming it."""
+        the record, in one transaction; the recorder's memory moves on only once it committed. The
+        record is made first, following the record this recorder assumes last (with no ledger, the
+        log's last as read now: ``_assumed``). The last record is read again in the transaction: where
+        it is not that one (another dispatcher wrote meanwhile), the record is made again there, a
+        reset naming it."""
         assert self.uow is not None
         parts = [] if topology is self.seen else topology_events(topology)
         digest = parts[0].digest if parts else self.published
         fresh: list[TopologyPublished] = parts if digest != self.published else []
+        assumed = self._assumed()
+        made = self._made(assumed, inputs, outputs, digest)
         with self.uow.write() as tx:
             before = self._before(last_record(tx.conn))
-            events, ledger = cycle_events(before, inputs, outputs, scheduler=self.version, topology=digest)
+            events, ledger = made if before is assumed else self._made(before, inputs, outputs, digest)
             for event in [*fresh, *events]:
                 tx.emit(event)
         self.ledger, self.published, self.seen = ledger, digest, topology
+
+    def _assumed(self) -> Ledger | None:
+        """The ledger the next record follows unless the log says otherwise: this recorder's; with
+        none, what a new dispatcher knows of the log's last record (kept: ``_before`` then finds it)."""
+        if self.ledger is None:
+            assert self.uow is not None
+            with self.uow.read() as conn:
+                self.ledger = self._before(last_record(conn))
+        return self.ledger
+
+    def _made(
+        self, before: Ledger | None, inputs: CycleInputs, outputs: CycleOutputs, topology: str
+    ) -> tuple[list[CycleDecided], Ledger]:
+        return cycle_events(
+            before, inputs, outputs, scheduler=self.version, topology=topology, spelling=self.spelling
+        )
 
     def _before(self, found: tuple[int, str] | None) -> Ledger | None:
         """What the record follows: this recorder's ledger if the log's last record is its last one;

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pnyx.audit.ledger import Ledger, record
+from pnyx.audit.ledger import Ledger, Spelling, record
 from pnyx.audit.topology_wire import topology_parts
 from pnyx.audit.wire import CycleInputs, CycleOutputs
 from pnyx.core.events import DomainEvent
@@ -71,8 +71,10 @@ def cycle_events(
     *,
     scheduler: str,
     topology: str,
+    spelling: Spelling | None = None,
 ) -> tuple[list[CycleDecided], Ledger]:
-    """The cycle's record in parts, and the ledger after it (``before`` None: a reset record)."""
+    """The cycle's record in parts, and the ledger after it (``before`` None: a reset record).
+    ``spelling``: the writer's, kept from cycle to cycle (``audit.ledger.Spelling``)."""
     header = {"scheduler": scheduler, "topology": topology, "now": inputs.now}
-    parts, after = record(before, inputs, outputs, header=header)
+    parts, after = record(before, inputs, outputs, header=header, spelling=spelling)
     return [CycleDecided(**part) for part in parts], after
