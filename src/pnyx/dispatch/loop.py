@@ -44,7 +44,17 @@ from pnyx.dispatch.job_cache import JobCache
 from pnyx.dispatch.leadership import Leadership
 from pnyx.dispatch.outputs import CHECKPOINT_EVERY_S, ModelIntake, OutputRecorder
 from pnyx.dispatch.plan import QueueAhead, plan
-from pnyx.dispatch.records import confirm_act, dispatch_act, end_act, ending, ref_of, start_act, starting
+from pnyx.dispatch.records import (
+    confirm_act,
+    dispatch_act,
+    end_act,
+    ending,
+    ref_of,
+    reject_act,
+    requeue_act,
+    start_act,
+    starting,
+)
 from pnyx.dispatch.report import BUSY_INTERVAL_S, CycleReport, Tally, cycle_until
 from pnyx.dispatch.sealed import KeyGate, KeysLost
 from pnyx.dispatch.states import EngineStates
@@ -298,28 +308,32 @@ class Dispatcher:
         report.errors.extend(decided.errors)
         report.considered = decided.decisions.considered
         by_id = {j.id: j for j in active}
-        for p in decided.decisions.preemptions:
-            with self._guard(by_id[p.job_id], "preempt", report):
-                self._preempt(by_id[p.job_id], p.by, p.lost_s, report)
-        for job_id in decided.requeue:
-            with self._guard(by_id[job_id], "requeue", report):
-                self._preempt(by_id[job_id], "a preemption on its nodes", 0.0, report)
-        for r in decided.decisions.rejections:
-            with self._guard(by_id[r.job_id], "reject", report):
-                self.jobs.reject(r.job_id, r.reason)
-                report.rejected += 1
+        preempted = [(by_id[p.job_id], p.by, p.lost_s) for p in decided.decisions.preemptions]
+        displaced = [(by_id[job_id], "a preemption on its nodes", 0.0) for job_id in decided.requeue]
+        self._preempt([*preempted, *displaced], report)
+        rejected = [(by_id[r.job_id], reject_act(r.job_id, r.reason)) for r in decided.decisions.rejections]
+        report.rejected += len(self._apply(rejected, "reject", report))
         placements = list((decided.decisions.starts + decided.ahead)[: self.max_starts])
         handed = self._start(placements, by_id, report, topology)
         self._poll(handed, report)  # engines that start at once say so now; the others say QUEUED
         report.waiting = sum(j.status is JobStatus.PENDING for j in active) - report.started - report.rejected
 
-    def _preempt(self, victim: JobRecord, by: str, lost_s: float, report: CycleReport) -> None:
-        if victim.engine_job_id is not None and not self._cancel_at_engine(victim, report):
-            return  # failed, not requeued: a new attempt might run beside one the engine did not stop
-        reason = f"preempted by {by}; {lost_s:.0f} s of work since the last checkpoint lost"
-        self.jobs.requeue(victim.id, reason)
-        self.usage.stopped(victim, self.clock.now())  # the attempt's use, as the twin's (sent by ``meter``)
-        report.preempted += 1
+    def _preempt(self, victims: list[tuple[JobRecord, str, float]], report: CycleReport) -> None:
+        """Each victim stopped by its engine, then requeued (one transaction), its attempt's use
+        queued. One its engine failed to stop is failed instead, not requeued: a new attempt might
+        run beside one the engine did not stop."""
+        stopped = [
+            (job, requeue_act(job, by, lost_s))
+            for job, by, lost_s in victims
+            if job.engine_job_id is None or self._cancel_at_engine(job, report)
+        ]
+        done, now = self.jobs.act_each([a for _, a in stopped]), self.clock.now()
+        for (victim, _), result in zip(stopped, done, strict=True):
+            if isinstance(result, Exception):
+                self._faulted(victim, "preempt", result, report)
+                continue
+            self.usage.stopped(victim, now)  # the attempt's use, as the twin's (sent by ``meter``)
+            report.preempted += 1
 
     def _start(
         self,

@@ -69,6 +69,17 @@ def dispatch_act(placement: Placement) -> Act:
     return Act(placement.job_id, JobAction.DISPATCH, fields, dispatch=True)
 
 
+def requeue_act(job: JobRecord, by: str, lost_s: float) -> Act:
+    """A preempted job back to the queue: a new attempt, a new key (``jobs.changes.REQUEUED``)."""
+    reason = f"preempted by {by}; {lost_s:.0f} s of work since the last checkpoint lost"
+    return Act(job.id, JobAction.REQUEUE, {"reason": reason}, requeue=True)
+
+
+def reject_act(job_id: str, reason: str) -> Act:
+    """A job the scheduler found can never fit: rejected, with the scheduler's reason."""
+    return Act(job_id, JobAction.REJECT, {"reason": reason})
+
+
 def confirm_act(job: JobRecord, ref: EngineRef) -> Act:
     """The engine has the job (QUEUED until it says the job runs)."""
     return Act(job.id, JobAction.CONFIRM, {"engine_job_id": ref.engine_job_id})
