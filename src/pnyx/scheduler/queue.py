@@ -23,8 +23,12 @@ class Queue:
         self._jobs: dict[str, Job] = {}
         self._groups: dict[Group, dict[str, Job]] = {}
         self._unsorted: set[Group | None] = set()  # None stands for the global order
-        for job in jobs:
-            self.add(job)
+        given = list(jobs)
+        if len({job.id for job in given}) == len(given):
+            self._fill(given)  # a cycle's queue, built at once
+        else:
+            for job in given:
+                self.add(job)
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -44,6 +48,24 @@ class Queue:
             self._unsorted.add(job.group)
         self._jobs[job.id] = job
         group[job.id] = job
+
+    def _fill(self, jobs: list[Job]) -> None:
+        """``add`` of each of ``jobs`` (distinct ids), into an empty queue, in one pass."""
+        last: tuple[float, str] | None = None
+        last_of: dict[Group, tuple[float, str]] = {}
+        groups, unsorted = self._groups, self._unsorted
+        for job in jobs:
+            order, group = (job.submit_s, job.id), job.group
+            if last is not None and order < last:
+                unsorted.add(None)
+            before = last_of.get(group)
+            if before is None:
+                groups[group] = {}
+            elif order < before:
+                unsorted.add(group)
+            groups[group][job.id] = job
+            last = last_of[group] = order
+        self._jobs = {job.id: job for job in jobs}
 
     def remove(self, job_id: str) -> Job:
         job = self._jobs.pop(job_id)
