@@ -197,7 +197,7 @@ class Dispatcher:
         if held.engine_job_id is None:  # found, or submitted after all: the engine has it (QUEUED)
             ref = self._submit(held, executor, lookup or executor.find, report, topology)
             job = None if ref is None else self.jobs.confirm(held.id, ref.engine_job_id)
-        if job is not None and job.cancel_requested and not self._cancel_at_engine(job, report):
+        if job is not None and job.cancel_requested and self._cancel_at_engine(job, report) is False:
             return None
         return job
 
@@ -310,23 +310,26 @@ class Dispatcher:
         by_id = {j.id: j for j in active}
         preempted = [(by_id[p.job_id], p.by, p.lost_s) for p in decided.decisions.preemptions]
         displaced = [(by_id[job_id], "a preemption on its nodes", 0.0) for job_id in decided.requeue]
-        self._preempt([*preempted, *displaced], report)
+        unstopped = self._preempt([*preempted, *displaced], report)
         rejected = [(by_id[r.job_id], reject_act(r.job_id, r.reason)) for r in decided.decisions.rejections]
         report.rejected += len(self._apply(rejected, "reject", report))
-        placements = list((decided.decisions.starts + decided.ahead)[: self.max_starts])
+        starts = decided.decisions.starts + decided.ahead
+        placements = [p for p in starts if unstopped.isdisjoint(p.node_ids)][: self.max_starts]
         handed = self._start(placements, by_id, report, topology)
         self._poll(handed, report)  # engines that start at once say so now; the others say QUEUED
         report.waiting = sum(j.status is JobStatus.PENDING for j in active) - report.started - report.rejected
 
-    def _preempt(self, victims: list[tuple[JobRecord, str, float]], report: CycleReport) -> None:
+    def _preempt(self, victims: list[tuple[JobRecord, str, float]], report: CycleReport) -> set[str]:
         """Each victim stopped by its engine, then requeued (one transaction), its attempt's use
-        queued. One its engine failed to stop is failed instead, not requeued: a new attempt might
-        run beside one the engine did not stop."""
-        stopped = [
-            (job, requeue_act(job, by, lost_s))
-            for job, by, lost_s in victims
-            if job.engine_job_id is None or self._cancel_at_engine(job, report)
-        ]
+        queued. One its engine did not stop is not requeued (a new attempt might run beside it): it
+        stays followed (engine unavailable: preempted again next cycle) or is failed (the engine
+        broke on it). Their nodes are returned: nothing starts on them this cycle."""
+        stopped, unstopped = list[tuple[JobRecord, Act]](), set[str]()
+        for job, by, lost_s in victims:
+            if job.engine_job_id is None or self._cancel_at_engine(job, report):
+                stopped.append((job, requeue_act(job, by, lost_s)))
+            else:
+                unstopped.update(job.node_ids)
         done, now = self.jobs.act_each([a for _, a in stopped]), self.clock.now()
         for (victim, _), result in zip(stopped, done, strict=True):
             if isinstance(result, Exception):
@@ -334,6 +337,7 @@ class Dispatcher:
                 continue
             self.usage.stopped(victim, now)  # the attempt's use, as the twin's (sent by ``meter``)
             report.preempted += 1
+        return unstopped
 
     def _start(
         self,
@@ -354,8 +358,9 @@ class Dispatcher:
         ]
         return self._apply([(job, confirm_act(job, ref)) for job, ref in taken], "confirm", report)
 
-    def _cancel_at_engine(self, job: JobRecord, report: CycleReport) -> bool:
-        """Pass a cancel on. False: the engine broke on it, and the job failed instead."""
+    def _cancel_at_engine(self, job: JobRecord, report: CycleReport) -> bool | None:
+        """Pass a cancel on. True: done (or no engine); None: the engine is unavailable (asked again
+        next cycle; the job stays followed meanwhile); False: the engine broke on it, the job failed."""
         executor = self.executors.get(job.engine)
         if executor is None:
             return True
@@ -363,7 +368,7 @@ class Dispatcher:
             executor.cancel(ref_of(job))
         except EngineUnavailable as exc:  # tried again next cycle; the job stays followed meanwhile
             report.errors.append(f"{job.engine}: job {job.id}: {exc.message}")
-            return True
+            return None
         except Exception as exc:
             self._give_up(job, engine_reason(job.engine, "cancel", exc), report, stop=False)
             return False
