@@ -273,6 +273,30 @@ def test_pending_jobs_are_raised_before_they_are_placed_and_placed_ones_are_not(
     assert len(logged(rig.platform)) == before + 2  # raised once: nothing more to do or log
 
 
+def test_settling_over_the_cycles_read_raises_and_releases_as_a_read_of_every_row(rig: Rig) -> None:
+    """The dispatcher hands over the pending jobs it has just read: the held are read here."""
+    rig.projects.classify("p2", SafetyLevel.L1, holds=True)
+    pending, held = rig.submit(), rig.submit(BOB, "p2")
+    read = rig.jobs.active()
+    assert rig.jobs.settle_cleared(read).settled == 0  # nothing below its project, nothing releasable
+    rig.projects.classify("p1", SafetyLevel.L2)
+    rig.projects.classify("p2", SafetyLevel.L2)  # an officer confirmed
+    cleared = rig.jobs.settle_cleared(read)
+    assert ([j.id for j in cleared.released], cleared.settled) == ([held.id], 2)
+    assert str(rig.jobs.get(ADA, pending.id).label) == "L2+project:p1"  # raised from the given read
+    assert rig.jobs.settle_cleared(rig.jobs.active()).settled == 0  # settled: nothing more to write
+
+
+def test_a_pending_job_missing_from_the_given_read_waits_for_the_next_cycle(rig: Rig) -> None:
+    earlier = rig.jobs.active()  # read before the job was submitted
+    job = rig.submit()
+    rig.projects.classify("p1", SafetyLevel.L2)
+    assert rig.jobs.settle_cleared(earlier).settled == 0
+    assert rig.jobs.get(ADA, job.id).level is SafetyLevel.L1  # not in that cycle's queue either
+    assert rig.jobs.settle_cleared(rig.jobs.active()).settled == 1
+    assert rig.jobs.get(ADA, job.id).level is SafetyLevel.L2
+
+
 def test_a_job_raised_twice_keeps_one_note(rig: Rig) -> None:
     job = rig.submit()
     rig.projects.classify("p1", SafetyLevel.L2)

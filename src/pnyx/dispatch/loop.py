@@ -5,9 +5,11 @@
                or submitted (idempotent on the attempt's key, so a crash between decision and
                submission neither loses nor doubles a job); the engine's word (``states``: one call
                per engine, else job by job) moves jobs from queued to running and closes finished
-               ones (usage recorded); cancels are passed on; jobs held for safety whose project an
-               officer has since confirmed join the queue.
-3. schedule  - a snapshot from the database goes through the very scheduler the simulator drives.
+               ones (usage recorded); cancels are passed on.
+3. schedule  - the jobs are read (``job_cache``); those waiting are raised to their project's label
+               and jobs held for safety whose project an officer has since confirmed join the queue
+               (read again if any job changed); the snapshot goes through the very scheduler the
+               simulator drives.
 4. apply     - preemptions (the victim, stopped by its engine, may checkpoint on SIGTERM, and is
                requeued), rejections, then at most ``MAX_STARTS`` starts: committed (DISPATCHING),
                submitted without a lookup (its key is new), confirmed (QUEUED) and asked its state.
@@ -39,6 +41,7 @@ from pnyx.dispatch.faults import (
 )
 from pnyx.dispatch.handover import MAX_STARTS, Lookup, begin_cycle, by_engine, hand_over, lookups
 from pnyx.dispatch.heap import Heap
+from pnyx.dispatch.holds import settled
 from pnyx.dispatch.inputs import UNSTARTED, InputGate, WithdrawnVersions
 from pnyx.dispatch.job_cache import JobCache
 from pnyx.dispatch.leadership import Leadership
@@ -80,6 +83,7 @@ from pnyx.scheduler.topology import Topology
 
 log = logging.getLogger("pnyx.dispatch")
 LOST_GRACE = timedelta(seconds=60)  # an engine that does not know a job this long after submit lost it
+FOLLOWED = frozenset({EngineState.QUEUED, EngineState.UNKNOWN})  # the engine's states ``_follow`` acts on
 
 
 class Dispatcher:
@@ -130,7 +134,6 @@ class Dispatcher:
         topology = self.topology()  # one inventory check per cycle
         begin_cycle(self.executors.values())  # one engine listing per cycle, where kept
         self._reconcile(report, topology)
-        self._release_holds(report)
         self._schedule(report, topology)
         self._settle(report)
         self.usage.meter(report.errors)  # usage still queued, then each project recorded, once a cycle
@@ -156,10 +159,17 @@ class Dispatcher:
         found = lookups(self.executors, [j for j in held if j.engine_job_id is None], report.errors)
         polled: list[JobRecord] = []
         for job in held:
+            if self._followed(job):  # most of them: nothing to find, submit or pass on
+                polled.append(job)
+                continue
             with self._guard(job, "reconcile", report):
                 ready = self._prepare(job, found.get(job.engine), report, topology)
                 polled.extend([ready] if ready is not None else [])
         self._poll(polled, report)
+
+    def _followed(self, job: JobRecord) -> bool:
+        """Its engine has it and nothing is to be passed on: only its state is asked for."""
+        return job.engine_job_id is not None and not job.cancel_requested and job.engine in self.executors
 
     def _poll(self, jobs: list[JobRecord], report: CycleReport) -> None:
         """Ask each engine once for its jobs' states and follow its word (starts in one transaction)."""
@@ -169,7 +179,7 @@ class Dispatcher:
             starts = [(job, start_act(job, status, now)) for job, status in pairs if starting(job, status)]
             report.running += len(self._apply(starts, "start", report))
             self._end([pair for pair in pairs if ending(*pair)], report)
-            for job, status in (pair for pair in pairs if not starting(*pair) and not ending(*pair)):
+            for job, status in (pair for pair in pairs if pair[1].state in FOLLOWED and not starting(*pair)):
                 with self._guard(job, "close", report):
                     self._follow(job, status, report)
 
@@ -290,19 +300,12 @@ class Dispatcher:
             except Exception:
                 log.warning("dispatch: job %s failed; its engine could not stop it", job.id, exc_info=True)
 
-    def _release_holds(self, report: CycleReport) -> None:
-        """Jobs held for safety join the queue once an officer confirmed their project's level."""
-        try:
-            report.released = len(self.jobs.release_cleared())
-        except Exception as exc:  # the held stay held; scheduling everyone else goes on
-            log.warning("dispatch: releasing held jobs failed", exc_info=exc)
-            report.errors.append(f"releasing held jobs failed: {describe(exc)}")
-
     # --- 3. schedule, 4. apply -------------------------------------------------------------------
 
     def _schedule(self, report: CycleReport, topology: Topology) -> None:
         now = self.clock.now()
-        active = self.keys.admit(self.inputs.admit(self.job_cache.active(), WAITING_STATUSES, report), report)
+        read = settled(self.job_cache, report)  # holds settled on the cycle's one read
+        active = self.keys.admit(self.inputs.admit(read, WAITING_STATUSES, report), report)
         inputs = self.fair.inputs(topology, active, now, self.policy, self.ahead)  # the twin's fair share
         decided = self.decisions.recorded(inputs, plan(inputs), report.errors)  # logged, then applied
         report.errors.extend(decided.errors)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from pnyx.core.errors import Forbidden, InvalidInput, NotFound
@@ -21,7 +21,7 @@ from pnyx.identity.rules import require_role
 from pnyx.jobs.changes import Act, act, act_each, change
 from pnyx.jobs.clearance import ProjectInfo, Projects, in_team, outputs_label, project_label
 from pnyx.jobs.executor import Executor
-from pnyx.jobs.holds import SafetyHolds
+from pnyx.jobs.holds import Cleared, SafetyHolds
 from pnyx.jobs.inputs import DatasetInputs, ModelInputs, NoDatasets, check_distinct, check_engine
 from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
@@ -209,14 +209,20 @@ class JobService:
 
     def record_artifacts(self, job_id: str, artifacts: Sequence[Artifact]) -> list[JobArtifact]:
         """Record a finished attempt's outputs once, labelled ``clearance.outputs_label`` of the job
-        and its project's label now (looked up first: that may classify the project, its own write)."""
+        and its project's label now (looked up first: that may classify the project, its own write).
+        Nothing to record: the job is only looked for (one read)."""
+        if not artifacts:
+            with self.uow.read() as conn:
+                if JobRepository(conn).get(job_id) is None:
+                    raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
+            return []
         project = self._project_label(job_id)
         with self.uow.write() as tx:
             job = JobRepository(tx.conn).get(job_id)
             if job is None:
                 raise NotFound(f"no job {job_id!r}", field="job_id", code="job_not_found")
             repo = ArtifactRepository(tx.conn)
-            if not artifacts or repo.exists(job.id, job.attempt):  # nothing new to record or log
+            if repo.exists(job.id, job.attempt):  # recorded already: nothing new to record or log
                 return []
             label = outputs_label(job, project=project)
             made = recorded_artifacts(job, artifacts, label, tx.now)
@@ -325,6 +331,11 @@ class JobService:
         """Each dispatch cycle: waiting jobs raised to their project's current label, held jobs of
         projects that no longer hold released to the queue (``jobs.holds``); the released."""
         return self.holds.release_cleared()
+
+    def settle_cleared(self, pending: Iterable[JobRecord]) -> Cleared:
+        """``release_cleared`` over ``pending`` as the dispatcher's cycle has just read them (and the
+        held, read here); the released, and how many projects were written to (``jobs.holds``)."""
+        return self.holds.settle_cleared(pending)
 
     def dispatch(
         self, job_id: str, *, node_ids: tuple[str, ...], counts: tuple[int, ...], placed_type: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -158,11 +158,14 @@ class JobRepository:
         """How many jobs are in ``statuses``: counted on the status index."""
         return int(self.conn.execute(_COUNT, {"_statuses": [s.value for s in statuses]}).scalar_one())
 
-    def unplaced_labels(self) -> list[tuple[str, JobStatus, Label]]:
-        """Each distinct (project, status, label) among jobs not yet placed (held or pending)."""
+    def unplaced_labels(
+        self, statuses: Collection[JobStatus] = UNPLACED_STATUSES
+    ) -> list[tuple[str, JobStatus, Label]]:
+        """Each distinct (project, status, label) among jobs not yet placed (held or pending), or
+        among those in ``statuses``."""
         query = (
             sa.select(jobs.c.project, jobs.c.status, jobs.c.label, jobs.c.categories)
-            .where(jobs.c.status.in_([s.value for s in UNPLACED_STATUSES]))
+            .where(jobs.c.status.in_([s.value for s in statuses]))
             .distinct()
         )
         return [
@@ -201,6 +204,12 @@ class ArtifactRepository:
             .limit(1)
         )
         return self.conn.execute(query).first() is not None
+
+    def of_attempt(self, job_id: str, attempt: int) -> list[JobArtifact]:
+        """The outputs recorded for one attempt of the job, by path."""
+        c = job_artifacts.c
+        query = sa.select(job_artifacts).where(c.job_id == job_id, c.attempt == attempt).order_by(c.path)
+        return [_artifact(r) for r in self.conn.execute(query).mappings()]
 
     def of_job(self, job_id: str) -> list[JobArtifact]:
         query = (

@@ -80,13 +80,11 @@ class EvaluationService:
     def _untaken_outputs(self, job: JobRecord) -> list[JobArtifact] | None:
         if job.status is not JobStatus.COMPLETED:
             return None
-        with self.uow.read() as conn:
-            if EvaluationRepository(conn).intake(job.id, job.attempt) is not None:
+        with self.uow.read() as conn:  # the intake row only where there is a result to take in
+            recorded = ArtifactRepository(conn).of_attempt(job.id, job.attempt)
+            if not any(a.path == EVAL_FILE for a in recorded):
                 return None
-            recorded_outputs = [
-                a for a in ArtifactRepository(conn).of_job(job.id) if a.attempt == job.attempt
-            ]
-        return recorded_outputs if any(a.path == EVAL_FILE for a in recorded_outputs) else None
+            return None if EvaluationRepository(conn).intake(job.id, job.attempt) is not None else recorded
 
     def _check(self, job: JobRecord, recorded_outputs: Sequence[JobArtifact]) -> EvalResult:
         outputs = RecordedOutputs.of(self.readers, job, recorded_outputs, self.blobs)

@@ -156,11 +156,11 @@ class ModelService:
     def _untaken_outputs(self, job: JobRecord) -> list[JobArtifact] | None:
         if job.status is not JobStatus.COMPLETED:
             return None
-        with self.uow.read() as conn:
-            if ModelRepository(conn).intake(job.id, job.attempt) is not None:
+        with self.uow.read() as conn:  # the intake row only where there is a manifest to take in
+            recorded = ArtifactRepository(conn).of_attempt(job.id, job.attempt)
+            if not any(a.path == MANIFEST_NAME for a in recorded):
                 return None
-            recorded = [a for a in ArtifactRepository(conn).of_job(job.id) if a.attempt == job.attempt]
-        return recorded if any(a.path == MANIFEST_NAME for a in recorded) else None
+            return None if ModelRepository(conn).intake(job.id, job.attempt) is not None else recorded
 
     def _prepare(self, job: JobRecord, recorded: Sequence[JobArtifact]) -> Registration:
         with self.uow.read() as conn:

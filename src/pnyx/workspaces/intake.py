@@ -140,11 +140,8 @@ class SealedIntake:
         with self.uow.read() as conn:
             if job.workspace_id is None or SealedRepository(conn).was_taken(job.id, job.attempt):
                 return None
-            recorded = {
-                a.path: _artifact(a)
-                for a in ArtifactRepository(conn).of_job(job.id)
-                if a.attempt == job.attempt
-            }
+            attempt = ArtifactRepository(conn).of_attempt(job.id, job.attempt)
+            recorded = {a.path: _artifact(a) for a in attempt}
         if SEALED_MANIFEST not in recorded:
             return None  # nothing was sealed (no outputs recorded yet, or none written)
         try:
