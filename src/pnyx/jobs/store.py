@@ -232,15 +232,20 @@ def _row(job: JobRecord) -> dict[str, Any]:
 
 
 def _job(row: sa.RowMapping) -> JobRecord:
-    values = dict(row)
+    values = dict(zip(row.keys(), row.values(), strict=True))  # (``dict(row)`` walks the mapping: 2x)
     del values["revision"]  # the row's, not the record's
     for column in JSON_COLUMNS:
-        values[column] = tuple(json.loads(values[column]))
+        values[column] = _tuple(values[column])
     values["label"] = _label(values)
-    values["inputs"] = tuple(_input(i) for i in json.loads(values["inputs"]))
+    values["inputs"] = tuple(_input(i) for i in _tuple(values["inputs"]))
     values["status"] = JobStatus(values["status"])
     values["priority_class"] = PriorityClass(values["priority_class"])
     return JobRecord(**values)
+
+
+def _tuple(text: str) -> tuple[Any, ...]:
+    """A stored JSON list (most are empty: no nodes yet, no inputs)."""
+    return () if text == "[]" else tuple(json.loads(text))
 
 
 def _input_row(i: JobInput) -> dict[str, Any]:
