@@ -4,7 +4,7 @@ It only composes: the adapters between domains live in ``pnyx.adapters``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -354,8 +354,8 @@ class FacilityLedger:
     def __init__(self, accounting: AccountingService, awards: AwardService) -> None:
         self.accounting, self.allocations = accounting, awards
 
-    def finished(self, ended_since: datetime | None) -> list[tuple[str, Span]]:
-        return self.accounting.finished(ended_since)
+    def finished(self, ended_since: datetime | None, known: Collection[str] = ()) -> list[tuple[str, Span]]:
+        return self.accounting.finished(ended_since, known)
 
     def awards(self, at: datetime) -> list[tuple[str, str, float]]:
         return award_weights(self.allocations.allocations(), at)  # the auditor's too (audit.entitlements)

@@ -198,11 +198,12 @@ class AccountingService:
         check_may_see_standing(by, team)
         return self.standing(project_id)
 
-    def finished(self, ended_since: datetime | None) -> list[tuple[str, Span]]:
-        """(record id, span) of the work that ended at or after ``ended_since`` (None: all): what the
-        dispatcher folds into its fair-share history (``dispatch.fair``)."""
+    def finished(self, ended_since: datetime | None, known: Collection[str] = ()) -> list[tuple[str, Span]]:
+        """(record id, span) of the work that ended at or after ``ended_since`` (None: all), less the
+        records ``known`` (folded already): what the dispatcher folds into its fair-share history
+        (``dispatch.fair``)."""
         with self.uow.read() as conn:
-            records = UsageRepository(conn).ended_since(ended_since)
+            records = UsageRepository(conn).ended_since_less(ended_since, known)
         return [(r.id, span_of(r)) for r in records]
 
     def recorded_since(self, since: datetime) -> set[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,7 @@ _SECONDS_BY_PROJECT = (
     .where(usage_records.c.project_id.in_(sa.bindparam("_project_ids", expanding=True)))
     .group_by(usage_records.c.project_id)
 )
+_ENDED_ORDER = sa.select(usage_records).order_by(usage_records.c.ended_at, usage_records.c.id)
 _AT_ONCE = 500  # ids per query: under every backend's limit on bound parameters
 
 
@@ -82,10 +83,25 @@ class UsageRepository:
 
     def ended_since(self, since: datetime | None) -> list[UsageRecord]:
         """Records of work that ended at or after ``since`` (None: every record), oldest end first."""
-        query = sa.select(usage_records).order_by(usage_records.c.ended_at, usage_records.c.id)
+        query = _ENDED_ORDER
         if since is not None:
             query = query.where(usage_records.c.ended_at >= since)
         return [UsageRecord(**r) for r in self.conn.execute(query).mappings()]
+
+    def ended_since_less(self, since: datetime | None, known: Collection[str]) -> list[UsageRecord]:
+        """``ended_since`` less the records ``known`` (by id), in its order: the ids read first, then
+        the others' records (a caller that folds records as they come reads a few each time; more
+        than ``_AT_ONCE`` new ones are read as ``ended_since`` reads them)."""
+        query = sa.select(usage_records.c.id)
+        if since is not None:
+            query = query.where(usage_records.c.ended_at >= since)
+        fresh = [i for i in self.conn.execute(query).scalars() if i not in known]
+        if len(fresh) > _AT_ONCE:
+            return [r for r in self.ended_since(since) if r.id not in known]
+        if not fresh:
+            return []
+        rows = self.conn.execute(_ENDED_ORDER.where(usage_records.c.id.in_(fresh))).mappings()
+        return [UsageRecord(**r) for r in rows]
 
     def keys_since(self, since: datetime) -> set[str]:
         """The attempt keys (``job_id``) of the records of work that ended at or after ``since``."""

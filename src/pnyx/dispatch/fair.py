@@ -11,7 +11,7 @@ The work holding accelerators now is added by the plan itself, from the jobs it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
@@ -32,8 +32,11 @@ class UsageLedger(Protocol):
     """Where finished work and awards come from (production: ``wiring.FacilityLedger``, which reads
     the accounting ledger and the allocations in force)."""
 
-    def finished(self, ended_since: datetime | None) -> Sequence[tuple[str, Span]]:
-        """(record id, span) of the work that ended at or after ``ended_since`` (None: all)."""
+    def finished(
+        self, ended_since: datetime | None, known: Collection[str] = ()
+    ) -> Sequence[tuple[str, Span]]:
+        """(record id, span) of the work that ended at or after ``ended_since`` (None: all), less the
+        records ``known`` (by id)."""
         ...
 
     def awards(self, at: datetime) -> Iterable[tuple[str, str, float]]:
@@ -44,7 +47,9 @@ class UsageLedger(Protocol):
 class NoLedger:
     """No ledger wired in: no history, no awards (every project weighs the same)."""
 
-    def finished(self, ended_since: datetime | None) -> Sequence[tuple[str, Span]]:
+    def finished(
+        self, ended_since: datetime | None, known: Collection[str] = ()
+    ) -> Sequence[tuple[str, Span]]:
         return ()
 
     def awards(self, at: datetime) -> Iterable[tuple[str, str, float]]:
@@ -61,7 +66,8 @@ class UsageHistory:
 
     def at(self, now: datetime) -> Usage:
         since = None if self.usage is None else _time(self.usage.at - LATE_S)
-        fresh = [(rid, span) for rid, span in self.ledger.finished(since) if rid not in self.folded]
+        found = self.ledger.finished(since, self.folded.keys())  # those folded already are not read
+        fresh = [(rid, span) for rid, span in found if rid not in self.folded]
         now_s = now.timestamp()
         self.usage = fold(self.usage or Usage(), [s for _, s in fresh], now_s, self.half_life_s)
         self.folded.update((rid, span.end_s or now_s) for rid, span in fresh)

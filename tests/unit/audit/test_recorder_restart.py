@@ -6,7 +6,7 @@ outbox or from the log, and a record removed before it is named. On SQLite and P
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -62,7 +62,9 @@ class Awarded:
 
     allocations: Sequence[Allocation]
 
-    def finished(self, ended_since: datetime | None) -> Sequence[tuple[str, Span]]:
+    def finished(
+        self, ended_since: datetime | None, known: Collection[str] = ()
+    ) -> Sequence[tuple[str, Span]]:
         return ()
 
     def awards(self, at: datetime) -> Iterable[tuple[str, str, float]]:
