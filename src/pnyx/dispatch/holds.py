@@ -12,7 +12,7 @@ import logging
 from pnyx.dispatch.faults import describe
 from pnyx.dispatch.job_cache import JobCache
 from pnyx.dispatch.report import CycleReport
-from pnyx.jobs.model import JobRecord, JobStatus
+from pnyx.jobs.model import JobRecord
 
 log = logging.getLogger("pnyx.dispatch")
 
@@ -27,7 +27,7 @@ def settled(cache: JobCache, report: CycleReport) -> list[JobRecord]:
 def _settle(cache: JobCache, read: list[JobRecord], report: CycleReport) -> bool:
     """True: a job was raised or released (what was read is stale)."""
     try:
-        cleared = cache.jobs.settle_cleared(j for j in read if j.status is JobStatus.PENDING)
+        cleared = cache.jobs.settle_cleared(read)  # its pending jobs
     except Exception as exc:  # the held stay held; scheduling everyone else goes on
         log.warning("dispatch: releasing held jobs failed", exc_info=exc)
         report.errors.append(f"releasing held jobs failed: {describe(exc)}")

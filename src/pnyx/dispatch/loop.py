@@ -320,7 +320,7 @@ class Dispatcher:
         placements = [p for p in starts if unstopped.isdisjoint(p.node_ids)][: self.max_starts]
         handed = self._start(placements, by_id, report, topology)
         self._poll(handed, report)  # engines that start at once say so now; the others say QUEUED
-        report.waiting = sum(j.status is JobStatus.PENDING for j in active) - report.started - report.rejected
+        report.waiting = len(decided.decided_on.queue) - report.started - report.rejected  # pending, less
 
     def _preempt(self, victims: list[tuple[JobRecord, str, float]], report: CycleReport) -> set[str]:
         """Each victim stopped by its engine, then requeued (one transaction), its attempt's use

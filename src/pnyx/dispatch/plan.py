@@ -116,7 +116,7 @@ def cycle_inputs(given: PlanInputs) -> tuple[CycleInputs, tuple[str, ...]]:
     holding, errors = _holding(views, given.topology, given.active, given.now)
     inputs = CycleInputs(
         now=given.now.timestamp(),
-        queue=tuple(views.job(j) for j in pending),
+        queue=views.jobs(pending),
         engines={j.id: j.engine for j in pending},
         holding=holding,
         shares=given.shares,

@@ -50,9 +50,19 @@ class JobViews:
         self._jobs: Kept[Job] = Kept()
         self._held: Kept[Held] = Kept()
 
-    def job(self, record: JobRecord) -> Job:
-        """The waiting job as the scheduler sees it (``jobs.rules.to_scheduler_job``)."""
-        return self._jobs.keep(record, None, self._jobs.get(record, None) or to_scheduler_job(record))
+    def jobs(self, records: list[JobRecord]) -> tuple[Job, ...]:
+        """Each waiting job as the scheduler sees it (``jobs.rules.to_scheduler_job``), in one loop
+        (10,000 a cycle: two calls per job cost about 2x)."""
+        last, asked = self._jobs.last, self._jobs.asked
+        out: list[Job] = []
+        for record in records:
+            kept = last.get(record.id)
+            view = kept[2] if kept is not None and kept[0] is record and kept[1] is None else None
+            if view is None:
+                view = to_scheduler_job(record)
+            asked[record.id] = (record, None, view)
+            out.append(view)
+        return tuple(out)
 
     def held(self, record: JobRecord, topology: Topology, now: datetime) -> Held:
         """The job holding accelerators as the scheduler sees it; raises ``KeyError`` or ``IndexError``

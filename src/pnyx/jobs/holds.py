@@ -72,9 +72,10 @@ class SafetyHolds:
         return self.settle_cleared().released
 
     def settle_cleared(self, pending: Iterable[JobRecord] | None = None) -> Cleared:
-        """``release_cleared``, and how many projects it wrote to. ``pending``: the pending jobs as
-        the caller has just read them (the dispatcher's cycle), so that only the held and those
-        awaiting keys are read here; a job submitted since is looked at with the next cycle."""
+        """``release_cleared``, and how many projects it wrote to. ``pending``: the jobs as the caller
+        has just read them (the dispatcher's cycle: its pending ones count, the others are passed
+        over), so that only the held and those awaiting keys are read here; a job submitted since is
+        looked at with the next cycle."""
         waiting: dict[str, set[Label]] = defaultdict(set)
         holding: set[str] = set()
         for project_id, status, label in self._unplaced(pending):
@@ -97,10 +98,11 @@ class SafetyHolds:
         statuses = UNPLACED_STATUSES if pending is None else UNPLACED_STATUSES - {JobStatus.PENDING}
         with self.uow.read() as conn:
             found = set(JobRepository(conn).unplaced_labels(statuses))
-        given = (j for j in pending or () if j.status is JobStatus.PENDING)
-        # keyed by the label's parts: a label's own hash is rebuilt on every call (10,000 jobs: 6x)
-        labels = {(j.project, j.label.level, j.label.categories): j.label for j in given}
-        return found | {(project, JobStatus.PENDING, label) for (project, _, _), label in labels.items()}
+        given, waiting = pending or (), JobStatus.PENDING  # keyed by the label's parts (its hash: 6x)
+        labels = {
+            (j.project, j.label.level, j.label.categories): j.label for j in given if j.status is waiting
+        }
+        return found | {(project, waiting, label) for (project, _, _), label in labels.items()}
 
     def _settle(self, project: ProjectInfo, *, release: bool) -> list[JobRecord]:
         """Raise the project's waiting jobs below its label; release its held ones if ``release``."""
