@@ -19,7 +19,7 @@ from pnyx.scheduler.carried import CarriedCapacity
 from pnyx.scheduler.cycle import schedule
 from pnyx.scheduler.fairshare import Usage, fold, spans_of
 from pnyx.scheduler.model import Decisions, Job, Placement, Running
-from pnyx.scheduler.queue import Queue
+from pnyx.scheduler.queue import KeptQueue, Queue
 from pnyx.scheduler.snapshot import Snapshot, build_snapshot
 from pnyx.scheduler.topology import Topology
 
@@ -30,12 +30,15 @@ def decide(
     *,
     blank: Capacity | None = None,
     carried: CarriedCapacity | None = None,
+    kept: KeptQueue | None = None,
 ) -> CycleOutputs:
     """``blank``: the topology's capacity with nothing taken (``scheduler.capacity.blank_of``), which
     a caller deciding many cycles over one topology builds once; every ledger here is a copy of it.
     ``carried``: the ledger a caller keeps from one cycle to the next (``scheduler.carried``; its
     blank is the blank), changed to this cycle's started jobs instead of built from blank wherever
-    that ends in the same ledger (all started jobs on the hardware now, in the usual order)."""
+    that ends in the same ledger (all started jobs on the hardware now, in the usual order).
+    ``kept``: the queue a caller keeps from one cycle to the next (``scheduler.queue.KeptQueue``),
+    changed by the waiting jobs that came and left instead of built afresh."""
     blank = blank_of(topology, blank if carried is None else carried.blank)
     down = sorted(inputs.down)  # a set's order is no order: nodes fail in one order, the same each time
     stack, carried = _stacked(topology, inputs, blank, down, carried)
@@ -48,7 +51,8 @@ def decide(
         running = {r.job.id: r for r in stack.now}
         snapshot = Snapshot(capacity=carried.capacity, running=running, shares=inputs.shares, usage=usage)
     try:
-        decisions = schedule(snapshot, Queue(list(inputs.queue)), inputs.now, inputs.policy)
+        queue = Queue(list(inputs.queue)) if kept is None else kept.of(inputs.queue)
+        decisions = schedule(snapshot, queue, inputs.now, inputs.policy)
     finally:
         if carried is not None:
             carried.reorder()

@@ -13,7 +13,8 @@ decision records are replayed with:
 
 The capacity the holding jobs leave is carried from one plan to the next where the caller keeps a
 ``Carrier`` (``scheduler.carried``: changed by the jobs that came and left, the very ledger a build
-from blank gives), as the audit replay carries it; a plan that raised leaves none to the next.
+from blank gives), as the audit replay carries it; a plan that raised leaves none to the next. The
+waiting jobs' queue is kept with it (``scheduler.queue.KeptQueue``: read as a queue built afresh).
 
 Fair share is the twin's: the history of finished work decayed to now (``PlanInputs.history``, kept
 by ``dispatch.fair``) plus every job holding accelerators now, folded by ``scheduler.fairshare.fold``.
@@ -35,6 +36,7 @@ from pnyx.scheduler.carried import CarriedCapacity
 from pnyx.scheduler.fairshare import Shares, Usage
 from pnyx.scheduler.model import Decisions, Placement
 from pnyx.scheduler.policy import Policy
+from pnyx.scheduler.queue import KeptQueue
 from pnyx.scheduler.topology import Topology
 
 
@@ -57,10 +59,11 @@ class Carrier:
     and kept again only by a plan that finished (one that raised may have left it half-changed: the
     next plan starts a new one from the blank, as a build would)."""
 
-    __slots__ = ("_kept",)
+    __slots__ = ("_kept", "queue")
 
     def __init__(self) -> None:
         self._kept: CarriedCapacity | None = None
+        self.queue = KeptQueue()  # the waiting jobs' queue, changed from plan to plan as well
 
     def lend(self, blank: Capacity) -> CarriedCapacity:
         """The kept capacity if it was carried over ``blank`` (the same topology's), else a new one."""
@@ -100,7 +103,8 @@ def plan(inputs: PlanInputs) -> Plan:
     given, errors = cycle_inputs(inputs)
     carrier, blank = inputs.carrier, inputs.blank
     carried = None if carrier is None or blank is None else carrier.lend(blank)
-    out = decide(inputs.topology, given, blank=blank, carried=carried)
+    kept = None if carrier is None else carrier.queue
+    out = decide(inputs.topology, given, blank=blank, carried=carried, kept=kept)
     if carrier is not None and carried is not None:
         carrier.keep(carried)
     return Plan(
