@@ -155,7 +155,7 @@ def build_platform(
     safety = SafetyService(
         uow,
         proposals=AwardedProposals(uow),
-        thresholds=policies.safety_threshold,
+        thresholds=policies.safety_thresholds,
         peaks=documented_peaks,
         usage=accounting.seconds_by_type,
     )

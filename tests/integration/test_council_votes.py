@@ -327,6 +327,10 @@ def test_call_budgets_and_safety_thresholds(platform: Platform, council: dict[st
     assert budget.value == Decimal(2_500_000)
     assert platform.policies.call_budget("call:other") is None
     assert platform.policies.safety_threshold("L3_training_flop") == Decimal("1e25")
+    assert platform.policies.safety_thresholds(["L3_training_flop", "L2_training_flop"]) == {
+        "L3_training_flop": Decimal("1e25"),
+        "L2_training_flop": None,
+    }
     assert {p.kind for p in platform.policies.all_in_force()} == {
         PolicyKind.CALL_BUDGET,
         PolicyKind.SAFETY_THRESHOLD,

@@ -5,12 +5,14 @@ Public API for other domains (all times timezone-aware; ``at`` defaults to now):
 - ``pool_split(at)``: the split of capacity between member-state pools, open calls, SMEs and the
   director's reserve;
 - ``call_budget(target, at)``: accelerator-hours set for ``call:<id>`` or ``pool:<pool>``, if any;
-- ``safety_threshold(name, at)``: a threshold's value, if one was adopted;
+- ``safety_threshold(name, at)``: a threshold's value, if one was adopted (``safety_thresholds``:
+  several, in one read);
 - ``in_force(kind, at, subject="")``: the raw versioned policy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
@@ -92,11 +94,23 @@ class PolicyService:
 
     def safety_threshold(self, name: str, at: datetime | None = None) -> Decimal | None:
         policy = self.in_force(PolicyKind.SAFETY_THRESHOLD, at, subject=name)
-        if policy is None:
-            return None
-        effect = policy.effect
-        assert isinstance(effect, SetSafetyThreshold)
-        return effect.value
+        return None if policy is None else _threshold(policy)
+
+    def safety_thresholds(
+        self, names: Iterable[str], at: datetime | None = None
+    ) -> dict[str, Decimal | None]:
+        """``safety_threshold`` of each of ``names``, read in one transaction (safety's policy, each
+        dispatch cycle)."""
+        when = self._at(at)
+        with self.uow.read() as conn:
+            found = {n: PolicyRepository(conn).in_force(PolicyKind.SAFETY_THRESHOLD, n, when) for n in names}
+        return {name: None if p is None else _threshold(p) for name, p in found.items()}
 
     def _at(self, at: datetime | None) -> datetime:
         return at if at is not None else self.uow.clock.now()
+
+
+def _threshold(policy: Policy) -> Decimal:
+    effect = policy.effect
+    assert isinstance(effect, SetSafetyThreshold)
+    return effect.value

@@ -13,7 +13,7 @@ Public API for other domains:
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -52,7 +52,7 @@ class ProjectProposals(Protocol):
         ...
 
 
-ThresholdOf = Callable[[str], Decimal | None]  # a council-adopted safety threshold, by name
+ThresholdsOf = Callable[[Iterable[str]], Mapping[str, Decimal | None]]  # council-adopted thresholds, by name
 PeaksOf = Callable[[], Mapping[str, Decimal]]  # documented dense bf16 peak TFLOPS per accelerator type
 UsageOf = Callable[[str], Mapping[str, int]]  # a project's recorded accelerator-seconds per type
 Act = Callable[[Classification, datetime], Classification]
@@ -64,7 +64,7 @@ class SafetyService:
         uow: UnitOfWork,
         *,
         proposals: ProjectProposals,
-        thresholds: ThresholdOf,
+        thresholds: ThresholdsOf,
         peaks: PeaksOf,
         usage: UsageOf,
     ) -> None:
@@ -76,7 +76,8 @@ class SafetyService:
 
     def policy(self) -> SafetyPolicy:
         """The shipped defaults with the compute thresholds the council adopted in their place."""
-        adopted = {level: self.thresholds(name) for level, name in THRESHOLD_NAMES.items()}
+        by_name = self.thresholds(THRESHOLD_NAMES.values())  # one read
+        adopted = {level: by_name[name] for level, name in THRESHOLD_NAMES.items()}
         return rules.policy_with_thresholds(
             DEFAULT_POLICY, {level: v for level, v in adopted.items() if v is not None}
         )
