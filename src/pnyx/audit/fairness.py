@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pnyx.audit.wire import Json, job_in, policy_in, shares_in, usage_in
@@ -30,6 +30,7 @@ from pnyx.scheduler.fairshare import DAY_S, Span, fold, member_scores
 from pnyx.scheduler.model import CLASS_RANK, Job
 from pnyx.scheduler.policy import Order
 
+Use = tuple[str, int]  # a started holding job's member state and accelerators
 CLEARLY_LOWER = 1e-9  # relative: scores closer than this are a tie (sums in another order round apart)
 
 
@@ -39,14 +40,17 @@ def passed_over(
     settings: Mapping[str, Json],
     now: float,
     outputs: Mapping[str, Sequence[Sequence[Json]]],
+    *,
+    job: Callable[[Sequence[Json]], Job] = job_in,
 ) -> list[str]:
-    """Each start that went ahead of an earlier, no harder waiting job, as a sentence naming both."""
+    """Each start that went ahead of an earlier, no harder waiting job, as a sentence naming both
+    (``job``: how a row becomes a job; a caller's may keep each row's while it is unchanged)."""
     policy = policy_in(settings["policy"])
     if policy.order is not Order.FAIRSHARE or outputs.get("preemptions"):
         return []
     started = {row[0] for row in outputs.get("starts", [])}
-    waiting = [job_in(row) for job_id, row in queue.items() if job_id not in started]
-    starts = [job_in(queue[j]) for j in started if j in queue]
+    waiting = [job(row) for job_id, row in queue.items() if job_id not in started]
+    starts = [job(queue[j]) for j in started if j in queue]
     pairs = [(k, j) for j in starts for k in waiting if _kind(k) == _kind(j) and _no_harder(k, j)]
     if not pairs:
         return []
@@ -128,9 +132,10 @@ class Windows:
         index: int,
         now: float,
         queue: Mapping[str, Sequence[Json]],
-        holding: Mapping[str, Sequence[Json]],
+        uses: Iterable[Use | None],
         settings: Mapping[str, Json],
     ) -> None:
+        """One record: ``uses``, each holding job's in the ledger's order (``started_use``)."""
         start = math.floor(now / self.window_s) * self.window_s
         if self.start is not None and start != self.start:
             self.close()
@@ -138,9 +143,10 @@ class Windows:
             self.start, self.first_index = start, index
         elapsed = 0.0 if self.last_now is None else max(0.0, now - self.last_now)
         self.last_now, self.last_index = now, index
-        for row in holding.values():
-            if row[13]:
-                self.used[row[4]] += sum(row[15][3]) * elapsed
+        used = self.used
+        for use in uses:
+            if use is not None:
+                used[use[0]] += use[1] * elapsed
         members = {row[4] for row in queue.values()}
         self.waiting = members if self.waiting is None else self.waiting & members
         self.entitled = {m: float(w) for m, w in settings["shares"]["members"]}
@@ -166,6 +172,11 @@ class Windows:
             )
         )
         self.start, self.used, self.waiting = None, defaultdict(float), None
+
+
+def started_use(row: Sequence[Json]) -> Use | None:
+    """A holding row's member state and accelerators; None where its job has not started."""
+    return (row[4], sum(row[15][3])) if row[13] else None
 
 
 def under_share(window: Window, max_share_gap: float) -> list[str]:

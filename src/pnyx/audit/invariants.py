@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+from pnyx.audit.mirror import Changes
 from pnyx.audit.wire import Json, job_in
 from pnyx.safety.model import SafetyLevel
 from pnyx.scheduler.model import Job
@@ -28,10 +29,12 @@ def check(
     held: Sequence[Sequence[Json]] = (),
     *,
     tenancy: Tenancy | None = None,
+    changes: Changes | None = None,
 ) -> list[str]:
     """Every broken invariant of one record, as sentences naming the job; ``held``: the holding rows
     the record sets; ``tenancy``: the holders' nodes kept from record to record by a caller checking
-    many (co-tenancy is then looked for only where it can be broken)."""
+    many (co-tenancy is then looked for only where it can be broken); ``changes``: what the record
+    changed of the holding rows (``mirror``; None: not known)."""
     problems = twice(outputs)
     for row in held:
         problems += [f"holding job {row[0]}: {p}" for p in placement_problems(topology, job_in(row), row[15])]
@@ -44,7 +47,7 @@ def check(
     for row in outputs.get("preemptions", []):
         if row[0] not in holding:
             problems.append(f"job {row[0]} is preempted but holds no accelerators")
-    if tenancy is None or tenancy.may_break(queue, holding, outputs):
+    if tenancy is None or tenancy.may_break(queue, holding, outputs, changes):
         problems += co_tenancy(topology, _occupants(queue, holding, outputs))
     return problems
 
@@ -131,23 +134,31 @@ class Tenancy:
     identity: a caller keeps a row while it is unchanged), and the nodes where they alone already
     break co-tenancy. ``may_break`` is exact: False only where ``co_tenancy`` finds nothing."""
 
-    __slots__ = ("rows", "suspect", "topology", "usage")
+    __slots__ = ("rows", "seen", "suspect", "topology", "usage")
 
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self.rows: dict[str, Sequence[Json]] = {}  # started holder -> its row as last seen
         self.usage: dict[int, dict[str, tuple[str, bool]]] = {}  # node -> holder -> (project, L2 up)
         self.suspect: set[int] = set()  # nodes where an L2-or-above holder meets another project
+        self.seen: Mapping[str, Sequence[Json]] | None = None  # the holding rows last followed
 
     def may_break(
         self,
         queue: Mapping[str, Sequence[Json]],
         holding: Mapping[str, Sequence[Json]],
         outputs: Mapping[str, Sequence[Sequence[Json]]],
+        changes: Changes | None = None,
     ) -> bool:
         """Whether co-tenancy after the cycle may be broken: the holders alone break it somewhere,
-        or a start joins a node where, without the preempted, it does."""
-        self._follow(holding)
+        or a start joins a node where, without the preempted, it does. ``changes``: what changed of
+        the holding rows last followed (only those ids are looked at; None: every id is)."""
+        seen, self.seen = self.seen, None  # until followed whole
+        if changes is not None and changes.base is seen:
+            self._follow(holding, changes.ids)
+        else:
+            self._follow(holding, [*self.rows, *(j for j in holding if j not in self.rows)])
+        self.seen = holding
         if self.suspect:
             return True
         preempted = {row[0] for row in outputs.get("preemptions", [])}
@@ -162,11 +173,16 @@ class Tenancy:
         here = [use for job_id, use in self.usage.get(n, {}).items() if job_id not in preempted] + extra
         return any(alone for _, alone in here) and len({project for project, _ in here}) > 1
 
-    def _follow(self, holding: Mapping[str, Sequence[Json]]) -> None:
-        for job_id in [j for j, row in self.rows.items() if holding.get(j) is not row]:
-            self._place(job_id, self.rows.pop(job_id), add=False)
-        for job_id, row in holding.items():
-            if row[13] and job_id not in self.rows:
+    def _follow(self, holding: Mapping[str, Sequence[Json]], ids: Iterable[str]) -> None:
+        """The holders kept to ``holding``, looking at ``ids`` only (the others are as last seen:
+        the order of places does not matter, each node's suspicion is that of its holders at last)."""
+        ids = [j for j in ids if holding.get(j) is not self.rows.get(j)]
+        for job_id in ids:
+            if job_id in self.rows:
+                self._place(job_id, self.rows.pop(job_id), add=False)
+        for job_id in ids:
+            row = holding.get(job_id)
+            if row is not None and row[13] and job_id not in self.rows:
                 self.rows[job_id] = row
                 self._place(job_id, row, add=True)
 

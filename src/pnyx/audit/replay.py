@@ -21,9 +21,10 @@ from typing import Any
 from pnyx.audit import invariants, shape
 from pnyx.audit.entitlements import Entitlements
 from pnyx.audit.entries import UNREADABLE
-from pnyx.audit.fairness import Window, Windows, passed_over, under_share
+from pnyx.audit.fairness import Use, Window, Windows, passed_over, started_use, under_share
 from pnyx.audit.job_events import KINDS, JobEvents
 from pnyx.audit.ledger import BadRecord, Ledger, follow, joined, resumed
+from pnyx.audit.mirror import Changes, Mirror, Rows, changes
 from pnyx.audit.rerun import decide
 from pnyx.audit.topology_wire import TopologyBook, TopologyPart
 from pnyx.audit.wire import (
@@ -91,6 +92,9 @@ class Replay:
         self.pending: list[tuple[int, Mapping[str, Json]]] = []
         self.jobs: dict[str, tuple[Sequence[Json], Job]] = {}
         self.held: dict[str, tuple[Sequence[Json], Held]] = {}
+        self.changes: Changes | None = None  # what the last record followed changed of the holding
+        self.holds: Mirror[Held] = Mirror()  # the ledger's holding rows decoded, followed by changes
+        self.uses: Mirror[Use | None] = Mirror()  # the accelerators each started holder's member uses
         self.last_now: float | None = None
         self.events = JobEvents()
         self.broken = False
@@ -173,7 +177,10 @@ class Replay:
         if self.broken and not body.get("reset"):
             return  # after a record that does not follow, nothing does until the next reset
         try:
-            self.ledger, self.broken = follow(self.ledger, parts), False
+            before, self.ledger, self.broken = self.ledger, follow(self.ledger, parts), False
+            self.changes = changes(
+                None if before is None else before.holding, body, "holding_set", "holding_drop"
+            )
         except BadRecord as exc:
             self._problem(index, str(exc))
             self.ledger, self.broken = None, True
@@ -189,8 +196,9 @@ class Replay:
             self._problem(
                 index, f"record {head['seq']}: now {now} is before the record before it ({self.last_now})"
             )
-        self._account(ledger, now)
-        self.windows.add(index, now, ledger.queue, ledger.holding, ledger.settings)
+        uses = self.uses.follow(ledger.holding, self.changes, started_use).values()
+        self._account(ledger, uses, now)
+        self.windows.add(index, now, ledger.queue, uses, ledger.settings)
         recorded = {k: body.get(k, []) for k in OUTPUT_KEYS}
         for message in [
             *invariants.check(
@@ -200,8 +208,9 @@ class Replay:
                 recorded,
                 body.get("holding_set", []),
                 tenancy=self.tenancies.setdefault(str(head["topology"]), invariants.Tenancy(topology)),
+                changes=self.changes,
             ),
-            *passed_over(ledger.queue, ledger.holding, ledger.settings, now, recorded),
+            *passed_over(ledger.queue, ledger.holding, ledger.settings, now, recorded, job=self._job),
             *self._shares(now, ledger),
         ]:
             self._problem(index, f"record {head['seq']}: {message}")
@@ -238,7 +247,14 @@ class Replay:
         order: tuple[str, ...],
     ) -> None:
         assert self.ledger is not None
-        inputs = inputs_of(self.ledger, float(head["now"]), topology, order, job=self._job, held=self._held)
+        inputs = inputs_of(
+            self.ledger,
+            float(head["now"]),
+            topology,
+            order,
+            job=self._job,
+            holding=lambda rows: self._holding(rows, topology),
+        )
         carried = self.carried.get(str(head["topology"]))
         if carried is None:
             carried = self.carried[str(head["topology"])] = CarriedCapacity(Capacity(topology))
@@ -255,19 +271,26 @@ class Replay:
             cached = self.jobs[row[0]] = (row, job_in(row))
         return cached[1]
 
+    def _holding(self, rows: Rows, topology: Topology) -> tuple[Held, ...]:
+        """The ledger's holding rows decoded, each read again only where the record changed it."""
+        held = self.holds.follow(rows, self.changes, lambda row: self._held(row, topology))
+        return tuple(held.values())
+
     def _held(self, row: Sequence[Json], topology: Topology) -> Held:
         cached = self.held.get(row[0])
         if cached is None or cached[0] is not row:
             cached = self.held[row[0]] = (row, held_in(row, topology))
         return cached[1]
 
-    def _account(self, ledger: Ledger, now: float) -> None:
-        """Accelerator-seconds each member state held since the record before (started jobs)."""
+    def _account(self, ledger: Ledger, uses: Iterable[Use | None], now: float) -> None:
+        """Accelerator-seconds each member state held since the record before (``uses``: each
+        holding job's, in the ledger's order; None: not started)."""
         elapsed = 0.0 if self.last_now is None else max(0.0, now - self.last_now)
         self.last_now = now
-        for row in ledger.holding.values():
-            if row[13]:
-                self.report.used[row[4]] += sum(row[15][3]) * elapsed
+        used = self.report.used
+        for use in uses:
+            if use is not None:
+                used[use[0]] += use[1] * elapsed
         self.report.entitled = {m: float(w) for m, w in ledger.settings["shares"]["members"]}
 
 
@@ -279,15 +302,21 @@ def inputs_of(
     *,
     job: Callable[[Sequence[Json]], Job] = job_in,
     held: Callable[[Sequence[Json], Topology], Held] = held_in,
+    holding: Callable[[Rows], tuple[Held, ...]] | None = None,
 ) -> CycleInputs:
     """The inputs a record chain leaves at ``now``, as the scheduler is given them (``job``, ``held``:
-    how rows become jobs; the replay's keep each decoded row while it is unchanged)."""
+    how rows become jobs; the replay's keep each decoded row while it is unchanged; ``holding``: how
+    the holding rows become the holding jobs, in their order, where not each by ``held``)."""
     settings, ahead = ledger.settings, ledger.settings["queue_ahead"]
     return CycleInputs(
         now=now,
         queue=tuple(job(row) for row in ledger.queue.values()),
         engines={row[0]: row[12] for row in ledger.queue.values()},
-        holding=tuple(held(row, topology) for row in ledger.holding.values()),
+        holding=(
+            tuple(held(row, topology) for row in ledger.holding.values())
+            if holding is None
+            else holding(ledger.holding)
+        ),
         shares=shares_in(settings["shares"]),
         policy=policy_in(settings["policy"]),
         history=usage_in(settings["history"]),

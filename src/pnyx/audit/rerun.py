@@ -11,6 +11,7 @@ inputs a decision record holds; one implementation, so a record decides again as
 from __future__ import annotations
 
 import dataclasses
+from operator import attrgetter
 
 from pnyx.audit.wire import CycleInputs, CycleOutputs, Held, usual_order
 from pnyx.scheduler.ahead import Layers, layers, overlapping
@@ -48,7 +49,7 @@ def decide(
     if carried is None:
         snapshot = build_snapshot(topology, stack.now, inputs.shares, usage, down, blank=blank)
     else:  # the cycle works on the carried capacity itself, under its journal, and is reordered after
-        running = {r.job.id: r for r in stack.now}
+        running = dict(zip(map(attrgetter("job.id"), stack.now), stack.now, strict=True))
         snapshot = Snapshot(capacity=carried.capacity, running=running, shares=inputs.shares, usage=usage)
     try:
         queue = Queue(list(inputs.queue)) if kept is None else kept.of(inputs.queue)

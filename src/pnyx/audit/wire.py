@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from pnyx.safety.model import SafetyLevel
@@ -68,7 +69,7 @@ class CycleOutputs:
 
 def usual_order(holding: Sequence[Held]) -> list[Held]:
     """The holding jobs by submit time, then id: as storage returns them unless times tie."""
-    return sorted(holding, key=lambda h: (h.running.job.submit_s, h.running.job.id))
+    return sorted(holding, key=attrgetter("running.job.submit_s", "running.job.id"))
 
 
 def digest(value: Json) -> str:
