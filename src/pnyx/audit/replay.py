@@ -44,6 +44,7 @@ from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.carried import CarriedCapacity
 from pnyx.scheduler.fairshare import DAY_S
 from pnyx.scheduler.model import Job
+from pnyx.scheduler.queue import KeptQueue
 from pnyx.scheduler.topology import Topology
 
 CYCLE = "scheduler.cycle.decided"
@@ -88,6 +89,7 @@ class Replay:
         self.book = TopologyBook()
         self.carried: dict[str, CarriedCapacity] = {}  # topology digest -> as the last record left it
         self.tenancies: dict[str, invariants.Tenancy] = {}  # topology digest -> the holders on its nodes
+        self.queue = KeptQueue()  # the waiting jobs' queue, changed from record to record (a cache)
         self.ledger: Ledger | None = None
         self.pending: list[tuple[int, Mapping[str, Json]]] = []
         self.jobs: dict[str, tuple[Sequence[Json], Job]] = {}
@@ -258,7 +260,7 @@ class Replay:
         carried = self.carried.get(str(head["topology"]))
         if carried is None:
             carried = self.carried[str(head["topology"])] = CarriedCapacity(Capacity(topology))
-        expected = normal(outputs_out(decide(topology, inputs, carried=carried)))
+        expected = normal(outputs_out(decide(topology, inputs, carried=carried, kept=self.queue)))
         found = differences(expected, normal(dict(recorded)))
         if found:
             self._problem(index, f"record {head['seq']}: {found[0]}")
