@@ -81,13 +81,20 @@ def fold(usage: Usage, spans: Iterable[Span], now: float, half_life_s: float) ->
     must not be folded twice into the same history."""
     factor = decay(half_life_s, max(0.0, now - usage.at))
     out = {k: v * factor for k, v in usage.by_user.items() if v * factor > FORGOTTEN}
-    rate = math.log(2) / half_life_s
+    if half_life_s <= 0:  # nothing is remembered: every span adds 0
+        return Usage(at=now, by_user=out)
+    rate, get = math.log(2) / half_life_s, out.get
     for span in spans:  # ``accrued``, inlined: this runs over every running job each cycle
-        end = now if span.end_s is None else min(span.end_s, now)
-        start = min(span.start_s, end)
-        added = span.accelerators * (decay(half_life_s, now - end) - decay(half_life_s, now - start)) / rate
+        end_s = span.end_s
+        if end_s is None or end_s >= now:  # held up to now: its end decays by 0.5 ** 0.0, exactly 1.0
+            gone = 0.5 ** ((now - min(span.start_s, now)) / half_life_s)
+            added = span.accelerators * (1.0 - gone) / rate
+        else:
+            start = min(span.start_s, end_s)
+            gone = 0.5 ** ((now - start) / half_life_s)
+            added = span.accelerators * (0.5 ** ((now - end_s) / half_life_s) - gone) / rate
         if added > 0:
-            out[span.key] = out.get(span.key, 0.0) + added
+            out[span.key] = get(span.key, 0.0) + added
     return Usage(at=now, by_user=out)
 
 
