@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pnyx.scheduler.fairshare import Shares, Usage, order_groups
-from pnyx.scheduler.model import Job, PriorityClass
+from pnyx.scheduler.model import Job
 from pnyx.scheduler.queue import KeptQueue, Queue
+from tests.unit.scheduler.test_queue_fill import _job
 
 _SPEC = st.tuples(st.integers(0, 15), st.integers(0, 6), st.integers(0, 3), st.booleans())
 _CYCLES = st.lists(st.tuples(st.lists(_SPEC, max_size=30), st.booleans()), min_size=1, max_size=8)
@@ -26,16 +27,7 @@ def _jobs(specs: list[tuple[int, int, int, bool]], made: dict[tuple[int, int, in
         key = (i, submit, project)
         job = made.get(key)
         if job is None or urgent:  # ``urgent``: a new object for the same values
-            job = made[key] = Job(
-                id=f"j{i}",
-                member="DE",
-                project=f"p{project}",
-                user="ada",
-                accelerators=8,
-                estimate_s=3_600.0,
-                submit_s=float(submit),
-                priority_class=PriorityClass.ENTITLED,
-            )
+            job = made[key] = _job(i, submit, project)
         out.append(job)
     return out
 
