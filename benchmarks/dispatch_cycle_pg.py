@@ -310,7 +310,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
             if args.samples:
                 Path(args.samples).write_text(json.dumps(samples))
             if args.profile:
-                _profile(rig, args.profile, args.seed)
+                _profile(rig, args.profile, args.seed, args.profile_out)
 
 
 def _filled(opened: contextlib.ExitStack, backend: str, args: argparse.Namespace, tmp: Path) -> Rig:
@@ -407,13 +407,15 @@ def _print(backend: str, samples: dict[str, list[float]]) -> None:
     )
 
 
-def _profile(rig: Rig, cycles: int, seed: int) -> None:
+def _profile(rig: Rig, cycles: int, seed: int, out: str | None = None) -> None:
     profiler = cProfile.Profile()
     rng = random.Random(seed + 1)
     profiler.enable()
     for _ in range(cycles):  # the dispatcher's cycles alone, no peer
         _cycle(rig, rng)
     profiler.disable()
+    if out:
+        profiler.dump_stats(out)
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(40)
     print(text.getvalue())
@@ -430,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--afresh-every", type=int, default=5, help="after every N cycles one with the job cache cleared"
     )
     parser.add_argument("--profile", type=int, default=0, help="then profile this many more cycles")
+    parser.add_argument("--profile-out", metavar="PATH", help="and write the profile there (pstats)")
     parser.add_argument("--samples", help="write every sample (seconds; starts, waiting) here as JSON")
     parser.add_argument(
         "--keep-db",
