@@ -81,9 +81,9 @@ def fold(usage: Usage, spans: Iterable[Span], now: float, half_life_s: float) ->
     must not be folded twice into the same history."""
     factor = decay(half_life_s, max(0.0, now - usage.at))
     out = {k: v * factor for k, v in usage.by_user.items() if v * factor > FORGOTTEN}
-    if half_life_s <= 0:  # nothing is remembered: every span adds 0
+    rate, get = math.log(2) / half_life_s, out.get  # a zero half-life raises, as it always has
+    if half_life_s < 0:  # nothing is remembered: every span adds 0
         return Usage(at=now, by_user=out)
-    rate, get = math.log(2) / half_life_s, out.get
     for span in spans:  # ``accrued``, inlined: this runs over every running job each cycle
         end_s = span.end_s
         if end_s is None or end_s >= now:  # held up to now: its end decays by 0.5 ** 0.0, exactly 1.0

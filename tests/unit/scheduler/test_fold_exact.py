@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,3 +54,13 @@ def test_fold_is_the_plain_rule_bit_for_bit(
     assert got.at == want.at
     assert list(got.by_user) == list(want.by_user)
     assert [v.hex() for v in got.by_user.values()] == [v.hex() for v in want.by_user.values()]
+
+
+def test_a_zero_half_life_raises_and_a_negative_one_remembers_nothing_as_ever() -> None:
+    spans = [Span(("DE", "p1", "a"), 8, 0.0, None)]
+    with pytest.raises(ZeroDivisionError):
+        fold(Usage(), spans, 100.0, 0.0)
+    with pytest.raises(ZeroDivisionError):
+        _plain(Usage(), spans, 100.0, 0.0)
+    history = Usage(at=0.0, by_user={("DE", "p1", "a"): 5.0})
+    assert fold(history, spans, 100.0, -1.0) == _plain(history, spans, 100.0, -1.0) == Usage(at=100.0)
