@@ -25,13 +25,17 @@ def _until(ex: LocalExecutor, ref: EngineRef, state: EngineState, timeout_s: flo
     return status
 
 
-def _queued(ex: LocalExecutor, ref: EngineRef, timeout_s: float = 45) -> None:
+def _queued(
+    ex: LocalExecutor, ref: EngineRef, timeout_s: float = 45, behind: EngineRef | None = None
+) -> None:
     """Until its supervisor waits for a slot (not merely handed over); a job that ended instead, or
-    never got there, fails the test with what its engine last said."""
+    never got there, fails the test with what its engine last said (and of the job ``behind`` which
+    it waits, whose slot it should be waiting for)."""
     deadline = time.monotonic() + timeout_s
     while "slots" not in (status := ex.status([ref])[0]).message:
-        assert status.state not in FINAL_ENGINE_STATES, status
-        assert time.monotonic() < deadline, (status, ex.logs(ref))
+        ahead = None if behind is None else (ex.status([behind])[0], ex.logs(behind))
+        assert status.state not in FINAL_ENGINE_STATES, (status, ex.logs(ref), ahead)
+        assert time.monotonic() < deadline, (status, ex.logs(ref), ahead)
         time.sleep(0.05)
 
 
@@ -40,7 +44,7 @@ def test_one_slot_runs_the_second_job_only_after_the_first(job_root: Path) -> No
     first = ex.submit(spec("s1", "sleep", "60"), GRANT)  # ends when cancelled, however slow the machine
     second = ex.submit(spec("s2", "echo", "second ran", limit=5), GRANT)  # 5 s from its start, not its wait
     _until(ex, first, EngineState.RUNNING)
-    _queued(ex, second)
+    _queued(ex, second, behind=first)  # a failure says what the first job's engine said too
     waiting = ex.status([second])[0]
     assert waiting.state is EngineState.QUEUED
     assert waiting.message == "waiting for one of this machine's 1 local job slots"
