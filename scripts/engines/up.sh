@@ -7,6 +7,7 @@
 #                              (same ports: one generation at a time; ~3 min the first time)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+cd /  # the daemons keep the cwd they start in: a checkout removed later (CI's) must not be it
 ENGINES=${PNYX_ENGINES:-slurm ray}
 T0=$SECONDS
 pids=()
