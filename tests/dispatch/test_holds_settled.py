@@ -51,9 +51,14 @@ class Settle:
         return Cleared(released=released, settled=len(self.raise_ids) + len(released))
 
 
+class Jobs:
+    def __init__(self, holds: Settle) -> None:
+        self.holds = holds
+
+
 class Cache:
-    def __init__(self, rows: Rows, jobs: Settle) -> None:
-        self.rows, self.jobs = rows, jobs
+    def __init__(self, rows: Rows, holds: Settle) -> None:
+        self.rows, self.jobs = rows, Jobs(holds)
 
     def active(self) -> list[JobRecord]:
         return self.rows.active()

@@ -200,7 +200,7 @@ def test_a_job_released_from_its_hold_after_the_cycles_read_wakes_it_and_a_held_
     arrivals.begin()
     assert jobs.active() == []
     projects.known["open-llm"] = confirmed  # the officer confirmed the project's level
-    assert held in {j.id for j in server.release_holds("open-llm")}  # from the server's process
+    assert held in {j.id for j in server.holds.release("open-llm")}  # from the server's process
     assert _ends_within(arrivals, LONG_S) < WOKEN_S
 
 

@@ -142,7 +142,7 @@ class Reading(RuleBasedStateMachine):
 
     @rule()
     def release(self) -> None:
-        for job in self.service.release_cleared():
+        for job in self.service.holds.release_cleared():
             info = self.projects.known[job.project]
             assert not info.holds_jobs
             assert job.status is JobStatus.PENDING

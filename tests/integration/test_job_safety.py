@@ -180,21 +180,21 @@ def test_a_projects_new_jobs_wait_held_until_an_officer_confirms(rig: Rig) -> No
     assert rig.jobs.counts() == {JobStatus.HELD_FOR_SAFETY: 1}
     assert [j.id for j in rig.jobs.search(ADA, status=JobStatus.HELD_FOR_SAFETY)] == [job.id]
     assert rig.jobs.active() == []  # the scheduler never sees it
-    assert [j.id for j in rig.jobs.held()] == [job.id]
-    assert rig.jobs.release_cleared() == []  # the project still holds
-    error = refused(rig.platform, Conflict, "project", lambda: rig.jobs.release_holds("p1"))
+    assert [j.id for j in rig.jobs.holds.held()] == [job.id]
+    assert rig.jobs.holds.release_cleared() == []  # the project still holds
+    error = refused(rig.platform, Conflict, "project", lambda: rig.jobs.holds.release("p1"))
     assert error.code == "project_holds_jobs"
-    refused(rig.platform, NotFound, "project", lambda: rig.jobs.release_holds("nope"))
+    refused(rig.platform, NotFound, "project", lambda: rig.jobs.holds.release("nope"))
 
     rig.projects.classify("p1", SafetyLevel.L2)  # an officer confirmed
-    [released] = rig.jobs.release_cleared()
+    [released] = rig.jobs.holds.release_cleared()
     assert (released.id, released.status) == (job.id, JobStatus.PENDING)
     assert "confirmed: released to the queue" in released.reason
     assert [j.id for j in rig.jobs.active()] == [job.id]
-    assert rig.jobs.held() == []
+    assert rig.jobs.holds.held() == []
     change = logged(rig.platform, "jobs.job.state_changed")[-1]["data"]
     assert (change["job_id"], change["action"], change["status"]) == (job.id, "release-hold", "pending")
-    assert rig.jobs.release_holds("p1") == []  # nothing left to release
+    assert rig.jobs.holds.release("p1") == []  # nothing left to release
 
 
 def test_only_the_projects_own_held_jobs_are_released(rig: Rig) -> None:
@@ -202,7 +202,7 @@ def test_only_the_projects_own_held_jobs_are_released(rig: Rig) -> None:
     rig.projects.classify("p2", SafetyLevel.L2, holds=True)
     mine, theirs = rig.submit(), rig.submit(BOB, "p2")
     rig.projects.classify("p1", SafetyLevel.L2)
-    assert [j.id for j in rig.jobs.release_cleared()] == [mine.id]
+    assert [j.id for j in rig.jobs.holds.release_cleared()] == [mine.id]
     assert rig.jobs.get(BOB, theirs.id).status is JobStatus.HELD_FOR_SAFETY
 
 
@@ -222,7 +222,7 @@ def test_held_jobs_are_raised_to_their_projects_current_label_when_released(rig:
     job = rig.submit()
     assert str(job.label) == "L1+project:p1"
     rig.projects.classify("p1", SafetyLevel.L2)  # an officer confirmed L2
-    [released] = rig.jobs.release_cleared()
+    [released] = rig.jobs.holds.release_cleared()
     assert (released.id, released.status, str(released.label)) == (job.id, JobStatus.PENDING, "L2+project:p1")
     assert "raised to L2+project:p1" in released.reason
     assert "confirmed: released to the queue" in released.reason
@@ -250,7 +250,7 @@ def test_release_holds_raises_the_held_jobs_too(rig: Rig) -> None:
     rig.projects.classify("p1", SafetyLevel.L1, holds=True)
     job = rig.submit()
     rig.projects.classify("p1", SafetyLevel.L3, cats=frozenset({"bio"}))
-    [released] = rig.jobs.release_holds("p1")
+    [released] = rig.jobs.holds.release("p1")
     assert (released.id, str(released.label)) == (job.id, "L3+bio+project:p1")
 
 
@@ -259,7 +259,7 @@ def test_pending_jobs_are_raised_before_they_are_placed_and_placed_ones_are_not(
     rig.jobs.dispatch(placed.id, node_ids=("n1",), counts=(8,), placed_type="H100-SXM")
     rig.projects.classify("p1", SafetyLevel.L2, cats=frozenset({"bio"}))  # escalated, then confirmed
     before = len(logged(rig.platform))
-    assert rig.jobs.release_cleared() == []  # nothing was held: nothing released ...
+    assert rig.jobs.holds.release_cleared() == []  # nothing was held: nothing released ...
     assert str(rig.jobs.get(ADA, pending.id).label) == "L2+bio+project:p1"  # ... but raised
     assert str(rig.jobs.get(ADA, higher.id).label) == "L3+bio+project:p1"  # joined: the category
     assert str(rig.jobs.get(ADA, placed.id).label) == "L1+project:p1"  # placed: it keeps its label
@@ -269,7 +269,7 @@ def test_pending_jobs_are_raised_before_they_are_placed_and_placed_ones_are_not(
         ("jobs.job.relabelled", pending.id, "L2+bio+project:p1"),
         ("jobs.job.relabelled", higher.id, "L3+bio+project:p1"),
     ]
-    assert rig.jobs.release_cleared() == []
+    assert rig.jobs.holds.release_cleared() == []
     assert len(logged(rig.platform)) == before + 2  # raised once: nothing more to do or log
 
 
@@ -278,31 +278,31 @@ def test_settling_over_the_cycles_read_raises_and_releases_as_a_read_of_every_ro
     rig.projects.classify("p2", SafetyLevel.L1, holds=True)
     pending, held = rig.submit(), rig.submit(BOB, "p2")
     read = rig.jobs.active()
-    assert rig.jobs.settle_cleared(read).settled == 0  # nothing below its project, nothing releasable
+    assert rig.jobs.holds.settle_cleared(read).settled == 0  # nothing below its project, nothing releasable
     rig.projects.classify("p1", SafetyLevel.L2)
     rig.projects.classify("p2", SafetyLevel.L2)  # an officer confirmed
-    cleared = rig.jobs.settle_cleared(read)
+    cleared = rig.jobs.holds.settle_cleared(read)
     assert ([j.id for j in cleared.released], cleared.settled) == ([held.id], 2)
     assert str(rig.jobs.get(ADA, pending.id).label) == "L2+project:p1"  # raised from the given read
-    assert rig.jobs.settle_cleared(rig.jobs.active()).settled == 0  # settled: nothing more to write
+    assert rig.jobs.holds.settle_cleared(rig.jobs.active()).settled == 0  # settled: nothing more to write
 
 
 def test_a_pending_job_missing_from_the_given_read_waits_for_the_next_cycle(rig: Rig) -> None:
     earlier = rig.jobs.active()  # read before the job was submitted
     job = rig.submit()
     rig.projects.classify("p1", SafetyLevel.L2)
-    assert rig.jobs.settle_cleared(earlier).settled == 0
+    assert rig.jobs.holds.settle_cleared(earlier).settled == 0
     assert rig.jobs.get(ADA, job.id).level is SafetyLevel.L1  # not in that cycle's queue either
-    assert rig.jobs.settle_cleared(rig.jobs.active()).settled == 1
+    assert rig.jobs.holds.settle_cleared(rig.jobs.active()).settled == 1
     assert rig.jobs.get(ADA, job.id).level is SafetyLevel.L2
 
 
 def test_a_job_raised_twice_keeps_one_note(rig: Rig) -> None:
     job = rig.submit()
     rig.projects.classify("p1", SafetyLevel.L2)
-    rig.jobs.release_cleared()
+    rig.jobs.holds.release_cleared()
     rig.projects.classify("p1", SafetyLevel.L3)
-    rig.jobs.release_cleared()
+    rig.jobs.holds.release_cleared()
     raised = rig.jobs.get(ADA, job.id)
     assert (raised.level, raised.reason.count("raised to")) == (SafetyLevel.L3, 1)
 
@@ -311,7 +311,7 @@ def test_waiting_jobs_of_an_unknown_project_are_left_as_they_are(rig: Rig) -> No
     job = rig.submit()
     del rig.projects.known["p1"]
     before = snapshot(rig.platform)
-    assert rig.jobs.release_cleared() == []
+    assert rig.jobs.holds.release_cleared() == []
     assert snapshot(rig.platform) == before
     assert job.status is JobStatus.PENDING
 
@@ -493,7 +493,7 @@ def test_a_self_assessed_l1_project_asking_l2_compute_runs_l2_jobs_exclusively_a
 
     # an officer confirms: the dispatcher's look releases it to the queue
     platform.safety.confirm(big, by=facility.officer)
-    assert [j.id for j in jobs.release_cleared()] == [job.id]
+    assert [j.id for j in jobs.holds.release_cleared()] == [job.id]
 
     # the scheduler places it on L2-certified nodes, exclusively
     topology = platform.topology.topology()
@@ -538,10 +538,10 @@ def test_a_job_held_during_an_escalation_runs_at_the_level_the_officer_confirmed
     platform.safety.meter(project, Decimal("2e23"))  # escalated: pending L2
     held = jobs.submit(facility.alice, submission)
     assert (held.status, held.level) == (JobStatus.HELD_FOR_SAFETY, SafetyLevel.L1)
-    assert jobs.release_cleared() == []  # the escalation awaits an officer
+    assert jobs.holds.release_cleared() == []  # the escalation awaits an officer
 
     platform.safety.confirm(project, by=facility.officer)
-    [released] = jobs.release_cleared()
+    [released] = jobs.holds.release_cleared()
     assert (released.id, released.level) == (held.id, SafetyLevel.L2)
     assert jobs.get(facility.alice, pending.id).level is SafetyLevel.L2
     assert {j.id: j.level for j in jobs.active()} == {pending.id: SafetyLevel.L2, held.id: SafetyLevel.L2}
@@ -559,7 +559,7 @@ def test_one_officers_proposal_to_lower_an_unconfirmed_level_keeps_the_jobs_held
 
     lowering = platform.safety.propose_lower(project, "L1", by=facility.officer)
     assert lowering.holds_jobs
-    assert facility.jobs.release_cleared() == []
+    assert facility.jobs.holds.release_cleared() == []
     assert facility.jobs.get(facility.alice, job.id).status is JobStatus.HELD_FOR_SAFETY
     assert logged(platform, "jobs.job.state_changed") == []
     [proposed] = logged(platform, "safety.classification.changed")
@@ -575,6 +575,6 @@ def test_one_officers_proposal_to_lower_an_unconfirmed_level_keeps_the_jobs_held
 
     agreed = platform.safety.agree_lower(project, by=second)
     assert (agreed.level, agreed.decided_by, agreed.holds_jobs) == (SafetyLevel.L1, ("sofia", "omar"), False)
-    [released] = facility.jobs.release_cleared()
+    [released] = facility.jobs.holds.release_cleared()
     assert (released.id, released.level) == (job.id, SafetyLevel.L2)  # never lowered in place
     assert "confirmed: released to the queue" in released.reason

@@ -36,7 +36,7 @@ def settled(cache: JobCache, report: CycleReport) -> list[JobRecord]:
 def _settle(cache: JobCache, read: list[JobRecord], report: CycleReport) -> Cleared | None:
     """What settling wrote; None: it failed (maybe after writing some projects' jobs)."""
     try:
-        cleared = cache.jobs.settle_cleared(read)  # its pending jobs
+        cleared = cache.jobs.holds.settle_cleared(read)  # its pending jobs
     except Exception as exc:  # the held stay held; scheduling everyone else goes on
         log.warning("dispatch: releasing held jobs failed", exc_info=exc)
         report.errors.append(f"releasing held jobs failed: {describe(exc)}")

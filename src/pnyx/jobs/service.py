@@ -3,14 +3,14 @@
 Every change goes through ``rules.transition`` and emits a ``JobStateChanged`` event in the same
 transaction (``changes.change``), so the public log holds each job's whole history (without its
 command line). Safety holds, and raising waiting jobs to their project's current label, are
-``holds.SafetyHolds``'.
+``JobService.holds`` (``holds.SafetyHolds``): held, release, release_cleared, settle_cleared.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from pnyx.core.errors import Forbidden, InvalidInput, NotFound
@@ -21,7 +21,7 @@ from pnyx.identity.rules import require_role
 from pnyx.jobs.changes import Act, act, act_each, change
 from pnyx.jobs.clearance import ProjectInfo, Projects, in_team, outputs_label, project_label
 from pnyx.jobs.executor import Executor
-from pnyx.jobs.holds import Cleared, SafetyHolds
+from pnyx.jobs.holds import SafetyHolds
 from pnyx.jobs.inputs import DatasetInputs, ModelInputs, NoDatasets, check_distinct, check_engine
 from pnyx.jobs.model import (
     ACTIVE_JOB_STATUSES,
@@ -100,7 +100,7 @@ class JobService:
         self.freezes = freezes
         self.workspaces = workspaces
         self.inputs = InputResolver(datasets, models)
-        self.holds = SafetyHolds(uow, projects=projects)
+        self.holds = SafetyHolds(uow, projects=projects)  # the safety holds (``jobs.holds``)
         self.arrivals = threading.Event()  # set by each committed submission (``dispatch.wake``)
         self.reads = JobReads(
             uow, projects=projects, executors=executors, policy=policy, freezes=freezes, releases=releases
@@ -315,27 +315,6 @@ class JobService:
         with self.uow.read() as conn:
             listed = JobRepository(conn).revisions(statuses)
             return listed, JobRepository(conn).revised([i for i, r in listed if known.get(i) != r])
-
-    # --- safety holds ----------------------------------------------------------------------------
-
-    def held(self) -> list[JobRecord]:
-        """Jobs held for safety, oldest first (``jobs.holds``)."""
-        return self.holds.held()
-
-    def release_holds(self, project_id: str) -> list[JobRecord]:
-        """The project's held jobs to the queue, raised to its current label (``jobs.holds``);
-        refused while the project still holds jobs."""
-        return self.holds.release(project_id)
-
-    def release_cleared(self) -> list[JobRecord]:
-        """Each dispatch cycle: waiting jobs raised to their project's current label, held jobs of
-        projects that no longer hold released to the queue (``jobs.holds``); the released."""
-        return self.holds.release_cleared()
-
-    def settle_cleared(self, pending: Iterable[JobRecord]) -> Cleared:
-        """``release_cleared`` over ``pending`` as the dispatcher's cycle has just read them (and the
-        held, read here); the released, and how many projects were written to (``jobs.holds``)."""
-        return self.holds.settle_cleared(pending)
 
     def dispatch(
         self, job_id: str, *, node_ids: tuple[str, ...], counts: tuple[int, ...], placed_type: str
