@@ -281,7 +281,12 @@ class Capacity:
         units = t.pool_units[FACILITY]
         if exclusive:
             return sum(self.whole[FACILITY][units[p][0]] * t.pools[p].per_node for p in pools) >= need
-        return sum(self.acc[FACILITY][units[p][0]] for p in pools) >= need
+        return self.free_in(pools) >= need
+
+    def free_in(self, pools: tuple[int, ...]) -> int:
+        """The free accelerators of ``pools``."""
+        units, counts = self.topology.pool_units[FACILITY], self.acc[FACILITY]
+        return sum(counts[units[p][0]] for p in pools)
 
 
 def _summed(parent: tuple[int, ...], moves: dict[int, int]) -> dict[int, int]:

@@ -27,6 +27,7 @@ from pnyx.scheduler.admission import check_fits, largest_gang
 from pnyx.scheduler.backfill import remembered, reserve
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.fairshare import order_groups
+from pnyx.scheduler.held import HeldView
 from pnyx.scheduler.model import (
     Decisions,
     Job,
@@ -40,7 +41,7 @@ from pnyx.scheduler.model import (
 )
 from pnyx.scheduler.placement import find_placement
 from pnyx.scheduler.policy import Backfill, Order, Policy
-from pnyx.scheduler.preemption import VICTIM_CLASSES, candidates, preempt
+from pnyx.scheduler.preemption import VICTIM_CLASSES, candidates, could_free_enough, preempt
 from pnyx.scheduler.queue import Queue
 from pnyx.scheduler.snapshot import Snapshot
 
@@ -67,9 +68,7 @@ class _Cycle:
         self.snapshot, self.queue, self.now, self.policy = snapshot, queue, now, policy
         self.topology = snapshot.topology
         self.ledger: Capacity = snapshot.capacity  # journaled by schedule()
-        self.reserved: Capacity | None = None  # the ledger with reserved nodes held, built when needed
-        self.held_nodes: set[int] = set()  # every reservation's nodes
-        self.held_order: list[int] = []
+        self.held = HeldView(self.ledger)  # the ledger as long jobs see it: reserved nodes held
         self.shadow = math.inf  # earliest reservation start
         self.running: dict[str, Running] = dict(snapshot.running)
         self.by_end: list[Running] | None = None
@@ -158,16 +157,16 @@ class _Cycle:
             self.reject(job)
             return
         long = False
-        if self.held_nodes:
+        if self.held.nodes:
             worst = job.estimate_s if job.accelerator_type is not None else job.estimate_s / kind.min_speed
             long = self.now + worst > self.shadow
         shape = (job.accelerator_type, kind_key[1], job.allow_cross_site, long)
         if job.accelerators < self.failed.get(shape, math.inf):
-            # The held view is a subset of the real ledger: try the real one first, and build the held
-            # view (a copy with every reserved node held) only when a long job's placement needs it.
+            # The held view is a subset of the real ledger: try the real one first, then the held view
+            # (``scheduler.held``: counts read off the ledger; its copy built only to place a job).
             placement = self.admit(self.ledger, job, pools)
-            if placement is not None and long and not self.held_nodes.isdisjoint(placement.nodes):
-                placement = self.admit(self.reserved_ledger(), job, pools)
+            if placement is not None and long and not self.held.nodes.isdisjoint(placement.nodes):
+                placement = self.admit_held(job, pools)
             if placement is not None:
                 self.start(job, placement)
                 return
@@ -176,13 +175,6 @@ class _Cycle:
             self.no_backfill or len(self.reservations) < self.reservation_limit
         ):
             self.blocked(job, pools)
-
-    def reserved_ledger(self) -> Capacity:
-        """The ledger as long jobs see it: reserved nodes held (read as busy)."""
-        if self.reserved is None:
-            self.reserved = self.ledger.copy()
-            self.reserved.hold(tuple(self.held_order))
-        return self.reserved
 
     def min_speed(self, pools: tuple[int, ...]) -> float:
         return min((self.topology.pools[p].speed_factor for p in pools), default=1.0)
@@ -215,10 +207,15 @@ class _Cycle:
             return None
         return find_placement(ledger, job, pools)
 
+    def admit_held(self, job: Job, pools: tuple[int, ...]) -> Placement | None:
+        """``admit`` on the held view, its copy built only when the job could fit there at all."""
+        if not self.held.fits(pools, job.accelerators, job.exclusive):
+            return None
+        return find_placement(self.held.capacity(), job, pools)
+
     def start(self, job: Job, placement: Placement) -> None:
         self.ledger.take(placement)
-        if self.reserved is not None:
-            self.reserved.take(placement)
+        self.held.took(placement)
         speed = self.topology.pools[placement.pool].speed_factor
         end = self.now + duration_s(job, speed)
         running = Running(job=job, placement=placement, start_s=self.now, end_s=end)
@@ -239,11 +236,15 @@ class _Cycle:
             return False
         if job.accelerators >= self.preempt_failed.get(shape, math.inf) or not self.can_preempt(job):
             return False
-        ledger = self.reserved_ledger() if long else self.ledger
         self.attempts += 1
-        victims = self.victims(job, pools)
-        ledgers = [self.ledger] if self.reserved is None else [self.ledger, self.reserved]
-        outcome = preempt(ledgers, ledger, job, pools, victims[: self.policy.max_victims])
+        victims = self.victims(job, pools)[: self.policy.max_victims]
+        if long and not could_free_enough(self.topology, self.held.free_in(pools), job, victims):
+            self.preempt_failed[shape] = job.accelerators  # as ``preempt`` finds, without the view's copy
+            return False
+        ledger = self.held.capacity() if long else self.ledger
+        built = self.held.built
+        ledgers = [self.ledger] if built is None else [self.ledger, built]
+        outcome = preempt(ledgers, ledger, job, pools, victims)
         if outcome is None:
             self.preempt_failed[shape] = job.accelerators
             return False
@@ -264,6 +265,7 @@ class _Cycle:
 
     def evict(self, victim: Running, by: Job) -> None:
         self.victim_cache.clear()
+        self.held.changed(victim.placement.nodes)
         del self.running[victim.job.id]
         self.victim_count[victim.job.priority_class] -= 1
         if self.by_end is not None:
@@ -287,7 +289,7 @@ class _Cycle:
         if capped and memo is not None and self.now - memo.far.get(job.id, -math.inf) < reuse_s:
             self.remembered_ids.add(job.id)
             return  # recently found too far off: no reservation, and no replay either
-        base = self.reserved_ledger() if self.held_nodes else self.ledger
+        base = self.held.capacity() if self.held.nodes else self.ledger
         reservation = None
         if memo is not None:
             reservation = remembered(memo, base, job, self.running, self.now, reuse_s)
@@ -304,10 +306,7 @@ class _Cycle:
                 memo.far[job.id] = self.now
                 memo.entries.pop(job.id, None)
             return
-        self.held_nodes.update(reservation.nodes)
-        self.held_order.extend(reservation.nodes)
-        if self.reserved is not None:
-            self.reserved.hold(reservation.nodes)
+        self.held.hold(reservation.nodes)
         self.reservations.append(reservation)
         self.shadow = min(self.shadow, reservation.start_s)
 

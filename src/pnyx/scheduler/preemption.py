@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pnyx.scheduler.backfill import first_fit_after
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.model import Job, Placement, PriorityClass, Running
-from pnyx.scheduler.topology import FACILITY
+from pnyx.scheduler.topology import Topology
 
 VICTIM_CLASSES: dict[PriorityClass, tuple[PriorityClass, ...]] = {
     PriorityClass.URGENT: (PriorityClass.PREEMPTIBLE, PriorityClass.ENTITLED),
@@ -46,7 +46,7 @@ def preempt(
 ) -> tuple[list[Running], Placement] | None:
     """The fewest leading victims after which ``job`` fits on ``target``, pruned to those whose nodes
     the gang uses; they are released on every ledger. None, with nothing changed, if it never fits."""
-    if not _could_free_enough(target, job, pools, victims):
+    if not could_free_enough(target.topology, target.free_in(pools), job, victims):
         return None
     found = first_fit_after(target, job, pools, [v.placement for v in victims])
     if found is None:
@@ -60,17 +60,14 @@ def preempt(
     return chosen, placement
 
 
-def _could_free_enough(
-    target: Capacity, job: Job, pools: tuple[int, ...], victims: Sequence[Running]
-) -> bool:
-    """A cheap upper bound: free now plus everything the victims hold."""
-    t = target.topology
-    free = sum(target.acc[FACILITY][t.pool_units[FACILITY][p][0]] for p in pools)
+def could_free_enough(topology: Topology, free: int, job: Job, victims: Sequence[Running]) -> bool:
+    """A cheap upper bound: ``free`` (the job's pools' free accelerators now) plus everything the
+    victims hold."""
     if free >= job.accelerators:
         return True
     for v in victims:
         free += (
-            sum(t.node_cap[n] for n in v.placement.nodes)
+            sum(topology.node_cap[n] for n in v.placement.nodes)
             if v.placement.exclusive
             else v.placement.accelerators
         )
