@@ -214,8 +214,7 @@ class _Cycle:
         return find_placement(self.held.capacity(), job, pools)
 
     def start(self, job: Job, placement: Placement) -> None:
-        self.ledger.take(placement)
-        self.held.took(placement)
+        self.held.take(placement)  # on the ledger, and the held view
         speed = self.topology.pools[placement.pool].speed_factor
         end = self.now + duration_s(job, speed)
         running = Running(job=job, placement=placement, start_s=self.now, end_s=end)
@@ -237,14 +236,7 @@ class _Cycle:
         if job.accelerators >= self.preempt_failed.get(shape, math.inf) or not self.can_preempt(job):
             return False
         self.attempts += 1
-        victims = self.victims(job, pools)[: self.policy.max_victims]
-        if long and not could_free_enough(self.topology, self.held.free_in(pools), job, victims):
-            self.preempt_failed[shape] = job.accelerators  # as ``preempt`` finds, without the view's copy
-            return False
-        ledger = self.held.capacity() if long else self.ledger
-        built = self.held.built
-        ledgers = [self.ledger] if built is None else [self.ledger, built]
-        outcome = preempt(ledgers, ledger, job, pools, victims)
+        outcome = self.preempted(job, pools, long)
         if outcome is None:
             self.preempt_failed[shape] = job.accelerators
             return False
@@ -254,6 +246,16 @@ class _Cycle:
         self.failed.clear()  # capacity came back: shapes that failed may fit now
         self.start(job, placement)
         return True
+
+    def preempted(
+        self, job: Job, pools: tuple[int, ...], long: bool
+    ) -> tuple[list[Running], Placement] | None:
+        """``preempt`` on the ledger, or for a long job on the held view (released on both)."""
+        victims = self.victims(job, pools)[: self.policy.max_victims]
+        if long and not could_free_enough(self.topology, self.held.free_in(pools), job, victims):
+            return None  # as ``preempt`` finds on the held view, without building its copy
+        target = self.held.capacity() if long else self.ledger
+        return preempt(self.held.give, target, job, pools, victims)
 
     def victims(self, job: Job, pools: tuple[int, ...]) -> list[Running]:
         key = (job.priority_class, pools)
@@ -265,7 +267,6 @@ class _Cycle:
 
     def evict(self, victim: Running, by: Job) -> None:
         self.victim_cache.clear()
-        self.held.changed(victim.placement.nodes)
         del self.running[victim.job.id]
         self.victim_count[victim.job.priority_class] -= 1
         if self.by_end is not None:

@@ -6,8 +6,9 @@ The copy costs a copy of every bucket and a walk of every held node. Most cycles
 the view only whether a job could fit at all (``fits``), or how much its pools hold free
 (``free_in``, preemption's bound): those are answered from the ledger less what its held nodes hold
 there, the same counts the copy would read. The copy itself (``capacity``) is built when a
-placement is to be found on it or a preemption made on it, from the ledger as it is then; it is
-then changed with the ledger (``took``; a preemption gives back on both itself). When it is built
+placement is to be found on it, a preemption made on it or a further reservation replayed on it,
+from the ledger as it is then. The cycle changes the ledger only through the view (``take``,
+``give``), which changes its copy too and knows when its counts are to be read again. When it is built
 is part of the scheduler's definition: its buckets start in the ledger's order of that moment, and
 best fit takes a bucket's first unit.
 """
@@ -20,20 +21,20 @@ from pnyx.scheduler.topology import FACILITY
 
 
 class HeldView:
-    __slots__ = ("built", "held", "ledger", "nodes", "order")
+    __slots__ = ("built", "counts", "ledger", "nodes", "order")
 
     def __init__(self, ledger: Capacity) -> None:
         self.ledger = ledger
         self.nodes: set[int] = set()  # every reservation's nodes
         self.order: list[int] = []  # the same, in the order they were reserved
         self.built: Capacity | None = None  # the copy, once needed
-        self.held: tuple[dict[int, int], dict[int, int]] | None = None  # per pool: held free, held whole
+        self.counts: tuple[dict[int, int], dict[int, int]] | None = None  # per pool: held free, held whole
 
     def hold(self, nodes: tuple[int, ...]) -> None:
         """A new reservation's nodes."""
         self.nodes.update(nodes)
         self.order.extend(nodes)
-        self.held = None
+        self.counts = None
         if self.built is not None:
             self.built.hold(nodes)
 
@@ -41,19 +42,27 @@ class HeldView:
         """The view as a capacity of its own: the ledger as it is now, every held node held."""
         if self.built is None:
             self.built = self.ledger.copy()
-            self.built.hold(tuple(self.order))
+            self.built.hold(tuple(dict.fromkeys(self.order)))  # each node once, as ``nodes`` counts it
         return self.built
 
-    def took(self, placement: Placement) -> None:
-        """The ledger took ``placement`` (a start): so does the view."""
+    def take(self, placement: Placement) -> None:
+        """A start: taken on the ledger, and on the view."""
+        self.ledger.take(placement)
         if self.built is not None:
             self.built.take(placement)
-        self.changed(placement.nodes)
+        self._changed(placement.nodes)
 
-    def changed(self, nodes: tuple[int, ...]) -> None:
+    def give(self, placement: Placement) -> None:
+        """A preemption's victim: given back on the ledger, and on the view."""
+        self.ledger.give(placement)
+        if self.built is not None:
+            self.built.give(placement)
+        self._changed(placement.nodes)
+
+    def _changed(self, nodes: tuple[int, ...]) -> None:
         """The ledger changed on ``nodes``: the held counts are read again if they hold any."""
-        if self.held is not None and not self.nodes.isdisjoint(nodes):
-            self.held = None
+        if self.counts is not None and not self.nodes.isdisjoint(nodes):
+            self.counts = None
 
     def fits(self, pools: tuple[int, ...], need: int, exclusive: bool) -> bool:
         """``Capacity.fits_somewhere`` on the view."""
@@ -75,7 +84,7 @@ class HeldView:
     def _held(self) -> tuple[dict[int, int], dict[int, int]]:
         """Per pool: the free accelerators of its held nodes in the ledger, and how many of them are
         wholly free (what ``Capacity.hold`` takes from the pool's counts)."""
-        if self.held is None:
+        if self.counts is None:
             t, free = self.ledger.topology, self.ledger.free
             acc: dict[int, int] = {}
             whole: dict[int, int] = {}
@@ -86,5 +95,5 @@ class HeldView:
                     acc[p] = acc.get(p, 0) + f
                     if f == t.node_cap[n]:
                         whole[p] = whole.get(p, 0) + 1
-            self.held = (acc, whole)
-        return self.held
+            self.counts = (acc, whole)
+        return self.counts

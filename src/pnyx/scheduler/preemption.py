@@ -7,7 +7,7 @@ whose nodes the job did not end up using are put back, so nobody is preempted fo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pnyx.scheduler.backfill import first_fit_after
 from pnyx.scheduler.capacity import Capacity
@@ -38,14 +38,15 @@ def lost_work(running: Running, now: float) -> float:
 
 
 def preempt(
-    ledgers: Sequence[Capacity],
+    give: Callable[[Placement], None],
     target: Capacity,
     job: Job,
     pools: tuple[int, ...],
     victims: Sequence[Running],
 ) -> tuple[list[Running], Placement] | None:
     """The fewest leading victims after which ``job`` fits on ``target``, pruned to those whose nodes
-    the gang uses; they are released on every ledger. None, with nothing changed, if it never fits."""
+    the gang uses; each is released by ``give`` (on every ledger the caller keeps). None, with nothing
+    changed, if it never fits."""
     if not could_free_enough(target.topology, target.free_in(pools), job, victims):
         return None
     found = first_fit_after(target, job, pools, [v.placement for v in victims])
@@ -55,8 +56,7 @@ def preempt(
     used = set(placement.nodes)
     chosen = [v for v in victims[: index + 1] if not used.isdisjoint(v.placement.nodes)]
     for victim in chosen:
-        for ledger in ledgers:
-            ledger.give(victim.placement)
+        give(victim.placement)
     return chosen, placement
 
 
