@@ -277,16 +277,18 @@ class Capacity:
 
     def fits_somewhere(self, pools: tuple[int, ...], need: int, exclusive: bool) -> bool:
         """A necessary condition, in O(pools): the pools hold enough free capacity in total."""
-        t = self.topology
-        units = t.pool_units[FACILITY]
-        if exclusive:
-            return sum(self.whole[FACILITY][units[p][0]] * t.pools[p].per_node for p in pools) >= need
-        return self.free_in(pools) >= need
+        return (self.whole_in(pools) if exclusive else self.free_in(pools)) >= need
 
     def free_in(self, pools: tuple[int, ...]) -> int:
         """The free accelerators of ``pools``."""
         units, counts = self.topology.pool_units[FACILITY], self.acc[FACILITY]
         return sum(counts[units[p][0]] for p in pools)
+
+    def whole_in(self, pools: tuple[int, ...]) -> int:
+        """The accelerators of ``pools``' wholly free nodes (what an exclusive gang may take)."""
+        t = self.topology
+        units, counts = t.pool_units[FACILITY], self.whole[FACILITY]
+        return sum(counts[units[p][0]] * t.pools[p].per_node for p in pools)
 
 
 def _summed(parent: tuple[int, ...], moves: dict[int, int]) -> dict[int, int]:

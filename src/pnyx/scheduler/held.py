@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from pnyx.scheduler.capacity import Capacity
 from pnyx.scheduler.model import Placement
-from pnyx.scheduler.topology import FACILITY
 
 
 class HeldView:
@@ -66,20 +65,21 @@ class HeldView:
 
     def fits(self, pools: tuple[int, ...], need: int, exclusive: bool) -> bool:
         """``Capacity.fits_somewhere`` on the view."""
-        if self.built is not None:
-            return self.built.fits_somewhere(pools, need, exclusive)
-        if not exclusive:
-            return self.free_in(pools) >= need
-        t, whole = self.ledger.topology, self.ledger.whole[FACILITY]
-        units, held = t.pool_units[FACILITY], self._held()[1]
-        return sum((whole[units[p][0]] - held.get(p, 0)) * t.pools[p].per_node for p in pools) >= need
+        return (self.whole_in(pools) if exclusive else self.free_in(pools)) >= need
 
     def free_in(self, pools: tuple[int, ...]) -> int:
-        """The free accelerators of ``pools`` in the view."""
+        """``Capacity.free_in`` on the view."""
         if self.built is not None:
             return self.built.free_in(pools)
         held = self._held()[0]
         return self.ledger.free_in(pools) - sum(held.get(p, 0) for p in pools)
+
+    def whole_in(self, pools: tuple[int, ...]) -> int:
+        """``Capacity.whole_in`` on the view."""
+        if self.built is not None:
+            return self.built.whole_in(pools)
+        held, kinds = self._held()[1], self.ledger.topology.pools
+        return self.ledger.whole_in(pools) - sum(held.get(p, 0) * kinds[p].per_node for p in pools)
 
     def _held(self) -> tuple[dict[int, int], dict[int, int]]:
         """Per pool: the free accelerators of its held nodes in the ledger, and how many of them are
